@@ -1,0 +1,222 @@
+"""The base class of every module: a Pykka actor that speaks :class:`Message`.
+
+Lifecycle of one module, as the runtime drives it::
+
+    start ─► on_start (opens resources, on the actor's thread)
+               │
+               ▼
+           handle_message / handle_internal ◄── mailbox (router, timers, workers)
+               │ MessageRejected: warning (+ error reply to a sync request), keep serving
+               │ any other exception: crash ─► on_stop cleanup ─► runtime restarts it with
+               │                              back-off under the same name (see runtime.py)
+               ▼
+           on_stop (closes resources)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import pykka
+
+from kubeedge_actors.config import Config
+from kubeedge_actors.errors import MessageRejected
+from kubeedge_actors.message import Message
+from kubeedge_actors.scheduler import TimerHandle
+
+if TYPE_CHECKING:
+    from kubeedge_actors.router import Router
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """What a background job produced: a value, or the exception it raised."""
+
+    value: T | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ping:
+    """Asked by the runtime after start: answered once ``on_start`` has run."""
+
+
+class ModuleActor(pykka.ThreadingActor):
+    """A beehive module as a Pykka actor.
+
+    Subclasses set :attr:`module_name` (the wire name) and :attr:`module_group`, implement
+    :meth:`handle_message` for envelopes and :meth:`handle_internal` for their own frozen
+    dataclass events, open resources in ``on_start`` and close them in ``on_stop`` (calling
+    ``super().on_stop()``). ``on_stop`` also runs after a crash, so resources never leak.
+
+    Framework attributes carry the ``module_`` prefix so subclasses cannot collide with them.
+
+    Args:
+        router: the router this actor sends through.
+        config: the loaded configuration.
+        name: overrides :attr:`module_name` (e.g. two instances of one class).
+        group: overrides :attr:`module_group`.
+    """
+
+    module_name: ClassVar[str] = ""
+    module_group: ClassVar[str] = ""
+    #: A module that ignores its stop timeout must not keep the process alive after the
+    #: runtime has stopped (the runtime stops every module before the process exits).
+    use_daemon_thread = True
+    #: Threads for :meth:`module_run_in_background`; created on first use.
+    module_worker_count: ClassVar[int] = 4
+
+    def __init__(self, router: Router, config: Config | None = None, *, name: str | None = None, group: str | None = None) -> None:
+        super().__init__()
+        self.module_router = router
+        self.module_config = config if config is not None else Config.defaults()
+        if name:
+            self.module_name = name  # type: ignore[misc]  # instance override of the class default
+        if group:
+            self.module_group = group  # type: ignore[misc]
+        if not self.module_name or not self.module_group:
+            raise TypeError(f"{type(self).__name__} needs a module_name and a module_group")
+        self.module_received_count = 0
+        self._module_timers: set[TimerHandle] = set()
+        self._module_workers: ThreadPoolExecutor | None = None
+
+    # --- what subclasses implement ---------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        """Handle one envelope. Raise :class:`MessageRejected` for bad input."""
+        logger.warning("%s: no handler for %s (%s %s)", self.module_name, message.id, message.operation, message.resource)
+
+    def handle_internal(self, event: Any) -> None:
+        """Handle one of the actor's own events (timer ticks, worker results, library data)."""
+        logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
+
+    def handle_rejection(self, message: Message, error: MessageRejected) -> None:
+        """Report bad input: a warning, and an error reply if the sender waits for one."""
+        logger.warning(
+            "%s: rejected %s (%s %s from %s): %s",
+            self.module_name,
+            message.id,
+            message.operation,
+            message.resource,
+            message.source,
+            error,
+        )
+        if message.is_sync:
+            self.module_router.send_resp(message.error_reply(str(error)).with_route(source=self.module_name))
+
+    # --- pykka hooks -----------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Message):
+            self.module_received_count += 1
+            try:
+                self.handle_message(message)
+            except MessageRejected as error:
+                self.handle_rejection(message, error)
+            return None
+        if isinstance(message, _Ping):
+            return True
+        if isinstance(message, _Deliver):
+            message.callback()
+            return None
+        self.handle_internal(message)
+        return None
+
+    def on_stop(self) -> None:
+        """Cancel timers and background jobs. Subclasses close their resources, then call this."""
+        for timer in list(self._module_timers):
+            timer.cancel()
+        self._module_timers.clear()
+        if self._module_workers is not None:
+            self._module_workers.shutdown(wait=False, cancel_futures=True)
+            self._module_workers = None
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Pykka skips on_stop after a crash; run it so sockets, files and threads are closed.
+        try:
+            self.on_stop()
+        except Exception:
+            logger.exception("%s: cleanup after crash failed", self.module_name)
+        self.module_router.report_crash(self.module_name, self.actor_ref, exception_value)
+
+    # --- helpers for subclasses ------------------------------------------------------------
+
+    def module_tell_self(self, event: Any) -> None:
+        """Put ``event`` in this actor's own mailbox; safe from any thread, even after stop."""
+        try:
+            self.actor_ref.tell(event)
+        except pykka.ActorDeadError:
+            logger.debug("%s: dropped %r, actor stopped", self.module_name, type(event).__name__)
+
+    def module_tell_later(self, delay_s: float, event: Any) -> TimerHandle:
+        """Deliver ``event`` to :meth:`handle_internal` after ``delay_s`` seconds."""
+
+        def fire() -> None:
+            self._module_timers.discard(timer)
+            self.module_tell_self(event)
+
+        timer = self.module_router.scheduler.call_later(delay_s, fire)
+        self._module_timers.add(timer)
+        return timer
+
+    def module_tell_every(self, interval_s: float, event: Any) -> TimerHandle:
+        """Deliver ``event`` to :meth:`handle_internal` every ``interval_s`` seconds."""
+        timer = self.module_router.scheduler.call_every(interval_s, lambda: self.module_tell_self(event))
+        self._module_timers.add(timer)
+        return timer
+
+    def module_run_in_background(self, work: Callable[[], T], done: Callable[[Outcome[T]], Any]) -> None:
+        """Run slow ``work`` on a worker thread; then tell this actor ``done(outcome)``.
+
+        ``done`` builds the internal event from the outcome; it runs on the worker thread, so
+        it must only build a value. The event reaches :meth:`handle_internal`.
+        """
+        if self._module_workers is None:
+            self._module_workers = ThreadPoolExecutor(self.module_worker_count, thread_name_prefix=f"{self.module_name}-worker")
+
+        def job() -> None:
+            try:
+                outcome: Outcome[T] = Outcome(value=work())
+            except Exception as error:  # reported to the actor, which decides
+                outcome = Outcome(error=error)
+            self.module_tell_self(done(outcome))
+
+        self._module_workers.submit(job)
+
+    def module_on_reply(self, future: Any, callback: Callable[[Message | None, BaseException | None], None]) -> None:
+        """Call ``callback(reply, error)`` on this actor's thread when a ``send_sync`` future ends."""
+
+        def resolved(done: Any) -> None:
+            error = done.exception()
+            reply = None if error is not None else done.result()
+            self.module_tell_self(_Deliver(lambda: callback(reply, error)))
+
+        future.add_done_callback(resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class _Deliver:
+    """A callback to run on the actor's own thread (see ``module_on_reply``)."""
+
+    callback: Callable[[], None]
+
+
+__all__ = ["ModuleActor", "Outcome"]

@@ -1,0 +1,204 @@
+"""Load ``conf/*.yaml`` into one dotted key space, as the original does (spec §1.6).
+
+- every ``*.yaml`` / ``*.yml`` file in the folder is read and merged;
+- keys we know are type-checked: a bad value is a :class:`ConfigError` naming file, key, line;
+- keys of the original that we do not use are accepted silently;
+- any other key is a warning that suggests the known key it was probably meant to be.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from kubeedge_actors.config.keys import KEYS, KEYS_BY_NAME, UNUSED_KEYS, UNUSED_PREFIXES, Key
+from kubeedge_actors.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    key: str
+    value: Any
+    file: str
+    line: int  # 1-based; 0 when unknown
+
+
+class Config:
+    """Validated configuration values by dotted key, with defaults for absent keys.
+
+    Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`; read it with
+    ``config["edgehub.controller.heartbeat"]``. Asking for a key that is not in the key table
+    is a ``KeyError``: a typo in code fails loudly.
+
+    Attributes:
+        base_dir: relative paths in values are relative to this folder (the one holding
+            ``conf/``; the working directory for built-in defaults).
+        warnings: what the loader warned about (unknown keys).
+        sources: where each value set in a file came from, as ``file:line``.
+    """
+
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        *,
+        base_dir: Path | None = None,
+        warnings: tuple[str, ...] = (),
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self._values = {key.name: key.default for key in KEYS}
+        self._values.update(values)
+        self.base_dir = base_dir if base_dir is not None else Path.cwd()
+        self.warnings = warnings
+        self.sources = dict(sources or {})
+
+    @classmethod
+    def defaults(cls) -> Config:
+        """Every key at its default."""
+        return cls({})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in KEYS_BY_NAME:
+            raise KeyError(f"{key!r} is not a configuration key")
+        value = self._values[key]
+        return list(value) if isinstance(value, list) else value
+
+    def get(self, key: str) -> Any:
+        return self[key]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for key in KEYS:
+            yield key.name, self[key.name]
+
+    def path(self, key: str) -> Path:
+        """The value of a file key as a path; a relative one is resolved against :attr:`base_dir`."""
+        path = Path(self[key]).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def with_values(self, values: Mapping[str, Any]) -> Config:
+        """A copy with some keys changed; each value is checked as if it came from a file.
+
+        Raises:
+            ConfigError: an unknown key or a bad value.
+        """
+        merged = dict(self._values)
+        for key, value in values.items():
+            spec = KEYS_BY_NAME.get(key)
+            if spec is None:
+                raise ConfigError(f"{key!r} is not a configuration key{_suggestion(key)}")
+            merged[key] = _checked(spec, value, _Leaf(key, value, "<override>", 0))
+        return Config(merged, base_dir=self.base_dir, warnings=self.warnings, sources=self.sources)
+
+
+def load_config(config_dir: Path | str, *, log_warnings: bool = True) -> Config:
+    """Read every YAML file in ``config_dir``.
+
+    Raises:
+        ConfigError: the folder is missing, a file is not YAML, or a known key has a bad
+            value; the message names the file, the key and the line.
+    """
+    directory = Path(config_dir)
+    if not directory.is_dir():
+        raise ConfigError(f"configuration folder {directory} does not exist")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for path in files:
+        for leaf in _read_leaves(path):
+            spec = KEYS_BY_NAME.get(leaf.key)
+            if spec is None:
+                if not _is_unused_key_of_original(leaf.key):
+                    warnings.append(f"{leaf.file}:{leaf.line}: unknown key {leaf.key!r}{_suggestion(leaf.key)}; ignored")
+                continue
+            values[leaf.key] = _checked(spec, leaf.value, leaf)
+            sources[leaf.key] = f"{leaf.file}:{leaf.line}"
+    if log_warnings:
+        for warning in warnings:
+            logger.warning("config: %s", warning)
+    return Config(values, base_dir=directory.resolve().parent, warnings=tuple(warnings), sources=sources)
+
+
+def _read_leaves(path: Path) -> list[_Leaf]:
+    try:
+        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from exc
+    if document is None:
+        return []
+    if not isinstance(document, CommentedMap):
+        raise ConfigError(f"{path}:1: the file must hold a mapping of keys, not {type(document).__name__}")
+    return list(_flatten(document, "", str(path)))
+
+
+def _flatten(mapping: CommentedMap, prefix: str, file: str) -> Iterator[_Leaf]:
+    for name, value in mapping.items():
+        key = f"{prefix}{name}"
+        line = mapping.lc.value(name)[0] + 1 if name in mapping.lc.data else 0
+        if isinstance(value, CommentedMap) and key not in KEYS_BY_NAME:
+            yield from _flatten(value, key + ".", file)
+        else:
+            yield _Leaf(key, value, file, line)
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list of strings"}
+
+
+def _checked(spec: Key, value: Any, leaf: _Leaf) -> Any:
+    converted = _convert(spec.kind, value)
+    if converted is _BAD:
+        raise ConfigError(f"{leaf.file}:{leaf.line}: {spec.name} must be {_KIND_NAMES[spec.kind]}, not {value!r}")
+    if spec.check is not None and (reason := spec.check(converted)) is not None:
+        raise ConfigError(f"{leaf.file}:{leaf.line}: {spec.name} {reason}, not {value!r}")
+    return converted
+
+
+_BAD = object()
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if isinstance(value, bool) and kind is not bool:
+        return _BAD  # YAML true is not a number or a string here
+    return _CONVERTERS[kind](value)
+
+
+def _to_list(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return _BAD
+    return [str(item) for item in value]
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: lambda value: value if isinstance(value, bool) else _BAD,
+    int: lambda value: value if isinstance(value, int) else _BAD,
+    float: lambda value: float(value) if isinstance(value, int | float) else _BAD,
+    # A number written where text is expected (a node id of digits) is still text.
+    str: lambda value: str(value) if isinstance(value, str | int | float) else _BAD,
+    list: _to_list,
+}
+
+
+def _is_unused_key_of_original(key: str) -> bool:
+    return key in UNUSED_KEYS or key.startswith(UNUSED_PREFIXES)
+
+
+def _suggestion(key: str) -> str:
+    matches = difflib.get_close_matches(key, list(KEYS_BY_NAME), n=1, cutoff=0.75)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+__all__ = ["Config", "load_config"]

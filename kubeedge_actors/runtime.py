@@ -1,0 +1,288 @@
+"""Builds, starts, supervises and stops the modules.
+
+A crashed module is restarted with beehive's restart policy::
+
+    crash ─► attempts += 1 (reset to 0 after `reset_after_s` of running)
+      │
+      ├─ attempts > retries (retries > 0) ─► given up: unregistered, held messages dead-lettered
+      └─ otherwise wait min(interval_s · grow_rate^(attempts-1), max_interval_s)
+             └─► start a new actor, register it under the same name (held messages go first)
+
+While a module is down, messages for it are held by the router (up to beehive's 1024), so a
+restart loses only the message that crashed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from kubeedge_actors.actor import ModuleActor, _Ping
+from kubeedge_actors.config import Config
+from kubeedge_actors.router import Router
+from kubeedge_actors.wire import Module
+
+logger = logging.getLogger(__name__)
+
+#: Start order of the built-in modules (stop is the reverse): storage first, the cloud last.
+START_ORDER: tuple[str, ...] = (Module.META, Module.TWIN, Module.BUS, Module.EDGED, Module.HUB)
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """How to build one module.
+
+    Attributes:
+        actor_class: the :class:`ModuleActor` subclass.
+        name: the wire name; defaults to ``actor_class.module_name``.
+        group: the group; defaults to ``actor_class.module_group``.
+        make_kwargs: extra constructor arguments (adapters), made anew for every (re)start.
+    """
+
+    actor_class: type[ModuleActor]
+    name: str = ""
+    group: str = ""
+    make_kwargs: Callable[[Config], Mapping[str, Any]] | None = None
+
+    @property
+    def module_name(self) -> str:
+        return self.name or self.actor_class.module_name
+
+    @property
+    def module_group(self) -> str:
+        return self.group or self.actor_class.module_group
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Beehive's restart policy: initial interval, growth factor, cap and retry limit."""
+
+    retries: int = 5
+    interval_s: float = 1.0
+    grow_rate: float = 2.0
+    max_interval_s: float = 30.0
+    reset_after_s: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> RestartPolicy:
+        return cls(
+            retries=config["modules.restart.retries"],
+            interval_s=config["modules.restart.interval"],
+            grow_rate=config["modules.restart.grow-rate"],
+            max_interval_s=config["modules.restart.max-interval"],
+            reset_after_s=config["modules.restart.reset-after"],
+        )
+
+    def delay_s(self, attempt: int) -> float:
+        """Wait before restart number ``attempt`` (1-based)."""
+        return min(self.interval_s * self.grow_rate ** (attempt - 1), self.max_interval_s)
+
+    def gives_up_at(self, attempt: int) -> bool:
+        return self.retries > 0 and attempt > self.retries
+
+
+@dataclass(eq=False)
+class _Supervised:
+    spec: ModuleSpec
+    ref: pykka.ActorRef[Any] | None = None
+    started_at: float = 0.0
+    attempts: int = 0
+    restarts: int = 0
+    given_up: bool = False
+    history: list[str] = field(default_factory=list)
+
+
+class Runtime:
+    """The edge core: modules from ``modules.enabled``, started in order and supervised.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with Runtime(load_config("conf"), builtin_modules()) as runtime:
+            runtime.add_module(ModuleSpec(MyActor))
+            ...
+
+    Args:
+        config: the configuration (defaults when None).
+        available: module implementations by wire name (the built-in ones come from
+            ``actors.builtin_modules()``); an enabled name without one is skipped.
+        router: the router to use; one is made (and closed on stop) when None.
+    """
+
+    def __init__(
+        self, config: Config | None = None, available: Mapping[str, ModuleSpec] | None = None, *, router: Router | None = None
+    ) -> None:
+        self.config = config if config is not None else Config.defaults()
+        self._available = dict(available or {})
+        self._owns_router = router is None
+        self.router = router if router is not None else Router()
+        self.policy = RestartPolicy.from_config(self.config)
+        self._stop_timeout_s: float = self.config["modules.stop-timeout"]
+        self._lock = threading.RLock()
+        self._modules: dict[str, _Supervised] = {}
+        self._extra: list[ModuleSpec] = []
+        self.skipped: tuple[str, ...] = ()
+        self._running = False
+        self._stopping = False
+
+    # --- public API -------------------------------------------------------------------------
+
+    def add_module(self, spec: ModuleSpec | type[ModuleActor]) -> None:
+        """Add a module beside the enabled ones; started now if the runtime runs."""
+        if not isinstance(spec, ModuleSpec):
+            spec = ModuleSpec(spec)
+        with self._lock:
+            if spec.module_name in self._modules or any(s.module_name == spec.module_name for s in self._extra):
+                raise ValueError(f"a module named {spec.module_name!r} is already present")
+            self._extra.append(spec)
+            if self._running:
+                self._start_module(spec)
+
+    def start(self) -> None:
+        """Start every enabled module with an implementation, then the added ones, in order."""
+        with self._lock:
+            if self._running:
+                return
+            self.router.crash_listener = self._on_crash
+            specs, self.skipped = self._plan()
+            for name in self.skipped:
+                logger.warning("runtime: module %s is enabled but has no implementation yet; skipped", name)
+            self._running = True
+            self._stopping = False
+            for spec in specs:
+                self._start_module(spec)
+        logger.info("runtime: running %s", ", ".join(f"{n} ({s.spec.module_group})" for n, s in self._modules.items()) or "no modules")
+
+    def stop(self) -> None:
+        """Stop the modules in reverse start order, giving each ``modules.stop-timeout``."""
+        with self._lock:
+            if not self._running:
+                return
+            self._stopping = True
+            modules = list(self._modules.items())
+        for name, supervised in reversed(modules):
+            self._stop_module(name, supervised)
+        with self._lock:
+            self._modules.clear()
+            self._running = False
+        if self._owns_router:
+            self.router.close()
+        logger.info("runtime: stopped")
+
+    def __enter__(self) -> Runtime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def running_modules(self) -> list[str]:
+        """Names of the modules started and not given up, in start order."""
+        with self._lock:
+            return [name for name, s in self._modules.items() if not s.given_up]
+
+    def restart_count(self, name: str) -> int:
+        with self._lock:
+            supervised = self._modules.get(name)
+            return supervised.restarts if supervised else 0
+
+    def actor_ref(self, name: str) -> pykka.ActorRef[Any] | None:
+        """The current actor of a module (for tests and introspection; send through the router)."""
+        with self._lock:
+            supervised = self._modules.get(name)
+            return supervised.ref if supervised else None
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[list[ModuleSpec], tuple[str, ...]]:
+        enabled = _unique(self.config["modules.enabled"])
+        specs = [self._available[name] for name in enabled if name in self._available]
+        skipped = tuple(name for name in enabled if name not in self._available)
+        return sorted([*specs, *self._extra], key=_start_rank), skipped
+
+    def _start_module(self, spec: ModuleSpec) -> None:
+        supervised = _Supervised(spec)
+        self._modules[spec.module_name] = supervised
+        self._launch(supervised)
+
+    def _launch(self, supervised: _Supervised) -> None:
+        """Start one actor, register it and wait until its ``on_start`` has run."""
+        spec = supervised.spec
+        kwargs = dict(spec.make_kwargs(self.config)) if spec.make_kwargs else {}
+        ref = spec.actor_class.start(self.router, self.config, name=spec.module_name, group=spec.module_group, **kwargs)
+        supervised.ref = ref
+        supervised.started_at = time.monotonic()
+        self.router.register(spec.module_name, spec.module_group, ref, supervised=True)
+        try:
+            ref.ask(_Ping(), timeout=START_TIMEOUT_S)
+        except pykka.ActorDeadError:
+            # on_start failed: pykka logged it and does not call on_failure, so report here.
+            self._on_crash(spec.module_name, ref, None)
+        except pykka.Timeout:
+            logger.warning("runtime: %s did not finish starting within %g s", spec.module_name, START_TIMEOUT_S)
+
+    # --- supervision ------------------------------------------------------------------------
+
+    def _on_crash(self, name: str, ref: pykka.ActorRef[Any], error: BaseException | None) -> None:
+        """Runs on the crashed actor's thread: decide, then schedule the restart elsewhere."""
+        with self._lock:
+            supervised = self._modules.get(name)
+            if supervised is None or supervised.ref is not ref or self._stopping:
+                return
+            if time.monotonic() - supervised.started_at >= self.policy.reset_after_s:
+                supervised.attempts = 0
+            supervised.attempts += 1
+            attempt = supervised.attempts
+            if self.policy.gives_up_at(attempt):
+                supervised.given_up = True
+        if supervised.given_up:
+            logger.error("runtime: %s crashed (%r) %d times in a row; giving up", name, error, attempt - 1)
+            self.router.unregister(name)
+            return
+        delay = self.policy.delay_s(attempt)
+        limit = f" of {self.policy.retries}" if self.policy.retries else ""
+        logger.warning("runtime: %s crashed (%r); restart %d%s in %.1f s", name, error, attempt, limit, delay)
+        # Starting waits for on_start: never on the timer thread, which serves everyone.
+        self.router.scheduler.call_later(
+            delay, lambda: threading.Thread(target=self._restart, args=(name, ref), name=f"restart-{name}", daemon=True).start()
+        )
+
+    def _restart(self, name: str, crashed_ref: pykka.ActorRef[Any]) -> None:
+        with self._lock:
+            supervised = self._modules.get(name)
+            if supervised is None or supervised.ref is not crashed_ref or self._stopping:
+                return
+            supervised.restarts += 1
+            self._launch(supervised)
+        logger.info("runtime: %s restarted", name)
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    def _stop_module(self, name: str, supervised: _Supervised) -> None:
+        ref = supervised.ref
+        if ref is not None and ref.is_alive():
+            try:
+                ref.stop(block=True, timeout=self._stop_timeout_s)
+            except pykka.Timeout:
+                logger.warning("runtime: %s did not stop within %g s; left behind", name, self._stop_timeout_s)
+        self.router.unregister(name)
+
+
+def _start_rank(spec: ModuleSpec) -> int:
+    name = spec.module_name
+    if name in START_ORDER:
+        return START_ORDER.index(name)
+    return START_ORDER.index(Module.HUB) - 1  # added modules start before the cloud link opens
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+__all__ = ["START_ORDER", "ModuleSpec", "RestartPolicy", "Runtime"]

@@ -1,0 +1,122 @@
+"""ModuleActor: dispatch, expected errors, timers, background work, replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kubeedge_actors import Message, Router
+from kubeedge_actors.testing import ActorHarness, make_message, start_probe, wait_until
+from tests.runtime.actors_for_tests import EchoActor, Tick, WorkDone
+
+
+@pytest.fixture(autouse=True)
+def clean_journal() -> Iterator[None]:
+    EchoActor.journal.clear()
+    EchoActor.lifecycle.clear()
+    yield
+
+
+@pytest.fixture
+def router() -> Iterator[Router]:
+    router = Router()
+    yield router
+    router.close()
+
+
+def test_an_expected_error_on_a_sync_request_becomes_an_error_reply(router: Router) -> None:
+    router.register("echo", "echo", EchoActor.start(router))
+    request = make_message("bad", "ns/thing/x")
+
+    reply = router.send_sync("echo", request, timeout_s=5).result(timeout=5)
+
+    assert reply.is_error
+    assert reply.parent_id == request.id
+    assert reply.content == "no resource 'ns/thing/x' here"
+    assert reply.source == "echo"
+
+
+def test_an_expected_error_is_a_warning_and_the_actor_keeps_serving(router: Router, caplog: pytest.LogCaptureFixture) -> None:
+    router.register("echo", "echo", EchoActor.start(router))
+    router.send("echo", make_message("reject-plain"))
+
+    reply = router.send_sync("echo", make_message("echo", content="still here"), timeout_s=5).result(timeout=5)
+
+    assert reply.content == "still here"
+    assert any("echo: rejected" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_harness_records_what_the_actor_sends_without_threads() -> None:
+    harness = ActorHarness(EchoActor)
+    harness.start()
+    request = make_message("echo", content=42, sync=True)
+
+    harness.deliver(request)
+
+    [reply] = harness.router.take("resp")
+    assert reply.parent_id == request.id and reply.content == 42
+
+
+def test_tell_later_delivers_after_the_delay_only() -> None:
+    harness = ActorHarness(EchoActor)
+    harness.start()
+    harness.actor.module_tell_later(5, Tick(1))
+
+    harness.advance(4.9)
+    assert EchoActor.journal == []
+    harness.advance(0.2)
+
+    assert EchoActor.journal == [("echo", Tick(1))]
+
+
+def test_tell_every_repeats_until_the_actor_stops() -> None:
+    harness = ActorHarness(EchoActor)
+    harness.start()
+    harness.actor.module_tell_every(1, Tick(0))
+
+    harness.advance(3)
+    harness.stop()
+    harness.advance(3)
+
+    assert EchoActor.journal == [("echo", Tick(0))] * 3
+
+
+def test_background_work_reports_its_outcome_to_the_actor(router: Router) -> None:
+    ref = EchoActor.start(router)
+    actor = ref.proxy()
+
+    actor.module_run_in_background(lambda: 6 * 7, WorkDone).get(timeout=5)
+
+    wait_until(lambda: EchoActor.journal, what="worker result")
+    [(_, event)] = EchoActor.journal
+    assert event.outcome.ok and event.outcome.value == 42
+
+
+def test_background_work_that_raises_reports_the_error(router: Router) -> None:
+    def fail() -> int:
+        raise OSError("docker is away")
+
+    EchoActor.start(router).proxy().module_run_in_background(fail, WorkDone).get(timeout=5)
+
+    wait_until(lambda: EchoActor.journal, what="worker result")
+    [(_, event)] = EchoActor.journal
+    assert not event.outcome.ok and "docker is away" in str(event.outcome.error)
+
+
+def test_reply_callbacks_run_on_the_actor_thread(router: Router) -> None:
+    start_probe(router, "peer", "peer", auto_reply=lambda request: "pong")
+    ref = EchoActor.start(router)
+    seen: list[tuple[str | None, str]] = []
+
+    def on_reply(reply: Message | None, error: BaseException | None) -> None:
+        import threading
+
+        seen.append((reply.content if reply else None, threading.current_thread().name))
+
+    future = router.send_sync("peer", make_message())
+    ref.proxy().module_on_reply(future, on_reply).get(timeout=5)
+
+    wait_until(lambda: seen, what="reply callback")
+    assert seen[0][0] == "pong"
+    assert seen[0][1].startswith("EchoActor")

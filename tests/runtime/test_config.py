@@ -1,0 +1,146 @@
+"""Configuration: shipped files, files of the original, warnings and errors with lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubeedge_actors import Config, ConfigError, load_config
+from kubeedge_actors.config import KEYS, SHIPPED_FILES, render_default_file
+
+REPO = Path(__file__).resolve().parents[2]
+ORIGINAL_CONF = Path(__file__).parent / "original_conf"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("file", SHIPPED_FILES)
+def test_the_shipped_conf_is_exactly_the_rendered_defaults(file: str) -> None:
+    # Regenerate with: python -m kubeedge_actors --print-default-config (one file per section).
+    assert (REPO / "conf" / file).read_text() == render_default_file(file)
+
+
+def test_the_shipped_conf_loads_to_the_defaults_without_warnings() -> None:
+    config = load_config(REPO / "conf")
+
+    assert config.warnings == ()
+    assert dict(config.items()) == dict(Config.defaults().items())
+
+
+def test_every_key_is_documented_in_its_shipped_file() -> None:
+    for key in KEYS:
+        text = (REPO / "conf" / key.file).read_text()
+        assert f"# {key.doc}\n" in text, key.name
+
+
+@pytest.mark.parametrize("version", ["r0", "v0.2", "v1.0.0"])
+def test_a_config_written_for_the_original_loads_without_warnings(version: str) -> None:
+    config = load_config(ORIGINAL_CONF / version)
+
+    assert config.warnings == ()
+    assert config["edgehub.controller.heartbeat"] == 15
+    assert config["edged.image-gc-high-threshold"] == 80
+
+
+def test_values_from_the_original_files_are_used() -> None:
+    config = load_config(ORIGINAL_CONF / "v0.2")
+
+    assert config["edgehub.controller.node-id"] == "fb4ebb70-2783-42b8-b3ef-63e2fd6d242e"
+    assert config["edgehub.websocket.certfile"] == "/tmp/edge.crt"
+    assert config["modules.enabled"] == ["eventbus", "websocket", "metaManager", "edged", "twin", "dbTest"]
+    assert config["loggerLevel"] == "DEBUG"
+
+
+def test_an_unknown_key_is_a_warning_that_suggests_the_right_key(tmp_path: Path) -> None:
+    folder = write(tmp_path, "edge.yaml", "edgehub:\n  controller:\n    heartbeet: 5\n")
+
+    config = load_config(folder)
+
+    assert config.warnings == (
+        f"{folder / 'edge.yaml'}:3: unknown key 'edgehub.controller.heartbeet' (did you mean 'edgehub.controller.heartbeat'?); ignored",
+    )
+    assert config["edgehub.controller.heartbeat"] == 15
+
+
+def test_an_unknown_key_with_no_near_match_is_a_plain_warning(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "edge.yaml", "frobnicate: 1\n"))
+
+    assert config.warnings == (f"{tmp_path / 'edge.yaml'}:1: unknown key 'frobnicate'; ignored",)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("edgehub:\n  controller:\n    heartbeat: soon\n", 3, "edgehub.controller.heartbeat must be a number, not 'soon'"),
+        ("mqtt:\n  mode: 7\n", 2, "mqtt.mode must be one of 0, 1, 2, not 7"),
+        ("mqtt:\n  retain: 1\n", 2, "mqtt.retain must be true or false, not 1"),
+        ("edged:\n  image-gc-high-threshold: 180\n", 2, "edged.image-gc-high-threshold must be a percentage from 0 to 100, not 180"),
+        ("edgehub:\n  websocket:\n    url: http://x/y\n", 3, "edgehub.websocket.url must be a URL starting with ws:// or wss://"),
+        ("modules:\n  enabled: meta\n", 2, "modules.enabled must be a list of strings, not 'meta'"),
+        ("edgehub:\n  controller:\n    heartbeat: -1\n", 3, "edgehub.controller.heartbeat must be greater than 0, not -1"),
+    ],
+    ids=["text-for-number", "mode-out-of-range", "number-for-bool", "percent", "url-scheme", "scalar-for-list", "negative"],
+)
+def test_a_bad_value_is_an_error_naming_file_key_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    folder = write(tmp_path, "edge.yaml", text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(folder)
+
+    assert str(caught.value).startswith(f"{folder / 'edge.yaml'}:{line}: {message}")
+
+
+def test_a_broken_yaml_file_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    folder = write(tmp_path, "edge.yaml", "mqtt:\n  server: tcp://x\n   mode: [1\n")
+
+    with pytest.raises(ConfigError, match=rf"{tmp_path / 'edge.yaml'}:\d+: not valid YAML"):
+        load_config(folder)
+
+
+def test_a_file_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(write(tmp_path, "edge.yaml", "- a\n- b\n"))
+
+
+def test_an_empty_file_is_fine(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "edge.yaml", "")).warnings == ()
+
+
+def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope")
+
+
+def test_a_digits_only_node_id_is_still_text(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "edge.yaml", "edgehub:\n  controller:\n    node-id: 12345\n"))
+
+    assert config["edgehub.controller.node-id"] == "12345"
+
+
+def test_with_values_checks_like_a_file() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'mqtt\.mode'"):
+        Config.defaults().with_values({"mqtt.mdoe": 1})
+    with pytest.raises(ConfigError, match=r"mqtt\.mode must be one of"):
+        Config.defaults().with_values({"mqtt.mode": 9})
+
+
+def test_asking_code_for_an_unknown_key_fails_loudly() -> None:
+    with pytest.raises(KeyError):
+        Config.defaults()["mqtt.nope"]
+
+
+def test_relative_paths_resolve_beside_the_conf_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "site" / "conf", "edge.yaml", "database:\n  source: data/edge.db\n"))
+
+    assert config.path("database.source") == tmp_path / "site" / "data" / "edge.db"
+
+
+def test_values_remember_where_they_came_from(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "edge.yaml", "\nmqtt:\n  mode: 2\n"))
+
+    assert config.sources["mqtt.mode"] == f"{tmp_path / 'edge.yaml'}:3"

@@ -1,0 +1,173 @@
+"""The router: delivery by name and group, sync requests, dead letters (spec §1.2–1.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kubeedge_actors import DeadLetterError, Router, SyncTimeoutError
+from kubeedge_actors.testing import make_message, start_probe, wait_until
+
+
+@pytest.fixture
+def router() -> Iterator[Router]:
+    router = Router()
+    yield router
+    router.close()
+
+
+def test_send_delivers_to_the_named_module(router: Router) -> None:
+    probe = start_probe(router, "meta", "meta")
+    message = make_message()
+
+    delivered = router.send("meta", message)
+
+    assert delivered is True
+    assert probe.wait_for() == message
+
+
+def test_messages_to_one_module_arrive_in_order(router: Router) -> None:
+    probe = start_probe(router, "meta", "meta")
+    messages = [make_message(content=i) for i in range(200)]
+
+    for message in messages:
+        router.send("meta", message)
+
+    assert probe.wait_for_count(200) == messages
+
+
+def test_send_to_group_reaches_every_member(router: Router) -> None:
+    first = start_probe(router, "a", "bus")
+    second = start_probe(router, "b", "bus")
+    start_probe(router, "c", "other")
+
+    count = router.send_to_group("bus", make_message())
+
+    assert count == 2
+    first.wait_for()
+    second.wait_for()
+
+
+def test_an_unknown_module_is_a_counted_dead_letter(router: Router) -> None:
+    delivered = router.send("nobody", make_message())
+
+    assert delivered is False
+    assert router.dead_letters() == {"nobody": 1}
+
+
+def test_an_unknown_group_is_a_counted_dead_letter(router: Router) -> None:
+    assert router.send_to_group("nobody", make_message()) == 0
+    assert router.dead_letter_count == 1
+
+
+def test_a_stopped_unsupervised_module_is_a_dead_letter(router: Router) -> None:
+    probe = start_probe(router, "meta", "meta")
+    probe.stop()
+
+    assert router.send("meta", make_message()) is False
+    assert router.dead_letters() == {"meta": 1}
+
+
+def test_send_sync_resolves_with_the_reply_to_the_request(router: Router) -> None:
+    start_probe(router, "meta", "meta", auto_reply=lambda request: ["answer"])
+    request = make_message("query", "default/configmap/cm")
+
+    reply = router.send_sync("meta", request, timeout_s=5).result(timeout=5)
+
+    assert reply.parent_id == request.id
+    assert reply.content == ["answer"]
+
+
+def test_send_sync_marks_the_request_sync(router: Router) -> None:
+    probe = start_probe(router, "meta", "meta", auto_reply=lambda request: "ok")
+
+    router.send_sync("meta", make_message()).result(timeout=5)
+
+    assert probe.messages[0].is_sync
+
+
+def test_a_reply_from_another_module_resolves_the_waiter(router: Router) -> None:
+    start_probe(router, "hub", "hub")  # takes the request and never answers itself
+    request = make_message("query")
+    future = router.send_sync("hub", request, timeout_s=5)
+
+    taken = router.send_resp(request.reply("from the cloud"))
+
+    assert taken is True
+    assert future.result(timeout=1).content == "from the cloud"
+
+
+def test_a_reply_sent_before_the_request_is_read_still_reaches_the_waiter(router: Router) -> None:
+    # The waiter is registered before the request is enqueued (spec §1.3 item 5).
+    request = make_message()
+    router.register("slow", "g", start_probe(router, "slow", "g").ref)  # type: ignore[arg-type]
+    future = router.send_sync("slow", request)
+
+    router.send_resp(request.reply("instant"))
+
+    assert future.result(timeout=1).content == "instant"
+
+
+def test_a_sync_timeout_is_a_clear_error_and_leaves_no_waiter(router: Router) -> None:
+    start_probe(router, "mute", "g")
+    request = make_message()
+
+    future = router.send_sync("mute", request, timeout_s=0.05)
+
+    with pytest.raises(SyncTimeoutError, match=f"no reply from 'mute' to request {request.id} within 0.05 s"):
+        future.result(timeout=5)
+    assert router.has_waiter(request.id) is False
+    assert router.pending_sync_count() == 0
+
+
+def test_a_late_reply_after_the_timeout_finds_no_waiter(router: Router) -> None:
+    start_probe(router, "mute", "g")
+    request = make_message()
+    future = router.send_sync("mute", request, timeout_s=0.01)
+    wait_until(future.done)
+
+    assert router.send_resp(request.reply("late")) is False
+
+
+def test_send_sync_to_an_unknown_module_fails_at_once(router: Router) -> None:
+    future = router.send_sync("nobody", make_message(), timeout_s=60)
+
+    assert future.done()
+    with pytest.raises(DeadLetterError, match="nobody"):
+        future.result()
+    assert router.pending_sync_count() == 0
+
+
+def test_send_resp_without_a_waiter_is_reported_as_not_taken(router: Router) -> None:
+    assert router.send_resp(make_message().reply("x")) is False
+
+
+def test_closing_fails_pending_requests(router: Router) -> None:
+    start_probe(router, "mute", "g")
+    future = router.send_sync("mute", make_message(), timeout_s=60)
+
+    router.close()
+
+    with pytest.raises(Exception, match="router closed"):
+        future.result(timeout=1)
+
+
+def test_registering_again_replaces_the_actor_and_its_group_entry(router: Router) -> None:
+    old = start_probe(router, "meta", "meta")
+    new = start_probe(router, "meta", "meta")
+
+    router.send_to_group("meta", make_message())
+
+    assert router.group_members("meta") == ("meta",)
+    new.wait_for()
+    assert old.messages == []
+
+
+def test_unregister_removes_the_module(router: Router) -> None:
+    start_probe(router, "meta", "meta")
+
+    router.unregister("meta")
+
+    assert router.modules() == {}
+    assert router.send("meta", make_message()) is False

@@ -1,0 +1,185 @@
+"""Real services for tests: Mosquitto brokers, the Docker Engine, a busybox image, TLS files.
+
+The test command (scripts/test) installs and starts what these need when run as root and sets
+KUBEEDGE_ACTORS_REQUIRE_SERVICES=1: a missing service then fails the test instead of skipping.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("KUBEEDGE_ACTORS_REQUIRE_SERVICES") == "1"
+BUSYBOX_IMAGE = "kubeedge-actors/busybox:test"
+
+
+def service_missing(reason: str) -> None:
+    """Skip, or fail when the test command promised every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+# --- Mosquitto --------------------------------------------------------------------------------
+
+
+class MosquittoBroker:
+    """A private Mosquitto on 127.0.0.1 (another broker may hold 1883)."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._config = workdir / f"mosquitto-{self.port}.conf"
+        self._log = workdir / f"mosquitto-{self.port}.log"
+        self._config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(["mosquitto", "-c", str(self._config)], stdout=log, stderr=log)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    if shutil.which("mosquitto") is None:
+        service_missing("the mosquitto binary is not installed (Debian package mosquitto)")
+    broker = MosquittoBroker(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+# --- Docker -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    import docker
+
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:
+        service_missing(f"no Docker Engine answers: {exc}")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def busybox_rootfs_tar() -> bytes:
+    """A rootfs holding Debian's static busybox and its applet links, as a tar."""
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        service_missing("/bin/busybox is missing (Debian package busybox-static)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for folder in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+            info = tarfile.TarInfo(folder)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if folder == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(str(busybox), arcname="bin/busybox")
+        applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+        for applet in applets:
+            if applet == "busybox":
+                continue
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any) -> str:
+    """The local image ``kubeedge-actors/busybox:test`` (no registry is reachable here)."""
+    repository, tag = BUSYBOX_IMAGE.split(":")
+    docker_client.api.import_image_from_data(busybox_rootfs_tar(), repository=repository, tag=tag)
+    return BUSYBOX_IMAGE
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as files."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    import trustme
+
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    server = ca.issue_cert("127.0.0.1", "localhost", key_type=trustme.KeyType.RSA)
+    client = ca.issue_cert("edge-node", key_type=trustme.KeyType.RSA)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(
+        ca=folder / "ca.crt",
+        server_cert=folder / "cloudhub.crt",
+        server_key=folder / "cloudhub.key",
+        client_cert=folder / "edge.crt",
+        client_key=folder / "edge.key",
+    )
+    ca.cert_pem.write_to_path(str(files.ca))
+    server.cert_chain_pems[0].write_to_path(str(files.server_cert))
+    server.private_key_pem.write_to_path(str(files.server_key))
+    client.cert_chain_pems[0].write_to_path(str(files.client_cert))
+    client.private_key_pem.write_to_path(str(files.client_key))
+    return files
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    return make_tls_files(tmp_path / "certs")

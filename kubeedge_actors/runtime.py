@@ -18,12 +18,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from kubeedge_actors.actor import ModuleActor, _Ping
+from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.router import Router
 from kubeedge_actors.wire import Module
@@ -80,9 +81,9 @@ class RestartPolicy:
             reset_after_s=config["modules.restart.reset-after"],
         )
 
-    def delay_s(self, attempt: int) -> float:
-        """Wait before restart number ``attempt`` (1-based)."""
-        return min(self.interval_s * self.grow_rate ** (attempt - 1), self.max_interval_s)
+    def new_backoff(self) -> Backoff:
+        """The waits between restarts of one module."""
+        return Backoff(initial_s=self.interval_s, max_s=self.max_interval_s, factor=self.grow_rate)
 
     def gives_up_at(self, attempt: int) -> bool:
         return self.retries > 0 and attempt > self.retries
@@ -91,12 +92,11 @@ class RestartPolicy:
 @dataclass(eq=False)
 class _Supervised:
     spec: ModuleSpec
+    backoff: Backoff
     ref: pykka.ActorRef[Any] | None = None
     started_at: float = 0.0
-    attempts: int = 0
     restarts: int = 0
     given_up: bool = False
-    history: list[str] = field(default_factory=list)
 
 
 class Runtime:
@@ -207,7 +207,7 @@ class Runtime:
         return sorted([*specs, *self._extra], key=_start_rank), skipped
 
     def _start_module(self, spec: ModuleSpec) -> None:
-        supervised = _Supervised(spec)
+        supervised = _Supervised(spec, self.policy.new_backoff())
         self._modules[spec.module_name] = supervised
         self._launch(supervised)
 
@@ -236,16 +236,14 @@ class Runtime:
             if supervised is None or supervised.ref is not ref or self._stopping:
                 return
             if time.monotonic() - supervised.started_at >= self.policy.reset_after_s:
-                supervised.attempts = 0
-            supervised.attempts += 1
-            attempt = supervised.attempts
-            if self.policy.gives_up_at(attempt):
-                supervised.given_up = True
+                supervised.backoff.reset()
+            delay = supervised.backoff.next_delay()
+            attempt = supervised.backoff.attempts
+            supervised.given_up = self.policy.gives_up_at(attempt)
         if supervised.given_up:
-            logger.error("runtime: %s crashed (%r) %d times in a row; giving up", name, error, attempt - 1)
+            logger.error("runtime: %s crashed (%r) %d times in a row; giving up", name, error, attempt)
             self.router.unregister(name)
             return
-        delay = self.policy.delay_s(attempt)
         limit = f" of {self.policy.retries}" if self.policy.retries else ""
         logger.warning("runtime: %s crashed (%r); restart %d%s in %.1f s", name, error, attempt, limit, delay)
         # Starting waits for on_start: never on the timer thread, which serves everyone.

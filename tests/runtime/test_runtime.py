@@ -127,7 +127,9 @@ def test_a_module_that_keeps_failing_is_given_up_after_the_retry_limit() -> None
 def test_restart_waits_grow_by_the_rate_up_to_the_cap() -> None:
     policy = RestartPolicy(retries=0, interval_s=1, grow_rate=2, max_interval_s=5)
 
-    assert [policy.delay_s(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
+    backoff = policy.new_backoff()
+
+    assert [backoff.next_delay() for _ in range(5)] == [1, 2, 4, 5, 5]
     assert policy.gives_up_at(1000) is False
 
 

@@ -1,0 +1,7 @@
+"""edged: the mini-kubelet. Pods from meta run as Docker containers (spec §7)."""
+
+from __future__ import annotations
+
+from actors.edged.actor import EdgedActor, EdgedTimings
+
+__all__ = ["EdgedActor", "EdgedTimings"]

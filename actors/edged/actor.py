@@ -1,0 +1,715 @@
+"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (spec §7)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from actors.edged.events import (
+    CollectContainers,
+    CollectImages,
+    ContainerChanged,
+    ContainerInspected,
+    ContainersCollected,
+    ContainersListed,
+    EventsEnded,
+    EventsOpened,
+    ImagesCollected,
+    NodeFactsRead,
+    PodSynced,
+    Poll,
+    QueryPods,
+    ReconnectEvents,
+    ReportNode,
+    WakePod,
+)
+from actors.edged.gc import PulledImages, collect_images, dead_containers_to_remove, disk_usage_percent
+from actors.edged.inventory import ContainerInventory
+from actors.edged.lifecycle import StartGates, plan_pod
+from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
+from actors.edged.model import ContainerInfo, ContainerNotFoundError, ContainerRuntime, ContainerSummary, RuntimeUnavailableError
+from actors.edged.node import interface_ipv4, node_status_body, read_host_facts
+from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
+from actors.edged.runtime import DockerContainerRuntime
+from actors.edged.server import PodListServer
+from actors.edged.status import pod_status, pod_status_body
+from actors.edged.sync import FetchObject, SyncContext, run_pod_sync
+from actors.edged.timefmt import now_k8s
+from actors.edged.volumes import PodFiles
+from kubeedge_actors.actor import ModuleActor, Outcome
+from kubeedge_actors.backoff import Backoff
+from kubeedge_actors.config import Config
+from kubeedge_actors.errors import UnknownResourceError
+from kubeedge_actors.handover import Handover
+from kubeedge_actors.message import Message
+from kubeedge_actors.resource import parse_edge_resource
+from kubeedge_actors.router import Router
+from kubeedge_actors.scheduler import TimerHandle
+from kubeedge_actors.wire import Group, Module, Operation, ResourceType
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EdgedTimings:
+    """Every duration edged waits; the defaults are the kubelet's, tests shorten them."""
+
+    restart_backoff_initial_s: float = 10.0
+    restart_backoff_max_s: float = 300.0
+    restart_backoff_reset_s: float = 600.0
+    poll_interval_s: float = 10.0  # the safety net under Docker's events
+    container_gc_interval_s: float = 60.0
+    container_gc_min_age_s: float = 60.0
+    image_gc_interval_s: float = 30.0
+    image_gc_min_age_s: float = 60.0
+    events_reconnect_initial_s: float = 0.5
+    events_reconnect_max_s: float = 30.0
+    pod_query_retry_initial_s: float = 1.0
+    pod_query_retry_max_s: float = 30.0
+    meta_timeout_s: float = 60.0
+    pull_backoff_flip_s: float = 2.0  # ErrImagePull shows this long before ImagePullBackOff
+
+
+class EdgedActor(ModuleActor):
+    """Runs the pods meta hands over as Docker containers and reports their status.
+
+    Consumes:
+        ``insert`` / ``update`` / ``delete`` on ``<ns>/pod/<name>`` (meta forwards the cloud's
+        message, C3): run, update (a changed container spec recreates it; a deletionTimestamp
+        stops it) or remove a pod.
+        ``insert`` / ``update`` / ``delete`` on ``<ns>/configmap/<name>`` and
+        ``<ns>/secret/<name>``: rewrite the volumes of the pods using it; a pod waiting for it
+        starts at once.
+        ``response`` on ``<ns>/pod`` that no waiter took: a pod list, each pod added.
+    Produces (to ``metaManager``, all sync, C3):
+        ``query <edged.register-node-namespace>/pod`` at start (retried with back-off);
+        ``query <ns>/configmap/<name>`` and ``<ns>/secret/<name>`` for volumes and environment,
+        ``<node ns>/secret/<name>`` for image pull secrets;
+        ``update <ns>/podstatus/<pod>`` ``{"UID", "Name", "Status"}`` on every status change;
+        ``update <node ns>/nodestatus/<hostname-override>`` ``{"UID", "Status",
+        "ExtendResources"}`` every ``edged.node-status-update-frequency`` seconds.
+    Serves ``GET http://127.0.0.1:<edged.server-port>/pods`` (0: off).
+    Manages only containers labelled with its node id (Errata 9).
+    """
+
+    module_name = Module.EDGED
+    module_group = Group.EDGED
+    module_worker_count = 10  # the original runs 5 addition and 5 deletion workers
+
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        runtime: ContainerRuntime | None = None,
+        files: PodFiles | None = None,
+        fetch_object: FetchObject | None = None,
+        pulled_images: PulledImages | None = None,
+        timings: EdgedTimings | None = None,
+        clock: Callable[[], float] = time.time,
+        disk_usage: Callable[[], float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        cfg = self.module_config
+        self.node_id: str = cfg["edgehub.controller.node-id"]
+        self.node_name: str = cfg["edged.hostname-override"]
+        self.node_namespace: str = cfg["edged.register-node-namespace"]
+        self.timings = timings or EdgedTimings()
+        root = cfg.path("edged.root-directory")
+        self.runtime: ContainerRuntime = runtime or DockerContainerRuntime(cfg["edged.docker-address"], self.node_id)
+        self.files = files or PodFiles(root)
+        self.fetch_object: FetchObject = fetch_object or MetaObjectSource(router, self.timings.meta_timeout_s).fetch
+        self.pulled_images = pulled_images or PulledImages(root / "images.json", clock)
+        self._clock = clock
+        self._disk_usage = disk_usage
+        self.server_port = 0
+        self._server: PodListServer | None = None
+        self.host_ip = ""
+        # Desired state, from meta.
+        self._pods: dict[str, Pod] = {}
+        self._uid_by_key: dict[str, str] = {}
+        self._pods_loaded = False
+        self._deleted: dict[str, float] = {}  # uid → grace period of a pod deleted, not yet cleaned
+        self._refresh: set[str] = set()
+        # Observed state, from Docker.
+        self._inventory = ContainerInventory()
+        self._inventory_ready = False
+        self._listing = False
+        self._list_again = False
+        self._resync_after_listing = False
+        self._docker_down = False
+        # Work in flight and what it left behind.
+        self._busy: set[str] = set()
+        self._dirty: set[str] = set()
+        self._gates = StartGates(
+            self.timings.restart_backoff_initial_s, self.timings.restart_backoff_max_s, self.timings.restart_backoff_reset_s
+        )
+        self._failures: dict[str, dict[str, Problem]] = {}
+        self._fresh_failures: dict[str, set[str]] = {}
+        self._waiting: dict[str, dict[str, Problem]] = {}
+        self._wakes: dict[str, tuple[float, TimerHandle]] = {}
+        # Reports.
+        self._start_times: dict[str, str] = {}
+        self._statuses: dict[str, dict[str, Any]] = {}
+        self._sent: dict[str, dict[str, Any]] = {}
+        self._node_body: dict[str, Any] | None = None
+        self._node_failing = False
+        self._pods_query_backoff = Backoff(self.timings.pod_query_retry_initial_s, self.timings.pod_query_retry_max_s)
+        self._events_backoff = Backoff(self.timings.events_reconnect_initial_s, self.timings.events_reconnect_max_s, jitter=0.2)
+        self._events_generation = 0
+        self._watch: Any = None
+        self._handover = Handover(self.module_tell_self, 1000, "edged: docker events")
+        self._drops_seen = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        cfg = self.module_config
+        self.host_ip = interface_ipv4(cfg["edged.interface-name"])
+        if cfg["edged.server-port"]:
+            self._server = PodListServer(cfg["edged.server-port"])
+            self.server_port = self._server.start()
+        self._watch_events()
+        self._query_pods()
+        timings = self.timings
+        self.module_tell_every(timings.poll_interval_s, Poll())
+        self.module_tell_self(ReportNode())
+        self.module_tell_every(cfg["edged.node-status-update-frequency"], ReportNode())
+        self.module_tell_every(timings.container_gc_interval_s, CollectContainers())
+        self.module_tell_every(timings.image_gc_interval_s, CollectImages())
+        logger.info("edged: started for node %s (pods under %s)", self.node_id, self.files.pods_dir)
+
+    def on_stop(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.runtime.close()
+        super().on_stop()
+
+    # --- messages from meta -----------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        resource = parse_edge_resource(message.resource)
+        operation = message.operation
+        if resource.type == ResourceType.POD:
+            if not resource.name and operation == Operation.RESPONSE:
+                self._pods_listed(query_objects(message), message.id)
+            elif resource.name and operation in (Operation.INSERT, Operation.UPDATE):
+                self._apply_pod(parse_pod(message.content), message.id)
+            elif resource.name and operation == Operation.DELETE:
+                self._delete_pod(resource.namespace, resource.name, message)
+            else:
+                raise UnknownResourceError(f"edged: cannot {operation} {message.resource!r}")
+        elif resource.type in (ResourceType.CONFIGMAP, ResourceType.SECRET) and resource.name:
+            if operation in (Operation.INSERT, Operation.UPDATE, Operation.DELETE):
+                self._object_changed(resource.namespace, ObjectRef(resource.type, resource.name), message.id)
+            else:
+                logger.debug("edged: ignored %s on %s (%s)", operation, message.resource, message.id)
+        else:
+            raise UnknownResourceError(f"edged: cannot {operation} {message.resource!r}")
+
+    def _apply_pod(self, pod: Pod, message_id: str) -> None:
+        earlier_uid = self._uid_by_key.get(pod.key)
+        if earlier_uid is not None and earlier_uid != pod.uid:
+            self._forget_pod(earlier_uid, self._pods[earlier_uid].stop_grace_s)  # replaced under the same name
+        known = pod.uid in self._pods
+        self._pods[pod.uid] = pod
+        self._uid_by_key[pod.key] = pod.uid
+        self._deleted.pop(pod.uid, None)
+        self._start_times.setdefault(pod.uid, now_k8s())
+        logger.info("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
+        if pod.problem is not None:
+            logger.warning("edged: pod %s cannot run: %s (%s)", pod.key, pod.problem.message, message_id)
+        self._sync_pod(pod.uid)
+        self._report(pod.uid)
+
+    def _delete_pod(self, namespace: str, name: str, message: Message) -> None:
+        uid = self._uid_by_key.get(f"{namespace}/{name}")
+        grace = None
+        try:
+            deleted = parse_pod(message.content)
+            uid = uid or deleted.uid
+            grace = deleted.stop_grace_s
+        except PodRejected:
+            pass  # a delete may carry no pod: the name is enough
+        if uid is None or (uid not in self._pods and not self._inventory.of_pod(uid)):
+            logger.info("edged: delete of unknown pod %s/%s ignored (%s)", namespace, name, message.id)
+            return
+        pod = self._pods.get(uid)
+        self._forget_pod(uid, grace if grace is not None else pod.stop_grace_s if pod else 30.0)
+        logger.info("edged: pod %s/%s deleted (%s)", namespace, name, message.id)
+
+    def _forget_pod(self, uid: str, grace_s: float) -> None:
+        pod = self._pods.pop(uid, None)
+        if pod is not None and self._uid_by_key.get(pod.key) == uid:
+            del self._uid_by_key[pod.key]
+        self._deleted[uid] = grace_s
+        for state in (self._failures, self._fresh_failures, self._waiting, self._start_times, self._statuses, self._sent):
+            state.pop(uid, None)
+        self._gates.forget_pod(uid)
+        self._sync_pod(uid)
+        self._publish_pods()
+
+    def _object_changed(self, namespace: str, ref: ObjectRef, message_id: str) -> None:
+        for pod in [p for p in self._pods.values() if p.namespace == namespace and p.uses(ref)] + self._pulling_with(namespace, ref):
+            if ref in pod.volume_refs():
+                self._refresh.add(pod.uid)
+            for container in pod.containers:
+                self._gates.release((pod.uid, container.name))
+            logger.info("edged: %s %s/%s changed: pod %s resynced (%s)", ref.kind, namespace, ref.name, pod.key, message_id)
+            self._sync_pod(pod.uid)
+
+    def _pulling_with(self, namespace: str, ref: ObjectRef) -> list[Pod]:
+        if ref.kind != "secret" or namespace != self.node_namespace:
+            return []
+        return [p for p in self._pods.values() if ref.name in p.pull_secrets and p.namespace != namespace]
+
+    # --- the pod list at start (spec §7.1, without the original's 10 s sleep: Errata 8) ------
+
+    def _query_pods(self) -> None:
+        request = meta_request(Operation.QUERY, f"{self.node_namespace}/{ResourceType.POD}")
+        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
+        self.module_on_reply(future, lambda reply, error: self._pods_answered(request.id, reply, error))
+
+    def _pods_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
+        try:
+            if error is not None:
+                raise error
+            assert reply is not None
+            objects = query_objects(reply)
+        except Exception as exc:  # any failure: ask again later, keep every container meanwhile
+            delay = self._pods_query_backoff.next_delay()
+            if self._pods_query_backoff.attempts == 1:
+                logger.warning("edged: pod query %s to meta failed (%s); retrying with back-off", request_id, exc)
+            self.module_tell_later(delay, QueryPods())
+            return
+        self._pods_listed(objects, request_id)
+
+    def _pods_listed(self, objects: list[dict[str, Any]], message_id: str) -> None:
+        for obj in objects:
+            try:
+                pod = parse_pod(obj)
+            except PodRejected as exc:
+                logger.warning("edged: skipped a stored pod (%s): %s", message_id, exc)
+                continue
+            if self._pods.get(pod.uid) != pod:
+                self._apply_pod(pod, message_id)
+        if not self._pods_loaded:
+            self._pods_loaded = True
+            logger.info("edged: %d pods from meta (%s)", len(self._pods), message_id)
+            self._housekeep()
+
+    # --- internal events --------------------------------------------------------------------
+
+    def handle_internal(self, event: Any) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            super().handle_internal(event)
+            return
+        handler(self, event)
+
+    def _on_query_pods(self, _: QueryPods) -> None:
+        self._query_pods()
+
+    def _on_poll(self, _: Poll) -> None:
+        self._resync_after_listing = True
+        self._relist()
+
+    def _on_wake(self, event: WakePod) -> None:
+        self._wakes.pop(event.uid, None)
+        self._sync_pod(event.uid)
+        self._report(event.uid)
+
+    # --- Docker's events: a library thread hands them over; a dropped stream is redialled ----
+
+    def _watch_events(self) -> None:
+        self._events_generation += 1
+        generation = self._events_generation
+        self._watch = self.runtime.watch_events(
+            on_open=lambda: self.module_tell_self(EventsOpened(generation)),
+            on_event=lambda event: self._offer(ContainerChanged(event.container_id, event.action)),
+            on_end=lambda reason: self.module_tell_self(EventsEnded(generation, reason)),
+        )
+
+    def _offer(self, event: ContainerChanged) -> None:
+        self._handover.offer(event)
+
+    def _on_events_opened(self, event: EventsOpened) -> None:
+        if event.generation != self._events_generation:
+            return
+        if self._docker_down:
+            logger.warning("edged: Docker is reachable again; reconciling every pod")
+        self._docker_down = False
+        self._events_backoff.reset()
+        self._resync_after_listing = True
+        self._relist()
+
+    def _on_events_ended(self, event: EventsEnded) -> None:
+        if event.generation != self._events_generation:
+            return
+        if not self._docker_down:
+            logger.warning("edged: lost Docker (%s); reconnecting with back-off", event.reason)
+        self._docker_down = True
+        self._watch = None
+        self.module_tell_later(self._events_backoff.next_delay(), ReconnectEvents(event.generation))
+
+    def _on_reconnect(self, event: ReconnectEvents) -> None:
+        if event.generation == self._events_generation and self._watch is None:
+            self._watch_events()
+
+    def _on_container_changed(self, event: ContainerChanged) -> None:
+        self._handover.taken()
+        if self._handover.dropped != self._drops_seen:
+            self._drops_seen = self._handover.dropped
+            self._relist()
+        seq = self._inventory.next_seq()
+        if event.action == "destroy":
+            self._observed(self._inventory.apply(seq, event.container_id, None))
+            return
+        runtime = self.runtime
+        self.module_run_in_background(
+            lambda: runtime.inspect_container(event.container_id),
+            lambda outcome: ContainerInspected(seq, event.container_id, outcome),
+        )
+
+    def _on_container_inspected(self, event: ContainerInspected) -> None:
+        if event.outcome.ok:
+            self._observed(self._inventory.apply(event.seq, event.container_id, event.outcome.value))
+
+    def _observed(self, uid: str | None) -> None:
+        if uid is None:
+            return
+        self._sync_pod(uid)
+        self._report(uid)
+
+    # --- listing: the first inventory, reconnects and the slow poll -------------------------
+
+    def _relist(self) -> None:
+        if self._listing:
+            self._list_again = True
+            return
+        self._listing = True
+        seq = self._inventory.next_seq()
+        known = self._inventory.statuses()
+        runtime = self.runtime
+        self.module_run_in_background(lambda: _list_and_inspect(runtime, known), lambda outcome: ContainersListed(seq, outcome))
+
+    def _on_listed(self, event: ContainersListed) -> None:
+        self._listing = False
+        if not event.outcome.ok:
+            if not isinstance(event.outcome.error, RuntimeUnavailableError):
+                logger.warning("edged: listing containers failed: %s", event.outcome.error)
+            return
+        assert event.outcome.value is not None
+        present, inspected = event.outcome.value
+        changed = self._inventory.apply_listing(event.seq, present, inspected)
+        first = not self._inventory_ready
+        self._inventory_ready = True
+        if first:
+            logger.info("edged: %d containers of node %s found in Docker", len(self._inventory), self.node_id)
+        if first or self._resync_after_listing:
+            self._resync_after_listing = False
+            changed |= set(self._pods)
+        for uid in changed:
+            self._sync_pod(uid)
+            self._report(uid)
+        self._housekeep()
+        if self._list_again:
+            self._list_again = False
+            self._relist()
+
+    def _housekeep(self) -> None:
+        """Containers of pods meta no longer has go (spec §7.1 housekeeping)."""
+        if self._pods_loaded and self._inventory_ready:
+            for uid in self._inventory.pod_uids() - set(self._pods):
+                self._sync_pod(uid)
+
+    # --- one pod: plan on this thread, work on a worker, apply the result here ---------------
+
+    def _sync_pod(self, uid: str) -> None:
+        if not self._inventory_ready or self._docker_down:
+            return
+        if uid in self._busy:
+            self._dirty.add(uid)
+            return
+        pod = self._pods.get(uid)
+        containers = self._inventory.of_pod(uid)
+        if pod is None and not containers and uid not in self._deleted:
+            return
+        if pod is None and not self._pods_loaded and uid not in self._deleted:
+            return  # not known yet is not deleted: wait for meta's list before removing anything
+        decision = plan_pod(
+            pod,
+            uid,
+            containers,
+            self._gates,
+            self._clock(),
+            grace_s=self._deleted.get(uid),
+            refresh_volumes=uid in self._refresh,
+            failures=self._failures.get(uid),
+        )
+        if pod is not None:
+            waiting = dict(decision.waiting)
+            failures = self._failures.get(uid, {})
+            for name in self._fresh_failures.get(uid, set()):  # a new failure shows before its back-off
+                if name in failures and name in waiting:
+                    waiting[name] = failures[name]
+            self._waiting[uid] = waiting
+        if decision.wake_at is not None:
+            self._wake(uid, decision.wake_at)
+        plan = decision.plan
+        if plan.empty:
+            return
+        self._refresh.discard(uid)
+        self._busy.add(uid)
+        seq = self._inventory.next_seq()
+        context = self._sync_context()
+        self.module_run_in_background(lambda: run_pod_sync(plan, pod, context), lambda outcome: PodSynced(uid, seq, outcome))
+
+    def _sync_context(self) -> SyncContext:
+        return SyncContext(self.runtime, self.files, self.fetch_object, self.node_namespace, self.host_ip, self.pulled_images.record)
+
+    def _wake(self, uid: str, at: float) -> None:
+        current = self._wakes.get(uid)
+        if current is not None and current[0] <= at:
+            return
+        if current is not None:
+            current[1].cancel()
+        self._wakes[uid] = (at, self.module_tell_later(max(at - self._clock(), 0.0), WakePod(uid)))
+
+    def _on_pod_synced(self, event: PodSynced) -> None:
+        uid = event.uid
+        self._busy.discard(uid)
+        if not event.outcome.ok:
+            logger.error("edged: syncing pod %s failed unexpectedly", uid, exc_info=event.outcome.error)
+            return
+        result = event.outcome.value
+        assert result is not None
+        for container_id in result.removed:
+            self._inventory.apply(event.seq, container_id, None)
+        for info in result.stopped:
+            self._inventory.apply(event.seq, info.id, info)
+        pod = self._pods.get(uid)
+        failures = self._failures.setdefault(uid, {}) if pod is not None else {}
+        fresh = self._fresh_failures.setdefault(uid, set()) if pod is not None else set()
+        for outcome in result.outcomes:
+            if outcome.info is not None:
+                self._inventory.apply(event.seq, outcome.info.id, outcome.info)
+            if pod is None:
+                continue
+            if outcome.problem is None:
+                failures.pop(outcome.name, None)
+                logger.info("edged: pod %s: container %s started", pod.key, outcome.name)
+                continue
+            if failures.get(outcome.name) != outcome.problem:
+                problem = outcome.problem
+                logger.warning("edged: pod %s: container %s: %s: %s", pod.key, outcome.name, problem.reason, problem.message)
+            failures[outcome.name] = outcome.problem
+            fresh.add(outcome.name)
+            until = self._gates.note_failure((uid, outcome.name), f"sync-{event.seq}", self._clock())
+            flip = min(self.timings.pull_backoff_flip_s, max(until - self._clock(), 0.0) / 2)
+            self._wake(uid, self._clock() + flip)
+        if pod is None and uid in self._deleted and not self._inventory.of_pod(uid) and not result.failed_kills:
+            del self._deleted[uid]  # cleaned up
+        retry_now = not result.runtime_down and not result.failed_kills
+        if uid in self._dirty or retry_now:
+            self._dirty.discard(uid)
+            self._sync_pod(uid)
+        self._report(uid)
+        if pod is not None:
+            self._fresh_failures.get(uid, set()).clear()
+
+    # --- status -----------------------------------------------------------------------------
+
+    def _report(self, uid: str) -> None:
+        """Send the pod's status to meta if it changed (spec §7.5; on change, not on a 10 s tick)."""
+        pod = self._pods.get(uid)
+        if pod is None:
+            return
+        status = pod_status(
+            pod,
+            self._inventory.of_pod(uid),
+            self._waiting.get(uid, {}),
+            host_ip=self.host_ip,
+            start_time=self._start_times.get(uid, ""),
+            now=now_k8s(),
+            previous=self._statuses.get(uid),
+        )
+        self._statuses[uid] = status
+        if status == self._sent.get(uid):
+            return
+        self._sent[uid] = status
+        self._publish_pods()
+        body = pod_status_body(pod, status)
+        request = meta_request(Operation.UPDATE, f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}", body)
+        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
+        self.module_on_reply(future, lambda reply, error: self._status_answered(uid, status, request.id, reply, error))
+
+    def _status_answered(
+        self, uid: str, status: dict[str, Any], request_id: str, reply: Message | None, error: BaseException | None
+    ) -> None:
+        if error is None and reply is not None and not reply.is_error:
+            return
+        reason = error if error is not None else reply.content if reply is not None else "no reply"
+        logger.warning("edged: pod status %s not stored by meta (%s); resent at the next poll", request_id, reason)
+        if self._sent.get(uid) is status:
+            del self._sent[uid]
+
+    def _publish_pods(self) -> None:
+        if self._server is None:
+            return
+        items = [{**pod.raw, "status": self._statuses.get(uid, {})} for uid, pod in self._pods.items()]
+        self._server.publish(json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode())
+
+    def _on_report_node(self, _: ReportNode) -> None:
+        runtime, interface = self.runtime, self.module_config["edged.interface-name"]
+        self.module_run_in_background(lambda: _read_node(runtime, interface), NodeFactsRead)
+
+    def _on_node_facts(self, event: NodeFactsRead) -> None:
+        if not event.outcome.ok or event.outcome.value is None:
+            logger.warning("edged: reading node facts failed: %s", event.outcome.error)
+            return
+        facts, version, docker_error = event.outcome.value
+        if facts.ip != self.host_ip:
+            self.host_ip = facts.ip
+            for uid in list(self._pods):
+                self._report(uid)
+        body = node_status_body(
+            facts,
+            docker_version=version,
+            docker_error=docker_error,
+            kubelet_version=self.module_config["edged.version"],
+            server_port=self.server_port,
+            now=now_k8s(),
+            previous=self._node_body,
+        )
+        self._node_body = body
+        request = meta_request(Operation.UPDATE, f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}", body)
+        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
+        self.module_on_reply(future, lambda reply, error: self._node_answered(request.id, reply, error))
+
+    def _node_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
+        failed = error is not None or reply is None or reply.is_error
+        if failed and not self._node_failing:
+            logger.warning("edged: node status %s not stored by meta: %s", request_id, error or (reply.content if reply else ""))
+        elif not failed and self._node_failing:
+            logger.info("edged: node status stored by meta again (%s)", request_id)
+        self._node_failing = failed
+
+    # --- garbage collection (spec §7.4) -----------------------------------------------------
+
+    def _on_collect_containers(self, _: CollectContainers) -> None:
+        if not (self._pods_loaded and self._inventory_ready) or self._docker_down:
+            return
+        cfg = self.module_config
+        doomed = dead_containers_to_remove(
+            self._inventory.all(),
+            set(self._pods),
+            cfg["edged.maximum-dead-containers-per-container"],
+            self.timings.container_gc_min_age_s,
+            self._clock(),
+        )
+        keep_dirs = set(self._pods) | self._inventory.pod_uids() | self._busy | set(self._deleted)
+        seq = self._inventory.next_seq()
+        runtime, files = self.runtime, self.files
+        self.module_run_in_background(lambda: _collect(runtime, files, doomed, keep_dirs), lambda o: ContainersCollected(seq, o))
+
+    def _on_containers_collected(self, event: ContainersCollected) -> None:
+        if not event.outcome.ok or event.outcome.value is None:
+            logger.info("edged: container GC incomplete: %s", event.outcome.error)
+            return
+        removed, dirs = event.outcome.value
+        for container_id in removed:
+            self._inventory.apply(event.seq, container_id, None)
+        if removed or dirs:
+            logger.info("edged: container GC removed %d dead containers and %d orphaned pod folders", len(removed), len(dirs))
+
+    def _on_collect_images(self, _: CollectImages) -> None:
+        if self._docker_down:
+            return
+        cfg, runtime, pulled, timings = self.module_config, self.runtime, self.pulled_images, self.timings
+        usage = self._disk_usage or (lambda: disk_usage_percent(runtime.root_dir()))
+        self.module_run_in_background(
+            lambda: collect_images(
+                runtime,
+                pulled,
+                high_percent=cfg["edged.image-gc-high-threshold"],
+                low_percent=cfg["edged.image-gc-low-threshold"],
+                min_age_s=timings.image_gc_min_age_s,
+                usage=usage,
+            ),
+            ImagesCollected,
+        )
+
+    def _on_images_collected(self, event: ImagesCollected) -> None:
+        if not event.outcome.ok or event.outcome.value is None:
+            logger.debug("edged: image GC skipped: %s", event.outcome.error)
+        elif event.outcome.value.removed:
+            result = event.outcome.value
+            logger.info("edged: image GC removed %s; disk now %.0f%% full", ", ".join(result.removed), result.usage_percent)
+
+    _handlers: ClassVar[dict[type, Callable[[EdgedActor, Any], None]]] = {
+        QueryPods: _on_query_pods,
+        Poll: _on_poll,
+        WakePod: _on_wake,
+        EventsOpened: _on_events_opened,
+        EventsEnded: _on_events_ended,
+        ReconnectEvents: _on_reconnect,
+        ContainerChanged: _on_container_changed,
+        ContainerInspected: _on_container_inspected,
+        ContainersListed: _on_listed,
+        PodSynced: _on_pod_synced,
+        ReportNode: _on_report_node,
+        NodeFactsRead: _on_node_facts,
+        CollectContainers: _on_collect_containers,
+        ContainersCollected: _on_containers_collected,
+        CollectImages: _on_collect_images,
+        ImagesCollected: _on_images_collected,
+    }
+
+
+# --- background work (worker threads; no actor state) -------------------------------------------
+
+
+def _list_and_inspect(runtime: ContainerRuntime, known: dict[str, str]) -> tuple[set[str], list[ContainerInfo]]:
+    """List this node's containers and inspect those that are new or changed state."""
+    summaries: list[ContainerSummary] = runtime.list_containers()
+    inspected = []
+    for summary in summaries:
+        if known.get(summary.id) != summary.status:
+            info = runtime.inspect_container(summary.id)
+            if info is not None:
+                inspected.append(info)
+    return {s.id for s in summaries}, inspected
+
+
+def _read_node(runtime: ContainerRuntime, interface: str) -> tuple[Any, str | None, str]:
+    facts = read_host_facts(interface)
+    try:
+        return facts, runtime.version(), ""
+    except RuntimeUnavailableError as exc:
+        return facts, None, str(exc)
+
+
+def _collect(runtime: ContainerRuntime, files: PodFiles, doomed: list[str], keep_dirs: set[str]) -> tuple[list[str], list[str]]:
+    removed = []
+    for container_id in doomed:
+        with contextlib.suppress(ContainerNotFoundError):
+            runtime.remove_container(container_id)
+        removed.append(container_id)
+    orphans = sorted(files.pod_uids() - keep_dirs)
+    for uid in orphans:
+        files.remove_pod(uid)
+    return removed, orphans
+
+
+__all__ = ["EdgedActor", "EdgedTimings", "Outcome"]

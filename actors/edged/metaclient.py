@@ -1,0 +1,81 @@
+"""edged's side of contract C3: queries to meta and status updates, as messages.
+
+meta answers a query with operation ``response`` and a JSON array of the stored objects,
+each as a JSON string (``[]`` when nothing matches), or with operation ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from actors.edged.pods import ObjectRef
+from actors.edged.sync import ObjectFetchError
+from kubeedge_actors.errors import DeliveryError, MessageRejected
+from kubeedge_actors.message import Message
+from kubeedge_actors.router import Router
+from kubeedge_actors.wire import Group, Module, Operation
+
+
+class MetaReplyError(MessageRejected):
+    """meta's answer is an error or not of the agreed shape."""
+
+
+def meta_request(operation: str, resource: str, content: Any = None) -> Message:
+    """A message from edged to meta (C3: source ``edged``, group ``meta``)."""
+    return Message.new(source=Module.EDGED, group=Group.META, operation=operation, resource=resource, content=content)
+
+
+def query_objects(reply: Message) -> list[dict[str, Any]]:
+    """The objects in meta's answer to a query.
+
+    Raises:
+        MetaReplyError: an error reply, or content that is not a list of JSON objects.
+    """
+    if reply.is_error:
+        raise MetaReplyError(f"meta answered {reply.parent_id} with an error: {reply.content}")
+    content = reply.content
+    if content is None:
+        return []
+    if isinstance(content, str | bytes):
+        content = _json(content)
+    if isinstance(content, dict):  # a bare object (spec §6.3 item 4): tolerated
+        return [content]
+    if not isinstance(content, list):
+        raise MetaReplyError(f"meta's answer must be a list, not {type(content).__name__}")
+    objects = []
+    for item in content:
+        value = _json(item) if isinstance(item, str | bytes) else item
+        if not isinstance(value, dict):
+            raise MetaReplyError(f"meta's answer holds {type(value).__name__}, not an object")
+        objects.append(value)
+    return objects
+
+
+def _json(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise MetaReplyError(f"meta's answer holds text that is not JSON: {exc}") from exc
+
+
+class MetaObjectSource:
+    """Fetches configmaps and secrets with a sync query to meta (spec §7.6). Blocking: workers only."""
+
+    def __init__(self, router: Router, timeout_s: float = 60.0) -> None:
+        self._router = router
+        self._timeout_s = timeout_s
+
+    def fetch(self, namespace: str, ref: ObjectRef) -> Mapping[str, Any] | None:
+        request = meta_request(Operation.QUERY, f"{namespace}/{ref.kind}/{ref.name}")
+        try:
+            reply = self._router.send_sync(Module.META, request, self._timeout_s).result(self._timeout_s + 1)
+            objects = query_objects(reply)
+        except (DeliveryError, FutureTimeout, MetaReplyError) as exc:
+            raise ObjectFetchError(f"cannot read {ref.kind} {namespace}/{ref.name} from meta: {exc}") from exc
+        return objects[0] if objects else None
+
+
+__all__ = ["MetaObjectSource", "MetaReplyError", "meta_request", "query_objects"]

@@ -1,0 +1,309 @@
+"""The narrow Docker adapter: the docker SDK (7.2) behind :class:`ContainerRuntime`.
+
+Every call blocks, so the actor makes them only through ``module_run_in_background``. Clients
+are made on first use, not in ``__init__``: the SDK asks the daemon for its API version when a
+client is built (we leave the version unset, ENVIRONMENT.md), and edged must start while the
+daemon is down. Library errors become :mod:`actors.edged.model` errors here, at the edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import Mount as DockerMount
+
+from actors.edged.images import parse_image_ref
+from actors.edged.model import (
+    NODE_ID_LABEL,
+    ContainerConfig,
+    ContainerEvent,
+    ContainerInfo,
+    ContainerNotFoundError,
+    ContainerRuntimeError,
+    ContainerSummary,
+    ImageInfo,
+    ImagePullError,
+    RegistryAuth,
+    RuntimeUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Docker actions that change what edged reports; the rest (exec_*, attach...) are noise.
+WATCHED_ACTIONS = frozenset({"create", "start", "die", "destroy", "oom", "pause", "unpause", "restart"})
+
+
+@contextmanager
+def _converted(what: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise ContainerNotFoundError(f"{what}: {exc.explanation or exc}") from exc
+    except docker.errors.APIError as exc:
+        raise ContainerRuntimeError(f"{what}: {exc.explanation or exc}") from exc
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException, OSError) as exc:
+        raise RuntimeUnavailableError(f"{what}: Docker is not reachable: {exc}") from exc
+    except requests.exceptions.RequestException as exc:
+        raise RuntimeUnavailableError(f"{what}: {exc}") from exc
+
+
+class DockerContainerRuntime:
+    """Docker through the SDK's low-level client; sees only containers of ``node_id``.
+
+    Args:
+        base_url: the daemon endpoint (``edged.docker-address``).
+        node_id: value of the node-id label on every container edged makes.
+        timeout_s: per-request timeout (spec §7.2: 2 min); a stop adds its grace period.
+        max_pool_size: connections kept to the daemon (one per worker thread).
+    """
+
+    def __init__(self, base_url: str, node_id: str, *, timeout_s: float = 120.0, max_pool_size: int = 16) -> None:
+        self.base_url = base_url
+        self.node_id = node_id
+        self.timeout_s = timeout_s
+        self.max_pool_size = max_pool_size
+        self._lock = threading.Lock()
+        self._client: docker.APIClient | None = None
+        self._watches: set[_EventWatch] = set()
+
+    @property
+    def node_filter(self) -> dict[str, Any]:
+        return {"label": f"{NODE_ID_LABEL}={self.node_id}"}
+
+    def _api(self) -> docker.APIClient:
+        with self._lock:
+            if self._client is None:
+                with _converted("connect"):
+                    self._client = self.new_client()
+            return self._client
+
+    def new_client(self) -> docker.APIClient:
+        return docker.APIClient(base_url=self.base_url, timeout=self.timeout_s, max_pool_size=self.max_pool_size)
+
+    # --- daemon ---------------------------------------------------------------------------
+
+    def version(self) -> str:
+        with _converted("version"):
+            return str(self._api().version()["Version"])
+
+    def root_dir(self) -> str:
+        with _converted("info"):
+            return str(self._api().info().get("DockerRootDir", "/var/lib/docker"))
+
+    # --- containers -----------------------------------------------------------------------
+
+    def list_containers(self) -> list[ContainerSummary]:
+        with _converted("list containers"):
+            rows = self._api().containers(all=True, filters=self.node_filter)
+        return [ContainerSummary(row["Id"], row.get("Labels") or {}, row.get("State", "")) for row in rows]
+
+    def inspect_container(self, container_id: str) -> ContainerInfo | None:
+        try:
+            with _converted(f"inspect {container_id[:12]}"):
+                data = self._api().inspect_container(container_id)
+        except ContainerNotFoundError:
+            return None
+        return container_info(data)
+
+    def create_container(self, config: ContainerConfig) -> str:
+        api = self._api()
+        with _converted(f"create {config.name}"):
+            host_config = api.create_host_config(
+                network_mode="host",  # spec §7.2: every container of a pod shares the host's network
+                mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in config.mounts],
+                privileged=config.privileged,
+                cpu_shares=config.cpu_shares,
+                cpu_quota=config.cpu_quota,
+                cpu_period=config.cpu_period,
+                mem_limit=config.memory_limit,
+            )
+            created = api.create_container(
+                config.image,
+                command=list(config.command) if config.command is not None else None,
+                entrypoint=list(config.entrypoint) if config.entrypoint is not None else None,
+                environment=list(config.env),
+                labels={**config.labels, NODE_ID_LABEL: self.node_id},
+                name=config.name,
+                working_dir=config.working_dir,
+                tty=config.tty,
+                stdin_open=config.stdin_open,
+                user=config.user,
+                host_config=host_config,
+            )
+        return str(created["Id"])
+
+    def start_container(self, container_id: str) -> None:
+        with _converted(f"start {container_id[:12]}"):
+            self._api().start(container_id)
+
+    def stop_container(self, container_id: str, grace_s: float) -> None:
+        # Docker sends the stop signal (SIGTERM unless the image says otherwise), waits the
+        # grace period, then kills; the SDK adds the grace period to the request timeout.
+        with _converted(f"stop {container_id[:12]}"):
+            self._api().stop(container_id, timeout=max(0, round(grace_s)))
+
+    def remove_container(self, container_id: str) -> None:
+        with _converted(f"remove {container_id[:12]}"):
+            self._api().remove_container(container_id, v=True, force=True)
+
+    # --- images ---------------------------------------------------------------------------
+
+    def image_present(self, image: str) -> bool:
+        return self.image_id(image) is not None
+
+    def image_id(self, image: str) -> str | None:
+        try:
+            with _converted(f"inspect image {image}"):
+                return str(self._api().inspect_image(image)["Id"])
+        except ContainerNotFoundError:
+            return None
+
+    def pull_image(self, image: str, auth: RegistryAuth | None) -> None:
+        ref = parse_image_ref(image)
+        auth_config = {"username": auth.username, "password": auth.password, "serveraddress": auth.server} if auth else None
+        try:
+            with _converted(f"pull {image}"):
+                # The daemon reports many failures inside a 200 stream: read it to the end.
+                for line in self._api().pull(ref.repository, tag=ref.tag_or_digest, stream=True, decode=True, auth_config=auth_config):
+                    if isinstance(line, dict) and line.get("error"):
+                        raise ImagePullError(f"pull {image}: {line['error']}")
+        except RuntimeUnavailableError:
+            raise
+        except ContainerRuntimeError as exc:
+            raise ImagePullError(str(exc)) from exc
+
+    def used_image_ids(self) -> set[str]:
+        with _converted("list all containers"):
+            return {row.get("ImageID", "") for row in self._api().containers(all=True)}
+
+    def list_images(self) -> list[ImageInfo]:
+        with _converted("list images"):
+            return [ImageInfo(row["Id"], tuple(row.get("RepoTags") or ())) for row in self._api().images()]
+
+    def remove_image(self, image: str) -> None:
+        with _converted(f"remove image {image}"):
+            self._api().remove_image(image)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def watch_events(
+        self,
+        on_open: Callable[[], None],
+        on_event: Callable[[ContainerEvent], None],
+        on_end: Callable[[str], None],
+    ) -> _EventWatch:
+        """Follow Docker's events for this node's containers on a thread of their own.
+
+        ``on_open`` runs once the stream is open, ``on_event`` for each watched event and
+        ``on_end(reason)`` once when the stream ends (not after :meth:`_EventWatch.close`).
+        They run on the watch thread: they must only hand over.
+        """
+        watch = _EventWatch(self, on_open, on_event, on_end)
+        with self._lock:
+            self._watches = {w for w in self._watches if w.is_alive()} | {watch}
+        watch.start()
+        return watch
+
+    def close(self) -> None:
+        with self._lock:
+            watches, self._watches = self._watches, set()
+            client, self._client = self._client, None
+        for watch in watches:
+            watch.close()
+        if client is not None:
+            client.close()
+
+
+class _EventWatch(threading.Thread):
+    """One connection to ``/events``; a new one is made for each reconnect."""
+
+    def __init__(
+        self,
+        runtime: DockerContainerRuntime,
+        on_open: Callable[[], None],
+        on_event: Callable[[ContainerEvent], None],
+        on_end: Callable[[str], None],
+    ) -> None:
+        super().__init__(name="edged-docker-events", daemon=True)
+        self._runtime = runtime
+        self._on_open = on_open
+        self._on_event = on_event
+        self._on_end = on_end
+        self._closed = threading.Event()
+        self._stream: Any = None
+        self._client: docker.APIClient | None = None
+
+    def run(self) -> None:
+        reason = "event stream ended"
+        try:
+            # A client of its own: the stream holds its connection for as long as it lives.
+            self._client = self._runtime.new_client()
+            self._stream = self._client.events(decode=True, filters={"type": "container", **self._runtime.node_filter})
+            if self._closed.is_set():
+                return
+            self._on_open()
+            for raw in self._stream:
+                event = _container_event(raw)
+                if event is not None:
+                    self._on_event(event)
+        except Exception as exc:  # any failure ends this watch; the actor reconnects
+            reason = f"event stream failed: {exc}"
+        finally:
+            self._close_connection()
+        if not self._closed.is_set():
+            self._on_end(reason)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        stream, self._stream = self._stream, None
+        client, self._client = self._client, None
+        try:
+            if stream is not None:
+                stream.close()
+        except Exception:  # closing a broken stream may fail; it is gone either way
+            logger.debug("edged: closing the docker event stream failed", exc_info=True)
+        if client is not None:
+            client.close()
+
+
+def _container_event(raw: Any) -> ContainerEvent | None:
+    if not isinstance(raw, dict) or raw.get("Type", "container") != "container":
+        return None
+    action = str(raw.get("Action") or raw.get("status") or "")
+    container_id = str(raw.get("id") or (raw.get("Actor") or {}).get("ID") or "")
+    if action not in WATCHED_ACTIONS or not container_id:
+        return None
+    return ContainerEvent(container_id, action)
+
+
+def container_info(data: dict[str, Any]) -> ContainerInfo:
+    """Convert ``docker inspect`` output."""
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    return ContainerInfo(
+        id=str(data["Id"]),
+        name=str(data.get("Name", "")).lstrip("/"),
+        labels=dict(config.get("Labels") or {}),
+        image=str(config.get("Image", "")),
+        image_id=str(data.get("Image", "")),
+        status=str(state.get("Status", "")),
+        exit_code=int(state.get("ExitCode") or 0),
+        error=str(state.get("Error") or ""),
+        oom_killed=bool(state.get("OOMKilled")),
+        created_at=str(data.get("Created", "")),
+        started_at=str(state.get("StartedAt", "")),
+        finished_at=str(state.get("FinishedAt", "")),
+    )
+
+
+__all__ = ["WATCHED_ACTIONS", "DockerContainerRuntime", "container_info"]

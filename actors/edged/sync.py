@@ -1,0 +1,276 @@
+"""Carrying out a :class:`PodPlan` on a worker thread (spec §7.1, addition and deletion workers).
+
+Everything here blocks (Docker, files, sync queries to meta); it touches no actor state and
+returns a :class:`PodSyncResult` the actor applies on its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors.edged.containers import ContainerConfigError, build_container_config, object_files, resolve_env
+from actors.edged.images import parse_image_ref, registry_auth_from_secret
+from actors.edged.lifecycle import PodPlan, StartContainer
+from actors.edged.model import (
+    ContainerInfo,
+    ContainerNotFoundError,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    ImagePullError,
+    Mount,
+    RegistryAuth,
+    RuntimeUnavailableError,
+)
+from actors.edged.pods import ObjectRef, Pod, Problem, Volume
+from actors.edged.volumes import PodFiles
+
+logger = logging.getLogger(__name__)
+
+#: Fetches a configmap or secret through meta: (namespace, ref) → the object, or None.
+FetchObject = Callable[[str, ObjectRef], Mapping[str, Any] | None]
+
+
+class ObjectFetchError(Exception):
+    """meta could not answer a query (timeout, error reply): try again later."""
+
+
+@dataclass(frozen=True)
+class ContainerOutcome:
+    """What happened to one container start."""
+
+    name: str
+    info: ContainerInfo | None = None
+    problem: Problem | None = None
+    pulled: bool = False
+
+
+@dataclass(frozen=True)
+class PodSyncResult:
+    uid: str
+    outcomes: tuple[ContainerOutcome, ...] = ()
+    stopped: tuple[ContainerInfo, ...] = ()
+    removed: tuple[str, ...] = ()
+    volumes_ready: bool = False
+    runtime_down: str = ""
+    failed_kills: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """The adapters a job uses, and the node facts it needs."""
+
+    runtime: ContainerRuntime
+    files: PodFiles
+    fetch: FetchObject
+    node_namespace: str
+    host_ip: str
+    record_image_use: Callable[[str, bool], None] = lambda image, pulled: None
+
+
+def run_pod_sync(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
+    """Kill, then set up volumes and start, as the plan says."""
+    try:
+        return _run(plan, pod, context)
+    except RuntimeUnavailableError as exc:
+        return PodSyncResult(plan.uid, runtime_down=str(exc))
+
+
+def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
+    runtime = context.runtime
+    stopped: list[ContainerInfo] = []
+    removed: list[str] = []
+    failed: list[str] = []
+    for kill in plan.kills:
+        try:
+            runtime.stop_container(kill.container_id, kill.grace_s)
+            if kill.remove:
+                runtime.remove_container(kill.container_id)
+                removed.append(kill.container_id)
+            else:
+                info = runtime.inspect_container(kill.container_id)
+                stopped.append(info) if info is not None else removed.append(kill.container_id)
+        except ContainerNotFoundError:
+            removed.append(kill.container_id)
+        except RuntimeUnavailableError:
+            raise
+        except ContainerRuntimeError as exc:
+            logger.warning("edged: pod %s: could not stop %s: %s", plan.uid, kill.container_id[:12], exc)
+            failed.append(kill.container_id)
+    if plan.remove_pod_dir:
+        context.files.remove_pod(plan.uid)
+    if pod is None or not (plan.starts or plan.refresh_volumes):
+        return PodSyncResult(plan.uid, stopped=tuple(stopped), removed=tuple(removed), failed_kills=tuple(failed))
+    try:
+        volume_paths = prepare_volumes(pod, context)
+    except (VolumeError, ObjectFetchError) as exc:
+        problem = Problem("ContainerCreating", f"MountVolume.SetUp failed: {exc}")
+        outcomes = tuple(ContainerOutcome(start.spec.name, problem=problem) for start in plan.starts)
+        return PodSyncResult(plan.uid, outcomes, tuple(stopped), tuple(removed), failed_kills=tuple(failed))
+    credentials = _PullCredentials(pod, context)
+    outcomes = tuple(start_container(pod, start, volume_paths, credentials, context) for start in plan.starts)
+    return PodSyncResult(plan.uid, outcomes, tuple(stopped), tuple(removed), volumes_ready=True, failed_kills=tuple(failed))
+
+
+class VolumeError(Exception):
+    """A volume cannot be set up; the message names it."""
+
+
+def prepare_volumes(pod: Pod, context: SyncContext) -> dict[str, str]:
+    """Create the pod's folders and every volume; returns volume name → host path."""
+    context.files.ensure_pod_dirs(pod.uid)
+    return {volume.name: _prepare_volume(pod, volume, context) for volume in pod.volumes.values()}
+
+
+def _prepare_volume(pod: Pod, volume: Volume, context: SyncContext) -> str:
+    files = context.files
+    if volume.kind == "emptyDir":
+        return str(files.ensure_empty_dir(pod.uid, volume.name))
+    if volume.kind == "hostPath":
+        return _host_path(volume)
+    assert volume.ref is not None
+    obj = context.fetch(pod.namespace, volume.ref)
+    if obj is None:
+        if not volume.optional:
+            raise VolumeError(f'volume "{volume.name}": {volume.ref.kind} "{volume.ref.name}" not found')
+        obj = {}
+    try:
+        content = object_files(volume.ref, obj)
+    except ContainerConfigError as exc:
+        raise VolumeError(f'volume "{volume.name}": {exc}') from exc
+    wanted: dict[str, tuple[bytes, int]] = {}
+    if volume.items:
+        for item in volume.items:
+            if item.key not in content:
+                if volume.optional:
+                    continue
+                raise VolumeError(f'volume "{volume.name}": key "{item.key}" not found in {volume.ref.kind} "{volume.ref.name}"')
+            wanted[item.path] = (content[item.key], item.mode if item.mode is not None else volume.default_mode)
+    else:
+        wanted = {key: (value, volume.default_mode) for key, value in content.items()}
+    try:
+        return str(files.write_volume(pod.uid, volume.kind, volume.name, wanted))
+    except OSError as exc:
+        raise VolumeError(f'volume "{volume.name}": cannot write its files: {exc}') from exc
+
+
+def _host_path(volume: Volume) -> str:
+    path, kind = Path(volume.host_path), volume.host_path_type
+    try:
+        if kind in ("", "DirectoryOrCreate") and not path.exists():
+            path.mkdir(mode=0o755, parents=True)  # what `docker run -v` does with a missing path
+        elif kind == "FileOrCreate" and not path.exists():
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            path.touch(mode=0o644)
+    except OSError as exc:
+        raise VolumeError(f'volume "{volume.name}": cannot create {path}: {exc}') from exc
+    checks = {"Directory": path.is_dir, "File": path.is_file, "Socket": path.is_socket}
+    if kind in checks and not checks[kind]():
+        raise VolumeError(f'volume "{volume.name}": hostPath {path} is not a {kind.lower()}')
+    return str(path)
+
+
+class _PullCredentials:
+    """Image pull secrets, fetched once per job and only when a pull needs them (spec §7.1 step 4:
+    looked up in the node's namespace)."""
+
+    def __init__(self, pod: Pod, context: SyncContext) -> None:
+        self._pod = pod
+        self._context = context
+        self._secrets: list[Mapping[str, Any]] | None = None
+
+    def for_image(self, image: str) -> RegistryAuth | None:
+        if self._secrets is None:
+            self._secrets = []
+            for name in self._pod.pull_secrets:
+                secret = self._context.fetch(self._context.node_namespace, ObjectRef("secret", name))
+                if secret is None:
+                    logger.warning("edged: pod %s: image pull secret %s not found; pulling without it", self._pod.key, name)
+                else:
+                    self._secrets.append(secret)
+        registry = parse_image_ref(image).registry
+        for secret in self._secrets:
+            try:
+                auth = registry_auth_from_secret(secret, registry)
+            except ValueError as exc:
+                logger.warning("edged: pod %s: unusable image pull secret: %s", self._pod.key, exc)
+                continue
+            if auth is not None:
+                return auth
+        return None
+
+
+def start_container(
+    pod: Pod, start: StartContainer, volume_paths: Mapping[str, str], credentials: _PullCredentials, context: SyncContext
+) -> ContainerOutcome:
+    """Ensure the image, resolve the environment, create and start one container."""
+    spec = start.spec
+    runtime = context.runtime
+    try:
+        pulled = ensure_image(spec.image, spec.pull_policy, credentials, runtime)
+    except ImagePullError as exc:
+        return ContainerOutcome(spec.name, problem=Problem("ErrImagePull", str(exc)))
+    except _NeverPull as exc:
+        return ContainerOutcome(spec.name, problem=Problem("ErrImageNeverPull", str(exc)))
+    except ObjectFetchError as exc:
+        return ContainerOutcome(spec.name, problem=Problem("ErrImagePull", f"cannot read image pull secrets: {exc}"))
+    context.record_image_use(spec.image, pulled)
+    try:
+        env = resolve_env(pod, spec, lambda ref: context.fetch(pod.namespace, ref), context.host_ip)
+    except (ContainerConfigError, ObjectFetchError) as exc:
+        return ContainerOutcome(spec.name, problem=Problem("CreateContainerConfigError", str(exc)), pulled=pulled)
+    mounts = tuple(Mount(volume_paths[m.name] + (f"/{m.sub_path}" if m.sub_path else ""), m.mount_path, m.read_only) for m in spec.mounts)
+    config = build_container_config(pod, spec, start.restart_count, env, mounts)
+    if start.remove_first:
+        with contextlib.suppress(ContainerNotFoundError):
+            runtime.remove_container(start.remove_first)
+    try:
+        container_id = runtime.create_container(config)
+    except RuntimeUnavailableError:
+        raise
+    except ContainerRuntimeError as exc:
+        return ContainerOutcome(spec.name, problem=Problem("CreateContainerError", str(exc)), pulled=pulled)
+    problem = None
+    try:
+        runtime.start_container(container_id)
+    except RuntimeUnavailableError:
+        raise
+    except ContainerRuntimeError as exc:
+        problem = Problem("RunContainerError", str(exc))
+    return ContainerOutcome(spec.name, info=runtime.inspect_container(container_id), problem=problem, pulled=pulled)
+
+
+class _NeverPull(Exception):
+    pass
+
+
+def ensure_image(image: str, policy: str, credentials: _PullCredentials, runtime: ContainerRuntime) -> bool:
+    """Pull as the policy says (Errata 3: a present image is not pulled under IfNotPresent).
+
+    Returns:
+        whether it was pulled.
+    """
+    if policy != "Always" and runtime.image_present(image):
+        return False
+    if policy == "Never":
+        raise _NeverPull(f'Container image "{image}" is not present with pull policy of Never')
+    runtime.pull_image(image, credentials.for_image(image))
+    return True
+
+
+__all__ = [
+    "ContainerOutcome",
+    "FetchObject",
+    "ObjectFetchError",
+    "PodSyncResult",
+    "SyncContext",
+    "VolumeError",
+    "ensure_image",
+    "prepare_volumes",
+    "run_pod_sync",
+    "start_container",
+]

@@ -186,7 +186,7 @@ def test_image_pull_secrets_are_read_from_the_node_namespace(edge: Edge) -> None
 
     edge.deliver("insert", pod)
 
-    [(pulled, auth)] = edge.runtime.pulls
+    [(_, auth)] = edge.runtime.pulls
     assert auth is not None and (auth.username, auth.password) == ("robot", "pw")
     assert "default/secret/regcred" in edge.objects.fetches
     assert len(edge.runtime.running()) == 1

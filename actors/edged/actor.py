@@ -398,10 +398,9 @@ class EdgedActor(ModuleActor):
             self._list_again = True
             return
         self._listing = True
-        seq = self._inventory.next_seq()
         known = self._inventory.statuses()
-        runtime = self.runtime
-        self.module_run_in_background(lambda: _list_and_inspect(runtime, known), lambda outcome: ContainersListed(seq, outcome))
+        runtime, next_seq = self.runtime, self._inventory.next_seq
+        self.module_run_in_background(lambda: _list_and_inspect(runtime, known, next_seq), ContainersListed)
 
     def _on_listed(self, event: ContainersListed) -> None:
         self._listing = False
@@ -410,8 +409,8 @@ class EdgedActor(ModuleActor):
                 logger.warning("edged: listing containers failed: %s", event.outcome.error)
             return
         assert event.outcome.value is not None
-        present, inspected = event.outcome.value
-        changed = self._inventory.apply_listing(event.seq, present, inspected)
+        seq, present, inspected = event.outcome.value
+        changed = self._inventory.apply_listing(seq, present, inspected)
         first = not self._inventory_ready
         self._inventory_ready = True
         if first:
@@ -469,14 +468,28 @@ class EdgedActor(ModuleActor):
         plan = decision.plan
         if plan.empty:
             return
+        logger.debug(
+            "edged: pod %s: kill %s, start %s",
+            pod.key if pod else uid,
+            [(k.container_id[:12], k.remove) for k in plan.kills],
+            [(st.spec.name, st.restart_count) for st in plan.starts],
+        )
         self._refresh.discard(uid)
         self._busy.add(uid)
-        seq = self._inventory.next_seq()
+        seq = self._inventory.next_seq()  # names this attempt, for counting its failures once
         context = self._sync_context()
         self.module_run_in_background(lambda: run_pod_sync(plan, pod, context), lambda outcome: PodSynced(uid, seq, outcome))
 
     def _sync_context(self) -> SyncContext:
-        return SyncContext(self.runtime, self.files, self.fetch_object, self.node_namespace, self.host_ip, self.pulled_images.record)
+        return SyncContext(
+            self.runtime,
+            self.files,
+            self.fetch_object,
+            self.node_namespace,
+            self.host_ip,
+            self._inventory.next_seq,
+            self.pulled_images.record,
+        )
 
     def _wake(self, uid: str, at: float) -> None:
         current = self._wakes.get(uid)
@@ -494,16 +507,12 @@ class EdgedActor(ModuleActor):
             return
         result = event.outcome.value
         assert result is not None
-        for container_id in result.removed:
-            self._inventory.apply(event.seq, container_id, None)
-        for info in result.stopped:
-            self._inventory.apply(event.seq, info.id, info)
+        for seq, container_id, info in result.observations:
+            self._inventory.apply(seq, container_id, info)
         pod = self._pods.get(uid)
         failures = self._failures.setdefault(uid, {}) if pod is not None else {}
         fresh = self._fresh_failures.setdefault(uid, set()) if pod is not None else set()
         for outcome in result.outcomes:
-            if outcome.info is not None:
-                self._inventory.apply(event.seq, outcome.info.id, outcome.info)
             if pod is None:
                 continue
             if outcome.problem is None:
@@ -619,9 +628,8 @@ class EdgedActor(ModuleActor):
             self._clock(),
         )
         keep_dirs = set(self._pods) | self._inventory.pod_uids() | self._busy | set(self._deleted)
-        seq = self._inventory.next_seq()
         runtime, files = self.runtime, self.files
-        self.module_run_in_background(lambda: _collect(runtime, files, doomed, keep_dirs), lambda o: ContainersCollected(seq, o))
+        self.module_run_in_background(lambda: _collect(runtime, files, doomed, keep_dirs), ContainersCollected)
 
     def _on_containers_collected(self, event: ContainersCollected) -> None:
         if not event.outcome.ok or event.outcome.value is None:
@@ -629,7 +637,7 @@ class EdgedActor(ModuleActor):
             return
         removed, dirs = event.outcome.value
         for container_id in removed:
-            self._inventory.apply(event.seq, container_id, None)
+            self._inventory.apply(self._inventory.next_seq(), container_id, None)  # gone is final
         if removed or dirs:
             logger.info("edged: container GC removed %d dead containers and %d orphaned pod folders", len(removed), len(dirs))
 
@@ -680,16 +688,20 @@ class EdgedActor(ModuleActor):
 # --- background work (worker threads; no actor state) -------------------------------------------
 
 
-def _list_and_inspect(runtime: ContainerRuntime, known: dict[str, str]) -> tuple[set[str], list[ContainerInfo]]:
+def _list_and_inspect(
+    runtime: ContainerRuntime, known: dict[str, str], next_seq: Callable[[], int]
+) -> tuple[int, set[str], list[tuple[int, ContainerInfo]]]:
     """List this node's containers and inspect those that are new or changed state."""
+    list_seq = next_seq()
     summaries: list[ContainerSummary] = runtime.list_containers()
     inspected = []
     for summary in summaries:
         if known.get(summary.id) != summary.status:
+            seq = next_seq()
             info = runtime.inspect_container(summary.id)
             if info is not None:
-                inspected.append(info)
-    return {s.id for s in summaries}, inspected
+                inspected.append((seq, info))
+    return list_seq, {s.id for s in summaries}, inspected
 
 
 def _read_node(runtime: ContainerRuntime, interface: str) -> tuple[Any, str | None, str]:

@@ -79,7 +79,6 @@ class ContainerInspected:
 
 @dataclass(frozen=True)
 class ContainersListed:
-    seq: int
     outcome: Outcome[Any]
 
 
@@ -97,7 +96,6 @@ class NodeFactsRead:
 
 @dataclass(frozen=True)
 class ContainersCollected:
-    seq: int
     outcome: Outcome[Any]
 
 

@@ -1,13 +1,17 @@
 """What edged knows of its containers, kept in order although observations arrive out of order.
 
 Inspections run on several workers, so an older answer can arrive after a newer one. Every
-request for an observation takes a sequence number on the actor's thread *before* it is made;
-an answer is applied only if its number is higher than the last one applied to that container.
-A request made later runs later, so the highest number always carries the newest state.
+observation takes a sequence number (from any thread) right *before* it is made; an answer is
+applied only if its number is higher than the last one applied to that container. An answer
+numbered n saw at least the state of the moment n was taken, and every later change brings a
+Docker event and so a later observation; the highest number therefore carries news that no
+later answer lacks. "Gone" is final: a removal is numbered after it happened.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Iterable
 
@@ -23,12 +27,14 @@ class ContainerInventory:
     def __init__(self) -> None:
         self._containers: dict[str, ContainerInfo] = {}
         self._applied: dict[str, int] = {}
-        self._seq = 0
+        self._counter = itertools.count(1)
+        self._counter_lock = threading.Lock()
         self._gone_at: dict[str, float] = {}  # removed containers whose record is still kept
 
     def next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+        """A number for an observation about to be made; safe from any thread."""
+        with self._counter_lock:
+            return next(self._counter)
 
     def apply(self, seq: int, container_id: str, info: ContainerInfo | None) -> str | None:
         """Record what an observation numbered ``seq`` saw (None: the container is gone).
@@ -49,11 +55,12 @@ class ContainerInventory:
         self._containers[container_id] = info
         return None if before == info else info.pod_uid
 
-    def apply_listing(self, seq: int, present: Iterable[str], inspected: Iterable[ContainerInfo]) -> set[str]:
-        """Apply a full listing numbered ``seq``: ``inspected`` are the containers that changed,
-        anything known and not ``present`` is gone. Returns the pod uids that changed."""
+    def apply_listing(self, seq: int, present: Iterable[str], inspected: Iterable[tuple[int, ContainerInfo]]) -> set[str]:
+        """Apply a full listing numbered ``seq``: ``inspected`` are the containers that changed
+        (each with its own number), anything known and not ``present`` is gone. Returns the pod
+        uids that changed."""
         present = set(present)
-        changed = {uid for info in inspected if (uid := self.apply(seq, info.id, info))}
+        changed = {uid for number, info in inspected if (uid := self.apply(number, info.id, info))}
         for container_id in [c for c in self._containers if c not in present]:
             if uid := self.apply(seq, container_id, None):
                 changed.add(uid)

@@ -39,12 +39,15 @@ class ObjectFetchError(Exception):
     """meta could not answer a query (timeout, error reply): try again later."""
 
 
+#: What a job saw of one container: (observation number, id, state or None when gone).
+Observation = tuple[int, str, ContainerInfo | None]
+
+
 @dataclass(frozen=True)
 class ContainerOutcome:
     """What happened to one container start."""
 
     name: str
-    info: ContainerInfo | None = None
     problem: Problem | None = None
     pulled: bool = False
 
@@ -53,8 +56,7 @@ class ContainerOutcome:
 class PodSyncResult:
     uid: str
     outcomes: tuple[ContainerOutcome, ...] = ()
-    stopped: tuple[ContainerInfo, ...] = ()
-    removed: tuple[str, ...] = ()
+    observations: tuple[Observation, ...] = ()
     volumes_ready: bool = False
     runtime_down: str = ""
     failed_kills: tuple[str, ...] = field(default=())
@@ -69,6 +71,7 @@ class SyncContext:
     fetch: FetchObject
     node_namespace: str
     host_ip: str
+    next_seq: Callable[[], int]
     record_image_use: Callable[[str, bool], None] = lambda image, pulled: None
 
 
@@ -82,20 +85,18 @@ def run_pod_sync(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyn
 
 def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
     runtime = context.runtime
-    stopped: list[ContainerInfo] = []
-    removed: list[str] = []
+    seen: list[Observation] = []
     failed: list[str] = []
     for kill in plan.kills:
         try:
             runtime.stop_container(kill.container_id, kill.grace_s)
             if kill.remove:
                 runtime.remove_container(kill.container_id)
-                removed.append(kill.container_id)
+                seen.append((context.next_seq(), kill.container_id, None))
             else:
-                info = runtime.inspect_container(kill.container_id)
-                stopped.append(info) if info is not None else removed.append(kill.container_id)
+                seen.append(_observe(kill.container_id, context))
         except ContainerNotFoundError:
-            removed.append(kill.container_id)
+            seen.append((context.next_seq(), kill.container_id, None))
         except RuntimeUnavailableError:
             raise
         except ContainerRuntimeError as exc:
@@ -104,16 +105,21 @@ def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
     if plan.remove_pod_dir:
         context.files.remove_pod(plan.uid)
     if pod is None or not (plan.starts or plan.refresh_volumes):
-        return PodSyncResult(plan.uid, stopped=tuple(stopped), removed=tuple(removed), failed_kills=tuple(failed))
+        return PodSyncResult(plan.uid, observations=tuple(seen), failed_kills=tuple(failed))
     try:
         volume_paths = prepare_volumes(pod, context)
     except (VolumeError, ObjectFetchError) as exc:
         problem = Problem("ContainerCreating", f"MountVolume.SetUp failed: {exc}")
         outcomes = tuple(ContainerOutcome(start.spec.name, problem=problem) for start in plan.starts)
-        return PodSyncResult(plan.uid, outcomes, tuple(stopped), tuple(removed), failed_kills=tuple(failed))
+        return PodSyncResult(plan.uid, outcomes, tuple(seen), failed_kills=tuple(failed))
     credentials = _PullCredentials(pod, context)
-    outcomes = tuple(start_container(pod, start, volume_paths, credentials, context) for start in plan.starts)
-    return PodSyncResult(plan.uid, outcomes, tuple(stopped), tuple(removed), volumes_ready=True, failed_kills=tuple(failed))
+    outcomes = tuple(start_container(pod, start, volume_paths, credentials, context, seen=seen) for start in plan.starts)
+    return PodSyncResult(plan.uid, outcomes, tuple(seen), volumes_ready=True, failed_kills=tuple(failed))
+
+
+def _observe(container_id: str, context: SyncContext) -> Observation:
+    seq = context.next_seq()  # numbered before looking (see inventory.py)
+    return seq, container_id, context.runtime.inspect_container(container_id)
 
 
 class VolumeError(Exception):
@@ -205,7 +211,13 @@ class _PullCredentials:
 
 
 def start_container(
-    pod: Pod, start: StartContainer, volume_paths: Mapping[str, str], credentials: _PullCredentials, context: SyncContext
+    pod: Pod,
+    start: StartContainer,
+    volume_paths: Mapping[str, str],
+    credentials: _PullCredentials,
+    context: SyncContext,
+    *,
+    seen: list[Observation],
 ) -> ContainerOutcome:
     """Ensure the image, resolve the environment, create and start one container."""
     spec = start.spec
@@ -228,6 +240,7 @@ def start_container(
     if start.remove_first:
         with contextlib.suppress(ContainerNotFoundError):
             runtime.remove_container(start.remove_first)
+        seen.append((context.next_seq(), start.remove_first, None))
     try:
         container_id = runtime.create_container(config)
     except RuntimeUnavailableError:
@@ -241,7 +254,8 @@ def start_container(
         raise
     except ContainerRuntimeError as exc:
         problem = Problem("RunContainerError", str(exc))
-    return ContainerOutcome(spec.name, info=runtime.inspect_container(container_id), problem=problem, pulled=pulled)
+    seen.append(_observe(container_id, context))
+    return ContainerOutcome(spec.name, problem=problem, pulled=pulled)
 
 
 class _NeverPull(Exception):

@@ -207,7 +207,9 @@ def test_an_image_is_pulled_from_a_registry_with_the_pods_pull_secret(
         node.send("insert", with_secret)
 
         node.wait_running("web")
-        failed = node.wait_status("anonymous", lambda s: s["containerStatuses"][0]["state"].get("waiting", {}).get("reason") == "ErrImagePull")
+        failed = node.wait_status(
+            "anonymous", lambda s: s["containerStatuses"][0]["state"].get("waiting", {}).get("reason") == "ErrImagePull"
+        )
         assert "no basic auth credentials" in failed["containerStatuses"][0]["state"]["waiting"]["message"]
     finally:
         registry.stop()

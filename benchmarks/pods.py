@@ -1,0 +1,172 @@
+"""edged against bare Docker, measured in the same run.
+
+- ``pod_running_p50_ms``: a pod insert handed to edged → the first pod status with phase
+  Running arriving at meta (a stand-in answering as meta does), p50 over ``--pods`` pods.
+- ``pod_vs_raw_docker_p50``: that p50 divided by the p50 of a bare docker SDK create + start
+  of the same container (same image, command, host network). Rounds alternate which side goes
+  first, so machine noise hits both alike.
+- ``idle_rss_mb_50_pods`` / ``idle_cpu_pct_50_pods``: this process (router, meta stand-in,
+  edged) with ``--idle-pods`` pods running, over ``--idle-seconds``: resident memory at the end
+  and CPU time used as a percentage of one core.
+
+Needs a running Docker Engine (``scripts/test`` or ``scripts/edge`` start one as root).
+Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import docker
+import pykka
+
+from actors.edged import EdgedActor
+from actors.edged.model import NODE_ID_LABEL
+from kubeedge_actors import Message, ModuleActor, Router
+from kubeedge_actors.config import Config
+from kubeedge_actors.testing import cloud_message
+from kubeedge_actors.wire import Module
+from tests.services import BUSYBOX_IMAGE, busybox_rootfs_tar
+
+COMMAND = ["sleep", "3600"]
+
+
+class MetaStandIn(ModuleActor):
+    """Answers edged as meta does (C3) and notes when each pod is first reported Running."""
+
+    module_name = Module.META
+    module_group = "meta"
+
+    def __init__(
+        self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        self.running, self.changed = running, changed
+
+    def handle_message(self, message: Message) -> None:
+        if message.operation == "update" and "/podstatus/" in message.resource:
+            name = message.resource.rsplit("/", 1)[1]
+            if message.content["Status"]["phase"] == "Running" and name not in self.running:
+                with self.changed:
+                    self.running[name] = time.perf_counter()
+                    self.changed.notify_all()
+        if message.is_sync:
+            self.module_router.send_resp(message.reply([] if message.operation == "query" else "OK"))
+
+
+def pod(name: str) -> dict[str, Any]:
+    container = {"name": "main", "image": BUSYBOX_IMAGE, "command": COMMAND}
+    spec = {"containers": [container], "terminationGracePeriodSeconds": 0}
+    return {"metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4())}, "spec": spec}
+
+
+def wait_running(running: dict[str, float], changed: threading.Condition, names: list[str], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with changed:
+        while not all(n in running for n in names):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"pods not Running within {timeout_s} s: {[n for n in names if n not in running]}")
+            changed.wait(remaining)
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Rounds:
+    """One side each: a pod through edged, or the same container straight through the SDK."""
+
+    def __init__(self, router: Router, client: docker.APIClient, running: dict[str, float], changed: threading.Condition) -> None:
+        self.router, self.client, self.running, self.changed = router, client, running, changed
+        self.raw_label = f"bench-raw-{uuid.uuid4().hex[:8]}"
+        self.edged_s: list[float] = []
+        self.raw_s: list[float] = []
+
+    def edged(self, name: str) -> None:
+        sent_at = time.perf_counter()
+        self.router.send(Module.EDGED, cloud_message("insert", f"default/pod/{name}", pod(name)))
+        wait_running(self.running, self.changed, [name])
+        self.edged_s.append(self.running[name] - sent_at)
+
+    def raw(self) -> None:
+        started = time.perf_counter()
+        host_config = self.client.create_host_config(network_mode="host")
+        labels = {NODE_ID_LABEL: self.raw_label}
+        created = self.client.create_container(BUSYBOX_IMAGE, entrypoint=COMMAND, labels=labels, host_config=host_config)
+        self.client.start(created["Id"])
+        self.raw_s.append(time.perf_counter() - started)
+        self.client.remove_container(created["Id"], force=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=20)
+    parser.add_argument("--idle-pods", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+
+    client = docker.APIClient()
+    repository, tag = BUSYBOX_IMAGE.split(":")
+    client.import_image_from_data(busybox_rootfs_tar(), repository=repository, tag=tag)
+    node_id = f"bench-{uuid.uuid4().hex[:8]}"
+    root = tempfile.mkdtemp(prefix="edged-bench-")
+    config = Config.defaults().with_values({"edgehub.controller.node-id": node_id, "edged.root-directory": root, "edged.server-port": 0})
+    running: dict[str, float] = {}
+    changed = threading.Condition()
+    router = Router()
+    router.register(Module.META, "meta", MetaStandIn.start(router, config, running=running, changed=changed))
+    router.register(Module.EDGED, "edged", EdgedActor.start(router, config))
+    rounds = Rounds(router, client, running, changed)
+    try:
+        rounds.edged("warm-up")  # the first pod also waits for edged's first look at Docker
+        for index in range(args.pods):
+            sides = [lambda i=index: rounds.edged(f"pod-{i}"), rounds.raw]
+            for side in sides if index % 2 == 0 else reversed(sides):
+                side()
+        names = [f"idle-{i}" for i in range(args.idle_pods - args.pods - 1)]
+        for name in names:
+            router.send(Module.EDGED, cloud_message("insert", f"default/pod/{name}", pod(name)))
+        wait_running(running, changed, names, timeout_s=120)
+        cpu_before, wall_before = _cpu_s(), time.monotonic()
+        time.sleep(args.idle_seconds)  # the measurement itself: the process idles beside its pods
+        cpu_pct = 100 * (_cpu_s() - cpu_before) / (time.monotonic() - wall_before)
+        rss = rss_mib()
+    finally:
+        pykka.ActorRegistry.stop_all()
+        router.close()
+        for label in (node_id, rounds.raw_label):
+            for row in client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={label}"}):
+                client.remove_container(row["Id"], force=True)
+        shutil.rmtree(root, ignore_errors=True)
+    edged_p50, raw_p50 = statistics.median(rounds.edged_s), statistics.median(rounds.raw_s)
+    print(f"{args.pods} pods: edged insert→Running p50 {edged_p50 * 1000:.0f} ms; bare create+start p50 {raw_p50 * 1000:.0f} ms")
+    print(
+        f"pod_running_p50_ms={edged_p50 * 1000:.1f} pod_vs_raw_docker_p50={edged_p50 / raw_p50:.2f} "
+        f"idle_rss_mb_{args.idle_pods}_pods={rss:.1f} idle_cpu_pct_{args.idle_pods}_pods={cpu_pct:.2f}"
+    )
+    return 0
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+if __name__ == "__main__":
+    sys.exit(main())

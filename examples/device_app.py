@@ -13,6 +13,7 @@ conf starts an embedded broker on 127.0.0.1:1884):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -86,10 +87,8 @@ def watch(client: mqtt.Client, args: argparse.Namespace) -> None:
         topic = TOPIC.format(device=args.device, path=path)
         client.message_callback_add(topic, on_message)
         subscribe(client, topic)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> int:

@@ -11,8 +11,10 @@ connection per thread): call it from the actor's ``on_start``, never from ``__in
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -39,6 +41,30 @@ def bound_model(database: peewee.Database) -> type[MetaRow]:
     """A :class:`MetaRow` bound to ``database`` only; binding MetaRow itself would be global."""
     meta = type("Meta", (), {"database": database, "table_name": TABLE})
     return type("BoundMetaRow", (MetaRow,), {"Meta": meta, "__module__": __name__})
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The hot statements, compiled by peewee once: building a query costs ~65 µs a call,
+    executing its text ~6 µs (most of a batched write's cost otherwise)."""
+
+    save: str
+    upsert: str
+    delete: str
+    get: str
+
+    @classmethod
+    def compile(cls, model: type[MetaRow]) -> _Statements:
+        def text(query: Any) -> str:
+            sql, _params = query.sql()
+            return str(sql)
+
+        return cls(
+            save=text(model.insert(key="", type="", value="").on_conflict_ignore()),
+            upsert=text(model.insert(key="", type="", value="").on_conflict_replace()),
+            delete=text(model.delete().where(model.key == "")),
+            get=text(model.select(model.value).where(model.key == "")),
+        )
 
 
 class MetaStorage(Protocol):
@@ -72,6 +98,7 @@ class MetaStore:
         self.path = Path(path)
         self._db: peewee.SqliteDatabase | None = None
         self._model: type[MetaRow] | None = None
+        self._sql: _Statements | None = None
         self._batch: Any = None  # peewee's _transaction while a batch is open
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -81,6 +108,7 @@ class MetaStore:
         self._db = open_database(self.path)
         self._model = bound_model(self._db)
         self._db.create_tables([self._model], safe=True)
+        self._sql = _Statements.compile(self._model)
 
     def close(self) -> None:
         """Roll back an open batch (nothing in it was acknowledged), then close."""
@@ -91,6 +119,7 @@ class MetaStore:
         self._db.close()
         self._db = None
         self._model = None
+        self._sql = None
 
     @property
     def database(self) -> peewee.SqliteDatabase:
@@ -103,6 +132,12 @@ class MetaStore:
         if self._model is None:
             raise RuntimeError(f"meta store {self.path} is not open")
         return self._model
+
+    @property
+    def sql(self) -> _Statements:
+        if self._sql is None:
+            raise RuntimeError(f"meta store {self.path} is not open")
+        return self._sql
 
     # --- batches --------------------------------------------------------------------------
 
@@ -132,6 +167,10 @@ class MetaStore:
             raise RuntimeError("meta store: no batch to roll back")
         batch.__exit__(RuntimeError, None, None)  # peewee rolls back when told of an error
 
+    def _execute(self, sql: str, params: tuple[str, ...]) -> sqlite3.Cursor:
+        cursor: sqlite3.Cursor = self.database.execute_sql(sql, params)  # type: ignore[no-untyped-call]  # untyped in peewee's stubs
+        return cursor
+
     def _writing(self) -> AbstractContextManager[Any]:
         if self._batch is not None:
             return contextlib.nullcontext()
@@ -141,23 +180,18 @@ class MetaStore:
 
     def save(self, key: str, resource_type: str, value: str) -> bool:
         """Insert unless the key exists (spec §6.1 Save); returns whether a row was added."""
-        model = self.model
         with self._writing():
-            connection = self.database.connection()  # type: ignore[no-untyped-call]
-            before = connection.total_changes
-            model.insert(key=key, type=resource_type, value=value).on_conflict_ignore().execute()
-            return bool(connection.total_changes > before)
+            return bool(self._execute(self.sql.save, (key, resource_type, value)).rowcount > 0)
 
     def upsert(self, key: str, resource_type: str, value: str) -> None:
         """``INSERT OR REPLACE`` (spec §6.1 Insert-or-update)."""
         with self._writing():
-            self.model.insert(key=key, type=resource_type, value=value).on_conflict_replace().execute()
+            self._execute(self.sql.upsert, (key, resource_type, value))
 
     def delete(self, key: str) -> bool:
         """Delete by key; returns whether a row was there."""
-        model = self.model
         with self._writing():
-            return bool(model.delete().where(model.key == key).execute())
+            return bool(self._execute(self.sql.delete, (key,)).rowcount > 0)
 
     def delete_many(self, keys: Iterable[str]) -> int:
         model = self.model
@@ -173,9 +207,8 @@ class MetaStore:
     # --- reads ----------------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        model = self.model
-        row = model.select(model.value).where(model.key == key).tuples().first()
-        return None if row is None else row[0]
+        row = self._execute(self.sql.get, (key,)).fetchone()
+        return None if row is None else cast(str | None, row[0])
 
     def values_of_type(self, resource_type: str) -> list[str]:
         """Every value of a type, ordered by key (spec §6.1 Query by type)."""

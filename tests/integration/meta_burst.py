@@ -1,14 +1,16 @@
 """The child of test_meta_crash: a started meta actor fed a burst of cloud writes.
 
-``python -m tests.integration.meta_burst DB PODS`` starts meta on DB with stand-ins for the
-hub and edged in a real router, prints ``ready``, then sends, through the router, for each pod
-``p<i>``: an insert, an update for every third, a delete for every fifth. The hub stand-in
-prints ``ack <key>`` for every "OK" it gets (acks leave meta only after their commit), so what
-the parent has read is exactly what was acknowledged. Then it waits to be killed.
+``python -m tests.integration.meta_burst DB`` starts meta on DB with stand-ins for the hub and
+edged in a real router, prints ``ready``, then sends through the router, for pod after pod
+``p<i>``: an insert, an update for every third, a delete for every fifth — without end, keeping
+up to :data:`IN_FLIGHT` writes unacknowledged, so meta is always in the middle of a burst when
+the parent kills it. The hub stand-in prints ``ack <key>`` for every "OK" it gets (meta sends
+an ack only after its commit): what the parent read is exactly what was acknowledged.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from typing import Any
@@ -17,6 +19,8 @@ from actors.meta import MetaActor
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.testing import cloud_message
 from kubeedge_actors.wire import Group, Module
+
+IN_FLIGHT = 5_000
 
 
 def pod_version(index: int, version: int) -> dict[str, Any]:
@@ -41,11 +45,16 @@ def operations(index: int) -> list[tuple[str, dict[str, Any]]]:
 class AckPrinter(ModuleActor):
     module_name = Module.HUB
     module_group = Group.HUB
+    acked = 0
+    condition = threading.Condition()
 
     def handle_message(self, message: Message) -> None:
         if message.operation == "response" and message.content == "OK":
             sys.stdout.write(f"ack {message.resource}\n")
             sys.stdout.flush()
+            with self.condition:
+                AckPrinter.acked += 1
+                self.condition.notify()
 
 
 class Sink(ModuleActor):
@@ -56,18 +65,22 @@ class Sink(ModuleActor):
         pass
 
 
-def main(db_path: str, pods: int) -> None:
+def main(db_path: str) -> None:
     router = Router()
     router.register(Module.HUB, Group.HUB, AckPrinter.start(router))
     router.register(Module.EDGED, Group.EDGED, Sink.start(router))
     config = Config.defaults().with_values({"database.source": db_path})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     print("ready", flush=True)
-    for index in range(pods):
+    sent = 0
+    for index in itertools.count():
         for operation, content in operations(index):
             router.send(Module.META, cloud_message(operation, f"default/pod/p{index}", content))
-    threading.Event().wait()
+            sent += 1
+        with AckPrinter.condition:
+            while sent - AckPrinter.acked >= IN_FLIGHT:
+                AckPrinter.condition.wait()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kubeedge_actors.testing import cloud_message, edged_message, make_message
@@ -165,6 +167,26 @@ def test_nothing_is_sent_before_the_batch_holding_the_write_is_committed() -> No
 
     assert fake_store(harness).in_batch
     assert harness.router.sent == []
+
+
+def test_every_forward_ack_and_ok_leaves_only_after_its_write_is_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = meta_harness()
+    store = fake_store(harness)
+    uncommitted_at_send: list[bool] = []
+    for name in ("send", "send_resp"):
+        deliver = getattr(harness.router, name)
+
+        def watched(*args: object, deliver: Any = deliver) -> Any:
+            uncommitted_at_send.append(store.in_batch)
+            return deliver(*args)
+
+        monkeypatch.setattr(harness.router, name, watched)
+
+    harness.actor.on_receive(cloud_message("insert", "default/pod/web", pod("web")))
+    harness.actor.on_receive(edged_message("update", "default/podstatus/web", pod_status("web"), sync=True))
+    harness.run_pending()
+
+    assert uncommitted_at_send == [False] * 4
 
 
 def test_writes_the_mailbox_already_holds_are_committed_in_one_transaction() -> None:

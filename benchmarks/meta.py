@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -171,6 +172,8 @@ def actor_rate_and_query_p50(path: Path, messages: list[Message], query_keys: li
         assert len(answer.content) == 1
     pykka.ActorRegistry.stop_all()
     router.close()
+    with sqlite3.connect(path) as database:
+        assert database.execute("SELECT count(*) FROM meta").fetchone()[0] == len(messages)
     return len(messages) / elapsed, statistics.median(samples) * 1e3
 
 

@@ -6,12 +6,15 @@ composition root (``kubeedge_actors.__main__``) hands it to the runtime.
 
 from __future__ import annotations
 
+from actors.meta import MetaActor
 from kubeedge_actors.runtime import ModuleSpec
 
 
 def builtin_modules() -> dict[str, ModuleSpec]:
     """Every module implemented so far, by wire name."""
-    specs: list[ModuleSpec] = []
+    specs: list[ModuleSpec] = [
+        ModuleSpec(MetaActor),
+    ]
     return {spec.module_name: spec for spec in specs}
 
 

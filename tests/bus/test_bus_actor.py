@@ -36,7 +36,7 @@ def connected_bus(**values: object) -> tuple[ActorHarness[BusActor], FakeMqttCli
 
 
 def test_the_fixed_subscriptions_are_made_at_qos_1_once_connected() -> None:
-    harness, client = connected_bus()
+    _harness, client = connected_bus()
 
     assert client.subscribed == [(FIXED_SUBSCRIPTIONS, 1)]
     assert FIXED_SUBSCRIPTIONS == (

@@ -29,7 +29,9 @@ def from_cloud(operation: str, resource: str, content: Any, *, parent_id: str = 
 
 
 def sensor(**twins: Twin) -> Device:
-    return Device("sensor-1", name="sensor-1", twins=twins or {"temp": Twin("temp", expected=Value("20", 1), expected_version=Version(0, 1))})
+    return Device(
+        "sensor-1", name="sensor-1", twins=twins or {"temp": Twin("temp", expected=Value("20", 1), expected_version=Version(0, 1))}
+    )
 
 
 def twin_harness(*devices: Device, store: FakeTwinStore | None = None, **kwargs: Any) -> tuple[ActorHarness[TwinActor], FakeTwinStore]:

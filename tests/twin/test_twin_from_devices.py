@@ -12,7 +12,7 @@ RESULT = "$hw/events/device/sensor-1/twin/update/result"
 
 
 def test_a_twin_update_answers_with_the_changed_twins_without_versions() -> None:
-    harness, store = twin_harness(sensor())
+    harness, _store = twin_harness(sensor())
 
     harness.deliver(bus_message(UPDATE, {"event_id": "e1", "timestamp": 1, "twin": {"temp": {"actual": {"value": "21"}}}}))
 
@@ -130,7 +130,9 @@ def test_typed_values_are_checked_against_their_type(value_type: str, value: str
 def test_one_bad_twin_leaves_every_twin_of_the_request_unchanged() -> None:
     harness, store = twin_harness(sensor(level=Twin("level", attr_type="int"), name=Twin("name")))
 
-    harness.deliver(bus_message(UPDATE, {"event_id": "e", "twin": {"name": {"actual": {"value": "ok"}}, "level": {"actual": {"value": "x"}}}}))
+    harness.deliver(
+        bus_message(UPDATE, {"event_id": "e", "twin": {"name": {"actual": {"value": "ok"}}, "level": {"actual": {"value": "x"}}}})
+    )
     harness.deliver(bus_message("$hw/events/device/sensor-1/twin/get", {"event_id": "g"}))
 
     [error, got] = payloads_on(harness, "/result")
@@ -205,7 +207,9 @@ def test_twin_get_answers_every_twin_but_deleted_ones_without_versions() -> None
     [(topic, result)] = published(harness)
     assert topic == "$hw/events/device/sensor-1/twin/get/result"
     assert result["event_id"] == "g1"
-    assert result["twin"] == {"temp": {"expected": {"value": "20", "metadata": {"timestamp": 5}}, "optional": True, "metadata": {"type": "string"}}}
+    assert result["twin"] == {
+        "temp": {"expected": {"value": "20", "metadata": {"timestamp": 5}}, "optional": True, "metadata": {"type": "string"}}
+    }
 
 
 def test_a_state_update_is_stored_answered_and_reported_to_the_cloud_as_a_string() -> None:

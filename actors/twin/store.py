@@ -8,6 +8,7 @@ so a twin change and the message that tells the cloud about it are stored togeth
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -264,17 +265,42 @@ class SqliteTwinStore:
             _upsert(t.attr, device_id, attr.name, _attr_columns(attr))
         for device_id, twin in batch.twins:
             _upsert(t.twin, device_id, twin.name, _twin_columns(twin))
+        database = t.outbox._meta.database
         for record in batch.outbox_added:
-            t.outbox.insert(msg_id=record.message.id, message=encode_message(record.message), awaited=record.awaited).execute()
+            values = [record.message.id, encode_message(record.message), int(record.awaited)]
+            database.execute_sql('INSERT INTO "twin_outbox" ("msg_id", "message", "awaited") VALUES (?, ?, ?)', values)
         if batch.outbox_removed:
-            t.outbox.delete().where(t.outbox.msg_id.in_(batch.outbox_removed)).execute()
+            placeholders = ", ".join("?" for _ in batch.outbox_removed)
+            database.execute_sql(f'DELETE FROM "twin_outbox" WHERE "msg_id" IN ({placeholders})', batch.outbox_removed)
 
 
 def _upsert(model: Any, device_id: str, name: str, columns: dict[str, Any]) -> None:
-    # The original's tables have no unique (deviceid, name) index to upsert on.
-    updated = model.update(**columns).where((model.deviceid == device_id) & (model.name == name)).execute()
-    if not updated:
-        model.insert(deviceid=device_id, name=name, **columns).execute()
+    # The original's tables have no unique (deviceid, name) index to upsert on. peewee builds
+    # SQL at ~0.3 ms a statement, most of a twin update's cost: the text is made once per shape.
+    table = model._meta.table_name
+    keys = tuple(columns)
+    database = model._meta.database
+    params = [_sql_value(columns[key]) for key in keys]
+    cursor = database.execute_sql(_update_sql(table, keys), [*params, device_id, name])
+    if not cursor.rowcount:
+        database.execute_sql(_insert_sql(table, ("deviceid", "name", *keys)), [device_id, name, *params])
+
+
+@functools.cache
+def _update_sql(table: str, keys: tuple[str, ...]) -> str:
+    assignments = ", ".join(f'"{key}" = ?' for key in keys)
+    return f'UPDATE "{table}" SET {assignments} WHERE ("deviceid" = ?) AND ("name" = ?)'
+
+
+@functools.cache
+def _insert_sql(table: str, keys: tuple[str, ...]) -> str:
+    columns = ", ".join(f'"{key}"' for key in keys)
+    placeholders = ", ".join("?" for _ in keys)
+    return f'INSERT INTO "{table}" ({columns}) VALUES ({placeholders})'
+
+
+def _sql_value(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
 
 
 def _attr_columns(attr: Attr) -> dict[str, Any]:

@@ -76,10 +76,10 @@ class AmqttBroker:
         self._broker: Broker | None = None
 
     def start(self) -> None:
-        # amqtt logs every connection at INFO; keep it to warnings unless asked otherwise.
-        amqtt_logger = logging.getLogger("amqtt")
-        if amqtt_logger.level == logging.NOTSET:
-            amqtt_logger.setLevel(logging.WARNING)
+        # amqtt (and the state machine under it) log every session transition at INFO.
+        for chatty in ("amqtt", "transitions"):
+            chatty_logger = logging.getLogger(chatty)
+            chatty_logger.setLevel(max(chatty_logger.getEffectiveLevel(), logging.WARNING))
         loop = asyncio.new_event_loop()
         started: Future[None] = Future()
         thread = threading.Thread(target=self._run, args=(loop, started), name="bus-embedded-broker", daemon=True)

@@ -6,7 +6,9 @@ composition root (``kubeedge_actors.__main__``) hands it to the runtime.
 
 from __future__ import annotations
 
+from actors.bus import BusActor
 from actors.meta import MetaActor
+from actors.twin import TwinActor
 from kubeedge_actors.runtime import ModuleSpec
 
 
@@ -14,6 +16,8 @@ def builtin_modules() -> dict[str, ModuleSpec]:
     """Every module implemented so far, by wire name."""
     specs: list[ModuleSpec] = [
         ModuleSpec(MetaActor),
+        ModuleSpec(TwinActor),
+        ModuleSpec(BusActor),
     ]
     return {spec.module_name: spec for spec in specs}
 

@@ -6,13 +6,19 @@ composition root (``kubeedge_actors.__main__``) hands it to the runtime.
 
 from __future__ import annotations
 
+from actors.bus import BusActor
 from actors.edged import EdgedActor
+from actors.meta import MetaActor
+from actors.twin import TwinActor
 from kubeedge_actors.runtime import ModuleSpec
 
 
 def builtin_modules() -> dict[str, ModuleSpec]:
     """Every module implemented so far, by wire name."""
     specs: list[ModuleSpec] = [
+        ModuleSpec(MetaActor),
+        ModuleSpec(TwinActor),
+        ModuleSpec(BusActor),
         ModuleSpec(EdgedActor),
     ]
     return {spec.module_name: spec for spec in specs}

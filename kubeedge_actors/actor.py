@@ -54,6 +54,11 @@ class _Ping:
     """Asked by the runtime after start: answered once ``on_start`` has run."""
 
 
+@dataclass(frozen=True, slots=True)
+class _MetricsRequest:
+    """Asked by the metrics endpoint: answered with the actor's figures, read on its thread."""
+
+
 class ModuleActor(pykka.ThreadingActor):
     """A beehive module as a Pykka actor.
 
@@ -103,6 +108,14 @@ class ModuleActor(pykka.ThreadingActor):
         """Handle one of the actor's own events (timer ticks, worker results, library data)."""
         logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
 
+    def module_metrics(self) -> dict[str, float]:
+        """Figures for the metrics endpoint, e.g. ``{"cloud_connected": 1, "reconnects_total": 3}``.
+
+        Runs on the actor's thread when a scrape asks. Names ending in ``_total`` are exposed
+        as counters, the rest as gauges; each becomes ``kubeedge_<name>{module="..."}``.
+        """
+        return {}
+
     def handle_rejection(self, message: Message, error: MessageRejected) -> None:
         """Report bad input: a warning, and an error reply if the sender waits for one."""
         logger.warning(
@@ -129,6 +142,8 @@ class ModuleActor(pykka.ThreadingActor):
             return None
         if isinstance(message, _Ping):
             return True
+        if isinstance(message, _MetricsRequest):
+            return {"messages_received_total": float(self.module_received_count), **self.module_metrics()}
         if isinstance(message, _Deliver):
             message.callback()
             return None

@@ -26,6 +26,7 @@ import pykka
 from kubeedge_actors.actor import ModuleActor, _Ping
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
+from kubeedge_actors.metrics import MetricsServer
 from kubeedge_actors.router import Router
 from kubeedge_actors.wire import Module
 
@@ -130,6 +131,7 @@ class Runtime:
         self.skipped: tuple[str, ...] = ()
         self._running = False
         self._stopping = False
+        self.metrics: MetricsServer | None = None
 
     # --- public API -------------------------------------------------------------------------
 
@@ -157,6 +159,9 @@ class Runtime:
             self._stopping = False
             for spec in specs:
                 self._start_module(spec)
+        if self.config["metrics.enabled"]:
+            self.metrics = MetricsServer(self, self.config["metrics.address"], self.config["metrics.port"])
+            self.metrics.start()
         logger.info("runtime: running %s", ", ".join(f"{n} ({s.spec.module_group})" for n, s in self._modules.items()) or "no modules")
 
     def stop(self) -> None:
@@ -166,6 +171,9 @@ class Runtime:
                 return
             self._stopping = True
             modules = list(self._modules.items())
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         for name, supervised in reversed(modules):
             self._stop_module(name, supervised)
         with self._lock:

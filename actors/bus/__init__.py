@@ -1,0 +1,7 @@
+"""The eventbus module: the MQTT bridge between device apps and the twin and cloud (spec §4)."""
+
+from __future__ import annotations
+
+from actors.bus.actor import BusActor
+
+__all__ = ["BusActor"]

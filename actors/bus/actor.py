@@ -1,0 +1,271 @@
+"""The MQTT bridge (spec §4): device topics to the twin, the rest to the cloud, and back.
+
+Connection lifecycle of each broker (one client per broker)::
+
+    connecting ──connect ok──► (CONNACK) connected ──lost──► disconnected
+        ▲   │ fails                 │ subscribe the fixed         │
+        │   ▼                       │ and requested filters       │
+        └── wait back-off ◄─────────┴─────────────────────────────┘
+            (capped at mqtt.reconnect-max-interval; reset once connected)
+
+One log line per change of state; retries in between log at DEBUG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.bus.broker import AmqttBroker, EmbeddedBroker
+from actors.bus.mqtt import MqttClient, MqttConnected, MqttConnectionLost, MqttMessageReceived, PahoMqttClient
+from actors.bus.topics import (
+    FIXED_SUBSCRIPTIONS,
+    SUBSCRIBE_QOS,
+    message_operation_target,
+    mqtt_to_message,
+    payload_of,
+)
+from kubeedge_actors.actor import ModuleActor, Outcome
+from kubeedge_actors.backoff import Backoff
+from kubeedge_actors.config import Config
+from kubeedge_actors.errors import MessageRejected, UnknownResourceError
+from kubeedge_actors.handover import Handover
+from kubeedge_actors.message import Message
+from kubeedge_actors.router import Router
+from kubeedge_actors.wire import Group, Module, Operation
+
+logger = logging.getLogger(__name__)
+
+INTERNAL = "internal"
+EXTERNAL = "external"
+RECONNECT_INITIAL_S = 0.5
+EXTERNAL_PUBLISH_QOS = 1  # spec §4.2: QoS 1, retain false on the external broker
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectBroker:
+    """Timer: time to dial ``broker`` again."""
+
+    broker: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerDialed:
+    """A worker finished ``connect()`` on ``broker``; ``error`` when it failed."""
+
+    broker: str
+    error: BaseException | None
+
+
+@dataclass(eq=False)
+class _Link:
+    """One broker connection, its publish options and its state."""
+
+    client: MqttClient
+    publish_qos: int
+    publish_retain: bool
+    backoff: Backoff
+    state: str = "connecting"  # connecting (never connected) | connected | disconnected
+    failures: int = 0
+    retry_pending: bool = False
+
+
+class BusActor(ModuleActor):
+    """The eventbus module: MQTT brokers ↔ envelopes.
+
+    Consumes:
+        ``subscribe`` (resource = topic filter): subscribe on every broker, kept across
+        reconnects. ``publish`` (resource = topic): publish the content (bytes as they are,
+        text as UTF-8, anything else as its JSON); this includes the hub's ``node/connection``
+        events (spec §3.9). ``message``: publish ``content["message"]`` as JSON to its
+        ``topic``. ``get_result`` on ``auth_info``: publish the content's JSON to
+        ``$hw/events/node/<node-id>/authInfo/get/result``. Anything else is rejected.
+    Produces:
+        for each MQTT message on a subscription (spec §4.4): source ``bus``, group ``user``,
+        operation ``response``, resource = base64url topic (raw for ``SYS/dis/upload_records``),
+        content = payload text; sent to group ``twin`` for ``$hw/events/device…`` and
+        ``$hw/events/node…`` topics, to module ``websocket`` otherwise.
+
+    Args:
+        clients: broker clients (default: from ``mqtt.mode``, internal and/or external).
+        broker: the embedded broker (default: amqtt on ``mqtt.internal-server`` in modes 0, 1).
+    """
+
+    module_name = Module.BUS
+    module_group = Group.BUS
+
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        clients: Sequence[MqttClient] | None = None,
+        broker: EmbeddedBroker | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        config = self.module_config
+        mode = config["mqtt.mode"]
+        self.broker = broker if broker is not None or mode == 2 else AmqttBroker(config["mqtt.internal-server"])
+        self.clients = list(clients) if clients is not None else default_clients(config)
+        max_wait_s = config["mqtt.reconnect-max-interval"]
+        self.links: dict[str, _Link] = {}
+        for client in self.clients:
+            internal = client.name == INTERNAL
+            qos = config["mqtt.qos"] if internal else EXTERNAL_PUBLISH_QOS
+            retain = config["mqtt.retain"] if internal else False
+            backoff = Backoff(initial_s=min(RECONNECT_INITIAL_S, max_wait_s), max_s=max_wait_s, jitter=0.2)
+            self.links[client.name] = _Link(client, qos, retain, backoff)
+        self.node_id: str = config["edgehub.controller.node-id"]
+        self.subscriptions: list[str] = list(FIXED_SUBSCRIPTIONS)
+        self.inbound = Handover(self.module_tell_self, config["mqtt.inbound-queue-size"], "bus: mqtt inbound")
+        self.published = 0
+        self.publish_failures = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+            logger.info("bus: embedded broker listening on %s", self.broker.url)
+        for link in self.links.values():
+            link.client.bind(self.inbound.offer, self.module_tell_self)
+            self._dial(link)
+
+    def on_stop(self) -> None:
+        for link in self.links.values():
+            link.client.close()
+        if self.broker is not None:
+            self.broker.stop()
+        super().on_stop()
+
+    # --- envelopes --------------------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        operation = message.operation
+        if operation == Operation.PUBLISH:
+            self._publish(_topic_of(message), payload_of(message.content))
+        elif operation == Operation.SUBSCRIBE:
+            self._subscribe(_topic_of(message))
+        elif operation == Operation.MESSAGE:
+            self._publish(*message_operation_target(_object_content(message.content)))
+        elif operation == Operation.GET_RESULT:
+            if message.resource != "auth_info":
+                raise UnknownResourceError(f"bus: get_result is only for auth_info, not {message.resource!r}")
+            topic = f"$hw/events/node/{self.node_id}/authInfo/get/result"
+            self._publish(topic, json.dumps(message.content, separators=(",", ":")).encode("utf-8"))
+        else:
+            raise UnknownResourceError(f"bus: action not found: {operation!r}")
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        for link in self.links.values():
+            if link.client.publish(topic, payload, link.publish_qos, link.publish_retain):
+                self.published += 1
+            else:
+                self.publish_failures += 1
+                logger.debug("bus: publish to %s on %s broker refused (%d so far)", topic, link.client.name, self.publish_failures)
+
+    def _subscribe(self, topic_filter: str) -> None:
+        if topic_filter not in self.subscriptions:
+            self.subscriptions.append(topic_filter)
+        for link in self.links.values():
+            if link.state == "connected":
+                link.client.subscribe([topic_filter], SUBSCRIBE_QOS)
+
+    # --- events from the clients, timers and workers -----------------------------------------
+
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, MqttMessageReceived):
+            self.inbound.taken()
+            self._forward(event)
+        elif isinstance(event, MqttConnected):
+            self._connected(self.links[event.broker])
+        elif isinstance(event, MqttConnectionLost):
+            self._lost(self.links[event.broker], event.reason)
+        elif isinstance(event, BrokerDialed):
+            self._dialed(self.links[event.broker], event.error)
+        elif isinstance(event, ReconnectBroker):
+            self._dial(self.links[event.broker])
+        else:
+            super().handle_internal(event)
+
+    def _forward(self, event: MqttMessageReceived) -> None:
+        destination, message = mqtt_to_message(event.topic, event.payload)
+        if destination == Group.TWIN:
+            self.module_router.send_to_group(Group.TWIN, message)
+        else:
+            self.module_router.send(destination, message)
+
+    def _dial(self, link: _Link) -> None:
+        link.retry_pending = False
+        client = link.client
+        self.module_run_in_background(client.connect, lambda outcome: BrokerDialed(client.name, _error_of(outcome)))
+
+    def _dialed(self, link: _Link, error: BaseException | None) -> None:
+        if error is not None:
+            self._retry_later(link, str(error))
+        # else: connected at the TCP level; MqttConnected follows with the CONNACK.
+
+    def _connected(self, link: _Link) -> None:
+        link.client.subscribe(self.subscriptions, SUBSCRIBE_QOS)  # re-made on every (re)connect
+        if link.state != "connected":
+            logger.info("bus: connected to the %s broker %s", link.client.name, link.client.url)
+        link.state = "connected"
+        link.failures = 0
+        link.backoff.reset()
+
+    def _lost(self, link: _Link, reason: str) -> None:
+        if link.retry_pending:
+            return  # paho may report one loss twice (refused CONNACK, then the disconnect)
+        self._retry_later(link, reason)
+
+    def _retry_later(self, link: _Link, reason: str) -> None:
+        name, url = link.client.name, link.client.url
+        if link.state == "connected":
+            logger.warning("bus: lost the %s broker %s (%s); reconnecting with back-off", name, url, reason)
+        elif link.state == "connecting":
+            logger.warning("bus: cannot reach the %s broker %s (%s); retrying with back-off", name, url, reason)
+        else:
+            logger.debug("bus: %s broker still unreachable (attempt %d): %s", name, link.failures, reason)
+        link.state = "disconnected"
+        link.failures += 1
+        link.retry_pending = True
+        self.module_tell_later(link.backoff.next_delay(), ReconnectBroker(name))
+
+
+def default_clients(config: Config) -> list[MqttClient]:
+    """The broker clients ``mqtt.mode`` asks for (spec §4.1): 0 internal, 1 both, 2 external."""
+    mode = config["mqtt.mode"]
+    queue_limit = config["mqtt.inbound-queue-size"]
+    clients: list[MqttClient] = []
+    if mode in (0, 1):
+        clients.append(PahoMqttClient(INTERNAL, config["mqtt.internal-server"], queue_limit=queue_limit))
+    if mode in (1, 2):
+        clients.append(PahoMqttClient(EXTERNAL, config["mqtt.server"], queue_limit=queue_limit))
+    return clients
+
+
+def _topic_of(message: Message) -> str:
+    if not message.resource:
+        raise MessageRejected(f"bus: {message.operation} needs a topic as its resource")
+    return message.resource
+
+
+def _object_content(content: Any) -> Any:
+    # The cloud may send the object as JSON text; accept both.
+    if isinstance(content, str | bytes):
+        try:
+            return json.loads(content)
+        except ValueError:
+            return content
+    return content
+
+
+def _error_of(outcome: Outcome[None]) -> BaseException | None:
+    return outcome.error
+
+
+__all__ = ["BrokerDialed", "BusActor", "ReconnectBroker", "default_clients"]

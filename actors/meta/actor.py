@@ -1,0 +1,359 @@
+"""The metaManager: the edge's metadata in SQLite, so the edge works on while the cloud is away."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.meta.content import (
+    REMOTE_TYPES,
+    MetaRejected,
+    Target,
+    decode_value,
+    encode_value,
+    pod_key_of_status,
+    target_of,
+)
+from actors.meta.store import MetaStorage, MetaStore
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.wire import (
+    CLOUD_CONNECTED,
+    CLOUD_DISCONNECTED,
+    NODE_CONNECTION_RESOURCE,
+    CloudGroup,
+    Group,
+    Module,
+    Operation,
+    ResourceType,
+)
+
+logger = logging.getLogger(__name__)
+
+CONTROLLER = "controller"  # source of the cloud's pushes (spec §9.2)
+MAX_BATCH_WRITES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FlushWrites:
+    """Commit the open batch: every write the mailbox held before this marker is in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncPodStatus:
+    """Timer tick: send the stored pod statuses to the cloud (spec §6.4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A send that waits for the batch's commit; ``module`` None means ``send_resp``."""
+
+    module: str | None
+    message: Message
+
+
+class MetaActor(ModuleActor):
+    """Stores what the cloud and edged send in the ``meta`` table and answers queries (spec §6).
+
+    Consumes:
+        - ``insert`` / ``update`` / ``delete`` / ``response`` on ``<ns>/<type>/<name>``, from
+          the cloud (source ``controller``, group ``resource``) and from edged (source
+          ``edged``, group ``meta``: ``update`` on ``<ns>/podstatus/<pod>`` and
+          ``<ns>/nodestatus/<node>``, usually sync). ``insert`` never overwrites; ``update``
+          and ``response`` replace; ``delete`` removes by key.
+        - ``query`` on ``<ns>/<type>/<name>`` (by key) or ``<ns>/<type>`` (every row of the
+          type, all namespaces), usually sync.
+        - ``publish`` on ``node/connection`` from the hub: ``cloud_connected`` /
+          ``cloud_disconnected``.
+        - ``meta-internal-sync``: resync pod statuses now.
+    Produces (every write is committed before anything about it is sent):
+        - to ``edged``: the cloud's insert/update/delete/response, unchanged
+          (``send_resp`` instead when the message is sync).
+        - to ``websocket``: ``msg.reply("OK")`` for each cloud insert/update/delete; edged's
+          status updates, unchanged; remote queries (a copy of a query with a new id, by
+          ``send_sync``) for a configmap/secret missing locally while connected; every
+          ``meta.sync.podstatus.interval`` s while connected, one ``update`` per namespace on
+          ``<ns>/podstatus`` whose content is the array of that namespace's statuses.
+        - to the requester (``send_resp`` for sync requests, else ``edged`` when it asked,
+          else ``websocket``): query answers (``response``, source ``metaManager``, content
+          a JSON array of the stored JSON strings, ``[]`` when nothing matches), ``"OK"`` to
+          edged's updates, and ``error`` replies to bad sync requests.
+    """
+
+    module_name = Module.META
+    module_group = Group.META
+
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        store: MetaStorage | None = None,
+        remote_query_timeout_s: float | None = None,
+        max_batch_writes: int = MAX_BATCH_WRITES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        self.store: MetaStorage = store if store is not None else MetaStore(self.module_config.path("database.source"))
+        self.connected: bool = self.module_config["metamanager.edgesite"]
+        # The original waits 60 s (spec §6.3), but its hub drops the reply keeper after one
+        # heartbeat (spec §3.8): a later answer never reached it. Wait that long, so edged gets
+        # its answer well within its own timeout.
+        self.remote_query_timeout_s: float = remote_query_timeout_s or self.module_config["edgehub.controller.heartbeat"]
+        self.max_batch_writes = max_batch_writes
+        self._resync_interval_s: float = self.module_config["meta.sync.podstatus.interval"]
+        self._outgoing: list[_Outgoing] = []
+        self._batch_writes = 0
+        self._flush_told = False
+        self._remote_waiting: dict[str, list[Message]] = {}
+        self._crashed = False
+        self._writes: dict[str, Callable[[Message, Target, str | None], None]] = {
+            Operation.INSERT: self._insert,
+            Operation.UPDATE: self._update,
+            Operation.DELETE: self._delete,
+            Operation.RESPONSE: self._store_response,
+        }
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.store.open()
+        self.module_tell_every(self._resync_interval_s, ResyncPodStatus())
+        logger.info("meta: serving; cloud %s", "connected (edge site)" if self.connected else "not connected yet")
+
+    def on_stop(self) -> None:
+        if self._crashed:
+            # Nothing in the open batch was acknowledged: it goes with the crash (close rolls back).
+            self._outgoing.clear()
+        else:
+            self._flush()
+        self.store.close()
+        super().on_stop()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self._crashed = True
+        super().on_failure(exception_type, exception_value, traceback)  # runs on_stop
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        write = self._writes.get(message.operation)
+        if write is not None:
+            self._batched(write, message)
+            return
+        self._flush()  # whatever else happens sees, and is sent after, every earlier write
+        if message.operation == Operation.QUERY:
+            self._query(message)
+        elif message.operation == Operation.PUBLISH:
+            self._publish(message)
+        elif message.operation == Operation.META_INTERNAL_SYNC:
+            self._resync_pod_status()
+        else:
+            raise MetaRejected(f"unknown operation {message.operation!r}")
+
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, FlushWrites):
+            self._flush_told = False
+            self._flush()
+        elif isinstance(event, ResyncPodStatus):
+            self._flush()
+            self._resync_pod_status()
+        else:
+            super().handle_internal(event)
+
+    # --- batched writes ---------------------------------------------------------------------
+
+    def _batched(self, write: Callable[[Message, Target, str | None], None], message: Message) -> None:
+        """Apply one write inside the open batch; its sends wait for the commit."""
+        target = target_of(message, name_required=True)
+        # Checked before the batch is touched: bad input changes nothing stored.
+        value = None if message.operation == Operation.DELETE else encode_value(message.content)
+        if not self.store.in_batch:
+            self.store.begin()
+        write(message, target, value)
+        self._batch_writes += 1
+        if self._batch_writes >= self.max_batch_writes:
+            self._flush()
+        elif not self._flush_told:
+            # Lands behind what the mailbox holds now: all of that joins this batch.
+            self._flush_told = True
+            self.module_tell_self(FlushWrites())
+
+    def _flush(self) -> None:
+        """Commit the batch, then send what its writes produced, in order."""
+        if self.store.in_batch:
+            self.store.commit()
+            logger.debug("meta: committed %d writes", self._batch_writes)
+        self._batch_writes = 0
+        outgoing, self._outgoing = self._outgoing, []
+        for item in outgoing:
+            if item.module is None:
+                self.module_router.send_resp(item.message)
+            else:
+                self.module_router.send(item.module, item.message)
+
+    def _after_commit(self, module: str | None, message: Message) -> None:
+        self._outgoing.append(_Outgoing(module, message))
+
+    # --- the operations of spec §6.2 --------------------------------------------------------
+
+    def _insert(self, message: Message, target: Target, value: str | None) -> None:
+        assert value is not None
+        if not self.store.save(target.key, target.type, value):
+            logger.debug("meta: %s insert of stored %s kept the stored row (spec §6.2)", message.id, target.key)
+        self._to_edged(message)
+        self._after_commit(Module.HUB, message.reply("OK"))
+
+    def _update(self, message: Message, target: Target, value: str | None) -> None:
+        assert value is not None
+        if target.type == ResourceType.PODSTATUS and self.store.get(target.key) == value:
+            self._reply_to_edged(message, "OK")  # spec §6.2: an unchanged pod status goes no further
+            return
+        self.store.upsert(target.key, target.type, value)
+        if message.source == Module.EDGED:
+            # The forwarded copy keeps its id and sync flag: answer edged's waiter first, so a
+            # cloud reply to that copy can never take the place of meta's "OK".
+            self._reply_to_edged(message, "OK")
+            self._after_commit(Module.HUB, message)
+        elif message.source == CONTROLLER:
+            self._to_edged(message)
+            self._after_commit(Module.HUB, message.reply("OK"))
+        # any other source: stored only (spec §6.2)
+
+    def _delete(self, message: Message, target: Target, _value: str | None) -> None:
+        self.store.delete(target.key)
+        self._to_edged(message)
+        self._after_commit(Module.HUB, message.reply("OK"))
+
+    def _store_response(self, message: Message, target: Target, value: str | None) -> None:
+        assert value is not None
+        self.store.upsert(target.key, target.type, value)
+        if message.source == CONTROLLER:  # spec §6.2, v1.0.0
+            self._to_edged(message)
+        else:
+            self._after_commit(Module.HUB, message)
+
+    def _to_edged(self, message: Message) -> None:
+        self._after_commit(None if message.is_sync else Module.EDGED, message)
+
+    def _reply_to_edged(self, request: Message, content: Any) -> None:
+        self._after_commit(None if request.is_sync else Module.EDGED, request.reply(content))
+
+    # --- queries (spec §6.3) ----------------------------------------------------------------
+
+    def _query(self, message: Message) -> None:
+        target = target_of(message, name_required=False)
+        if target.name and target.type in REMOTE_TYPES and self.connected and self.store.get(target.key) is None:
+            self._query_cloud(message, target)
+            return
+        self._answer(message, self._local_values(target))
+
+    def _local_values(self, target: Target) -> list[str]:
+        if not target.name:
+            # spec §6.3: by type across all namespaces; edged's start-up query relies on it.
+            return self.store.values_of_type(target.type)
+        value = self.store.get(target.key)
+        return [] if value is None else [value]
+
+    def _answer(self, request: Message, values: list[str]) -> None:
+        self._send_to_requester(request, request.reply(values).with_route(source=Module.META))
+
+    def _send_to_requester(self, request: Message, reply: Message) -> None:
+        if request.is_sync:
+            self.module_router.send_resp(reply)
+        elif request.source == Module.EDGED:
+            self.module_router.send(Module.EDGED, reply)
+        else:
+            self.module_router.send(Module.HUB, reply)
+
+    def _query_cloud(self, request: Message, target: Target) -> None:
+        """Ask the cloud for a missing configmap/secret; one question per key in flight."""
+        waiting = self._remote_waiting.get(target.key)
+        if waiting is not None:
+            waiting.append(request)
+            return
+        self._remote_waiting[target.key] = [request]
+        copy = request.clone()  # spec §6.3: a copy with a new id
+        logger.debug("meta: %s asks the cloud for %s as %s", request.id, target.key, copy.id)
+        future = self.module_router.send_sync(Module.HUB, copy, self.remote_query_timeout_s)
+        self.module_on_reply(future, lambda reply, error: self._on_cloud_answer(target, copy, reply, error))
+
+    def _on_cloud_answer(self, target: Target, copy: Message, reply: Message | None, error: BaseException | None) -> None:
+        self._flush()
+        waiting = self._remote_waiting.pop(target.key, [])
+        if reply is not None and reply.operation == Operation.RESPONSE:
+            try:
+                value = encode_value(reply.content)
+            except MetaRejected as rejected:
+                logger.warning("meta: the cloud's answer %s for %s cannot be stored: %s", reply.id, target.key, rejected)
+                for request in waiting:
+                    self._send_to_requester(request, request.error_reply(f"meta: the cloud's answer for {target.key}: {rejected}"))
+                return
+            self.store.upsert(target.key, target.type, value)
+            for request in waiting:
+                self._answer(request, [value])  # spec §6.3 item 4 fixed: the shape of a local answer
+            return
+        if reply is not None:
+            logger.warning("meta: the cloud answered %s for %s with %s", copy.id, target.key, reply.operation)
+            for request in waiting:
+                reason = f"meta: the cloud answered the query for {target.key} with {reply.operation}: {reply.content}"
+                self._send_to_requester(request, request.error_reply(reason))
+            return
+        # No answer (the cloud sends nothing for an object it does not have) or no hub:
+        # answer from SQLite, as if disconnected; usually [] (a push may have come meanwhile).
+        logger.info("meta: no answer from the cloud for %s (%s); answering locally", target.key, error)
+        values = self._local_values(target)
+        for request in waiting:
+            self._answer(request, values)
+
+    # --- connection events and pod-status resync --------------------------------------------
+
+    def _publish(self, message: Message) -> None:
+        if message.resource != NODE_CONNECTION_RESOURCE:
+            raise MetaRejected(f"cannot publish on {message.resource!r}: only {NODE_CONNECTION_RESOURCE!r}")
+        content = message.content.decode("utf-8", "replace") if isinstance(message.content, bytes) else message.content
+        if content not in (CLOUD_CONNECTED, CLOUD_DISCONNECTED):
+            raise MetaRejected(f"{NODE_CONNECTION_RESOURCE} content must be {CLOUD_CONNECTED!r} or {CLOUD_DISCONNECTED!r}")
+        connected = content == CLOUD_CONNECTED
+        if connected == self.connected:
+            return  # the original receives each event twice (spec §3.9)
+        self.connected = connected
+        logger.info("meta: cloud %s (event %s)", "connected" if connected else "disconnected", message.id)
+        if connected:
+            self._resync_pod_status()  # what changed while away, without waiting for the tick
+
+    def _resync_pod_status(self) -> None:
+        """spec §6.4, fixed: drop statuses of pods that are gone; one update per namespace."""
+        pods = self.store.keys_of_type(ResourceType.POD)
+        by_namespace: dict[str, list[Any]] = defaultdict(list)
+        orphans: list[str] = []
+        for key, value in self.store.items_of_type(ResourceType.PODSTATUS):
+            pod_key = pod_key_of_status(key)
+            if pod_key is None:
+                continue  # not <ns>/podstatus/<pod>: not ours to judge
+            if pod_key not in pods:
+                orphans.append(key)
+                continue
+            try:
+                by_namespace[key.split("/", 1)[0]].append(decode_value(value))
+            except ValueError:
+                logger.warning("meta: stored pod status %s is not JSON; not sent", key)
+        if orphans:
+            self.store.delete_many(orphans)
+            logger.info("meta: dropped %d pod statuses of pods that no longer exist", len(orphans))
+        if not self.connected:
+            return  # sent on reconnection instead of piling up in the hub's queue
+        for namespace in sorted(by_namespace):
+            update = Message.new(
+                source=Module.META,
+                group=CloudGroup.RESOURCE,
+                operation=Operation.UPDATE,
+                resource=f"{namespace}/{ResourceType.PODSTATUS}",
+                content=by_namespace[namespace],
+            )
+            self.module_router.send(Module.HUB, update)
+
+
+__all__ = ["MAX_BATCH_WRITES", "FlushWrites", "MetaActor", "ResyncPodStatus"]

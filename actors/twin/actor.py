@@ -1,0 +1,317 @@
+"""The device twin module (spec §5): devices, attributes and twins in SQLite, in sync with the
+device apps over MQTT (through the bus) and with the cloud (through the hub).
+
+Handling one message::
+
+    classify (spec §5.3) ─► handler builds Effects ─► one SQLite transaction (rows + outbox)
+        ─► device map updated ─► MQTT publishes to the eventbus ─► outbox flushed if connected
+
+A failed write changes nothing in memory (SQLite stays the truth) and a Rest request gets 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
+from actors.twin.model import TwinRequestError
+from actors.twin.outbox import CloudOutbox
+from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
+from kubeedge_actors.actor import ModuleActor
+from kubeedge_actors.backoff import Backoff
+from kubeedge_actors.config import Config
+from kubeedge_actors.errors import MessageRejected, UnknownResourceError
+from kubeedge_actors.message import Message
+from kubeedge_actors.router import Router
+from kubeedge_actors.scheduler import TimerHandle
+from kubeedge_actors.wire import (
+    CLOUD_CONNECTED,
+    CLOUD_DISCONNECTED,
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    Group,
+    Module,
+    Operation,
+)
+
+logger = logging.getLogger(__name__)
+
+CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (spec §5.3)
+TIDY_DELAY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResendDue:
+    """Timer: an awaited message for the cloud has had no reply yet."""
+
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlushOutbox:
+    """Timer: try again to hand the backlog to the hub."""
+
+
+@dataclass(frozen=True, slots=True)
+class TidyOutbox:
+    """Timer: delete the rows of delivered messages when no other write did."""
+
+
+class TwinActor(ModuleActor):
+    """The twin module.
+
+    Consumes:
+        from the bus (source ``bus``, resource = base64url topic, content = payload text):
+        ``$hw/events/device/<id>/twin/update|get|cloud_updated``, ``…/state/update`` and
+        ``$hw/events/node/<any>/membership/get|updated|detail/result``.
+        From the cloud (source ``devicecontroller`` or ``edgemgr``, group ``twin``):
+        ``membership``, ``membership/detail``, ``device/<id>/twin/cloud_updated`` and
+        ``…updated`` on ``device/<id>`` (attributes); any message's ``parent_msg_id``
+        confirms an awaited message for the cloud.
+        From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected``.
+    Produces:
+        to ``eventbus`` (source ``twin``, group ``bus``, operation ``publish``, resource =
+        topic, content = JSON bytes): the result, document, delta, ``updated`` and membership
+        topics of spec §5.4. To ``websocket``, kept until delivered: ``device/<id>/twin/edge_updated``,
+        ``device/<id>/state`` and the ``membership/detail`` request after each connect.
+
+    Args:
+        store: the tables (default: SQLite at ``database.source``).
+        resend_initial_s, resend_max_s, resend_limit: back-off and bound of resending an
+            awaited message that has no reply.
+        outbox_limit: messages kept for the cloud at most.
+    """
+
+    module_name = Module.TWIN
+    module_group = Group.TWIN
+
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        store: TwinStore | None = None,
+        resend_initial_s: float = 30.0,
+        resend_max_s: float = 300.0,
+        resend_limit: int = 5,
+        outbox_limit: int = 100_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        self.store: TwinStore = store if store is not None else SqliteTwinStore(self.module_config.path("database.source"))
+        self.twins = DeviceTwins(self.module_config["edgehub.controller.node-id"])
+        self.connected = False
+        self.outbox = CloudOutbox(
+            send=lambda message: self.module_router.send(Module.HUB, message),
+            resend_after=lambda delay_s, msg_id: self._later(delay_s, ResendDue(msg_id)),
+            new_backoff=lambda: Backoff(resend_initial_s, resend_max_s, jitter=0.2),
+            resend_limit=resend_limit,
+            limit=outbox_limit,
+        )
+        self.flush_backoff = Backoff(1.0, 30.0, jitter=0.2)
+        self._flush_timer: TimerHandle | None = None
+        self._tidy_timer: TimerHandle | None = None
+        self.store_failures = 0
+
+    def _later(self, delay_s: float, event: Any) -> TimerHandle:
+        return self.module_tell_later(delay_s, event)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.store.open()
+        self.twins.devices = self.store.load_devices()
+        self.outbox.restore(self.store.load_outbox())
+        logger.info("twin: %d devices loaded; %d messages wait for the cloud", len(self.twins.devices), len(self.outbox))
+
+    def on_stop(self) -> None:
+        try:
+            self._tidy()
+        finally:
+            self.store.close()
+            super().on_stop()
+
+    # --- envelopes ------------------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        if message.parent_id and self.outbox.confirm(message.parent_id):
+            self._schedule_tidy()
+        source = message.source
+        if source == "bus":
+            self._from_device(message)
+        elif source in CLOUD_SOURCES:
+            self._from_cloud(message)
+        elif source == NODE_CONNECTION_SOURCE and message.resource == NODE_CONNECTION_RESOURCE:
+            self._connection_changed(message.content)
+        elif not message.parent_id:
+            raise UnknownResourceError(f"twin: nothing handles {message.operation} {message.resource!r} from {source!r}")
+
+    def _from_device(self, message: Message) -> None:
+        """spec §5.3, source ``bus``: the topic names the action."""
+        topic = _topic_of(message.resource)
+        parts = topic.split("/")
+        if len(parts) == 4 and parts[2] in ("connected", "disconnected"):
+            logger.debug("twin: device %s event %s ignored", parts[3], parts[2])
+            return
+        if len(parts) < 5 or parts[0] != "$hw" or parts[1] != "events":
+            raise UnknownResourceError(f"twin: topic {topic!r} is not a device or node topic")
+        # The original found the identity by its first occurrence in the topic, which breaks
+        # for an id like "dev" (inside "device"); path parts do not.
+        kind, identity, action = parts[2], parts[3], "/".join(parts[4:])
+        handler = self._device_actions(kind, identity).get(action)
+        if handler is None:
+            raise UnknownResourceError(f"twin: no action for topic {topic!r}")
+        self._apply(handler(_text(message.content)))
+
+    def _device_actions(self, kind: str, identity: str) -> dict[str, Callable[[Any], Effects]]:
+        twins = self.twins
+        if kind == "device":
+            return {
+                "twin/update": lambda payload: twins.twin_update(identity, payload),
+                "twin/get": lambda payload: twins.twin_get(identity, payload),
+                "twin/cloud_updated": lambda payload: twins.cloud_updated(identity, payload),
+                "state/update": lambda payload: twins.state_update(identity, payload),
+            }
+        if kind == "node":
+            return {
+                "membership/get": twins.membership_get,
+                "membership/updated": twins.membership_updated,
+                "membership/detail/result": self._membership_detail,
+            }
+        return {}
+
+    def _from_cloud(self, message: Message) -> None:
+        """spec §5.3, sources ``edgemgr`` / ``devicecontroller``: rules in this order."""
+        resource, content = message.resource, message.content
+        parts = resource.split("/")
+        if "membership/detail" in resource:
+            effects = self._membership_detail(content)
+        elif "membership" in resource:
+            effects = self.twins.membership_updated(content)
+        elif "twin/cloud_updated" in resource and len(parts) > 1:
+            effects = self.twins.cloud_updated(parts[1], content)
+        elif Operation.UPDATED in message.operation and len(parts) == 2 and parts[0] == "device":
+            effects = self.twins.attributes_updated(parts[1], content)
+        else:
+            raise UnknownResourceError(f"twin: nothing handles {message.operation} {resource!r} from the cloud")
+        self._apply(effects)
+
+    def _membership_detail(self, content: Any) -> Effects:
+        # A cloud that answers without parent_msg_id still answers our detail requests.
+        if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
+            self._schedule_tidy()
+        return self.twins.membership_detail(content)
+
+    def _connection_changed(self, content: Any) -> None:
+        """spec §5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
+        if content == CLOUD_CONNECTED:
+            if self.connected:
+                return
+            # A new detail request supersedes any still waiting from an earlier connection.
+            if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
+                self._schedule_tidy()
+            effects = Effects()
+            effects.cloud.append((membership_detail_request(self.twins.node_id), True))
+            self._apply(effects)
+            self.connected = True
+            logger.info("twin: cloud connected; %d messages to send", len(self.outbox))
+            self._flush()
+        elif content == CLOUD_DISCONNECTED:
+            if self.connected:
+                logger.info("twin: cloud disconnected; messages for it are kept")
+            self.connected = False
+            self.outbox.reset_sends()
+        else:
+            raise MessageRejected(f"twin: node/connection content {content!r} is neither cloud_connected nor cloud_disconnected")
+
+    # --- carrying out effects --------------------------------------------------------------
+
+    def _apply(self, effects: Effects) -> None:
+        batch = effects.batch
+        batch.outbox_added.extend(OutboxRecord(message, awaited) for message, awaited in effects.cloud)
+        delivered = self.outbox.take_delivered()
+        batch.outbox_removed.extend(delivered)
+        try:
+            self.store.commit(batch)
+        except StoreError as error:
+            self.store_failures += 1
+            self.outbox.give_back(delivered)
+            logger.warning("twin: write failed, nothing changed [%d so far]: %s", self.store_failures, error)
+            self._publish(effects.on_store_failure)
+            return
+        self.twins.install(effects)
+        for message, awaited in effects.cloud:
+            self.outbox.add(message, awaited)
+        self._publish(effects.publishes)
+        if self.connected and effects.cloud:
+            self._flush()
+
+    def _publish(self, publishes: list[tuple[str, bytes]]) -> None:
+        for topic, payload in publishes:
+            request = Message.new(source="twin", group=Group.BUS, operation=Operation.PUBLISH, resource=topic, content=payload)
+            self.module_router.send(Module.BUS, request)
+
+    def _flush(self) -> None:
+        if not self.connected or self._flush_timer is not None:
+            return
+        if self.outbox.flush():
+            self.flush_backoff.reset()
+        else:
+            self._flush_timer = self._later(self.flush_backoff.next_delay(), FlushOutbox())
+        if self.outbox.has_delivered:
+            self._schedule_tidy()
+
+    def _schedule_tidy(self) -> None:
+        if self._tidy_timer is None:
+            self._tidy_timer = self._later(TIDY_DELAY_S, TidyOutbox())
+
+    def _tidy(self) -> None:
+        self._tidy_timer = None
+        delivered = self.outbox.take_delivered()
+        if not delivered:
+            return
+        try:
+            self.store.commit(StoreBatch(outbox_removed=delivered))
+        except StoreError as error:
+            self.outbox.give_back(delivered)
+            logger.warning("twin: cannot delete %d delivered messages yet: %s", len(delivered), error)
+
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, ResendDue):
+            self.outbox.resend_due(event.msg_id, self.connected)
+            if self.outbox.has_delivered:
+                self._schedule_tidy()
+        elif isinstance(event, FlushOutbox):
+            self._flush_timer = None
+            self._flush()
+        elif isinstance(event, TidyOutbox):
+            self._tidy()
+        else:
+            super().handle_internal(event)
+
+    def handle_rejection(self, message: Message, error: MessageRejected) -> None:
+        code = f" ({error.code})" if isinstance(error, TwinRequestError) else ""
+        logger.warning(
+            "twin: rejected %s (%s %s from %s)%s: %s", message.id, message.operation, message.resource, message.source, code, error
+        )
+        if message.is_sync:
+            self.module_router.send_resp(message.error_reply(str(error)).with_route(source=self.module_name))
+
+
+def _topic_of(resource: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(resource.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise MessageRejected(f"twin: resource {resource!r} is not a base64url-encoded MQTT topic") from exc
+
+
+def _text(content: Any) -> Any:
+    return content.decode("utf-8", errors="replace") if isinstance(content, bytes | bytearray) else content
+
+
+__all__ = ["FlushOutbox", "ResendDue", "TidyOutbox", "TwinActor"]

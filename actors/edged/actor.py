@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from actors.edged.events import (
@@ -30,16 +27,19 @@ from actors.edged.events import (
 )
 from actors.edged.gc import PulledImages, collect_images, dead_containers_to_remove, disk_usage_percent
 from actors.edged.inventory import ContainerInventory
+from actors.edged.jobs import collect_containers, list_and_inspect, read_node
 from actors.edged.lifecycle import StartGates, plan_pod
 from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
-from actors.edged.model import ContainerInfo, ContainerNotFoundError, ContainerRuntime, ContainerSummary, RuntimeUnavailableError
-from actors.edged.node import interface_ipv4, node_status_body, read_host_facts
+from actors.edged.model import ContainerRuntime, RuntimeUnavailableError
+from actors.edged.node import interface_ipv4, node_status_body
 from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
+from actors.edged.reporting import PodReports
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
-from actors.edged.status import pod_status, pod_status_body
+from actors.edged.status import pod_status_body
 from actors.edged.sync import FetchObject, SyncContext, run_pod_sync
 from actors.edged.timefmt import now_k8s
+from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
 from kubeedge_actors.actor import ModuleActor, Outcome
 from kubeedge_actors.backoff import Backoff
@@ -53,26 +53,6 @@ from kubeedge_actors.scheduler import TimerHandle
 from kubeedge_actors.wire import Group, Module, Operation, ResourceType
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EdgedTimings:
-    """Every duration edged waits; the defaults are the kubelet's, tests shorten them."""
-
-    restart_backoff_initial_s: float = 10.0
-    restart_backoff_max_s: float = 300.0
-    restart_backoff_reset_s: float = 600.0
-    poll_interval_s: float = 10.0  # the safety net under Docker's events
-    container_gc_interval_s: float = 60.0
-    container_gc_min_age_s: float = 60.0
-    image_gc_interval_s: float = 30.0
-    image_gc_min_age_s: float = 60.0
-    events_reconnect_initial_s: float = 0.5
-    events_reconnect_max_s: float = 30.0
-    pod_query_retry_initial_s: float = 1.0
-    pod_query_retry_max_s: float = 30.0
-    meta_timeout_s: float = 60.0
-    pull_backoff_flip_s: float = 2.0  # ErrImagePull shows this long before ImagePullBackOff
 
 
 class EdgedActor(ModuleActor):
@@ -155,9 +135,7 @@ class EdgedActor(ModuleActor):
         self._waiting: dict[str, dict[str, Problem]] = {}
         self._wakes: dict[str, tuple[float, TimerHandle]] = {}
         # Reports.
-        self._start_times: dict[str, str] = {}
-        self._statuses: dict[str, dict[str, Any]] = {}
-        self._sent: dict[str, dict[str, Any]] = {}
+        self._reports = PodReports()
         self._node_body: dict[str, Any] | None = None
         self._node_failing = False
         self._pods_query_backoff = Backoff(self.timings.pod_query_retry_initial_s, self.timings.pod_query_retry_max_s)
@@ -225,7 +203,7 @@ class EdgedActor(ModuleActor):
         self._pods[pod.uid] = pod
         self._uid_by_key[pod.key] = pod.uid
         self._deleted.pop(pod.uid, None)
-        self._start_times.setdefault(pod.uid, now_k8s())
+        self._reports.pod_seen(pod.uid)
         logger.info("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
         if pod.problem is not None:
             logger.warning("edged: pod %s cannot run: %s (%s)", pod.key, pod.problem.message, message_id)
@@ -253,8 +231,9 @@ class EdgedActor(ModuleActor):
         if pod is not None and self._uid_by_key.get(pod.key) == uid:
             del self._uid_by_key[pod.key]
         self._deleted[uid] = grace_s
-        for state in (self._failures, self._fresh_failures, self._waiting, self._start_times, self._statuses, self._sent):
+        for state in (self._failures, self._fresh_failures, self._waiting):
             state.pop(uid, None)
+        self._reports.forget(uid)
         self._gates.forget_pod(uid)
         self._sync_pod(uid)
         self._publish_pods()
@@ -400,7 +379,7 @@ class EdgedActor(ModuleActor):
         self._listing = True
         known = self._inventory.statuses()
         runtime, next_seq = self.runtime, self._inventory.next_seq
-        self.module_run_in_background(lambda: _list_and_inspect(runtime, known, next_seq), ContainersListed)
+        self.module_run_in_background(lambda: list_and_inspect(runtime, known, next_seq), ContainersListed)
 
     def _on_listed(self, event: ContainersListed) -> None:
         self._listing = False
@@ -544,19 +523,9 @@ class EdgedActor(ModuleActor):
         pod = self._pods.get(uid)
         if pod is None:
             return
-        status = pod_status(
-            pod,
-            self._inventory.of_pod(uid),
-            self._waiting.get(uid, {}),
-            host_ip=self.host_ip,
-            start_time=self._start_times.get(uid, ""),
-            now=now_k8s(),
-            previous=self._statuses.get(uid),
-        )
-        self._statuses[uid] = status
-        if status == self._sent.get(uid):
+        status = self._reports.changed_status(pod, self._inventory.of_pod(uid), self._waiting.get(uid, {}), self.host_ip)
+        if status is None:
             return
-        self._sent[uid] = status
         self._publish_pods()
         body = pod_status_body(pod, status)
         request = meta_request(Operation.UPDATE, f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}", body)
@@ -570,18 +539,16 @@ class EdgedActor(ModuleActor):
             return
         reason = error if error is not None else reply.content if reply is not None else "no reply"
         logger.warning("edged: pod status %s not stored by meta (%s); resent at the next poll", request_id, reason)
-        if self._sent.get(uid) is status:
-            del self._sent[uid]
+        self._reports.not_stored(uid, status)
 
     def _publish_pods(self) -> None:
         if self._server is None:
             return
-        items = [{**pod.raw, "status": self._statuses.get(uid, {})} for uid, pod in self._pods.items()]
-        self._server.publish(json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode())
+        self._server.publish(self._reports.pod_list(self._pods.values()))
 
     def _on_report_node(self, _: ReportNode) -> None:
         runtime, interface = self.runtime, self.module_config["edged.interface-name"]
-        self.module_run_in_background(lambda: _read_node(runtime, interface), NodeFactsRead)
+        self.module_run_in_background(lambda: read_node(runtime, interface), NodeFactsRead)
 
     def _on_node_facts(self, event: NodeFactsRead) -> None:
         if not event.outcome.ok or event.outcome.value is None:
@@ -629,7 +596,7 @@ class EdgedActor(ModuleActor):
         )
         keep_dirs = set(self._pods) | self._inventory.pod_uids() | self._busy | set(self._deleted)
         runtime, files = self.runtime, self.files
-        self.module_run_in_background(lambda: _collect(runtime, files, doomed, keep_dirs), ContainersCollected)
+        self.module_run_in_background(lambda: collect_containers(runtime, files, doomed, keep_dirs), ContainersCollected)
 
     def _on_containers_collected(self, event: ContainersCollected) -> None:
         if not event.outcome.ok or event.outcome.value is None:
@@ -683,45 +650,6 @@ class EdgedActor(ModuleActor):
         CollectImages: _on_collect_images,
         ImagesCollected: _on_images_collected,
     }
-
-
-# --- background work (worker threads; no actor state) -------------------------------------------
-
-
-def _list_and_inspect(
-    runtime: ContainerRuntime, known: dict[str, str], next_seq: Callable[[], int]
-) -> tuple[int, set[str], list[tuple[int, ContainerInfo]]]:
-    """List this node's containers and inspect those that are new or changed state."""
-    list_seq = next_seq()
-    summaries: list[ContainerSummary] = runtime.list_containers()
-    inspected = []
-    for summary in summaries:
-        if known.get(summary.id) != summary.status:
-            seq = next_seq()
-            info = runtime.inspect_container(summary.id)
-            if info is not None:
-                inspected.append((seq, info))
-    return list_seq, {s.id for s in summaries}, inspected
-
-
-def _read_node(runtime: ContainerRuntime, interface: str) -> tuple[Any, str | None, str]:
-    facts = read_host_facts(interface)
-    try:
-        return facts, runtime.version(), ""
-    except RuntimeUnavailableError as exc:
-        return facts, None, str(exc)
-
-
-def _collect(runtime: ContainerRuntime, files: PodFiles, doomed: list[str], keep_dirs: set[str]) -> tuple[list[str], list[str]]:
-    removed = []
-    for container_id in doomed:
-        with contextlib.suppress(ContainerNotFoundError):
-            runtime.remove_container(container_id)
-        removed.append(container_id)
-    orphans = sorted(files.pod_uids() - keep_dirs)
-    for uid in orphans:
-        files.remove_pod(uid)
-    return removed, orphans
 
 
 __all__ = ["EdgedActor", "EdgedTimings", "Outcome"]

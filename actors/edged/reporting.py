@@ -1,0 +1,61 @@
+"""Pod status bookkeeping (spec §7.5): computed on every change, sent to meta only when it
+changed, sent again when meta did not store it, and listed on ``GET /pods`` (spec §7.7)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from actors.edged.model import ContainerInfo
+from actors.edged.pods import Pod, Problem
+from actors.edged.status import pod_status
+from actors.edged.timefmt import now_k8s
+
+
+class PodReports:
+    """For each pod uid: when edged first saw it, its last computed and its last sent status."""
+
+    def __init__(self) -> None:
+        self._start_times: dict[str, str] = {}
+        self._computed: dict[str, dict[str, Any]] = {}
+        self._sent: dict[str, dict[str, Any]] = {}
+
+    def pod_seen(self, uid: str) -> None:
+        self._start_times.setdefault(uid, now_k8s())
+
+    def forget(self, uid: str) -> None:
+        for state in (self._start_times, self._computed, self._sent):
+            state.pop(uid, None)
+
+    def changed_status(
+        self, pod: Pod, containers: Sequence[ContainerInfo], waiting: Mapping[str, Problem], host_ip: str
+    ) -> dict[str, Any] | None:
+        """The pod's status now, or None when it is what was last sent."""
+        status = pod_status(
+            pod,
+            containers,
+            waiting,
+            host_ip=host_ip,
+            start_time=self._start_times.get(pod.uid, ""),
+            now=now_k8s(),
+            previous=self._computed.get(pod.uid),
+        )
+        self._computed[pod.uid] = status
+        if status == self._sent.get(pod.uid):
+            return None
+        self._sent[pod.uid] = status
+        return status
+
+    def not_stored(self, uid: str, status: dict[str, Any]) -> None:
+        """meta did not take ``status``: the next report sends it again."""
+        if self._sent.get(uid) is status:
+            del self._sent[uid]
+
+    def pod_list(self, pods: Iterable[Pod]) -> bytes:
+        """The body of ``GET /pods``: a v1.PodList of the pods with their last status."""
+        items = [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
+        return json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode()
+
+
+__all__ = ["PodReports"]

@@ -41,7 +41,7 @@ from actors.edged.sync import FetchObject, SyncContext, run_pod_sync
 from actors.edged.timefmt import now_k8s
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
-from kubeedge_actors.actor import ModuleActor, Outcome
+from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import UnknownResourceError
@@ -408,7 +408,7 @@ class EdgedActor(ModuleActor):
     def _housekeep(self) -> None:
         """Containers of pods meta no longer has go (spec §7.1 housekeeping)."""
         if self._pods_loaded and self._inventory_ready:
-            for uid in self._inventory.pod_uids() - set(self._pods):
+            for uid in (self._inventory.pod_uids() | set(self._deleted)) - set(self._pods):
                 self._sync_pod(uid)
 
     # --- one pod: plan on this thread, work on a worker, apply the result here ---------------
@@ -652,4 +652,4 @@ class EdgedActor(ModuleActor):
     }
 
 
-__all__ = ["EdgedActor", "EdgedTimings", "Outcome"]
+__all__ = ["EdgedActor", "EdgedTimings"]

@@ -128,7 +128,10 @@ class VolumeError(Exception):
 
 def prepare_volumes(pod: Pod, context: SyncContext) -> dict[str, str]:
     """Create the pod's folders and every volume; returns volume name → host path."""
-    context.files.ensure_pod_dirs(pod.uid)
+    try:
+        context.files.ensure_pod_dirs(pod.uid)
+    except OSError as exc:
+        raise VolumeError(f"cannot create the pod's folder under {context.files.pods_dir}: {exc}") from exc
     return {volume.name: _prepare_volume(pod, volume, context) for volume in pod.volumes.values()}
 
 

@@ -266,3 +266,15 @@ def test_content_that_is_not_a_pod_is_rejected_and_edged_keeps_serving(edge: Edg
     edge.deliver("insert", make_pod())
 
     assert len(edge.runtime.running()) == 1
+
+
+def test_a_pod_folder_that_cannot_be_made_gives_a_clear_waiting_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where edged.root-directory should be")
+    edge = Edge(tmp_path / "edge", **{"edged.root-directory": str(blocker)})
+    edge.start()
+
+    edge.deliver("insert", make_pod())
+
+    assert edge.waiting_reason() == "ContainerCreating"
+    assert "cannot create the pod's folder" in edge.container_state()["waiting"]["message"]

@@ -215,8 +215,7 @@ class EdgedActor(ModuleActor):
         grace = None
         try:
             deleted = parse_pod(message.content)
-            uid = uid or deleted.uid
-            grace = deleted.stop_grace_s
+            uid, grace = deleted.uid, deleted.stop_grace_s  # the uid names the pod; a name may be reused
         except PodRejected:
             pass  # a delete may carry no pod: the name is enough
         if uid is None or (uid not in self._pods and not self._inventory.of_pod(uid)):

@@ -77,8 +77,12 @@ class StartGates:
         gate = self._gates.get(key)
         if gate is not None and gate.exit_id == container.id:
             return gate.not_before
+        started_at = parse_docker_time(container.started_at)
+        if gate is not None and started_at is None:  # it never ran: its failed start was counted
+            gate.exit_id, gate.crash = container.id, True
+            return gate.not_before
         finished = parse_docker_time(container.finished_at) or 0.0
-        started = parse_docker_time(container.started_at) or finished
+        started = started_at or finished
         if gate is None or finished - started >= self.reset_after_s:
             gate = self._gates[key] = _Gate(Backoff(self.initial_s, self.max_s))
             wait = 0.0  # the kubelet restarts a first crash at once

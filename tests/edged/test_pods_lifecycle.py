@@ -243,3 +243,29 @@ def test_a_second_container_of_a_pod_starts_beside_the_first(edge: Edge) -> None
 
     assert sorted(c.container_name for c in edge.runtime.running()) == ["a", "b"]
     assert [s["name"] for s in edge.status()["containerStatuses"]] == ["a", "b"]
+
+
+def test_a_late_delete_of_an_earlier_pod_of_the_same_name_leaves_the_new_one_running(edge: Edge) -> None:
+    edge.start()
+    old, new = make_pod(uid="u-old"), make_pod(uid="u-new")
+    edge.deliver("insert", old)
+    edge.deliver("insert", new)
+
+    edge.deliver("delete", old)
+
+    assert [c.pod_uid for c in edge.runtime.running()] == ["u-new"]
+
+
+def test_a_container_that_cannot_start_is_retried_with_back_off(edge: Edge) -> None:
+    edge.runtime.fail_start = 'exec: "/no/such/program": stat /no/such/program: no such file or directory'
+    edge.start()
+
+    edge.deliver("insert", make_pod())
+
+    assert edge.waiting_reason() == "RunContainerError"
+    attempts = len([c for c in edge.runtime.calls if c.startswith("start")])
+    edge.advance(5)
+    assert len([c for c in edge.runtime.calls if c.startswith("start")]) == attempts
+    assert edge.waiting_reason() == "CrashLoopBackOff"
+    edge.advance(6)
+    assert len([c for c in edge.runtime.calls if c.startswith("start")]) == attempts + 1

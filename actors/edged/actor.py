@@ -1,4 +1,16 @@
-"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (spec §7)."""
+"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (spec §7).
+
+How one pod moves, all on the actor's thread except the work in brackets::
+
+    meta's pod ──► plan_pod (lifecycle.py) ──► [run_pod_sync on a worker: volumes, pull,
+    Docker event ─┘      ▲                       create, start, stop; sync.py]
+    slow listing ─┘      └──── PodSynced: observations applied, failures counted ◄─┘
+                                   └──► pod status to meta when it changed (reporting.py)
+
+This file is longer than the others on purpose: its handlers share the actor's state (the
+pods meta gave, the containers Docker has, the work in flight); every decision that needs no
+state is a pure function beside it (lifecycle, status, containers, pods, gc).
+"""
 
 from __future__ import annotations
 

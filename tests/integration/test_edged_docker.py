@@ -275,3 +275,26 @@ def test_the_pod_list_is_served_on_the_configured_port(docker_client: Any, busyb
         assert item["status"]["phase"] == "Running"
     finally:
         node.close()
+
+
+def test_image_gc_removes_an_image_edged_pulled_once_no_pod_uses_it(docker_client: Any, busybox_image: str, tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry", "robot", "pw")
+    thresholds = {"edged.image-gc-high-threshold": 0, "edged.image-gc-low-threshold": 0}  # always "full"
+    node = EdgeNode(docker_client, tmp_path / "edged", **thresholds)
+    try:
+        image = registry.push(docker_client, busybox_image, "kubeedge-actors/gctest", node.node_id, {"username": "robot", "password": "pw"})
+        node.objects["default/secret/regcred"] = pull_secret("regcred", registry.host, "robot", "pw")
+        node.start_edged(EdgedTimings(**{**FAST.__dict__, "image_gc_interval_s": 0.5, "image_gc_min_age_s": 0.0}))
+        pod = make_pod(image=image, command=TRAP_TERM)
+        pod["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
+        node.send("insert", pod)
+        node.wait_running()
+        assert docker_client.images.list(name=image.rsplit(":", 1)[0])  # in use: kept
+
+        node.send("delete", pod)
+
+        wait_until(lambda: not docker_client.images.list(name=image.rsplit(":", 1)[0]), 20, 0.1, "the pulled image removed")
+        assert docker_client.images.list(name=busybox_image)  # not pulled by edged: never touched
+    finally:
+        node.close()
+        registry.stop()

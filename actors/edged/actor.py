@@ -15,6 +15,7 @@ state is a pure function beside it (lifecycle, status, containers, pods, gc).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -155,6 +156,7 @@ class EdgedActor(ModuleActor):
         self._events_generation = 0
         self._watch: Any = None
         self._handover = Handover(self.module_tell_self, 1000, "edged: docker events")
+        self._stopping = threading.Event()
         self._drops_seen = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -176,6 +178,7 @@ class EdgedActor(ModuleActor):
         logger.info("edged: started for node %s (pods under %s)", self.node_id, self.files.pods_dir)
 
     def on_stop(self) -> None:
+        self._stopping.set()
         if self._watch is not None:
             self._watch.close()
             self._watch = None
@@ -479,6 +482,7 @@ class EdgedActor(ModuleActor):
             self.host_ip,
             self._inventory.next_seq,
             self.pulled_images.record,
+            self._stopping,
         )
 
     def _wake(self, uid: str, at: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from actors.edged.containers import ContainerConfigError, build_container_config
 from actors.edged.images import parse_image_ref, registry_auth_from_secret
 from actors.edged.lifecycle import PodPlan, StartContainer
 from actors.edged.model import (
+    ContainerConfig,
     ContainerInfo,
     ContainerNotFoundError,
     ContainerRuntime,
@@ -73,6 +75,9 @@ class SyncContext:
     host_ip: str
     next_seq: Callable[[], int]
     record_image_use: Callable[[str, bool], None] = lambda image, pulled: None
+    #: Set when edged stops: a job still running makes nothing new (a stopped edged adopts at
+    #: its next start what exists, but should not leave behind what it never saw).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def run_pod_sync(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
@@ -213,6 +218,14 @@ class _PullCredentials:
         return None
 
 
+class _StartFailed(Exception):
+    """One step of a start failed; carries the waiting reason to report."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(reason, message)
+
+
 def start_container(
     pod: Pod,
     start: StartContainer,
@@ -224,41 +237,63 @@ def start_container(
 ) -> ContainerOutcome:
     """Ensure the image, resolve the environment, create and start one container."""
     spec = start.spec
-    runtime = context.runtime
+    pulled = False
     try:
-        pulled = ensure_image(spec.image, spec.pull_policy, credentials, runtime)
-    except ImagePullError as exc:
-        return ContainerOutcome(spec.name, problem=Problem("ErrImagePull", str(exc)))
-    except _NeverPull as exc:
-        return ContainerOutcome(spec.name, problem=Problem("ErrImageNeverPull", str(exc)))
-    except ObjectFetchError as exc:
-        return ContainerOutcome(spec.name, problem=Problem("ErrImagePull", f"cannot read image pull secrets: {exc}"))
-    context.record_image_use(spec.image, pulled)
-    try:
-        env = resolve_env(pod, spec, lambda ref: context.fetch(pod.namespace, ref), context.host_ip)
-    except (ContainerConfigError, ObjectFetchError) as exc:
-        return ContainerOutcome(spec.name, problem=Problem("CreateContainerConfigError", str(exc)), pulled=pulled)
-    mounts = tuple(Mount(volume_paths[m.name] + (f"/{m.sub_path}" if m.sub_path else ""), m.mount_path, m.read_only) for m in spec.mounts)
-    config = build_container_config(pod, spec, start.restart_count, env, mounts)
-    if start.remove_first:
-        with contextlib.suppress(ContainerNotFoundError):
-            runtime.remove_container(start.remove_first)
-        seen.append((context.next_seq(), start.remove_first, None))
-    try:
-        container_id = runtime.create_container(config)
-    except RuntimeUnavailableError:
-        raise
-    except ContainerRuntimeError as exc:
-        return ContainerOutcome(spec.name, problem=Problem("CreateContainerError", str(exc)), pulled=pulled)
+        _check_not_stopping(context)
+        pulled = _pull_as_needed(spec.image, spec.pull_policy, credentials, context)
+        try:
+            env = resolve_env(pod, spec, lambda ref: context.fetch(pod.namespace, ref), context.host_ip)
+        except (ContainerConfigError, ObjectFetchError) as exc:
+            raise _StartFailed("CreateContainerConfigError", str(exc)) from exc
+        mounts = tuple(
+            Mount(volume_paths[m.name] + (f"/{m.sub_path}" if m.sub_path else ""), m.mount_path, m.read_only) for m in spec.mounts
+        )
+        config = build_container_config(pod, spec, start.restart_count, env, mounts)
+        _check_not_stopping(context)
+        container_id = _create(config, start, context, seen)
+    except _StartFailed as failed:
+        return ContainerOutcome(spec.name, problem=failed.problem, pulled=pulled)
     problem = None
     try:
-        runtime.start_container(container_id)
+        context.runtime.start_container(container_id)
     except RuntimeUnavailableError:
         raise
     except ContainerRuntimeError as exc:
         problem = Problem("RunContainerError", str(exc))
     seen.append(_observe(container_id, context))
     return ContainerOutcome(spec.name, problem=problem, pulled=pulled)
+
+
+def _check_not_stopping(context: SyncContext) -> None:
+    if context.stopping.is_set():
+        raise _StartFailed("ContainerCreating", "edged is stopping")
+
+
+def _pull_as_needed(image: str, policy: str, credentials: _PullCredentials, context: SyncContext) -> bool:
+    try:
+        pulled = ensure_image(image, policy, credentials, context.runtime)
+    except ImagePullError as exc:
+        raise _StartFailed("ErrImagePull", str(exc)) from exc
+    except _NeverPull as exc:
+        raise _StartFailed("ErrImageNeverPull", str(exc)) from exc
+    except ObjectFetchError as exc:
+        raise _StartFailed("ErrImagePull", f"cannot read image pull secrets: {exc}") from exc
+    context.record_image_use(image, pulled)
+    return pulled
+
+
+def _create(config: ContainerConfig, start: StartContainer, context: SyncContext, seen: list[Observation]) -> str:
+    runtime = context.runtime
+    if start.remove_first:
+        with contextlib.suppress(ContainerNotFoundError):
+            runtime.remove_container(start.remove_first)
+        seen.append((context.next_seq(), start.remove_first, None))
+    try:
+        return runtime.create_container(config)
+    except RuntimeUnavailableError:
+        raise
+    except ContainerRuntimeError as exc:
+        raise _StartFailed("CreateContainerError", str(exc)) from exc
 
 
 class _NeverPull(Exception):

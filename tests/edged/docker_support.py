@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -109,9 +110,21 @@ class EdgeNode:
         self.stop_edged()
         self.meta.stop()
         self.router.close()
-        for container in self.containers():
+        remove_all(self.containers)
+
+
+def remove_all(containers: Callable[[], list[Any]]) -> None:
+    """Remove every container ``containers()`` lists, until a stopped edged's last job (one
+    create may still be in flight) has surely finished."""
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:
+        found = containers()
+        for container in found:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+        if found:
+            quiet_since = time.monotonic()
+        time.sleep(0.1)
 
 
 def exec_in(container: Any, *command: str) -> str:

@@ -24,7 +24,7 @@ from kubeedge_actors.router import Router
 from kubeedge_actors.testing import Probe, cloud_message, edged_message, start_probe, wait_until
 from kubeedge_actors.wire import Group, Module
 from tests.edged.builders import make_configmap, make_pod
-from tests.edged.docker_support import FAST, exec_in
+from tests.edged.docker_support import FAST, exec_in, remove_all
 
 pytestmark = pytest.mark.docker
 
@@ -69,9 +69,10 @@ class Edge:
         return self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters})
 
     def close(self) -> None:
+        if self.edged is not None and self.edged.is_alive():
+            self.stop_edged()
         self.router.close()
-        for container in self.containers():
-            container.remove(force=True)
+        remove_all(self.containers)
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ composition root (``kubeedge_actors.__main__``) hands it to the runtime.
 
 from __future__ import annotations
 
+from actors.hub import HubActor
 from kubeedge_actors.runtime import ModuleSpec
 
 
 def builtin_modules() -> dict[str, ModuleSpec]:
     """Every module implemented so far, by wire name."""
-    specs: list[ModuleSpec] = []
+    specs: list[ModuleSpec] = [ModuleSpec(HubActor)]
     return {spec.module_name: spec for spec in specs}
 
 

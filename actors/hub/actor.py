@@ -124,6 +124,7 @@ class HubActor(ModuleActor):
         self._handover: Handover | None = None
         self._last_warned: dict[str, float] = {}
         # Counters, for tests, logs and metrics.
+        self.dial_count = 0
         self.sent_count = 0
         self.received_count = 0
         self.bad_frame_count = 0
@@ -188,6 +189,7 @@ class HubActor(ModuleActor):
         if self._link is not None or event.attempt != self._generation + 1:
             return  # connected meanwhile, or an older timer
         self._generation = generation = event.attempt
+        self.dial_count += 1
         handover = self._handover
         assert handover is not None  # made in on_start
 

@@ -182,12 +182,14 @@ class CloudHubActor(ModuleActor):
         self.module_router.send_to_group(CONTROLLER_GROUP, message)
 
     def _warn(self, node_id: str, text: str, node: str, error: Exception) -> None:
+        """A warning per node at most every few seconds: a noisy edge must not flood the log."""
         now = time.monotonic()
         last = self._last_warned.get(node_id)
-        log = logger.warning if last is None or now - last >= _WARN_INTERVAL_S else logger.debug
-        if log is logger.warning:
+        if last is None or now - last >= _WARN_INTERVAL_S:
             self._last_warned[node_id] = now
-        log(text, node, error, self.bad_frame_count)
+            logger.warning(text, node, error, self.bad_frame_count)
+        else:
+            logger.debug(text, node, error, self.bad_frame_count)
 
 
 __all__ = ["CloudHubActor", "CloudHubError", "EdgeFrameReceived", "connection_event", "server_settings"]

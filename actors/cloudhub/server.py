@@ -110,7 +110,10 @@ def server_ssl_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext
 
 def parse_events_path(path: str) -> tuple[str, str] | None:
     """``(project_id, node_id)`` from ``/<project-id>/<node-id>/events`` or ``/<node-id>/events``."""
-    parts = path.split("?", 1)[0].strip("/").split("/")
+    path = path.split("?", 1)[0]
+    if not path.startswith("/"):
+        return None
+    parts = path[1:].removesuffix("/").split("/")
     if len(parts) == 3 and parts[2] == "events" and all(parts[:2]):
         return parts[0], parts[1]
     if len(parts) == 2 and parts[1] == "events" and parts[0]:

@@ -56,7 +56,9 @@ class ApiServer:
         self._server = ThreadingHTTPServer((self.address, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudapi-http", daemon=True)
+        server = self._server
+        # A short poll interval: stop() waits for the serving loop to notice.
+        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.1), name="cloudapi-http", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -69,6 +69,10 @@ class ControllerActor(ModuleActor):
         self._store.close()
         super().on_stop()
 
+    def pending_delete_count(self) -> int:
+        """Deletes not yet acknowledged by their node (for tests and introspection)."""
+        return len(self._store.pending_deletes())
+
     def handle_message(self, message: Message) -> None:
         if message.group == API_GROUP:
             self._handle_api(message)

@@ -151,8 +151,9 @@ class CloudDouble:
         asyncio.run_coroutine_threadsafe(ws.close(code, reason), self._loop).result(10)
 
     def _connection(self, number: int | None) -> ServerConnection:
+        # The edge may see its handshake done a moment before this side registers it.
+        self.wait(lambda: self._connections, what="an edge connected")
         with self._condition:
-            assert self._connections, "no edge is connected"
             return self._connections[number if number is not None else max(self._connections)]
 
     @property

@@ -119,7 +119,7 @@ class ControllerActor(ModuleActor):
             self._on_pod_status(node, parts[0], message.content)
         elif kind in (ResourceType.CONFIGMAP, ResourceType.SECRET) and message.operation == Operation.QUERY and len(parts) == 3:
             self._answer_query(message, ObjectKey(_TYPE_TO_KIND[kind], parts[0], parts[2]))
-        else:
+        elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("controller: ignored %s (%s %s) from node %s", message.id, message.operation, resource, node)
 
     def _on_ack(self, node: str, message: Message) -> None:
@@ -285,10 +285,8 @@ class ControllerActor(ModuleActor):
         out.messages.append(message)
 
     def _send(self, out: _Outgoing) -> None:
-        for message in out.messages:
-            node, _ = split_node_prefix(message.resource)
-            if node in self._connected:
-                self.module_router.send(CLOUDHUB_MODULE, message)
+        ready = [message for message in out.messages if split_node_prefix(message.resource)[0] in self._connected]
+        self.module_router.send_batch(CLOUDHUB_MODULE, ready)
 
 
 def _pod_node(pod: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from actors.cloudhub.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP
+from actors.cloudhub.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
 from actors.cloudhub.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
@@ -19,16 +19,23 @@ from kubeedge_actors.wire import CloudGroup, Operation
 
 logger = logging.getLogger(__name__)
 
-INBOUND_LIMIT = 20_000
+#: Batches of frames read and not yet handled; beyond this the server's batches are dropped.
+INBOUND_LIMIT = 2_000
 _WARN_INTERVAL_S = 10.0
+#: Edge resources of the twin's messages to the cloud (spec §5.4): for the device controller.
+_DEVICE_RESOURCES = ("device/", "membership")
 
 
 @dataclass(frozen=True, slots=True)
-class EdgeFrameReceived:
-    """The server read one frame from an edge connection."""
+class FlushToEdges:
+    """Write what this turn of the mailbox queued for the edges (one hand-over per edge)."""
 
-    conn_id: int
-    data: str | bytes
+
+@dataclass(frozen=True, slots=True)
+class EdgeFramesReceived:
+    """The server read these frames, in order: ``(conn_id, data)`` each."""
+
+    frames: list[tuple[int, str | bytes]]
 
 
 def server_settings(config: Config) -> ServerSettings:
@@ -69,10 +76,13 @@ class CloudHubActor(ModuleActor):
         ``sync`` dropped, and the envelope written to that node's connection; dropped (and
         counted) when the node is not connected: the controllers redeliver on connect.
     Produces:
-        to group ``controller``: every envelope an edge sends, its resource prefixed with
-        ``node/<id>/`` (keepalives are dropped, as at v1.0.0); ``connected``/``disconnected``
-        on ``node/<id>`` with source ``cloudhub`` when an edge comes and goes. Frames that are
-        not envelopes are logged, counted and skipped.
+        every envelope an edge sends, its resource prefixed with ``node/<id>/``, to module
+        ``devicecontroller`` for ``device/...`` and ``membership...`` resources (twin, spec
+        §5.4) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
+        receiver spares the other the work); keepalives are dropped, as at v1.0.0.
+        to group ``controller``: ``connected``/``disconnected`` on ``node/<id>`` with source
+        ``cloudhub`` when an edge comes and goes. Frames that are not envelopes are logged,
+        counted and skipped.
     """
 
     module_name = CLOUDHUB_MODULE
@@ -84,6 +94,7 @@ class CloudHubActor(ModuleActor):
         self._handover: Handover | None = None
         self._nodes: dict[int, str] = {}  # every open connection → its node
         self._current: dict[str, int] = {}  # node → its newest connection
+        self._to_edges: dict[int, list[str]] = {}  # frames waiting for FlushToEdges
         self._last_warned: dict[str, float] = {}
         self.bad_frame_count = 0
         self.keepalive_count = 0
@@ -95,10 +106,10 @@ class CloudHubActor(ModuleActor):
         self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "cloudhub: frames from edges")
         handover = self._handover
 
-        def on_frame(conn_id: int, data: str | bytes) -> None:  # the server's thread
-            handover.offer(EdgeFrameReceived(conn_id, data))
+        def on_frames(frames: list[tuple[int, str | bytes]]) -> None:  # the server's thread
+            handover.offer(EdgeFramesReceived(frames))
 
-        self._server.start(on_frame, self.module_tell_self)
+        self._server.start(on_frames, self.module_tell_self)
         settings = self._server.settings
         scheme = "wss" if settings.ssl_context is not None else "ws (not encrypted)"
         logger.info("cloudhub: serving edges on %s://%s:%d/<project-id>/<node-id>/events", scheme, settings.host, self._server.port)
@@ -126,13 +137,23 @@ class CloudHubActor(ModuleActor):
             return
         # spec §9.2: the prefix is stripped and the event conversion drops sync.
         outbound = message.with_route(resource=resource).with_header(sync=False)
-        self._server.send(conn_id, [encode_message(outbound)])
+        if not self._to_edges:
+            self.module_tell_self(FlushToEdges())  # after the rest of this batch
+        self._to_edges.setdefault(conn_id, []).append(encode_message(outbound))
+
+    def _flush_to_edges(self) -> None:
+        pending, self._to_edges = self._to_edges, {}
+        if self._server is not None:
+            for conn_id, texts in pending.items():
+                self._server.send(conn_id, texts)
 
     # --- from the edges ---------------------------------------------------------------------
 
     def handle_internal(self, event: Any) -> None:
-        if isinstance(event, EdgeFrameReceived):
-            self._on_frame(event)
+        if isinstance(event, EdgeFramesReceived):
+            self._on_frames(event)
+        elif isinstance(event, FlushToEdges):
+            self._flush_to_edges()
         elif isinstance(event, EdgeConnected):
             self._on_connected(event)
         elif isinstance(event, EdgeDisconnected):
@@ -163,23 +184,33 @@ class CloudHubActor(ModuleActor):
         logger.info("cloudhub: node %s disconnected: %s", event.node_id, event.reason)
         self.module_router.send_to_group(CONTROLLER_GROUP, connection_event(event.node_id, False))
 
-    def _on_frame(self, event: EdgeFrameReceived) -> None:
+    def _on_frames(self, event: EdgeFramesReceived) -> None:
         assert self._handover is not None
         self._handover.taken()
-        node_id = self._nodes.get(event.conn_id)
+        batches: dict[str, list[Message]] = {}
+        for conn_id, data in event.frames:
+            routed = self._from_edge(conn_id, data)
+            if routed is not None:
+                batches.setdefault(routed[0], []).append(routed[1])
+        for target, messages in batches.items():
+            self.module_router.send_batch(target, messages)  # in order, one hand-over per controller
+
+    def _from_edge(self, conn_id: int, data: str | bytes) -> tuple[str, Message] | None:
+        """The controller for the frame and the frame as it sees it (prefixed), or None."""
+        node_id = self._nodes.get(conn_id)
         if node_id is None:
-            return  # its disconnect was handled first
+            return None  # its disconnect was handled first
         try:
-            message = decode_message(event.data)
+            message = decode_message(data)
             if message.operation == Operation.KEEPALIVE:
                 self.keepalive_count += 1  # v1.0.0 drops them here (spec §9.3)
-                return
-            message = message.with_route(resource=add_node_prefix(node_id, message.resource))
+                return None
+            target = DEVICE_CONTROLLER_MODULE if message.resource.startswith(_DEVICE_RESOURCES) else CONTROLLER_MODULE
+            return target, message.with_route(resource=add_node_prefix(node_id, message.resource))
         except (MessageDecodeError, ResourceError) as error:
             self.bad_frame_count += 1
             self._warn(node_id, "cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]", node_id, error)
-            return
-        self.module_router.send_to_group(CONTROLLER_GROUP, message)
+            return None
 
     def _warn(self, node_id: str, text: str, node: str, error: Exception) -> None:
         """A warning per node at most every few seconds: a noisy edge must not flood the log."""
@@ -192,4 +223,4 @@ class CloudHubActor(ModuleActor):
             logger.debug(text, node, error, self.bad_frame_count)
 
 
-__all__ = ["CloudHubActor", "CloudHubError", "EdgeFrameReceived", "connection_event", "server_settings"]
+__all__ = ["CloudHubActor", "CloudHubError", "EdgeFramesReceived", "connection_event", "server_settings"]

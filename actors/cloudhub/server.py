@@ -6,7 +6,8 @@
       process_request: another path → 404; node-limit edges connected → 429 (spec §9.2)
       handler: a newer connection of a node replaces the older one, which gets the spec's
                disconnect notice and a close (code 4001)
-      every frame (text or binary) ─────────► on_frame(conn_id, data)
+      frames (text or binary) ──────────────► on_frames([(conn_id, data), ...]): what one
+                                               turn of the loop read, in order
       send(conn_id, texts), from any thread ─► written in order; a write slower than
                                                write-timeout drops the edge
       nothing read for keepalive-interval ──► closed (code 4002, spec §3.6)
@@ -45,7 +46,8 @@ logger = logging.getLogger(__name__)
 _websockets_logger = logging.getLogger("cloudhub.websockets")
 _websockets_logger.setLevel(logging.WARNING)
 
-MAX_FRAME_BYTES = 16 * 1024 * 1024  # a big pod list must not kill the link; beyond this it does
+MAX_FRAME_BYTES = 4 * 1024 * 1024  # a big pod list must not kill the link; beyond this it does
+_MAX_QUEUED_FRAMES = 64  # per connection, before websockets stops reading from it
 CLOSE_REPLACED = 4001
 CLOSE_KEEPALIVE = 4002
 CLOSE_WRITE_TIMEOUT = 4003
@@ -149,14 +151,16 @@ class EdgeServer:
 
     Args:
         settings: where to listen and the limits.
-        on_frame: ``(conn_id, data)`` for every frame read.
-        on_event: :class:`EdgeConnected` and :class:`EdgeDisconnected`.
+    ``start(on_frames, on_event)``: ``on_frames`` gets a list of ``(conn_id, data)`` (every
+    frame read in one turn of the loop, so the actor is told once per batch, not per frame);
+    ``on_event`` gets :class:`EdgeConnected` and :class:`EdgeDisconnected`, after the frames
+    read before them.
     """
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.port = settings.port
-        self._on_frame: Callable[[int, str | bytes], None] = _unset
+        self._on_frames: Callable[[list[tuple[int, str | bytes]]], None] = _unset
         self._on_event: Callable[[Any], None] = _unset
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -168,16 +172,17 @@ class EdgeServer:
         self._edges: dict[int, _Edge] = {}
         self._by_node: dict[str, _Edge] = {}
         self._admitting: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
+        self._received: list[tuple[int, str | bytes]] = []
 
     # --- any thread -------------------------------------------------------------------------
 
-    def start(self, on_frame: Callable[[int, str | bytes], None], on_event: Callable[[Any], None]) -> None:
+    def start(self, on_frames: Callable[[list[tuple[int, str | bytes]]], None], on_event: Callable[[Any], None]) -> None:
         """Listen; returns once the socket is bound.
 
         Raises:
             CloudHubError: cannot listen.
         """
-        self._on_frame, self._on_event = on_frame, on_event
+        self._on_frames, self._on_event = on_frames, on_event
         self._thread = threading.Thread(target=self._run, name="cloudhub-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(_START_TIMEOUT_S):
@@ -229,6 +234,7 @@ class EdgeServer:
                 ping_interval=None,  # the original cloud never pings; edges send keepalives (spec §3.6)
                 compression=None,
                 max_size=MAX_FRAME_BYTES,
+                max_queue=_MAX_QUEUED_FRAMES,
                 close_timeout=_CLOSE_TIMEOUT_S,
                 server_header=None,
                 logger=_websockets_logger,
@@ -272,13 +278,15 @@ class EdgeServer:
             previous.outbox.append(replaced_notice(node_id))
             previous.outbox.append("")  # the writer closes after the notice
             previous.wakeup.set()
-        self._on_event(EdgeConnected(edge.conn_id, node_id, project_id, _address(ws)))
+        self._emit(EdgeConnected(edge.conn_id, node_id, project_id, _address(ws)))
         writer = asyncio.create_task(self._write_loop(edge))
         reason = ""
         try:
             async for data in ws:
                 edge.last_seen = loop.time()
-                self._on_frame(edge.conn_id, data)
+                if not self._received:
+                    loop.call_soon(self._hand_over_received)
+                self._received.append((edge.conn_id, data))
         except ConnectionClosed:
             pass
         finally:
@@ -287,7 +295,16 @@ class EdgeServer:
             if self._by_node.get(node_id) is edge:
                 del self._by_node[node_id]
             reason = edge.close_reason or _close_description(ws)
-            self._on_event(EdgeDisconnected(edge.conn_id, node_id, reason))
+            self._emit(EdgeDisconnected(edge.conn_id, node_id, reason))
+
+    def _hand_over_received(self) -> None:
+        if self._received:
+            batch, self._received = self._received, []
+            self._on_frames(batch)
+
+    def _emit(self, event: Any) -> None:
+        self._hand_over_received()  # frames read before the event go first
+        self._on_event(event)
 
     def _enqueue(self, conn_id: int, texts: list[str]) -> None:
         edge = self._edges.get(conn_id)

@@ -36,8 +36,9 @@ INBOUND_GROUPS: dict[str, str] = {
 }
 #: spec §3.9 (C1): who hears about every connect and disconnect.
 CONNECTION_EVENT_GROUPS: tuple[str, ...] = (Group.META, Group.TWIN, Group.BUS)
-#: Frames read from the cloud and not yet handled; beyond this the reader's frames are dropped.
-INBOUND_LIMIT = 10_000
+#: Batches of frames (each at most 256) read from the cloud and not yet handled; beyond this
+#: the reader's batches are dropped and counted.
+INBOUND_LIMIT = 1_000
 _JITTER = 0.3
 _WARN_INTERVAL_S = 10.0
 
@@ -61,11 +62,16 @@ class DialFinished:
 
 
 @dataclass(frozen=True, slots=True)
-class CloudFrameReceived:
-    """The link's reader thread read one frame (text or binary)."""
+class CloudFramesReceived:
+    """The link's thread read these frames (text or binary), in order."""
 
     generation: int
-    data: str | bytes
+    frames: list[str | bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FlushToCloud:
+    """Hand what this turn of the mailbox produced for the cloud to the link at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ class HubActor(ModuleActor):
         )
         self._stable_after_s: float = config["edgehub.controller.heartbeat"]
         self._outbox: deque[str] = deque()
+        self._to_cloud: list[str] = []  # encoded this turn, for FlushToCloud
         self._outbox_limit: int = config["edgehub.outbox-size"]
         self._link: CloudLink | None = None
         self._generation = 0
@@ -143,6 +150,7 @@ class HubActor(ModuleActor):
         self.module_tell_self(DialCloud(self._generation + 1))
 
     def on_stop(self) -> None:
+        self._flush_to_cloud()
         link, self._link = self._link, None
         if link is not None:
             link.close()
@@ -154,11 +162,22 @@ class HubActor(ModuleActor):
 
     def handle_message(self, message: Message) -> None:
         text = encode_message(message)  # MessageDecodeError: warning, keep serving
-        if self._link is not None:
-            self._link.send(text)
-            self.sent_count += 1
-        else:
+        if self._link is None:
             self._keep_for_later(text)
+            return
+        # One hand-over to the link per burst of the mailbox, not one wake-up per message.
+        if not self._to_cloud:
+            self.module_tell_self(FlushToCloud())
+        self._to_cloud.append(text)
+
+    def _flush_to_cloud(self) -> None:
+        texts, self._to_cloud = self._to_cloud, []
+        if self._link is not None:
+            self._link.send_many(texts)
+            self.sent_count += len(texts)
+        else:
+            for text in texts:  # the link went away after they were encoded: keep them
+                self._keep_for_later(text)
 
     def _keep_for_later(self, text: str) -> None:
         if len(self._outbox) >= self._outbox_limit:
@@ -174,8 +193,10 @@ class HubActor(ModuleActor):
     # --- internal events --------------------------------------------------------------------
 
     def handle_internal(self, event: Any) -> None:
-        if isinstance(event, CloudFrameReceived):
-            self._on_frame(event)
+        if isinstance(event, CloudFramesReceived):
+            self._on_frames(event)
+        elif isinstance(event, FlushToCloud):
+            self._flush_to_cloud()
         elif isinstance(event, DialCloud):
             self._dial(event)
         elif isinstance(event, DialFinished):
@@ -193,14 +214,14 @@ class HubActor(ModuleActor):
         handover = self._handover
         assert handover is not None  # made in on_start
 
-        def on_frame(frame_generation: int, data: str | bytes) -> None:  # the link's thread
-            handover.offer(CloudFrameReceived(frame_generation, data))
+        def on_frames(frame_generation: int, frames: list[str | bytes]) -> None:  # the link's thread
+            handover.offer(CloudFramesReceived(frame_generation, frames))
 
         def on_lost(lost_generation: int, reason: str) -> None:  # the link's thread
             self.module_tell_self(ConnectionLost(lost_generation, reason))
 
         self.module_run_in_background(
-            lambda: self._dialer.dial(generation, on_frame, on_lost),
+            lambda: self._dialer.dial(generation, on_frames, on_lost),
             lambda outcome: DialFinished(generation, outcome),
         )
 
@@ -264,21 +285,22 @@ class HubActor(ModuleActor):
 
     # --- messages from the cloud ------------------------------------------------------------
 
-    def _on_frame(self, event: CloudFrameReceived) -> None:
+    def _on_frames(self, event: CloudFramesReceived) -> None:
         assert self._handover is not None
         self._handover.taken()
         if self._link is None or event.generation != self._link.generation:
             self.stale_event_count += 1
             return
-        try:
-            message = decode_message(event.data)
-        except MessageDecodeError as error:
-            self.bad_frame_count += 1
-            count = self.bad_frame_count
-            self._warn("bad-frame", "hub: skipped a frame from the cloud that is not an envelope: %s [%d so far]", error, count)
-            return
-        self.received_count += 1
-        self._route_inbound(message)
+        for data in event.frames:
+            try:
+                message = decode_message(data)
+            except MessageDecodeError as error:
+                self.bad_frame_count += 1
+                count = self.bad_frame_count
+                self._warn("bad-frame", "hub: skipped a frame from the cloud that is not an envelope: %s [%d so far]", error, count)
+                continue
+            self.received_count += 1
+            self._route_inbound(message)
 
     def _route_inbound(self, message: Message) -> None:
         router = self.module_router
@@ -327,4 +349,13 @@ class HubActor(ModuleActor):
         return len(self._outbox)
 
 
-__all__ = ["CONNECTION_EVENT_GROUPS", "INBOUND_GROUPS", "CloudFrameReceived", "ConnectionLost", "DialCloud", "DialFinished", "HubActor"]
+__all__ = [
+    "CONNECTION_EVENT_GROUPS",
+    "INBOUND_GROUPS",
+    "CloudFramesReceived",
+    "ConnectionLost",
+    "DialCloud",
+    "DialFinished",
+    "FlushToCloud",
+    "HubActor",
+]

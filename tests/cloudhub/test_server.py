@@ -33,8 +33,9 @@ class Recorder:
         self.items: list[Any] = []
         self._condition = threading.Condition()
 
-    def on_frame(self, conn_id: int, data: str | bytes) -> None:
-        self._add(("frame", conn_id, data))
+    def on_frames(self, frames: list[tuple[int, str | bytes]]) -> None:
+        for conn_id, data in frames:
+            self._add(("frame", conn_id, data))
 
     def on_event(self, event: Any) -> None:
         self._add(event)
@@ -71,7 +72,7 @@ def start_server(tls_files: TlsFiles) -> Iterator[Callable[..., tuple[EdgeServer
         )
         server = EdgeServer(settings)
         recorder = Recorder()
-        server.start(recorder.on_frame, recorder.on_event)
+        server.start(recorder.on_frames, recorder.on_event)
         servers.append(server)
         return server, recorder
 

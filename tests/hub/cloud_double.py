@@ -145,6 +145,17 @@ class CloudDouble:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(ws.send(data), self._loop).result(5)
 
+    def push_many(self, texts: list[str], connection: int | None = None) -> None:
+        """Send text frames back to back, as fast as the connection takes them."""
+        ws = self._connection(connection)
+        assert self._loop is not None
+
+        async def send_all() -> None:
+            for text in texts:
+                await ws.send(text)
+
+        asyncio.run_coroutine_threadsafe(send_all(), self._loop).result(30)
+
     def close(self, code: int = 1000, reason: str = "", connection: int | None = None) -> None:
         ws = self._connection(connection)
         assert self._loop is not None

@@ -15,21 +15,26 @@ from actors.hub.transport import CloudLinkError, FrameCallback, LostCallback
 class FakeLink:
     """One fake connection generation."""
 
-    def __init__(self, generation: int, on_frame: FrameCallback, on_lost: LostCallback) -> None:
+    def __init__(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback) -> None:
         self.generation = generation
-        self._on_frame = on_frame
+        self._on_frames = on_frames
         self._on_lost = on_lost
         self.started = False
         self.closed = False
         self.lost = False
         self.sent: list[str] = []
         self.unsent: list[str] = []
+        self.hand_overs = 0  # send() and send_many() calls
 
     def start(self) -> None:
         assert not self.started, "started twice"
         self.started = True
 
     def send(self, text: str) -> None:
+        self._append(text)
+        self.hand_overs += 1
+
+    def _append(self, text: str) -> None:
         if self.closed:
             raise AssertionError(f"send on closed generation {self.generation}")
         if self.lost:
@@ -39,7 +44,8 @@ class FakeLink:
 
     def send_many(self, texts: Iterable[str]) -> None:
         for text in list(texts):
-            self.send(text)
+            self._append(text)
+        self.hand_overs += 1
 
     def close(self, wait_s: float = 2.0) -> None:
         self.closed = True
@@ -50,9 +56,9 @@ class FakeLink:
 
     # --- what the test does to the link ---------------------------------------------------
 
-    def receive(self, data: str | bytes) -> None:
-        """The cloud sends a frame (calls the hub's reader callback)."""
-        self._on_frame(self.generation, data)
+    def receive(self, *data: str | bytes) -> None:
+        """The cloud sends frames, read in one batch (calls the hub's reader callback)."""
+        self._on_frames(self.generation, list(data))
 
     def lose(self, reason: str = "connection reset", unsent: list[str] | None = None) -> None:
         """The link's thread hits an I/O error; ``unsent`` were queued but not written."""
@@ -80,7 +86,7 @@ class FakeDialer:
         self._script.extend([reason] * times)
         return self
 
-    def dial(self, generation: int, on_frame: FrameCallback, on_lost: LostCallback) -> FakeLink:
+    def dial(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback) -> FakeLink:
         self.dial_count += 1
         if not self._script:
             self.unexpected.append(generation)
@@ -88,7 +94,7 @@ class FakeDialer:
         refusal = self._script.popleft()
         if refusal is not None:
             raise CloudLinkError(refusal)
-        link = FakeLink(generation, on_frame, on_lost)
+        link = FakeLink(generation, on_frames, on_lost)
         self.links.append(link)
         return link
 

@@ -62,6 +62,19 @@ def test_a_message_for_the_cloud_goes_out_unchanged_while_connected() -> None:
     assert decode_message(frame) == status
 
 
+def test_messages_handled_in_one_turn_reach_the_link_in_one_hand_over() -> None:
+    dialer = FakeDialer().accept()
+    harness = start_hub(dialer)
+    messages = [make_message("update", f"default/podstatus/pod-{n}") for n in range(5)]
+
+    for message in messages:
+        harness.actor.on_receive(message)  # five messages waiting in the mailbox at once
+    harness.run_pending()
+
+    assert dialer.link.hand_overs == 1
+    assert [decode_message(f) for f in dialer.link.sent] == messages
+
+
 def test_messages_sent_while_the_cloud_is_away_go_out_in_order_once_on_reconnect() -> None:
     dialer = FakeDialer().refuse("connection refused").accept()
     harness = start_hub(dialer)
@@ -241,6 +254,24 @@ def test_a_frame_that_is_not_an_envelope_is_skipped_and_the_next_one_is_routed(f
     assert harness.actor.bad_frame_count == 1
     assert harness.router.take("group", "meta") == [good]
     assert harness.actor.connected
+
+
+def test_frames_read_in_one_batch_are_routed_in_their_order() -> None:
+    dialer = FakeDialer().accept()
+    harness = start_hub(dialer)
+    harness.router.take()
+    pushes = [cloud_message("insert", f"default/pod/p{n}") for n in range(3)]
+    twin = make_message("update", "device/d/twin/cloud_updated", {}, source="devicecontroller", group="twin")
+
+    dialer.link.receive(*(encode_message(m) for m in [pushes[0], twin, *pushes[1:]]))
+    harness.run_pending()
+
+    assert [(s.destination, s.message.resource) for s in harness.router.sent] == [
+        ("meta", "default/pod/p0"),
+        ("twin", "device/d/twin/cloud_updated"),
+        ("meta", "default/pod/p1"),
+        ("meta", "default/pod/p2"),
+    ]
 
 
 def test_a_binary_frame_is_read_like_a_text_frame() -> None:

@@ -143,6 +143,19 @@ def test_a_cloud_push_reaches_meta_and_its_ack_reaches_the_cloud(
     assert (ack.parent_id, ack.content, ack.source, ack.group) == (pod.id, "OK", "controller", "resource")
 
 
+def test_a_burst_of_cloud_pushes_arrives_complete_and_in_order(
+    cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[[Config], Edge]
+) -> None:
+    edge = start_edge(edge_config(cloud, tls_files))
+    edge.meta.wait_for(lambda m: m.content == "cloud_connected")
+    pushes = [cloud_message("insert", f"default/pod/p{n}", {"n": n}) for n in range(1000)]
+
+    cloud.push_many([encode_message(m) for m in pushes])
+
+    received = edge.meta.wait_for_count(1001)[1:]  # after the connection event
+    assert received == pushes
+
+
 def test_a_sync_query_through_the_hub_is_answered_by_the_cloud_reply(
     cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[[Config], Edge]
 ) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from actors.cloudhub.api import ApiActor
 from actors.cloudhub.controller import ControllerActor
+from actors.cloudhub.devicecontroller import DeviceControllerActor
 from actors.cloudhub.hub import CloudHubActor
 from kubeedge_actors import Config, ModuleSpec, Runtime
 
 
 def cloud_modules() -> list[ModuleSpec]:
     """The cloud hub's modules in start order."""
-    return [ModuleSpec(ControllerActor), ModuleSpec(CloudHubActor), ModuleSpec(ApiActor)]
+    return [ModuleSpec(ControllerActor), ModuleSpec(DeviceControllerActor), ModuleSpec(CloudHubActor), ModuleSpec(ApiActor)]
 
 
 def cloud_runtime(config: Config) -> Runtime:
@@ -30,4 +31,4 @@ def cloud_runtime(config: Config) -> Runtime:
     return runtime
 
 
-__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "cloud_modules", "cloud_runtime"]
+__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "DeviceControllerActor", "cloud_modules", "cloud_runtime"]

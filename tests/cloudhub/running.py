@@ -15,18 +15,22 @@ from actors.hub import HubActor
 from kubeedge_actors import Config, Router, Runtime
 from kubeedge_actors.__main__ import build_parser
 from kubeedge_actors.testing import Probe, start_probe
-from tests.services import TlsFiles, free_port
+from tests.services import TlsFiles
 
 
 class RunningCloudHub:
-    """``cloud_runtime`` on free ports with a database in ``folder``; restartable."""
+    """``cloud_runtime`` with a database in ``folder``; restartable on the same ports.
+
+    It listens on ports the system picks (port 0) the first time, so no other test can take
+    them between choosing and binding; a restart binds the same ones again.
+    """
 
     def __init__(self, folder: Path, tls: TlsFiles, **values: Any) -> None:
-        self.port = free_port()
-        self.api_port = free_port()
+        self.port = 0
+        self.api_port = 0
         settings = {
-            "cloudhub.port": self.port,
-            "cloudhub.api-port": self.api_port,
+            "cloudhub.port": 0,
+            "cloudhub.api-port": 0,
             "cloudhub.cert": str(tls.server_cert),
             "cloudhub.key": str(tls.server_key),
             "cloudhub.ca": str(tls.ca),
@@ -37,8 +41,12 @@ class RunningCloudHub:
         self.runtime: Runtime | None = None
 
     def start(self) -> RunningCloudHub:
+        if self.port:
+            self.config = self.config.with_values({"cloudhub.port": self.port, "cloudhub.api-port": self.api_port})
         self.runtime = cloud_runtime(self.config)
         self.runtime.start()
+        self.port = self.actor("cloudhub").port.get()
+        self.api_port = self.actor("cloudapi").server.get().port
         return self
 
     def stop(self) -> None:

@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubeedge_actors.testing import wait_until
-from tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,50 +38,68 @@ def run(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Path]:
-    """The shipped conf on free ports, the edge running only its hub (the others need services)."""
+    """The shipped conf, the cloud on ports the system picks, the edge running only its hub
+    (the other modules need services of their own)."""
     shutil.copytree(REPO / "conf", tmp_path / "conf")
-    port, api_port = free_port(), free_port()
     cloud_conf = tmp_path / "conf" / "cloudhub.yaml"
-    text = re.sub(r"(?m)^  port: \d+", f"  port: {port}", cloud_conf.read_text())
-    cloud_conf.write_text(re.sub(r"(?m)^  api-port: \d+", f"  api-port: {api_port}", text))
-    edge_conf = tmp_path / "conf" / "edge.yaml"
-    edge_conf.write_text(edge_conf.read_text().replace("wss://127.0.0.1:10000/", f"wss://127.0.0.1:{port}/"))
+    cloud_conf.write_text(re.sub(r"(?m)^  (api-)?port: \d+", r"  \1port: 0", cloud_conf.read_text()))
     (tmp_path / "conf" / "modules.yaml").write_text("modules:\n  enabled: [websocket]\n")
     yield tmp_path
 
 
+class Output:
+    """Collects a process's output on a thread, so the test can wait for a line."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        stream = process.stdout
+        self._thread = threading.Thread(target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True)
+        self._thread.start()
+
+    def find(self, pattern: str) -> re.Match[str] | None:
+        return next((m for line in list(self.lines) if (m := re.search(pattern, line))), None)
+
+    @property
+    def text(self) -> str:
+        self._thread.join(30)
+        return "".join(self.lines)
+
+
 def test_certs_cloud_edge_and_ctl_work_together_out_of_the_box(site: Path) -> None:
     certs = run(site, "certs")
-    cloud = subprocess.Popen(
-        command(site, "cloud"), cwd=site, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    edge = subprocess.Popen(command(site), cwd=site, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cloud = start(site, "cloud")
+    cloud_out = Output(cloud)
+    edge: subprocess.Popen[str] | None = None
     try:
-        wait_until(lambda: "connected" in run(site, "ctl", "get", "nodes").stdout.split(), timeout_s=30, what="the edge connected")
-        nodes = run(site, "ctl", "get", "nodes").stdout
+        port = wait_until(lambda: cloud_out.find(r"serving edges on wss://127\.0\.0\.1:(\d+)/"), timeout_s=30).group(1)
+        api = wait_until(lambda: cloud_out.find(r"control API on (http://127\.0\.0\.1:\d+)/"), timeout_s=30).group(1)
+        edge_conf = site / "conf" / "edge.yaml"
+        edge_conf.write_text(edge_conf.read_text().replace("wss://127.0.0.1:10000/", f"wss://127.0.0.1:{port}/"))
+        edge = start(site)
+        edge_out = Output(edge)
+        wait_until(
+            lambda: " connected" in run(site, "ctl", "--server", api, "get", "nodes").stdout, timeout_s=30, what="the edge connected"
+        )
+        nodes = run(site, "ctl", "--server", api, "get", "nodes").stdout
 
         for process in (edge, cloud):
             process.send_signal(signal.SIGTERM)
-        edge_out, _ = edge.communicate(timeout=30)
-        cloud_out, _ = cloud.communicate(timeout=30)
+        edge.wait(30)
+        cloud.wait(30)
     finally:
-        edge.kill()
-        cloud.kill()
+        for process in (edge, cloud):
+            if process is not None:
+                process.kill()
 
     assert certs.returncode == 0 and "wrote the CA" in certs.stdout
-    assert sorted(p.name for p in (site / "certs").iterdir()) == [
-        "ca.crt",
-        "ca.key",
-        "cloudhub.crt",
-        "cloudhub.key",
-        "edge.crt",
-        "edge.key",
-    ]
+    written = sorted(p.name for p in (site / "certs").iterdir())
+    assert written == ["ca.crt", "ca.key", "cloudhub.crt", "cloudhub.key", "edge.crt", "edge.key"]
     assert (site / "certs" / "edge.key").stat().st_mode & 0o777 == 0o600
     assert nodes.splitlines()[1].split()[:3] == ["edge-node", "Unknown", "connected"]
-    assert edge.returncode == 0 and cloud.returncode == 0, edge_out + cloud_out
-    assert "hub: connected to the cloud" in edge_out and "not verified" not in edge_out
-    assert "cloudhub: node edge-node connected" in cloud_out
+    assert edge.returncode == 0 and cloud.returncode == 0, edge_out.text + cloud_out.text
+    assert "hub: connected to the cloud" in edge_out.text and "not verified" not in edge_out.text
+    assert "cloudhub: node edge-node connected" in cloud_out.text
 
 
 def test_certs_keeps_what_exists_and_replaces_it_with_force(site: Path) -> None:

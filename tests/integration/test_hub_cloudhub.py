@@ -119,11 +119,12 @@ def test_a_pod_deleted_in_the_cloud_while_the_edge_was_away_is_deleted_when_it_c
     assert cloud.ctl("delete", "pod", "gone")[0] == 0
     back = edge("edge-1")
     deletion = back.meta.wait_for(lambda m: m.operation == "delete")
+    back.meta.wait_for(lambda m: m.resource == "default/pod/kept")  # sent after the pending delete
     back.router.send("websocket", deletion.reply("OK"))
     wait_until(lambda: cloud.actor("controller").pending_delete_count().get() == 0, what="the delete retired")
     back.stop()
     again = edge("edge-1")
-    again.meta.wait_for(lambda m: m.resource == "default/pod/kept")
+    again.meta.wait_for(lambda m: m.resource == "default/pod/kept")  # a delete would have come first
 
     assert deletion.resource == "default/pod/gone"
     assert pods_on(back, "update") == ["default/pod/kept"]
@@ -147,7 +148,8 @@ def test_after_a_cloud_hub_restart_the_edge_reconnects_its_state_is_kept_and_que
     node.wait_connected(times=2)
 
     wait_until(lambda: "Succeeded" in cloud.ctl("get", "pods")[1], what="the last status recorded last")
-    assert pods_on(node, "update") == ["default/pod/nginx"]  # the cloud re-sent its objects on connect
+    node.meta.wait_for(lambda m: m.operation == "update" and m.resource == "default/pod/nginx")  # the cloud re-sends its objects
+    assert pods_on(node, "update") == ["default/pod/nginx"]
     assert node.connection_events() == ["cloud_connected", "cloud_disconnected", "cloud_connected"]
 
 

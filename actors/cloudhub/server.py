@@ -100,7 +100,8 @@ def server_ssl_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext
     try:
         context.load_cert_chain(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
-        raise CloudHubError(f"cannot load the cloud hub certificate {cert} / key {key}: {exc}") from exc
+        hint = " (`python -m kubeedge_actors certs` writes one for development)" if isinstance(exc, FileNotFoundError) else ""
+        raise CloudHubError(f"cannot load the cloud hub certificate {cert} / key {key}: {exc}{hint}") from exc
     if ca is not None:
         try:
             context.load_verify_locations(cafile=str(ca))

@@ -49,6 +49,7 @@ LostCallback = Callable[[int, str], None]
 _WRITE_BATCH = 256  # frames joined into one socket write
 _READ_BATCH = 256  # frames read before they are handed over
 _CLOSE_WAIT_S = 2.0  # how long close() waits for the cloud's close frame
+_CERTS_HINT = " (`python -m kubeedge_actors certs` writes a CA and certificates for development)"
 
 
 class CloudLinkError(KubeEdgeActorsError):
@@ -111,7 +112,7 @@ def client_ssl_context(settings: LinkSettings) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=str(settings.cafile))
         except (OSError, ssl.SSLError) as exc:
-            raise CloudLinkError(f"cannot load the CA file {settings.cafile} (edgehub.websocket.cafile): {exc}") from exc
+            raise CloudLinkError(f"cannot load the CA file {settings.cafile} (edgehub.websocket.cafile): {exc}{_CERTS_HINT}") from exc
     else:
         # The original never verifies the cloud (spec §3.2); kept for configs without a CA.
         context.check_hostname = False
@@ -120,7 +121,8 @@ def client_ssl_context(settings: LinkSettings) -> ssl.SSLContext:
         try:
             context.load_cert_chain(str(settings.certfile), str(settings.keyfile) if settings.keyfile else None)
         except (OSError, ssl.SSLError) as exc:
-            raise CloudLinkError(f"cannot load the client certificate {settings.certfile} / key {settings.keyfile}: {exc}") from exc
+            files = f"{settings.certfile} / key {settings.keyfile}"
+            raise CloudLinkError(f"cannot load the client certificate {files}: {exc}{_CERTS_HINT}") from exc
     return context
 
 

@@ -177,17 +177,19 @@ class ControllerActor(ModuleActor):
         out = _Outgoing()
         results = []
         with self._store.transaction():
-            for key, body in prepared:
-                action, nodes = self._apply_one(out, key, body, node)
+            actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
+            for key, action in actions:  # after all of them: a configmap's nodes come from pods applied with it
+                stored = self._store.get_object(key)
+                nodes = sorted(self._targets(stored)) if stored is not None else []
                 results.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "action": action, "nodes": nodes})
         self._send(out)
         return results
 
-    def _apply_one(self, out: _Outgoing, key: ObjectKey, body: dict[str, Any], node: str | None) -> tuple[str, list[str]]:
+    def _apply_one(self, out: _Outgoing, key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
         stored = self._store.get_object(key)
         explicit = sorted(set(stored.nodes if stored else []) | ({node} if node and key.kind != "Pod" else set()))
         if stored is not None and same_content(body, stored.body) and explicit == stored.nodes:
-            return "unchanged", sorted(self._targets(stored))
+            return "unchanged"
         body = with_server_fields(body, stored.body if stored else None, self._store.next_resource_version())
         self._store.put_object(key, body, explicit)
         current = StoredObject(key, body, explicit)
@@ -198,7 +200,7 @@ class ControllerActor(ModuleActor):
             for target in sorted(self._targets(current)):
                 self._store.drop_pending_delete(target, key)
                 self._queue(out, target, operation, current)
-        return ("created" if stored is None else "configured"), sorted(self._targets(current))
+        return "created" if stored is None else "configured"
 
     def _deliver_pod(self, out: _Outgoing, pod: StoredObject, previous: StoredObject | None) -> None:
         node = _pod_node(pod.body)

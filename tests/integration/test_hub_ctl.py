@@ -12,6 +12,8 @@ import pytest
 from tests.cloudhub.running import RunningCloudHub
 from tests.services import TlsFiles, free_port
 
+REPO = Path(__file__).resolve().parents[2]
+
 MANIFESTS = """\
 apiVersion: v1
 kind: Pod
@@ -148,3 +150,11 @@ def test_ctl_without_a_running_cloud_hub_says_so(cloud: RunningCloudHub) -> None
     code, _, err = cloud.ctl("--server", f"http://127.0.0.1:{free_port()}", "get", "nodes")
 
     assert code == 2 and "cannot reach the cloud hub" in err
+
+
+@pytest.mark.parametrize("example", ["web.yaml", "thermometer.yaml"])
+def test_the_example_manifests_apply_cleanly(cloud: RunningCloudHub, example: str) -> None:
+    code, out, err = cloud.ctl("apply", "-f", str(REPO / "examples" / "cloudhub" / example))
+
+    assert (code, err) == (0, "")
+    assert out and all(line.endswith("created") for line in out.splitlines())

@@ -126,6 +126,10 @@ class CloudHubActor(ModuleActor):
     def connected_nodes(self) -> list[str]:
         return sorted(self._current)
 
+    def keepalives_received(self) -> int:
+        """Keepalives from every edge since start (most are dropped by the server already)."""
+        return self.keepalive_count + (self._server.keepalive_count if self._server is not None else 0)
+
     # --- to the edges -----------------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
@@ -203,7 +207,7 @@ class CloudHubActor(ModuleActor):
         try:
             message = decode_message(data)
             if message.operation == Operation.KEEPALIVE:
-                self.keepalive_count += 1  # v1.0.0 drops them here (spec §9.3)
+                self.keepalive_count += 1  # the server drops them first; v1.0.0 drops them too (spec §9.3)
                 return None
             target = DEVICE_CONTROLLER_MODULE if message.resource.startswith(_DEVICE_RESOURCES) else CONTROLLER_MODULE
             return target, message.with_route(resource=add_node_prefix(node_id, message.resource))

@@ -10,6 +10,9 @@
                                                turn of the loop read, in order
       send(conn_id, texts), from any thread ─► written in order; a write slower than
                                                write-timeout drops the edge
+      keepalives ───────────────────────────► counted and dropped here: liveness is this
+                                               adapter's business, and 200 edges' heartbeats
+                                               then wake no actor (v1.0.0 drops them too)
       nothing read for keepalive-interval ──► closed (code 4002, spec §3.6)
       end of a connection ──────────────────► on_event(EdgeDisconnected)
 
@@ -36,8 +39,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from kubeedge_actors.errors import KubeEdgeActorsError
-from kubeedge_actors.message import Message, encode_message
+from kubeedge_actors.errors import KubeEdgeActorsError, MessageDecodeError
+from kubeedge_actors.message import Message, decode_message, encode_message
 from kubeedge_actors.resource import add_node_prefix
 from kubeedge_actors.wire import Operation
 
@@ -51,6 +54,7 @@ _MAX_QUEUED_FRAMES = 64  # per connection, before websockets stops reading from 
 CLOSE_REPLACED = 4001
 CLOSE_KEEPALIVE = 4002
 CLOSE_WRITE_TIMEOUT = 4003
+_KEEPALIVE_MAX_BYTES = 512  # a keepalive envelope is ~190 bytes; longer frames are never one
 _START_TIMEOUT_S = 15.0
 _CLOSE_TIMEOUT_S = 3.0
 
@@ -124,6 +128,17 @@ def parse_events_path(path: str) -> tuple[str, str] | None:
     return None
 
 
+def is_keepalive(data: str | bytes) -> bool:
+    """Whether a frame is the edge's heartbeat (spec §3.6); only small frames that mention it
+    are decoded to make sure."""
+    if len(data) > _KEEPALIVE_MAX_BYTES or ("keepalive" not in data if isinstance(data, str) else b"keepalive" not in data):
+        return False
+    try:
+        return decode_message(data).operation == Operation.KEEPALIVE
+    except MessageDecodeError:
+        return False
+
+
 def replaced_notice(node_id: str) -> str:
     """What the original writes to a connection it refuses (spec §9.2; source and group swapped)."""
     notice = Message.new(
@@ -174,6 +189,7 @@ class EdgeServer:
         self._by_node: dict[str, _Edge] = {}
         self._admitting: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self._received: list[tuple[int, str | bytes]] = []
+        self.keepalive_count = 0
 
     # --- any thread -------------------------------------------------------------------------
 
@@ -285,6 +301,9 @@ class EdgeServer:
         try:
             async for data in ws:
                 edge.last_seen = loop.time()
+                if is_keepalive(data):
+                    self.keepalive_count += 1
+                    continue
                 if not self._received:
                     loop.call_soon(self._hand_over_received)
                 self._received.append((edge.conn_id, data))
@@ -374,6 +393,7 @@ __all__ = [
     "EdgeDisconnected",
     "EdgeServer",
     "ServerSettings",
+    "is_keepalive",
     "parse_events_path",
     "replaced_notice",
     "server_ssl_context",

@@ -18,6 +18,7 @@ class FakeEdgeServer:
         self.hand_overs: list[tuple[int, int]] = []  # (conn_id, frames) per send() call
         self.started = False
         self.stopped = False
+        self.keepalive_count = 0
         self._on_frames: Callable[[list[tuple[int, str | bytes]]], None] | None = None
         self._on_event: Callable[[Any], None] | None = None
 

@@ -22,6 +22,7 @@ from actors.cloudhub.server import (
     parse_events_path,
     server_ssl_context,
 )
+from actors.hub.transport import keepalive_text
 from kubeedge_actors.message import decode_message
 from tests.services import TlsFiles, free_port, make_tls_files
 
@@ -117,6 +118,23 @@ def test_an_edge_connects_over_tls_and_its_text_and_binary_frames_reach_the_hub(
     frames = recorder.wait_for(lambda i: isinstance(i, tuple), count=2)
     assert (connected.node_id, connected.project_id) == ("edge-1", "project-1")
     assert [(f[1], f[2]) for f in frames] == [(connected.conn_id, "text frame"), (connected.conn_id, b"binary frame")]
+    client.close()
+
+
+def test_keepalives_are_counted_and_dropped_by_the_server(
+    start_server: Callable[..., tuple[EdgeServer, Recorder]], tls_files: TlsFiles
+) -> None:
+    server, recorder = start_server()
+    client = dial(server, tls_files)
+
+    client.send(keepalive_text())
+    client.send_binary(keepalive_text().encode())
+    client.send('{"route": {"operation": "keepalive"}, "content": "but not an envelope of ours: [}')
+    client.send("after")
+
+    frames = recorder.wait_for(lambda i: isinstance(i, tuple), count=2)
+    assert [f[2] for f in frames][-1] == "after" and len(frames) == 2
+    assert server.keepalive_count == 2
     client.close()
 
 

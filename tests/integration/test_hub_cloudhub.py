@@ -225,7 +225,7 @@ def test_an_edge_sending_keepalives_stays_connected_past_the_keepalive_interval(
         silent = start_edge(edge_config(cloud, tls_files, "silent", **{"edgehub.controller.heartbeat": 30.0}))
 
         silent.twin.wait_for(lambda m: m.content == "cloud_disconnected", timeout_s=10)  # dropped after 0.5 s of silence
-        wait_until(lambda: cloud.actor("cloudhub").keepalive_count.get() >= 15, what="1.5 s of keepalives")
+        wait_until(lambda: cloud.actor("cloudhub").keepalives_received().get() >= 15, what="1.5 s of keepalives")
 
         assert talking.connection_events() == ["cloud_connected"]
     finally:

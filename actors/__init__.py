@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from actors.bus import BusActor
 from actors.edged import EdgedActor
+from actors.hub import HubActor
 from actors.meta import MetaActor
 from actors.twin import TwinActor
 from kubeedge_actors.runtime import ModuleSpec
@@ -20,6 +21,7 @@ def builtin_modules() -> dict[str, ModuleSpec]:
         ModuleSpec(TwinActor),
         ModuleSpec(BusActor),
         ModuleSpec(EdgedActor),
+        ModuleSpec(HubActor),
     ]
     return {spec.module_name: spec for spec in specs}
 

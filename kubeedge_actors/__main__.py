@@ -2,7 +2,8 @@
 
 It reads ``conf/`` under the working directory (the original reads ``conf/`` beside its
 binary, spec errata 10), configures logging, builds the runtime with the built-in modules
-and runs until SIGINT or SIGTERM.
+and runs until SIGINT or SIGTERM. Other commands: ``cloud`` runs this project's cloud hub
+(its own runtime), ``ctl`` talks to a running cloud hub, ``certs`` writes TLS files.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from pathlib import Path
 from types import FrameType
 
 from actors import builtin_modules  # the composition root is the one place that knows both halves
+from actors.cloudhub import cloud_runtime
+from actors.cloudhub.certs import add_certs_arguments, run_certs
+from actors.cloudhub.ctl import add_ctl_arguments, run_ctl
+from actors.cloudhub.hub import server_settings
+from actors.cloudhub.server import CloudHubError
 from kubeedge_actors import __version__
 from kubeedge_actors.config import Config, load_config, render_default_config
 from kubeedge_actors.errors import ConfigError
@@ -39,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kubeedge-actors {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("edge", help="run the edge core (the default)")
+    commands.add_parser("cloud", help="run this project's cloud hub (conf/cloudhub.yaml)")
+    add_ctl_arguments(commands.add_parser("ctl", help="apply, delete and list objects on a running cloud hub"))
+    add_certs_arguments(commands.add_parser("certs", help="write a CA, a cloud hub and an edge certificate"))
     return parser
 
 
@@ -53,11 +62,28 @@ def load(config_dir: Path | None) -> Config:
 
 def run_edge(config: Config, args: argparse.Namespace) -> int:
     """Run the edge core until SIGINT or SIGTERM; exit code 0 on a clean stop."""
+    return _run_until_signalled(Runtime(config, builtin_modules()))
+
+
+def run_cloud(config: Config, args: argparse.Namespace) -> int:
+    """Run the cloud hub until SIGINT or SIGTERM; exit code 2 when its TLS files are unusable."""
+    try:
+        server_settings(config)  # fail here, in one line, rather than in a restarting actor
+    except CloudHubError as exc:
+        print(f"kubeedge-actors: {exc}", file=sys.stderr)
+        return 2
+    return _run_until_signalled(cloud_runtime(config), all_must_start=True)
+
+
+def _run_until_signalled(runtime: Runtime, *, all_must_start: bool = False) -> int:
     stop_requested = threading.Event()
     _on_stop_signals(stop_requested.set)
-    runtime = Runtime(config, builtin_modules())
     try:
         runtime.start()
+        failed = [name for name in runtime.running_modules() if not runtime.router.is_alive(name)]
+        if all_must_start and failed:
+            logger.error("kubeedge-actors: %s did not start (see above); stopping", ", ".join(failed))
+            return 1
         # A timeout keeps the main thread responsive to signals on every platform.
         while not stop_requested.wait(1.0):
             pass
@@ -75,7 +101,9 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-COMMANDS: dict[str, Command] = {"edge": run_edge}
+COMMANDS: dict[str, Command] = {"edge": run_edge, "cloud": run_cloud, "ctl": run_ctl, "certs": run_certs}
+#: Tools print their own output: no log handlers on stdout, no start-up lines.
+TOOLS = ("ctl", "certs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kubeedge-actors: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command in TOOLS:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+        return COMMANDS[args.command](config, args)
     configure_logging(config, args.log_level)
     if config.sources or args.config_dir is not None:
         logger.info("kubeedge-actors %s: configuration from %s", __version__, config.base_dir)

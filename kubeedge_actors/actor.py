@@ -27,6 +27,7 @@ import pykka
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
+from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.scheduler import TimerHandle
 
 if TYPE_CHECKING:
@@ -139,6 +140,10 @@ class ModuleActor(pykka.ThreadingActor):
                 self.handle_message(message)
             except MessageRejected as error:
                 self.handle_rejection(message, error)
+            return None
+        if isinstance(message, MessageBatch):
+            for item in message.messages:  # as if sent one by one (Router.send_batch)
+                self.on_receive(item)
             return None
         if isinstance(message, _Ping):
             return True

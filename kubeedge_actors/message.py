@@ -227,10 +227,14 @@ def _content_to_wire(content: Any) -> Any:
     return content
 
 
+# json.dumps() builds a new encoder for every call with non-default options; one is enough.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_message(message: Message) -> str:
     """Encode as compact JSON text, like Go's ``json.Marshal``."""
     try:
-        return json.dumps(message_to_wire(message), separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(message_to_wire(message))
     except (TypeError, ValueError) as exc:
         raise MessageDecodeError(f"message {message.header.id}: content is not JSON-shaped: {exc}") from exc
 
@@ -252,10 +256,16 @@ def decode_message(data: str | bytes | bytearray) -> Message:
     return message_from_wire(document)
 
 
+_ROUTE_KEYS = frozenset(("source", "group", "operation", "resource"))
+
+
 def message_from_wire(document: Any) -> Message:
     """Build a message from an already parsed wire dict (see :func:`decode_message`)."""
     if not isinstance(document, dict):
         raise MessageDecodeError(f"envelope must be a JSON object, not {_json_type(document)}")
+    message = _from_exact_wire(document)
+    if message is not None:
+        return message
     wire_header = _field(document, "header", dict, {}, "")
     wire_route = _field(document, "route", dict, {}, "")
     header = Header(
@@ -274,6 +284,41 @@ def message_from_wire(document: Any) -> Message:
 
 
 _MISSING = object()
+
+
+def _from_exact_wire(document: dict[str, Any]) -> Message | None:
+    """The envelope exactly as the original and this codec write it, or None.
+
+    Every field present under its exact name with the right type: no case-insensitive
+    lookups and no per-field checks. Anything else takes the general path, which gives the
+    same result (or the error naming the field).
+    """
+    header = document.get("header")
+    route = document.get("route")
+    content = document.get("content", _MISSING)
+    if type(header) is not dict or type(route) is not dict or content is _MISSING or not route.keys() <= _ROUTE_KEYS:
+        return None
+    msg_id = header.get("msg_id")
+    parent_id = header.get("parent_msg_id")
+    timestamp = header.get("timestamp")
+    sync = header.get("sync")
+    source = route.get("source", "")
+    group = route.get("group")
+    operation = route.get("operation", "")
+    resource = route.get("resource", "")
+    if (
+        len(header) != 4
+        or type(msg_id) is not str
+        or type(parent_id) is not str
+        or type(timestamp) is not int
+        or type(sync) is not bool
+        or type(group) is not str
+        or type(source) is not str
+        or type(operation) is not str
+        or type(resource) is not str
+    ):
+        return None
+    return Message(Header(msg_id, parent_id, timestamp, sync), Route(source, group, operation, resource), content)
 
 
 def _lookup(obj: dict[str, Any], key: str) -> Any:

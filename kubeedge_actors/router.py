@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,13 @@ class _Registration:
     supervised: bool
     # Messages sent while a supervised actor is down and waiting for its restart.
     held: deque[Message] = field(default_factory=deque)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageBatch:
+    """Several messages for one module as one mailbox item (see :meth:`Router.send_batch`)."""
+
+    messages: tuple[Message, ...]
 
 
 @dataclass(eq=False)
@@ -169,6 +176,29 @@ class Router:
         self._dead_letter(module, message, reason)
         return False
 
+    def send_batch(self, module: str, messages: Sequence[Message]) -> bool:
+        """Deliver ``messages`` to ``module`` in order as one mailbox item.
+
+        The actor handles them one by one, exactly as if each had been sent; only the
+        hand-over is shared: one queue operation and at most one wake-up instead of one per
+        message, which is most of a message's cost between two busy threads.
+
+        Returns:
+            True if delivered (or held for a restarting actor); False if any was a dead letter.
+        """
+        if not messages:
+            return True
+        registration = self._modules.get(module)
+        if registration is None:
+            for message in messages:
+                self._dead_letter(module, message, "no such module")
+            return False
+        try:
+            registration.ref.tell(MessageBatch(tuple(messages)))
+        except pykka.ActorDeadError:
+            return all([self._send_while_down(module, message) for message in messages])
+        return True
+
     def send_to_group(self, group: str, message: Message) -> int:
         """Deliver ``message`` to every member of ``group`` (beehive ``Send2Group``).
 
@@ -276,4 +306,4 @@ class Router:
             self._fail_waiter(message.header.id, DeadLetterError(f"cannot deliver {message.header.id} to {destination}: {reason}"))
 
 
-__all__ = ["DEFAULT_SYNC_TIMEOUT_S", "Router"]
+__all__ = ["DEFAULT_SYNC_TIMEOUT_S", "MessageBatch", "Router"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -136,6 +136,11 @@ class RecordingRouter(Router):
 
     def send(self, module: str, message: Message) -> bool:
         self.sent.append(Sent("send", module, message))
+        return True
+
+    def send_batch(self, module: str, messages: Sequence[Message]) -> bool:
+        """Recorded as one ``send`` per message: a batch is only a way of handing them over."""
+        self.sent.extend(Sent("send", module, message) for message in messages)
         return True
 
     def send_to_group(self, group: str, message: Message) -> int:

@@ -120,3 +120,32 @@ def test_reply_callbacks_run_on_the_actor_thread(router: Router) -> None:
     wait_until(lambda: seen, what="reply callback")
     assert seen[0][0] == "pong"
     assert seen[0][1].startswith("EchoActor")
+
+
+def test_a_batch_is_handled_message_by_message_in_order_as_if_sent_one_by_one(router: Router) -> None:
+    ref = EchoActor.start(router)
+    router.register("echo", "echo", ref)
+    batch = [make_message("note", content=0), make_message("bad", content=1), make_message("note", content=2)]
+
+    delivered = router.send_batch("echo", batch)
+
+    assert delivered is True
+    wait_until(lambda: len(EchoActor.journal) == 3, what="the batch handled")
+    assert [content for _, content in EchoActor.journal] == [0, 1, 2]  # the rejected one did not stop the rest
+    assert ref.proxy().module_received_count.get() == 3
+
+
+def test_a_batch_for_an_unknown_module_is_one_dead_letter_per_message(router: Router) -> None:
+    delivered = router.send_batch("nobody", [make_message(), make_message()])
+
+    assert delivered is False
+    assert router.dead_letters() == {"nobody": 2}
+
+
+def test_the_recording_router_records_a_batch_as_single_sends() -> None:
+    harness = ActorHarness(EchoActor)
+    messages = [make_message(content=n) for n in range(3)]
+
+    harness.router.send_batch("meta", messages)
+
+    assert harness.router.take("send", "meta") == messages

@@ -97,6 +97,28 @@ def test_keys_match_case_insensitively_like_go() -> None:
 
 
 @pytest.mark.parametrize(
+    "wire",
+    [
+        '{"header":{"msg_id":"a","parent_msg_id":"","timestamp":5,"sync":false},"route":{"group":"g","Source":"s"},"content":1}',
+        '{"header":{"msg_id":"a","parent_msg_id":"","timestamp":5,"sync":false,"Sync":true},"route":{"group":"g"},"content":1}',
+        '{"header":{"msg_id":"a","parent_msg_id":null,"timestamp":5,"sync":false},"route":{"group":"g"},"content":1}',
+        '{"header":{"msg_id":"a","parent_msg_id":"","timestamp":5,"sync":false},"route":{"group":"g"},"Content":1}',
+    ],
+    ids=["mixed-case-route-key", "extra-header-key", "null-field", "mixed-case-content"],
+)
+def test_an_envelope_that_is_not_in_the_exact_wire_form_decodes_as_go_would(wire: str) -> None:
+    document = json.loads(wire)
+
+    message = decode_message(wire)
+
+    expected = {k.lower(): v for k, v in document.items()}
+    route = {k.lower(): v for k, v in expected["route"].items()}
+    assert message.content == expected["content"]
+    assert message.route.source == route.get("source", "") and message.route.group == "g"
+    assert message.header.parent_id == ""
+
+
+@pytest.mark.parametrize(
     ("wire", "names"),
     [
         ("not json", "not valid JSON"),

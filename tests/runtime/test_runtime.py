@@ -161,3 +161,17 @@ def test_modules_reach_each_other_by_name_through_the_router() -> None:
         runtime.router.send("edged", make_message(content="to edged"))
 
         assert probe.wait_for().content == "to edged"
+
+
+@pytest.mark.crashes_on_purpose
+def test_a_batch_sent_while_a_module_restarts_is_held_and_delivered_in_order() -> None:
+    slow_restart = {"modules.restart.interval": 0.3}
+    with Runtime(config(["echo"], **slow_restart), echo_modules("echo")) as runtime:
+        runtime.router.send("echo", make_message("crash", content="crash"))
+        wait_until(lambda: not runtime.router.is_alive("echo"), what="crash")
+        runtime.router.send_batch("echo", [make_message("note", content=i) for i in range(3)])
+
+        wait_until(lambda: len(EchoActor.journal) == 4, what="held batch delivered")
+
+    assert [content for _, content in EchoActor.journal] == ["crash", 0, 1, 2]
+    assert runtime.router.dead_letter_count == 0

@@ -1,0 +1,176 @@
+"""Device manifests (``devices.kubeedge.io/v1alpha1``, kind ``Device``) and the twin shapes
+the cloud sends for them (spec §5.4, filled as the v1.0.0 device controller does, §9.3).
+
+Pure functions: no I/O, no state.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from actors.cloudhub.manifests import DEVICE_API_GROUP, ManifestError, object_key
+from kubeedge_actors.message import new_message_id, now_ms
+
+TWIN_TYPES = ("string", "int", "float", "boolean")
+
+
+@dataclass(frozen=True)
+class DesiredTwin:
+    name: str
+    value: str
+    type: str
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """What the cloud needs of one Device object."""
+
+    namespace: str
+    name: str
+    node: str
+    twins: tuple[DesiredTwin, ...]
+
+
+def parse_device(manifest: Any, node: str | None, where: str = "object", *, default_node: str | None = None) -> DeviceSpec:
+    """Check a Device manifest and read its node and desired twins.
+
+    The node is ``spec.nodeSelector``'s first value (as the v1.0.0 controller reads it), else
+    ``node`` (``--node``), else ``default_node`` (where the device already is). Each
+    ``status.twins[]`` entry needs a ``propertyName`` and a string ``desired.value``;
+    ``desired.metadata.type`` defaults to ``string``.
+
+    Raises:
+        ManifestError: naming the object and the field.
+    """
+    key = object_key(manifest, where)
+    label = f"device/{key.name} in namespace {key.namespace}"
+    api_version = str(manifest.get("apiVersion", ""))
+    if not api_version.startswith(DEVICE_API_GROUP + "/"):
+        raise ManifestError(f"{label}: apiVersion must be {DEVICE_API_GROUP}/v1alpha1, not {api_version!r}")
+    selected = _selected_node(manifest.get("spec") or {})
+    if node and selected and node != selected:
+        raise ManifestError(f"{label}: spec.nodeSelector names {selected!r} but --node says {node!r}")
+    chosen = selected or node or default_node
+    if not chosen:
+        raise ManifestError(f"{label}: spec.nodeSelector names no node (or give one with --node)")
+    twins = tuple(_desired_twin(entry, f"{label}: status.twins[{index}]") for index, entry in enumerate(_twin_entries(manifest, label)))
+    names = [twin.name for twin in twins]
+    if len(set(names)) != len(names):
+        raise ManifestError(f"{label}: a twin property is listed twice")
+    return DeviceSpec(key.namespace, key.name, chosen, twins)
+
+
+def with_node_selector(manifest: dict[str, Any], spec: DeviceSpec) -> dict[str, Any]:
+    """A copy with its namespace set and, when it names no node, a nodeSelector for ``spec.node``
+    (the form KubeEdge's examples use), so the stored object says where the device is."""
+    shown = copy.deepcopy(manifest)
+    shown["metadata"]["namespace"] = spec.namespace
+    if not _selected_node(shown.get("spec") or {}):
+        expression = {"key": "", "operator": "In", "values": [spec.node]}
+        shown.setdefault("spec", {})["nodeSelector"] = {"nodeSelectorTerms": [{"matchExpressions": [expression]}]}
+    return shown
+
+
+def _selected_node(spec: dict[str, Any]) -> str:
+    terms = (spec.get("nodeSelector") or {}).get("nodeSelectorTerms") or []
+    for term in terms if isinstance(terms, list) else []:
+        for expression in (term or {}).get("matchExpressions") or []:
+            values = (expression or {}).get("values") or []
+            if isinstance(values, list) and values and isinstance(values[0], str):
+                return values[0]
+    return ""
+
+
+def _twin_entries(manifest: dict[str, Any], label: str) -> list[Any]:
+    twins = (manifest.get("status") or {}).get("twins") or []
+    if not isinstance(twins, list):
+        raise ManifestError(f"{label}: status.twins must be a list")
+    return twins
+
+
+def _desired_twin(entry: Any, label: str) -> DesiredTwin:
+    if not isinstance(entry, dict) or not isinstance(entry.get("propertyName"), str) or not entry["propertyName"]:
+        raise ManifestError(f"{label}: propertyName is missing")
+    desired = entry.get("desired") or {}
+    value = desired.get("value", "")
+    if not isinstance(value, str):
+        raise ManifestError(f"{label}.desired.value must be a string (quote it), not {value!r}")
+    kind = (desired.get("metadata") or {}).get("type") or "string"
+    if kind not in TWIN_TYPES:
+        raise ManifestError(f"{label}.desired.metadata.type must be one of {', '.join(TWIN_TYPES)}, not {kind!r}")
+    return DesiredTwin(entry["propertyName"], value, kind)
+
+
+def twin_map(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``twin`` map of a cloud message: expected values with ``{"cloud": version, "edge": 0}``
+    (spec §5.4); twins no longer wanted are sent with type ``deleted``."""
+    versions = {"cloud": version, "edge": 0}
+    twins: dict[str, Any] = {
+        twin.name: {
+            "expected": {"value": twin.value, "metadata": {"timestamp": now_ms()}},
+            "optional": False,
+            "metadata": {"type": twin.type},
+            "expected_version": dict(versions),
+        }
+        for twin in spec.twins
+    }
+    for name in removed:
+        twins[name] = {"metadata": {"type": "deleted"}, "expected_version": dict(versions)}
+    return twins
+
+
+def edge_device(spec: DeviceSpec, version: int | None = None) -> dict[str, Any]:
+    """A Device of spec §5.4 (id = name = the object's name, empty keys left out); with a
+    ``version``, its twins too."""
+    device: dict[str, Any] = {"id": spec.name, "name": spec.name}
+    if version is not None and spec.twins:
+        device["twin"] = twin_map(spec, version)
+    return device
+
+
+def membership_content(added: list[dict[str, Any]], removed: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": added, "removed_devices": removed}
+
+
+def cloud_updated_content(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"event_id": new_message_id(), "timestamp": now_ms(), "twin": twin_map(spec, version, removed)}
+
+
+def reported_from_edge(content: Any) -> dict[str, dict[str, Any]]:
+    """``{name: {"value", "metadata": {"timestamp", "type"}}}`` from an ``edge_updated`` content,
+    as v1.0.0 writes ``status.twins[].reported`` (spec §5.7); twins without an actual value skipped."""
+    twins = content.get("twin") if isinstance(content, dict) else None
+    reported: dict[str, dict[str, Any]] = {}
+    for name, twin in (twins or {}).items() if isinstance(twins, dict) else ():
+        actual = (twin or {}).get("actual") if isinstance(twin, dict) else None
+        if not isinstance(actual, dict) or actual.get("value") is None:
+            continue
+        timestamp = (actual.get("metadata") or {}).get("timestamp")
+        kind = ((twin.get("metadata") or {}).get("type")) or "string"
+        reported[str(name)] = {"value": str(actual["value"]), "metadata": {"timestamp": timestamp, "type": kind}}
+    return reported
+
+
+def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest with ``status.twins[].reported`` filled in (what ``ctl get devices -o json`` shows)."""
+    shown = copy.deepcopy(manifest)
+    for twin in (shown.get("status") or {}).get("twins") or []:
+        if isinstance(twin, dict) and twin.get("propertyName") in reported:
+            twin["reported"] = reported[twin["propertyName"]]
+    return shown
+
+
+__all__ = [
+    "DesiredTwin",
+    "DeviceSpec",
+    "cloud_updated_content",
+    "edge_device",
+    "membership_content",
+    "parse_device",
+    "reported_from_edge",
+    "twin_map",
+    "with_node_selector",
+    "with_reported",
+]

@@ -1,0 +1,230 @@
+"""The cloud end of the link: cloudhub (spec §9.2–9.3), module ``cloudhub``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from actors.cloudhub.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
+from actors.cloudhub.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.errors import MessageDecodeError, ResourceError
+from kubeedge_actors.handover import Handover
+from kubeedge_actors.message import decode_message, encode_message
+from kubeedge_actors.resource import add_node_prefix, split_node_prefix
+from kubeedge_actors.wire import CloudGroup, Operation
+
+logger = logging.getLogger(__name__)
+
+#: Batches of frames read and not yet handled; beyond this the server's batches are dropped.
+INBOUND_LIMIT = 2_000
+_WARN_INTERVAL_S = 10.0
+#: Edge resources of the twin's messages to the cloud (spec §5.4): for the device controller.
+_DEVICE_RESOURCES = ("device/", "membership")
+
+
+@dataclass(frozen=True, slots=True)
+class FlushToEdges:
+    """Write what this turn of the mailbox queued for the edges (one hand-over per edge)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFramesReceived:
+    """The server read these frames, in order: ``(conn_id, data)`` each."""
+
+    frames: list[tuple[int, str | bytes]]
+
+
+def server_settings(config: Config) -> ServerSettings:
+    """The server's settings from ``cloudhub.*``; no TLS when cert and key are both empty.
+
+    Raises:
+        CloudHubError: a TLS file cannot be loaded.
+    """
+    cert, key = config["cloudhub.cert"], config["cloudhub.key"]
+    context = None
+    if cert or key:
+        ca = config.path("cloudhub.ca") if config["cloudhub.ca"] else None
+        context = server_ssl_context(config.path("cloudhub.cert"), config.path("cloudhub.key"), ca)
+    return ServerSettings(
+        host=config["cloudhub.address"],
+        port=config["cloudhub.port"],
+        ssl_context=context,
+        node_limit=config["cloudhub.node-limit"],
+        keepalive_s=config["cloudhub.keepalive-interval"],
+        write_timeout_s=config["cloudhub.write-timeout"],
+    )
+
+
+def connection_event(node_id: str, connected: bool) -> Message:
+    """The connect/disconnect event cloudhub publishes to the controllers (spec §9.2)."""
+    operation = Operation.CONNECTED if connected else Operation.DISCONNECTED
+    content = json.dumps({"event_type": operation, "timestamp": int(time.time()), "client_id": node_id}, separators=(",", ":"))
+    return Message.new(
+        source=CLOUDHUB_MODULE, group=CloudGroup.RESOURCE, operation=operation, resource=add_node_prefix(node_id, ""), content=content
+    )
+
+
+class CloudHubActor(ModuleActor):
+    """The websocket server for many edges (spec §9.2).
+
+    Consumes:
+        messages from the controllers with resource ``node/<id>/...``: the prefix is stripped,
+        ``sync`` dropped, and the envelope written to that node's connection; dropped (and
+        counted) when the node is not connected: the controllers redeliver on connect.
+    Produces:
+        every envelope an edge sends, its resource prefixed with ``node/<id>/``, to module
+        ``devicecontroller`` for ``device/...`` and ``membership...`` resources (twin, spec
+        §5.4) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
+        receiver spares the other the work); keepalives are dropped, as at v1.0.0.
+        to group ``controller``: ``connected``/``disconnected`` on ``node/<id>`` with source
+        ``cloudhub`` when an edge comes and goes. Frames that are not envelopes are logged,
+        counted and skipped.
+    """
+
+    module_name = CLOUDHUB_MODULE
+    module_group = CLOUDHUB_GROUP
+
+    def __init__(self, router: Router, config: Config | None = None, *, server: EdgeServer | None = None, **kwargs: Any) -> None:
+        super().__init__(router, config, **kwargs)
+        self._server = server
+        self._handover: Handover | None = None
+        self._nodes: dict[int, str] = {}  # every open connection → its node
+        self._current: dict[str, int] = {}  # node → its newest connection
+        self._to_edges: dict[int, list[str]] = {}  # frames waiting for FlushToEdges
+        self._last_warned: dict[str, float] = {}
+        self.bad_frame_count = 0
+        self.keepalive_count = 0
+        self.undeliverable_count = 0
+
+    def on_start(self) -> None:
+        if self._server is None:
+            self._server = EdgeServer(server_settings(self.module_config))
+        self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "cloudhub: frames from edges")
+        handover = self._handover
+
+        def on_frames(frames: list[tuple[int, str | bytes]]) -> None:  # the server's thread
+            handover.offer(EdgeFramesReceived(frames))
+
+        self._server.start(on_frames, self.module_tell_self)
+        settings = self._server.settings
+        scheme = "wss" if settings.ssl_context is not None else "ws (not encrypted)"
+        logger.info("cloudhub: serving edges on %s://%s:%d/<project-id>/<node-id>/events", scheme, settings.host, self._server.port)
+
+    def on_stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        super().on_stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    def connected_nodes(self) -> list[str]:
+        return sorted(self._current)
+
+    def keepalives_received(self) -> int:
+        """Keepalives from every edge since start (most are dropped by the server already)."""
+        return self.keepalive_count + (self._server.keepalive_count if self._server is not None else 0)
+
+    # --- to the edges -----------------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        node_id, resource = split_node_prefix(message.resource)  # ResourceError: rejected
+        conn_id = self._current.get(node_id)
+        if conn_id is None or self._server is None:
+            self.undeliverable_count += 1
+            logger.debug("cloudhub: node %s is not connected; dropped %s (%s)", node_id, message.id, message.operation)
+            return
+        # spec §9.2: the prefix is stripped and the event conversion drops sync.
+        outbound = message.with_route(resource=resource).with_header(sync=False)
+        if not self._to_edges:
+            self.module_tell_self(FlushToEdges())  # after the rest of this batch
+        self._to_edges.setdefault(conn_id, []).append(encode_message(outbound))
+
+    def _flush_to_edges(self) -> None:
+        pending, self._to_edges = self._to_edges, {}
+        if self._server is not None:
+            for conn_id, texts in pending.items():
+                self._server.send(conn_id, texts)
+
+    # --- from the edges ---------------------------------------------------------------------
+
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, EdgeFramesReceived):
+            self._on_frames(event)
+        elif isinstance(event, FlushToEdges):
+            self._flush_to_edges()
+        elif isinstance(event, EdgeConnected):
+            self._on_connected(event)
+        elif isinstance(event, EdgeDisconnected):
+            self._on_disconnected(event)
+        else:
+            super().handle_internal(event)
+
+    def _on_connected(self, event: EdgeConnected) -> None:
+        replaced = self._current.get(event.node_id)
+        self._nodes[event.conn_id] = event.node_id
+        self._current[event.node_id] = event.conn_id
+        if replaced is not None:
+            logger.warning(
+                "cloudhub: node %s connected again from %s; the older connection is closed (two edges with one node id?)",
+                event.node_id,
+                event.address,
+            )
+            return  # still connected: no event for the controllers
+        logger.info("cloudhub: node %s connected from %s", event.node_id, event.address)
+        self.module_router.send_to_group(CONTROLLER_GROUP, connection_event(event.node_id, True))
+
+    def _on_disconnected(self, event: EdgeDisconnected) -> None:
+        self._nodes.pop(event.conn_id, None)
+        if self._current.get(event.node_id) != event.conn_id:
+            logger.info("cloudhub: node %s: replaced connection %d closed: %s", event.node_id, event.conn_id, event.reason)
+            return
+        del self._current[event.node_id]
+        logger.info("cloudhub: node %s disconnected: %s", event.node_id, event.reason)
+        self.module_router.send_to_group(CONTROLLER_GROUP, connection_event(event.node_id, False))
+
+    def _on_frames(self, event: EdgeFramesReceived) -> None:
+        assert self._handover is not None
+        self._handover.taken()
+        batches: dict[str, list[Message]] = {}
+        for conn_id, data in event.frames:
+            routed = self._from_edge(conn_id, data)
+            if routed is not None:
+                batches.setdefault(routed[0], []).append(routed[1])
+        for target, messages in batches.items():
+            self.module_router.send_batch(target, messages)  # in order, one hand-over per controller
+
+    def _from_edge(self, conn_id: int, data: str | bytes) -> tuple[str, Message] | None:
+        """The controller for the frame and the frame as it sees it (prefixed), or None."""
+        node_id = self._nodes.get(conn_id)
+        if node_id is None:
+            return None  # its disconnect was handled first
+        try:
+            message = decode_message(data)
+            if message.operation == Operation.KEEPALIVE:
+                self.keepalive_count += 1  # the server drops them first; v1.0.0 drops them too (spec §9.3)
+                return None
+            target = DEVICE_CONTROLLER_MODULE if message.resource.startswith(_DEVICE_RESOURCES) else CONTROLLER_MODULE
+            return target, message.with_route(resource=add_node_prefix(node_id, message.resource))
+        except (MessageDecodeError, ResourceError) as error:
+            self.bad_frame_count += 1
+            self._warn(node_id, "cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]", node_id, error)
+            return None
+
+    def _warn(self, node_id: str, text: str, node: str, error: Exception) -> None:
+        """A warning per node at most every few seconds: a noisy edge must not flood the log."""
+        now = time.monotonic()
+        last = self._last_warned.get(node_id)
+        if last is None or now - last >= _WARN_INTERVAL_S:
+            self._last_warned[node_id] = now
+            logger.warning(text, node, error, self.bad_frame_count)
+        else:
+            logger.debug(text, node, error, self.bad_frame_count)
+
+
+__all__ = ["CloudHubActor", "CloudHubError", "EdgeFramesReceived", "connection_event", "server_settings"]

@@ -1,0 +1,40 @@
+"""Names inside the cloud hub's runtime: its modules, and the control API's operations."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: Module names as in the original cloud (spec §1.5); groups as at v1.0.0 (spec §9.3).
+CLOUDHUB_MODULE = "cloudhub"
+CLOUDHUB_GROUP = "cloudhub"
+CONTROLLER_MODULE = "controller"
+DEVICE_CONTROLLER_MODULE = "devicecontroller"
+CONTROLLER_GROUP = "controller"
+API_MODULE = "cloudapi"
+API_GROUP = "api"
+
+#: What the controllers send to edges as (spec §9.2, §9.3).
+CONTROLLER_SOURCE = "controller"
+DEVICE_CONTROLLER_SOURCE = "devicecontroller"
+
+
+class ApiOperation(StrEnum):
+    """Requests from the control API to the controllers (sync, group ``api``)."""
+
+    APPLY = "apply"  # content {"objects": [manifest...], "node": str | None}
+    DELETE = "delete"  # content {"objects": [manifest...]} or {"kind", "namespace", "name", "node"}
+    LIST = "list"  # resource: nodes | pods | configmaps | secrets | devices; content {"namespace": str | None}
+
+
+__all__ = [
+    "API_GROUP",
+    "API_MODULE",
+    "CLOUDHUB_GROUP",
+    "CLOUDHUB_MODULE",
+    "CONTROLLER_GROUP",
+    "CONTROLLER_MODULE",
+    "CONTROLLER_SOURCE",
+    "DEVICE_CONTROLLER_MODULE",
+    "DEVICE_CONTROLLER_SOURCE",
+    "ApiOperation",
+]

@@ -1,0 +1,367 @@
+"""The edge end of the cloud link: edgehub (spec §3), wire name ``websocket``, group ``hub``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from actors.hub.transport import CloudDialer, CloudLink, CloudLinkError, LinkSettings, WebsocketDialer
+from kubeedge_actors import Config, Message, ModuleActor, Outcome, Router
+from kubeedge_actors.backoff import Backoff
+from kubeedge_actors.errors import MessageDecodeError
+from kubeedge_actors.handover import Handover
+from kubeedge_actors.message import decode_message, encode_message
+from kubeedge_actors.wire import (
+    CLOUD_CONNECTED,
+    CLOUD_DISCONNECTED,
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    CloudGroup,
+    Group,
+    Module,
+    Operation,
+)
+
+logger = logging.getLogger(__name__)
+
+#: spec §3.7: the cloud's route.group → the beehive group that gets the message.
+INBOUND_GROUPS: dict[str, str] = {
+    CloudGroup.RESOURCE: Group.META,
+    CloudGroup.FUNC: Group.META,
+    CloudGroup.TWIN: Group.TWIN,
+    CloudGroup.USER: Group.BUS,
+}
+#: spec §3.9 (C1): who hears about every connect and disconnect.
+CONNECTION_EVENT_GROUPS: tuple[str, ...] = (Group.META, Group.TWIN, Group.BUS)
+#: Batches of frames (each at most 256) read from the cloud and not yet handled; beyond this
+#: the reader's batches are dropped and counted.
+INBOUND_LIMIT = 1_000
+_JITTER = 0.3
+_WARN_INTERVAL_S = 10.0
+
+
+# --- internal events (library and worker threads hand these over) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialCloud:
+    """Timer: time to dial (again)."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialFinished:
+    """A worker finished dialling generation ``generation``."""
+
+    generation: int
+    outcome: Outcome[CloudLink]
+
+
+@dataclass(frozen=True, slots=True)
+class CloudFramesReceived:
+    """The link's thread read these frames (text or binary), in order."""
+
+    generation: int
+    frames: list[str | bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FlushToCloud:
+    """Hand what this turn of the mailbox produced for the cloud to the link at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The link's thread hit an I/O error and ended."""
+
+    generation: int
+    reason: str
+
+
+class HubActor(ModuleActor):
+    """The websocket link to the cloud (spec §3).
+
+    Consumes:
+        any envelope sent to module ``websocket``: written to the cloud unchanged (text frame);
+        while disconnected kept in a bounded queue (``edgehub.outbox-size``, the oldest dropped
+        and counted when full) and written in order, once, on reconnect.
+    Produces:
+        every envelope from the cloud: to ``router.send_resp`` when a ``send_sync`` waits for
+        its ``parent_msg_id``, else by ``route.group`` (``resource``/``func`` → group meta,
+        ``twin`` → twin, ``user`` → bus; others dropped and counted); frames that are not an
+        envelope are logged, counted and skipped (Errata 2).
+        ``node/connection`` publish, content ``cloud_connected``/``cloud_disconnected``, to
+        groups meta, twin and bus on every connect and disconnect (spec §3.9).
+        a keepalive to the cloud every ``edgehub.controller.heartbeat`` seconds (spec §3.6).
+
+    Connection states::
+
+        ┌─► dialling ──ok──► connected ──I/O error──► wait back-off ──┐
+        │      └──failed──► wait back-off ─────────────────────────────┤
+        └───────────────────────────────────────────────────────────────┘
+        stop: a close frame to the cloud, cloud_disconnected to the others.
+    """
+
+    module_name = Module.HUB
+    module_group = Group.HUB
+
+    def __init__(self, router: Router, config: Config | None = None, *, dialer: CloudDialer | None = None, **kwargs: Any) -> None:
+        super().__init__(router, config, **kwargs)
+        config = self.module_config
+        self._settings = LinkSettings.from_config(config)
+        self._dialer: CloudDialer = dialer if dialer is not None else WebsocketDialer(self._settings)
+        self._backoff = Backoff(
+            initial_s=config["edgehub.reconnect.initial-interval"],
+            max_s=config["edgehub.reconnect.max-interval"],
+            jitter=_JITTER,
+        )
+        self._stable_after_s: float = config["edgehub.controller.heartbeat"]
+        self._outbox: deque[str] = deque()
+        self._to_cloud: list[str] = []  # encoded this turn, for FlushToCloud
+        self._outbox_limit: int = config["edgehub.outbox-size"]
+        self._link: CloudLink | None = None
+        self._generation = 0
+        self._connected_at = 0.0
+        self._dial_failures = 0
+        self._overflowing = False
+        self._handover: Handover | None = None
+        self._stopping = False  # read by the dialling worker
+        self._last_warned: dict[str, float] = {}
+        # Counters, for tests, logs and metrics.
+        self.dial_count = 0
+        self.sent_count = 0
+        self.received_count = 0
+        self.bad_frame_count = 0
+        self.outbox_dropped_count = 0
+        self.stale_event_count = 0
+        self.unrouted_counts: Counter[str] = Counter()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "hub: frames from the cloud")
+        if self._settings.is_tls and self._settings.cafile is None:
+            logger.warning("hub: edgehub.websocket.cafile is empty: the cloud's certificate is not verified (as in the original)")
+        elif not self._settings.is_tls:
+            logger.warning("hub: %s is not encrypted (ws://); use wss:// outside development", self._dialer.url)
+        self.module_tell_self(DialCloud(self._generation + 1))
+
+    def on_stop(self) -> None:
+        self._stopping = True
+        self._flush_to_cloud()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+            logger.info("hub: closed the connection to the cloud (generation %d)", link.generation)
+            self._publish_connection(False)
+        super().on_stop()
+
+    # --- messages for the cloud -------------------------------------------------------------
+
+    def handle_message(self, message: Message) -> None:
+        text = encode_message(message)  # MessageDecodeError: warning, keep serving
+        if self._link is None:
+            self._keep_for_later(text)
+            return
+        # One hand-over to the link per burst of the mailbox, not one wake-up per message.
+        if not self._to_cloud:
+            self.module_tell_self(FlushToCloud())
+        self._to_cloud.append(text)
+
+    def _flush_to_cloud(self) -> None:
+        texts, self._to_cloud = self._to_cloud, []
+        if self._link is not None:
+            self._link.send_many(texts)
+            self.sent_count += len(texts)
+        else:
+            for text in texts:  # the link went away after they were encoded: keep them
+                self._keep_for_later(text)
+
+    def _keep_for_later(self, text: str) -> None:
+        if len(self._outbox) >= self._outbox_limit:
+            self._outbox.popleft()
+            self.outbox_dropped_count += 1
+            if not self._overflowing:
+                self._overflowing = True
+                logger.warning(
+                    "hub: %d messages wait for the cloud (edgehub.outbox-size); dropping the oldest until it is back", self._outbox_limit
+                )
+        self._outbox.append(text)
+
+    # --- internal events --------------------------------------------------------------------
+
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, CloudFramesReceived):
+            self._on_frames(event)
+        elif isinstance(event, FlushToCloud):
+            self._flush_to_cloud()
+        elif isinstance(event, DialCloud):
+            self._dial(event)
+        elif isinstance(event, DialFinished):
+            self._on_dialled(event)
+        elif isinstance(event, ConnectionLost):
+            self._on_lost(event)
+        else:
+            super().handle_internal(event)
+
+    def _dial(self, event: DialCloud) -> None:
+        if self._link is not None or event.attempt != self._generation + 1:
+            return  # connected meanwhile, or an older timer
+        self._generation = generation = event.attempt
+        self.dial_count += 1
+        handover = self._handover
+        assert handover is not None  # made in on_start
+
+        def on_frames(frame_generation: int, frames: list[str | bytes]) -> None:  # the link's thread
+            handover.offer(CloudFramesReceived(frame_generation, frames))
+
+        def on_lost(lost_generation: int, reason: str) -> None:  # the link's thread
+            self.module_tell_self(ConnectionLost(lost_generation, reason))
+
+        def dial() -> CloudLink:  # a worker thread
+            link = self._dialer.dial(generation, on_frames, on_lost)
+            if self._stopping:  # nobody will take it: close it here rather than leave a socket open
+                link.close(wait_s=0)
+                raise CloudLinkError("the hub stopped while dialling")
+            return link
+
+        self.module_run_in_background(dial, lambda outcome: DialFinished(generation, outcome))
+
+    def _on_dialled(self, event: DialFinished) -> None:
+        link = event.outcome.value
+        if event.generation != self._generation or self._link is not None:
+            if link is not None:
+                link.close(wait_s=0)
+            return
+        if link is None:
+            self._dial_failed(str(event.outcome.error))
+            return
+        link.start()
+        self._link = link
+        self._connected_at = time.monotonic()
+        self._dial_failures = 0
+        logger.info("hub: connected to the cloud at %s (generation %d)", self._dialer.url, link.generation)
+        self._publish_connection(True)
+        self._flush_outbox(link)
+
+    def _dial_failed(self, reason: str) -> None:
+        self._dial_failures += 1
+        delay = self._backoff.next_delay()
+        # One line per state change: the first failure is a warning, the retries are debug.
+        log = logger.warning if self._dial_failures == 1 else logger.debug
+        log("hub: cannot connect to the cloud at %s: %s; retrying in %.1f s", self._dialer.url, reason, delay)
+        self.module_tell_later(delay, DialCloud(self._generation + 1))
+
+    def _on_lost(self, event: ConnectionLost) -> None:
+        link = self._link
+        if link is None or event.generation != link.generation:
+            self.stale_event_count += 1
+            return
+        self._link = None
+        link.close(wait_s=0)
+        # Frames the dead link had not written (some sent to it after it died) go back in
+        # front, in their order.
+        for text in reversed(link.take_unsent()):
+            self._outbox.appendleft(text)
+        while len(self._outbox) > self._outbox_limit:
+            self._outbox.popleft()
+            self.outbox_dropped_count += 1
+        if time.monotonic() - self._connected_at >= self._stable_after_s:
+            self._backoff.reset()  # a link that held is not part of a failure streak
+        delay = self._backoff.next_delay()
+        logger.warning("hub: lost the cloud (generation %d): %s; redialling in %.1f s", event.generation, event.reason, delay)
+        self._publish_connection(False)
+        self.module_tell_later(delay, DialCloud(self._generation + 1))
+
+    def _flush_outbox(self, link: CloudLink) -> None:
+        if self._outbox:
+            count = len(self._outbox)
+            link.send_many(self._outbox)
+            self._outbox.clear()
+            self.sent_count += count
+            logger.info("hub: sent %d messages kept while the cloud was away", count)
+        if self._overflowing:
+            self._overflowing = False
+            dropped = self.outbox_dropped_count
+            logger.warning("hub: %d messages for the cloud were dropped so far because edgehub.outbox-size was full", dropped)
+
+    # --- messages from the cloud ------------------------------------------------------------
+
+    def _on_frames(self, event: CloudFramesReceived) -> None:
+        assert self._handover is not None
+        self._handover.taken()
+        if self._link is None or event.generation != self._link.generation:
+            self.stale_event_count += 1
+            return
+        for data in event.frames:
+            try:
+                message = decode_message(data)
+            except MessageDecodeError as error:
+                self.bad_frame_count += 1
+                count = self.bad_frame_count
+                self._warn("bad-frame", "hub: skipped a frame from the cloud that is not an envelope: %s [%d so far]", error, count)
+                continue
+            self.received_count += 1
+            self._route_inbound(message)
+
+    def _route_inbound(self, message: Message) -> None:
+        router = self.module_router
+        # spec §3.8: a reply someone waits for goes to its waiter, not to the group.
+        if message.parent_id and router.has_waiter(message.parent_id) and router.send_resp(message):
+            return
+        group = INBOUND_GROUPS.get(message.group)
+        if group is None:
+            self.unrouted_counts[message.group] += 1
+            self._warn(
+                f"group:{message.group}",
+                "hub: dropped %s from the cloud: no module serves group %r [%d so far]",
+                message.id,
+                message.group,
+                self.unrouted_counts[message.group],
+            )
+            return
+        router.send_to_group(group, message)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _publish_connection(self, connected: bool) -> None:
+        content = CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED
+        for group in CONNECTION_EVENT_GROUPS:
+            event = Message.new(
+                source=NODE_CONNECTION_SOURCE, group=group, operation=Operation.PUBLISH, resource=NODE_CONNECTION_RESOURCE, content=content
+            )
+            self.module_router.send_to_group(group, event)
+
+    def _warn(self, kind: str, text: str, *args: Any) -> None:
+        """A warning per kind at most every few seconds: a noisy cloud must not flood the log."""
+        now = time.monotonic()
+        last = self._last_warned.get(kind)
+        if last is None or now - last >= _WARN_INTERVAL_S:
+            self._last_warned[kind] = now
+            logger.warning(text, *args)
+        else:
+            logger.debug(text, *args)
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None
+
+    @property
+    def outbox_length(self) -> int:
+        return len(self._outbox)
+
+
+__all__ = [
+    "CONNECTION_EVENT_GROUPS",
+    "INBOUND_GROUPS",
+    "CloudFramesReceived",
+    "ConnectionLost",
+    "DialCloud",
+    "DialFinished",
+    "FlushToCloud",
+    "HubActor",
+]

@@ -1,0 +1,129 @@
+"""A real cloud hub (its own runtime, in this process) and real edge hubs for tier-3 tests."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.cloudhub import cloud_runtime
+from actors.cloudhub.ctl import ApiClient, run_ctl
+from actors.hub import HubActor
+from kubeedge_actors import Config, Router, Runtime
+from kubeedge_actors.__main__ import build_parser
+from kubeedge_actors.testing import Probe, start_probe
+from tests.services import TlsFiles
+
+
+class RunningCloudHub:
+    """``cloud_runtime`` with a database in ``folder``; restartable on the same ports.
+
+    It listens on ports the system picks (port 0) the first time, so no other test can take
+    them between choosing and binding; a restart binds the same ones again.
+    """
+
+    def __init__(self, folder: Path, tls: TlsFiles, **values: Any) -> None:
+        self.port = 0
+        self.api_port = 0
+        settings = {
+            "cloudhub.port": 0,
+            "cloudhub.api-port": 0,
+            "cloudhub.cert": str(tls.server_cert),
+            "cloudhub.key": str(tls.server_key),
+            "cloudhub.ca": str(tls.ca),
+            "cloudhub.database": str(folder / "cloud.db"),
+            **values,
+        }
+        self.config = Config.defaults().with_values(settings)
+        self.runtime: Runtime | None = None
+
+    def start(self) -> RunningCloudHub:
+        if self.port:
+            self.config = self.config.with_values({"cloudhub.port": self.port, "cloudhub.api-port": self.api_port})
+        self.runtime = cloud_runtime(self.config)
+        self.runtime.start()
+        self.port = self.actor("cloudhub").port.get()
+        self.api_port = self.actor("cloudapi").server.get().port
+        return self
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def url(self, node_id: str) -> str:
+        return f"wss://127.0.0.1:{self.port}/project-1/{node_id}/events"
+
+    def actor(self, name: str) -> Any:
+        assert self.runtime is not None
+        ref = self.runtime.actor_ref(name)
+        assert ref is not None, f"{name} is not running"
+        return ref.proxy()
+
+    @property
+    def api(self) -> ApiClient:
+        return ApiClient(f"http://127.0.0.1:{self.api_port}")
+
+    def ctl(self, *args: str) -> tuple[int, str, str]:
+        """Run ``ctl ARGS`` against this hub; returns (exit code, stdout, stderr)."""
+        parsed = build_parser().parse_args(["ctl", "--server", f"http://127.0.0.1:{self.api_port}", *args])
+        out, err = io.StringIO(), io.StringIO()
+        code = run_ctl(self.config, parsed, out, err)
+        return code, out.getvalue(), err.getvalue()
+
+
+@dataclass
+class RunningEdge:
+    """A hub actor in a real router, with probes standing in for meta, twin and bus."""
+
+    node_id: str
+    router: Router
+    meta: Probe
+    twin: Probe
+    bus: Probe
+    hub: pykka.ActorRef[Any]
+
+    def proxy(self) -> Any:
+        return self.hub.proxy()
+
+    def connection_events(self) -> list[str]:
+        return [m.content for m in self.twin.messages if m.resource == "node/connection"]
+
+    def wait_connected(self, times: int = 1) -> None:
+        self.twin.wait_for(lambda m: self.connection_events().count("cloud_connected") >= times, timeout_s=10)
+
+    def stop(self) -> None:
+        if self.hub.is_alive():
+            self.hub.stop()
+
+
+def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: Any) -> Config:
+    settings: dict[str, Any] = {
+        "edgehub.websocket.url": cloud.url(node_id),
+        "edgehub.controller.node-id": node_id,
+        "edgehub.controller.project-id": "project-1",
+        "edgehub.websocket.certfile": str(tls.client_cert),
+        "edgehub.websocket.keyfile": str(tls.client_key),
+        "edgehub.websocket.cafile": str(tls.ca),
+        "edgehub.reconnect.initial-interval": 0.05,
+        "edgehub.reconnect.max-interval": 0.3,
+        **values,
+    }
+    return Config.defaults().with_values(settings)
+
+
+def start_edge(config: Config) -> RunningEdge:
+    router = Router()
+    meta = start_probe(router, "metaManager", "meta")
+    twin = start_probe(router, "twin", "twin")
+    bus = start_probe(router, "eventbus", "bus")
+    hub = HubActor.start(router, config)
+    router.register("websocket", "hub", hub)
+    return RunningEdge(config["edgehub.controller.node-id"], router, meta, twin, bus, hub)

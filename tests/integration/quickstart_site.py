@@ -94,6 +94,29 @@ class QuickstartSite:
         return subprocess.run(command, cwd=REPO, env=self.environment(), capture_output=True, text=True, timeout=60)
 
 
+class DeviceAppWatch:
+    """``python examples/device_app.py watch DEVICE`` running, its output in a file; Ctrl-C stops it."""
+
+    def __init__(self, site: QuickstartSite, device: str) -> None:
+        self.output_path = site.folder / f"watch-{device}.out"
+        command = [sys.executable, str(REPO / "examples" / "device_app.py"), "--broker", site.broker, "watch", device]
+        with self.output_path.open("wb") as output:
+            self.process = subprocess.Popen(command, cwd=REPO, env=site.environment(), stdout=output, stderr=subprocess.STDOUT)
+
+    @property
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def interrupt(self, timeout_s: float = 30.0) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
 class ScriptsEdge:
     """``scripts/edge --config-dir <site>/conf`` as a process in its own session, output in a file."""
 
@@ -164,4 +187,13 @@ def wait_for_row(site: QuickstartSite, what: str, row_start: list[str], timeout_
     return list(wait_until(found, timeout_s=timeout_s, interval_s=0.2, what=f"ctl get {what} showing {row_start}"))
 
 
-__all__ = ["REPO", "SHIPPED_NODE_ID", "QuickstartSite", "ScriptsEdge", "node_containers", "remove_node_containers", "wait_for_row"]
+__all__ = [
+    "REPO",
+    "SHIPPED_NODE_ID",
+    "DeviceAppWatch",
+    "QuickstartSite",
+    "ScriptsEdge",
+    "node_containers",
+    "remove_node_containers",
+    "wait_for_row",
+]

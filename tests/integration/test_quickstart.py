@@ -18,6 +18,7 @@ import pytest
 from actors.edged.localimage import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
 from tests.integration.quickstart_site import (
+    DeviceAppWatch,
     QuickstartSite,
     ScriptsEdge,
     node_containers,
@@ -63,17 +64,28 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
     logs = wait_until(lambda: "password has" in (text := container.logs().decode()) and text, timeout_s=30, what="the container's output")
 
     device = site.ctl("apply", "-f", str(site.manifest("thermometer.yaml")))
-    # The membership reaches the edge just after ctl returns: the app's first try may get 404.
-    wait_until(
-        lambda: site.device_app("report", "thermometer-1", "target-temperature", "21.0", "--type", "float").returncode == 0,
-        timeout_s=30,
-        interval_s=0.5,
-        what="the device app's report accepted",
-    )
-    unasked = site.device_app("report", "thermometer-1", "temperature", "20.5", "--type", "float")
-    wanted = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "target-temperature", "21.5", "21.0"])
-    reported = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "temperature", "<none>", "20.5"])
-    twin = site.device_app("get", "thermometer-1")
+    watch = DeviceAppWatch(site, "thermometer-1")
+    try:
+        # The membership reaches the edge just after ctl returns, and the watch subscribes
+        # meanwhile: report until the watch has seen the edge's answer.
+        wait_until(
+            lambda: (
+                site.device_app("report", "thermometer-1", "target-temperature", "21.0", "--type", "float").returncode == 0
+                and "thermometer-1/twin/update/document" in watch.output
+            ),
+            timeout_s=30,
+            interval_s=0.5,
+            what="the device app's report seen by its watch",
+        )
+        unasked = site.device_app("report", "thermometer-1", "temperature", "20.5", "--type", "float")
+        state = site.device_app("state", "thermometer-1", "online")
+        wanted = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "target-temperature", "21.5", "21.0"])
+        reported = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "temperature", "<none>", "20.5"])
+        wait_until(lambda: '"state": "online"' in site.ctl("get", "devices", "-o", "json").stdout, timeout_s=30, what="state online")
+        twin = site.device_app("get", "thermometer-1")
+        watched = watch.interrupt()
+    finally:
+        watch.kill()
 
     deleted = site.ctl("delete", "-f", str(site.manifest("hello.yaml")), "-f", str(site.manifest("thermometer.yaml")))
     wait_until(lambda: not node_containers(docker_client, site.node_id), timeout_s=60, interval_s=0.5, what="the container removed")
@@ -86,10 +98,12 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
     assert greeting == "Hello from the cloud, served from the edge's SQLite when the cloud is away."
     assert password == "s3cr3t\n"
     assert logs.startswith(greeting + "\npassword has 6 characters\n")
-    assert (device.returncode, unasked.returncode, twin.returncode) == (0, 0, 0), device.stderr + unasked.stdout + twin.stdout
-    assert wanted and reported and '"21.0"' in twin.stdout
+    assert (device.returncode, unasked.returncode, state.returncode, twin.returncode) == (0, 0, 0, 0), unasked.stdout + state.stdout
+    assert wanted and reported and '"21.0"' in twin.stdout and '"20.5"' in twin.stdout
+    assert watched == 0 and "thermometer-1/twin/update/delta" in watch.output
     assert deleted.returncode == 0, deleted.stderr
     assert code == 0, output
+    assert "rejected" not in output
     assert "stopping the cloud hub this script started" in output and "runtime: stopped" in output
     with pytest.raises(TimeoutError):
         wait_for_port(site.cloud_port, timeout_s=0.5)

@@ -9,6 +9,8 @@ the examples removes the container, and stopping ``scripts/edge`` stops all it s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from actors.edged.localimage import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
 from tests.integration.quickstart_site import (
+    REPO,
     DeviceAppWatch,
     QuickstartSite,
     ScriptsEdge,
@@ -108,3 +111,44 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
     with pytest.raises(TimeoutError):
         wait_for_port(site.cloud_port, timeout_s=0.5)
     assert not node_containers(docker_client, site.node_id)
+
+
+def test_scripts_edge_uses_a_cloud_hub_that_already_answers_and_leaves_it_running(site: QuickstartSite) -> None:
+    environment = site.environment()
+    subprocess.run([sys.executable, "-m", "kubeedge_actors", "certs"], cwd=site.folder, env=environment, check=True, capture_output=True)
+    with (site.folder / "own-cloud.log").open("wb") as log:
+        cloud = subprocess.Popen(
+            [sys.executable, "-m", "kubeedge_actors", "cloud"], cwd=site.folder, env=environment, stdout=log, stderr=log
+        )
+    edge = ScriptsEdge(site)
+    try:
+        wait_for_port(site.cloud_port, timeout_s=30)
+        edge.start()
+        wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
+
+        code = edge.stop()
+        still_answers = site.ctl("get", "nodes")
+    finally:
+        edge.kill_leftovers()
+        cloud.terminate()
+        cloud.wait(30)
+
+    assert code == 0, edge.output
+    assert f"a cloud hub answers on 127.0.0.1:{site.cloud_port}: using it" in edge.output
+    assert "stopping the cloud hub" not in edge.output
+    assert still_answers.returncode == 0 and "disconnected" in still_answers.stdout
+    assert cloud.returncode == 0
+
+
+def test_scripts_edge_runs_other_commands_without_setting_anything_up(site: QuickstartSite) -> None:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "edge"), "--config-dir", str(site.conf), "ctl", "get", "nodes"],
+        cwd=site.folder,
+        env=site.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 2 and "cannot reach the cloud hub" in result.stderr
+    assert not (site.folder / "certs").exists()

@@ -170,7 +170,8 @@ def _processes_naming(text: str) -> list[int]:
 
 def node_containers(docker_client: Any, node_id: str, pod: str | None = None) -> list[Any]:
     labels = [f"{NODE_ID_LABEL}={node_id}"] + ([f"io.kubernetes.pod.name={pod}"] if pod else [])
-    return list(docker_client.containers.list(all=True, filters={"label": labels}))
+    # A container edged removes between the listing and its inspection is not listed.
+    return list(docker_client.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
 
 
 def remove_node_containers(docker_client: Any, node_id: str) -> None:

@@ -49,7 +49,7 @@ DOCKERD_STARTED=0
 start_dockerd_if_needed() {
   docker_is_up && return 0
   if ! is_root; then
-    say "no Docker Engine answers and only root can start one; Docker tests will be skipped"
+    say "no Docker Engine answers and only root can start one (Docker tests are skipped; pods cannot run)"
     return 0
   fi
   for driver in overlay2 vfs; do

@@ -63,8 +63,10 @@ class Holdings:
 
 
 def holdings(pid: int) -> Holdings:
-    """Threads (by name, digits folded: pool workers differ only by number) and open file
-    descriptors (by kind: socket, pipe, anon_inode, file) of process ``pid``."""
+    """Threads (by name, digits folded) and open file descriptors of process ``pid`` by kind:
+    ``file``, ``pipe``, ``anon_inode``, ``socket``, and for unix sockets whose other end is
+    known to ``ss``: ``socket:docker`` (connected to a Docker daemon) or ``socket:gone``
+    (the other end was closed: a connection nobody will use again)."""
     threads: Counter[str] = Counter()
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -72,6 +74,7 @@ def holdings(pid: int) -> Holdings:
         except FileNotFoundError:
             continue  # ended meanwhile
         threads[re.sub(r"\d+", "N", name)] += 1
+    peers = _unix_peers()
     fds: Counter[str] = Counter()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -79,8 +82,25 @@ def holdings(pid: int) -> Holdings:
         except FileNotFoundError:
             continue
         kind = target.split(":", 1)[0] if ":" in target and not target.startswith("/") else "file"
+        if kind == "socket":
+            peer = peers.get(target[len("socket:[") : -1])
+            kind = {None: "socket", "": "socket:gone"}.get(peer, "socket:docker" if peer and peer.endswith("docker.sock") else "socket")
         fds[kind] += 1
     return Holdings(threads, fds)
+
+
+def _unix_peers() -> dict[str, str]:
+    """Unix socket inode → the local address of its peer ("" when the peer is gone)."""
+    lines = subprocess.run(["ss", "-xan"], capture_output=True, text=True, check=True).stdout.splitlines()[1:]
+    rows = [line.split() for line in lines]
+    by_inode = {row[5]: row for row in rows if len(row) >= 8}
+    peers = {}
+    for inode, row in by_inode.items():
+        peer_inode = row[7]
+        peer = by_inode.get(peer_inode)
+        if row[1] == "ESTAB":  # listening and unconnected sockets have no peer by nature
+            peers[inode] = "" if peer_inode == "0" else (peer[4] if peer else "?")
+    return peers
 
 
 class EdgeProcess:

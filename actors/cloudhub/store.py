@@ -146,7 +146,9 @@ class CloudStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         assert self._db is not None, "CloudStore.open() first"
-        with self._db.atomic():
+        # IMMEDIATE: the controllers share the file, and a transaction that read first and then
+        # writes cannot wait for the other's commit: SQLite fails it at once ("database is locked").
+        with self._db.atomic(lock_type="IMMEDIATE"):
             yield
 
     # --- objects ----------------------------------------------------------------------------

@@ -211,6 +211,14 @@ class DockerContainerRuntime:
         watch.start()
         return watch
 
+    def forget_connections(self) -> None:
+        """Docker went away: close the pooled connections to it (each holds a descriptor and
+        would only be found dead when reused); the next call connects afresh."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def close(self) -> None:
         with self._lock:
             watches, self._watches = self._watches, set()
@@ -258,6 +266,7 @@ class _EventWatch(threading.Thread):
         finally:
             self._close_connection()
         if not self._closed.is_set():
+            self._runtime.forget_connections()  # the stream ended: the daemon went away
             self._on_end(reason)
 
     def close(self) -> None:

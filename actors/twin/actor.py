@@ -72,7 +72,9 @@ class TwinActor(ModuleActor):
         From the cloud (source ``devicecontroller`` or ``edgemgr``, group ``twin``):
         ``membership``, ``membership/detail``, ``device/<id>/twin/cloud_updated`` and
         ``…updated`` on ``device/<id>`` (attributes); any message's ``parent_msg_id``
-        confirms an awaited message for the cloud.
+        confirms an awaited message for the cloud; a ``response`` to a report
+        (``device/<id>/twin/edge_updated``, ``device/<id>/state``) only confirms it, and
+        from then on reports are kept until confirmed (see outbox.py).
         From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected``.
     Produces:
         to ``eventbus`` (source ``twin``, group ``bus``, operation ``publish``, resource =
@@ -144,12 +146,21 @@ class TwinActor(ModuleActor):
         source = message.source
         if source == "bus":
             self._from_device(message)
+        elif source in CLOUD_SOURCES and _confirms_a_report(message):
+            self._cloud_confirms_reports()
         elif source in CLOUD_SOURCES:
             self._from_cloud(message)
         elif source == NODE_CONNECTION_SOURCE and message.resource == NODE_CONNECTION_RESOURCE:
             self._connection_changed(message.content)
         elif not message.parent_id:
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {message.resource!r} from {source!r}")
+
+    def _cloud_confirms_reports(self) -> None:
+        """spec §5.8: the original waits for these replies; a cloud that sends them lets the
+        twin keep every report until it is confirmed, so a link that breaks loses none."""
+        if not self.outbox.keep_until_confirmed:
+            self.outbox.keep_until_confirmed = True
+            logger.info("twin: the cloud confirms reports; each is kept until confirmed and resent after a link loss")
 
     def _from_device(self, message: Message) -> None:
         """spec §5.3, source ``bus``: the topic names the action."""
@@ -305,6 +316,13 @@ class TwinActor(ModuleActor):
         )
         if message.is_sync:
             self.module_router.send_resp(message.error_reply(str(error)).with_route(source=self.module_name))
+
+
+def _confirms_a_report(message: Message) -> bool:
+    """A reply from the cloud naming an ``edge_updated`` or ``state`` report the twin sent."""
+    parts = message.resource.split("/")
+    is_report = len(parts) >= 3 and parts[0] == "device" and (parts[2:] == ["twin", "edge_updated"] or parts[2:] == ["state"])
+    return bool(message.parent_id) and message.operation == Operation.RESPONSE and is_report
 
 
 def _topic_of(resource: str) -> str:

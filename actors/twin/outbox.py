@@ -6,9 +6,14 @@ it reports, before it is sent. Then:
 - while the cloud is away it waits; on ``cloud_connected`` the backlog goes out in order, and
   a new message never overtakes an older one;
 - a message the hub has taken while connected is delivered: the hub keeps what it holds, in
-  order, across a link loss (contract C2), and neither cloud ever replies to ``edge_updated``
-  or ``device/<id>/state``, so waiting for a reply would resend them forever (the original's
-  bug);
+  order, across a link loss (contract C2), and neither original cloud ever replies to
+  ``edge_updated`` or ``device/<id>/state``, so waiting for a reply would resend them forever
+  (the original's bug);
+- except that frames already written into a link that then breaks are lost with it: once a
+  cloud has been seen to confirm reports (this project's cloud hub does, with a reply naming
+  the report), ``keep_until_confirmed`` is set and every sent message stays until its reply
+  arrives; after a link loss the unconfirmed ones go out again, in order, with their ids, so
+  that cloud can recognise a resend;
 - an *awaited* message (the membership-detail request, which a cloud may answer with
   ``parent_msg_id`` = its id) stays until a reply confirms it, is resent with back-off
   meanwhile, and is given up after ``resend_limit`` sends, counted and logged.
@@ -65,6 +70,8 @@ class CloudOutbox:
     resend_limit: int = 5
     limit: int = 100_000
     stats: OutboxStats = field(default_factory=OutboxStats)
+    #: Sent messages stay until a reply confirms them, and go out again after a link loss.
+    keep_until_confirmed: bool = False
 
     def __post_init__(self) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # by message id, in send order
@@ -105,13 +112,15 @@ class CloudOutbox:
             False when the hub refused one (the caller retries later).
         """
         for msg_id, entry in list(self._entries.items()):
-            if entry.sends and entry.awaited:
-                continue  # sent and waiting for its reply; the resend timer takes care of it
+            if entry.sends:
+                continue  # sent and waiting for its reply (the resend timer, or the next connect)
             if not self.send(entry.message):
                 return False
             self.stats.sent += 1
             if entry.awaited:
                 self._sent_awaited(entry)
+            elif self.keep_until_confirmed:
+                entry.sends = 1
             else:
                 del self._entries[msg_id]
                 self._delivered.append(msg_id)
@@ -121,14 +130,14 @@ class CloudOutbox:
         return True
 
     def reset_sends(self) -> None:
-        """The cloud went away: awaited messages are sent again on the next connect."""
+        """The cloud went away: what it has not confirmed is sent again on the next connect."""
         for entry in self._entries.values():
-            entry.sends = 0 if entry.awaited else entry.sends
+            entry.sends = 0
 
     def confirm(self, parent_id: str) -> bool:
-        """A cloud message answered ``parent_id``: an awaited message is delivered."""
+        """A cloud message answered ``parent_id``: an awaited or kept message is delivered."""
         entry = self._entries.get(parent_id)
-        if entry is None or not entry.awaited:
+        if entry is None or not (entry.awaited or entry.sends):
             return False
         del self._entries[parent_id]
         self._delivered.append(parent_id)

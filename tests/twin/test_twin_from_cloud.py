@@ -286,3 +286,50 @@ def test_a_hub_that_refuses_is_retried_later_without_reordering() -> None:
     harness.advance(2)
 
     assert [m.resource for m in sent] == ["membership/detail", "device/sensor-1/twin/edge_updated"]
+
+
+def test_a_reply_confirming_a_report_is_taken_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    harness, _store = twin_harness(sensor())
+    harness.deliver(connection_event(True, Group.TWIN))
+    to_cloud(harness)
+    edge_update(harness, "1")
+    [report] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+
+    harness.deliver(report.reply("OK").with_route(source="devicecontroller", group="twin"))
+
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert harness.actor.outbox.keep_until_confirmed
+
+
+def test_once_the_cloud_confirms_reports_an_unconfirmed_one_is_resent_after_a_link_loss() -> None:
+    harness, store = twin_harness(sensor())
+    harness.deliver(connection_event(True, Group.TWIN))
+    to_cloud(harness)
+    edge_update(harness, "1")
+    [first] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+    harness.deliver(first.reply("OK").with_route(source="devicecontroller", group="twin"))
+    edge_update(harness, "2")
+    edge_update(harness, "3")
+    sent = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+    harness.deliver(sent[0].reply("OK").with_route(source="devicecontroller", group="twin"))
+
+    harness.deliver(connection_event(False, Group.TWIN))
+    harness.deliver(connection_event(True, Group.TWIN))
+
+    resent = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+    assert [m.id for m in resent] == [sent[1].id]  # the unconfirmed "3", with its id: the cloud sees a resend
+    assert [r.message.id for r in store.outbox if r.message.resource.endswith("edge_updated")] == [sent[1].id]
+
+
+def test_a_cloud_that_never_confirms_reports_gets_each_once() -> None:
+    harness, _store = twin_harness(sensor())
+    harness.deliver(connection_event(True, Group.TWIN))
+    to_cloud(harness)
+    edge_update(harness, "1")
+    to_cloud(harness)
+
+    harness.deliver(connection_event(False, Group.TWIN))
+    harness.deliver(connection_event(True, Group.TWIN))
+
+    assert [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")] == []
+    assert not harness.actor.outbox.keep_until_confirmed

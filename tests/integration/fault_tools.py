@@ -20,7 +20,7 @@ from typing import Any
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import wait_until
 from tests.cloudhub.running import RunningCloudHub
-from tests.services import busybox_rootfs_tar
+from actors.edged.localimage import ensure_busybox_image
 
 # --- a link that can be cut -------------------------------------------------------------------
 
@@ -232,8 +232,7 @@ class PrivateDockerd:
         return docker.DockerClient(base_url=self.url, timeout=60)
 
     def import_busybox(self, reference: str) -> None:
-        repository, tag = reference.split(":")
-        self.client().api.import_image_from_data(busybox_rootfs_tar(), repository=repository, tag=tag)
+        ensure_busybox_image(self.client().api, reference)
 
     def remove(self) -> None:
         """Containers removed, daemon stopped, mounts undone, folder and namespace deleted."""

@@ -197,6 +197,11 @@ class TwinActor(ModuleActor):
             effects = self.twins.cloud_updated(parts[1], content)
         elif Operation.UPDATED in message.operation and len(parts) == 2 and parts[0] == "device":
             effects = self.twins.attributes_updated(parts[1], content)
+        elif message.operation == Operation.RESPONSE and message.parent_id:
+            # An acknowledgement of a message the hub already delivered (this project's cloud
+            # hub answers edge_updated with "OK"): nothing is left to do, and it is not bad input.
+            logger.debug("twin: %s from the cloud acknowledges %s", message.id, message.parent_id)
+            return
         else:
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {resource!r} from the cloud")
         self._apply(effects)

@@ -127,7 +127,7 @@ class SiteProcess:
                 raise AssertionError(f"{self.name} exited ({self.returncode}) before logging {pattern!r}:\n{self.log()[-3000:]}")
             return match
 
-        return wait_until(found, timeout_s, 0.05, f"{self.name} logging {pattern!r}")  # type: ignore[no-any-return]
+        return wait_until(found, timeout_s, 0.05, f"{self.name} logging {pattern!r}")
 
     @property
     def returncode(self) -> int | None:
@@ -339,7 +339,7 @@ class Scenario:
 
     def wait_node(self, connection: str, timeout_s: float = 60.0) -> dict[str, Any]:
         """Wait until the cloud shows the node ``connected`` or ``disconnected``."""
-        return wait_until(  # type: ignore[no-any-return]
+        return wait_until(
             lambda: (row := self.node()) is not None and row["connection"] == connection and row,
             timeout_s,
             0.1,

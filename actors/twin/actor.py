@@ -73,7 +73,8 @@ class TwinActor(ModuleActor):
         ``membership``, ``membership/detail``, ``device/<id>/twin/cloud_updated`` and
         ``…updated`` on ``device/<id>`` (attributes); any message's ``parent_msg_id``
         confirms an awaited message for the cloud.
-        From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected``.
+        From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected`` (asked
+        for at start when the hub already runs).
     Produces:
         to ``eventbus`` (source ``twin``, group ``bus``, operation ``publish``, resource =
         topic, content = JSON bytes): the result, document, delta, ``updated`` and membership
@@ -128,6 +129,7 @@ class TwinActor(ModuleActor):
         self.twins.devices = self.store.load_devices()
         self.outbox.restore(self.store.load_outbox())
         logger.info("twin: %d devices loaded; %d messages wait for the cloud", len(self.twins.devices), len(self.outbox))
+        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         try:

@@ -106,7 +106,14 @@ def deploy(scenario: Scenario, image: str, device: str) -> None:
         assert applied.returncode == 0, applied.stderr
 
 
+def connected(app: DeviceApp) -> DeviceApp:
+    """The app once its client is connected (again, after the edge and its broker restarted)."""
+    wait_until(app.client.is_connected, 30, 0.05, "the device app connected to the edge's broker")
+    return app
+
+
 def twin_update(app: DeviceApp, device: str, values: dict[str, str]) -> dict[str, Any]:
+    connected(app)
     event_id = uuid.uuid4().hex
     twin = {name: {"actual": {"value": value}, "metadata": {"type": "string"}} for name, value in values.items()}
     topic = f"$hw/events/device/{device}/twin/update"
@@ -116,6 +123,7 @@ def twin_update(app: DeviceApp, device: str, values: dict[str, str]) -> dict[str
 
 def twin_get(app: DeviceApp, device: str) -> dict[str, Any]:
     topic = f"$hw/events/device/{device}/twin/get"
+    connected(app)
     result: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex})
     return result
 

@@ -1,8 +1,8 @@
 """Scenario (issue 7, item 3): what the cloud changed while the edge was away is done on the
 edge after it reconnects — the original's users' most common complaint.
 
-While the edge is away (its uplink cut, or its process stopped or killed, or killed and run
-again offline), the cloud deletes one pod, changes another's environment, deletes and
+While the edge is away (its uplink cut, also with the cloud hub restarted before it is back,
+or its process stopped or killed, or killed and run again offline), the cloud deletes one pod, changes another's environment, deletes and
 re-creates a third under the same name, and applies a new one. After the edge is back: the
 deleted pod's container is gone, the changed pod runs in a new container with the new value,
 the re-created pod runs with its new uid, the new pod runs, and the cloud's view and the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,18 @@ def uplink_cut(scenario: Scenario) -> Callable[[], None]:
     return scenario.uplink.restore
 
 
+def uplink_cut_and_cloud_restarted(scenario: Scenario) -> Callable[[], None]:
+    """The cloud hub restarts after the changes: they (and the deletes to send) are in its SQLite."""
+    scenario.uplink.cut()
+
+    def come_back() -> None:
+        assert scenario.cloud.stop() == 0
+        scenario.cloud.start()
+        scenario.uplink.restore()
+
+    return come_back
+
+
 def edge_stopped(scenario: Scenario) -> Callable[[], None]:
     assert scenario.edge.stop() == 0
     return scenario.edge.start
@@ -123,8 +136,8 @@ def edge_killed_and_run_again_offline(scenario: Scenario) -> Callable[[], None]:
 
 @pytest.mark.parametrize(
     "go_away",
-    [uplink_cut, edge_stopped, edge_killed, edge_killed_and_run_again_offline],
-    ids=["uplink-cut", "edge-stopped", "edge-killed", "edge-killed-and-run-again-offline"],
+    [uplink_cut, uplink_cut_and_cloud_restarted, edge_stopped, edge_killed, edge_killed_and_run_again_offline],
+    ids=["uplink-cut", "uplink-cut-and-cloud-restarted", "edge-stopped", "edge-killed", "edge-killed-and-run-again-offline"],
 )
 def test_pods_deleted_changed_recreated_and_applied_while_the_edge_was_away_are_so_on_the_edge_after_it_is_back(
     scenario: Scenario, busybox_image: str, go_away: Callable[[Scenario], Callable[[], None]]
@@ -170,3 +183,57 @@ def test_pods_deleted_changed_recreated_and_applied_while_the_edge_was_away_are_
     assert {row["phase"] for row in cloud_pods.values()} == {"Running"}
     assert sorted(edge_meta(scenario, "pod")) == ["default/pod/changed", "default/pod/new", "default/pod/replaced"]
     assert edge_meta(scenario, "pod")["default/pod/changed"]["spec"]["containers"][0]["env"] == [{"name": "VERSION", "value": "2"}]
+
+
+DEVICE = """\
+apiVersion: devices.kubeedge.io/v1alpha1
+kind: Device
+metadata: {{name: {name}}}
+spec:
+  nodeSelector: {{nodeSelectorTerms: [{{matchExpressions: [{{key: '', operator: In, values: [{node}]}}]}}]}}
+status:
+  twins:
+  - propertyName: power
+    desired: {{metadata: {{type: string}}, value: '{power}'}}
+"""
+
+
+def apply_device(scenario: Scenario, name: str, power: str) -> None:
+    manifest = scenario.folder / f"device-{name}.yaml"
+    manifest.write_text(DEVICE.format(name=name, node=scenario.node_id, power=power))
+    result = scenario.cloud.ctl("apply", "-f", str(manifest))
+    assert result.returncode == 0, result.stderr
+
+
+def twin_get(scenario: Scenario, app: Any, device: str) -> dict[str, Any]:
+    wait_until(app.client.is_connected, 30, 0.05, "the device app connected to the edge's broker")
+    topic = f"$hw/events/device/{device}/twin/get"
+    answer: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex})
+    return answer
+
+
+def desired_power(scenario: Scenario, app: Any, device: str) -> Any:
+    answer = twin_get(scenario, app, device)
+    return answer.get("code") or answer["twin"]["power"]["expected"]["value"]
+
+
+@pytest.mark.parametrize("go_away", [uplink_cut, edge_killed], ids=["uplink-cut", "edge-killed"])
+def test_devices_changed_removed_and_added_while_the_edge_was_away_are_so_on_the_edge_after_it_is_back(
+    scenario: Scenario, go_away: Callable[[Scenario], Callable[[], None]]
+) -> None:
+    apply_device(scenario, "lamp", "on")
+    apply_device(scenario, "fan", "on")
+    app = scenario.device_app()
+    wait_until(lambda: desired_power(scenario, app, "fan") == "on", 30, 0.2, "the devices at the edge")
+    come_back = go_away(scenario)
+    scenario.wait_node("disconnected")
+
+    apply_device(scenario, "lamp", "off")
+    assert scenario.cloud.ctl("delete", "device", "fan").returncode == 0
+    apply_device(scenario, "heater", "low")
+    come_back()
+
+    scenario.wait_node("connected")
+    wait_until(lambda: desired_power(scenario, app, "lamp") == "off", 30, 0.2, "lamp's new desired value at the edge")
+    wait_until(lambda: desired_power(scenario, app, "heater") == "low", 30, 0.2, "the new device at the edge")
+    wait_until(lambda: desired_power(scenario, app, "fan") == 404, 30, 0.2, "the removed device gone from the edge")

@@ -130,6 +130,12 @@ class SiteProcess:
         return wait_until(found, timeout_s, 0.05, f"{self.name} logging {pattern!r}")
 
     @property
+    def pid(self) -> int:
+        """The running process's id (to count its threads and sockets under /proc)."""
+        assert self.process is not None and self.running, f"{self.name} is not running"
+        return self.process.pid
+
+    @property
     def returncode(self) -> int | None:
         return self.process.poll() if self.process is not None else None
 
@@ -189,7 +195,8 @@ class CloudHubProcess(SiteProcess):
 
 
 class EdgeProcess(SiteProcess):
-    """``python -m kubeedge_actors``: the five modules, the embedded MQTT broker, edged's /pods."""
+    """``python -m kubeedge_actors``: the five modules, the MQTT broker the device apps use
+    (``mqtt_port``: the embedded one unless ``mqtt.mode`` is 2), edged's ``GET /pods``."""
 
     def __init__(self, site: Path, node_id: str, mqtt_port: int, pods_port: int) -> None:
         super().__init__(site, "edge", [])
@@ -201,7 +208,7 @@ class EdgeProcess(SiteProcess):
     def start(self) -> EdgeProcess:
         self.launch()
         self.wait_for_log(r"runtime: running ")
-        self.wait_for_log(r"bus: connected to the internal broker")  # device apps can connect
+        self.wait_for_log(r"bus: connected to the \w+ broker")  # the bus has subscribed: device apps can talk
         return self
 
     def pods(self) -> dict[str, dict[str, Any]]:
@@ -315,20 +322,19 @@ class Scenario:
         write_conf(cloud_site / "conf", {"cloudhub.port": 0, "cloudhub.api-port": 0})
         self.cloud = CloudHubProcess(cloud_site)
         self.uplink = Uplink(lambda: self.cloud.port)
-        mqtt_port, pods_port = free_port(), free_port()
-        write_conf(
-            edge_site / "conf",
-            {
-                "edgehub.websocket.url": f"wss://127.0.0.1:{self.uplink.port}/default/{self.node_id}/events",
-                "edgehub.controller.node-id": self.node_id,
-                "edged.hostname-override": self.node_id,
-                "mqtt.internal-server": f"tcp://127.0.0.1:{mqtt_port}",
-                "edged.server-port": pods_port,
-                "edged.root-directory": str(edge_site / "edged"),
-                **(edge_values or {}),
-            },
-        )
-        self.edge = EdgeProcess(edge_site, self.node_id, mqtt_port, pods_port)
+        values: dict[str, Any] = {
+            "edgehub.websocket.url": f"wss://127.0.0.1:{self.uplink.port}/default/{self.node_id}/events",
+            "edgehub.controller.node-id": self.node_id,
+            "edged.hostname-override": self.node_id,
+            "mqtt.internal-server": f"tcp://127.0.0.1:{free_port()}",
+            "edged.server-port": free_port(),
+            "edged.root-directory": str(edge_site / "edged"),
+            **(edge_values or {}),
+        }
+        write_conf(edge_site / "conf", values)
+        # Device apps use the broker the bus serves them on: the embedded one unless mqtt.mode is 2.
+        broker = values["mqtt.server"] if values.get("mqtt.mode") == 2 else values["mqtt.internal-server"]
+        self.edge = EdgeProcess(edge_site, self.node_id, int(broker.rsplit(":", 1)[1]), values["edged.server-port"])
         self._apps: list[DeviceApp] = []
 
     # --- what the cloud sees ------------------------------------------------------------------
@@ -361,12 +367,14 @@ class Scenario:
 
     # --- what the edge has --------------------------------------------------------------------
 
-    def containers(self, **filters: Any) -> list[Any]:
-        """The node's Docker containers (every state unless ``status=`` is given)."""
-        return list(self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters}))
+    def containers(self, pod: str | None = None, status: str | None = None) -> list[Any]:
+        """The node's Docker containers, of one pod and in one state (``running``, ``exited``) if given."""
+        labels = [f"{NODE_ID_LABEL}={self.node_id}", *([f"io.kubernetes.pod.name={pod}"] if pod else [])]
+        filters: dict[str, Any] = {"label": labels, **({"status": status} if status else {})}
+        return list(self.docker.containers.list(all=True, filters=filters))
 
     def running_containers(self, pod: str) -> list[Any]:
-        return self.containers(status="running", label=[f"{NODE_ID_LABEL}={self.node_id}", f"io.kubernetes.pod.name={pod}"])
+        return self.containers(pod, "running")
 
     def device_app(self) -> DeviceApp:
         """A paho device app on the edge's broker (closed at the end)."""

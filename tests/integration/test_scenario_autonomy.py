@@ -22,6 +22,7 @@ import pytest
 from kubeedge_actors.testing import wait_until
 from tests.integration.scenario import Scenario
 from tests.integration.twin_device_app import DeviceApp
+from tests.services import MosquittoBroker
 
 pytestmark = pytest.mark.docker
 
@@ -86,9 +87,15 @@ status:
 """
 
 
-@pytest.fixture
-def scenario(tmp_path: Path, docker_client: Any, busybox_image: str) -> Iterator[Scenario]:
-    with Scenario(tmp_path, docker_client) as running:
+@pytest.fixture(params=["embedded-broker", "mosquitto"])
+def scenario(request: pytest.FixtureRequest, tmp_path: Path, docker_client: Any, busybox_image: str) -> Iterator[Scenario]:
+    """The edge with the shipped conf's embedded broker (dies with the edge), or with
+    ``mqtt.mode: 2`` on a Mosquitto that outlives it."""
+    values: dict[str, Any] = {}
+    if request.param == "mosquitto":
+        broker: MosquittoBroker = request.getfixturevalue("mosquitto")
+        values = {"mqtt.mode": 2, "mqtt.server": broker.url}
+    with Scenario(tmp_path, docker_client, edge_values=values) as running:
         running.cloud.start()
         running.edge.start()
         running.wait_node("connected")

@@ -159,8 +159,8 @@ def test_pods_deleted_changed_recreated_and_applied_while_the_edge_was_away_are_
     come_back()
 
     scenario.wait_node("connected")
-    wait_until(lambda: not scenario.containers(label="io.kubernetes.pod.name=gone"), 60, 0.2, "the deleted pod's container removed")
-    wait_until(lambda: [env_of(c)["VERSION"] for c in scenario.running_containers("changed")] == ["2"], 60, 0.2, "changed recreated")
+    wait_until(lambda: not scenario.containers("gone"), 60, 0.2, "the deleted pod's container removed")
+    wait_until(lambda: [env_of(c).get("VERSION") for c in scenario.running_containers("changed")] == ["2"], 60, 0.2, "changed recreated")
     scenario.wait_pod("new", "Running")
     replaced_row = scenario.wait_pod("replaced", "Running", check=lambda row: shows_running(scenario, row))
     changed_row = scenario.wait_pod("changed", "Running", check=lambda row: shows_running(scenario, row))

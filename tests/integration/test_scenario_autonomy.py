@@ -14,6 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,13 @@ def reported_in_cloud(scenario: Scenario, device: str) -> dict[str, Any]:
     return {twin["name"]: twin["reported"] for twin in row["twins"]}
 
 
+def heartbeat(node: dict[str, Any]) -> float:
+    """When the edge made the node status the cloud shows (its Ready condition's heartbeat)."""
+    conditions = ((node.get("status") or {}).get("Status") or {}).get("conditions") or []
+    times = [c["lastHeartbeatTime"] for c in conditions if c.get("type") == "Ready"]
+    return datetime.fromisoformat(times[0].replace("Z", "+00:00")).timestamp() if times else 0.0
+
+
 def waiting_for_the_cloud(database: Path) -> int:
     """Rows of the twin's outbox in the edge's SQLite file: messages not yet handed to the cloud."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
@@ -179,6 +187,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     # The cloud goes away; the edge is killed (no clean-up at all) and runs again without it.
     assert scenario.cloud.stop() == 0
     scenario.edge.kill()
+    restarted_at = int(time.time())
     scenario.edge.start()
     wait_until(lambda: all(map(ready, scenario.edge.pods().values())), 60, 0.2, "pods ready")
     after_restart = {c.id: c.labels["io.kubernetes.pod.name"] for c in scenario.containers()}
@@ -195,9 +204,8 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
 
     # The cloud comes back.
     scenario.cloud.start()
-    back_at = time.time()
-    node = scenario.wait_node("connected")
-    node = wait_until(lambda: (row := scenario.node()) and (row["status_at"] or 0) >= back_at and row, 60, 0.1, "a fresh node status")
+    scenario.wait_node("connected")
+    node = wait_until(lambda: (row := scenario.node()) and heartbeat(row) >= restarted_at and row, 60, 0.1, "a node status made offline")
     web_row = scenario.wait_pod("web", "Running", check=lambda row: row["restarts"] == 1 and row["ready"] == "1/1")
     worker_row = scenario.wait_pod("worker", "Running")
     wait_until(lambda: reported_in_cloud(scenario, device) == {"temperature": "22", "humidity": "55", "mode": "boost"}, 60, 0.1, "twins")
@@ -222,6 +230,17 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     assert [row["name"] for row in scenario.cloud.items("nodes")] == [scenario.node_id]
     assert [row["name"] for row in scenario.cloud.items("devices")] == [device]
     assert " ERROR " not in scenario.edge.log(whole=True) + scenario.cloud.log(whole=True)
+    # What a user sees with ctl.
+    pods = [line.split()[:5] for line in scenario.cloud.ctl("get", "pods").stdout.splitlines()[1:]]
+    nodes = [line.split()[:3] for line in scenario.cloud.ctl("get", "nodes").stdout.splitlines()[1:]]
+    devices = [line.split() for line in scenario.cloud.ctl("get", "devices").stdout.splitlines()[1:]]
+    assert pods == [["web", "1/1", "Running", "1", scenario.node_id], ["worker", "1/1", "Running", "0", scenario.node_id]]
+    assert nodes == [[scenario.node_id, "Ready", "connected"]]
+    assert devices == [
+        [device, scenario.node_id, "temperature", "25", "22"],
+        [device, scenario.node_id, "humidity", "40", "55"],
+        [device, scenario.node_id, "mode", "eco", "boost"],
+    ]
 
 
 def test_pods_whose_containers_stopped_while_the_edge_was_down_start_again_from_sqlite_without_the_cloud(

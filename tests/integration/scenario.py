@@ -2,7 +2,7 @@
 
 Each runs ``python -m kubeedge_actors`` from its own site folder holding the shipped ``conf/``
 with only ports, node id and folders changed (plus what a test asks for in ``edge_values``),
-and certificates from ``kubeedge_actors certs``::
+and certificates as ``python -m kubeedge_actors certs`` writes them::
 
     <folder>/cloud/   conf/ certs/ cloud.db cloud.log       python -m kubeedge_actors cloud
     <folder>/edge/    conf/ certs/ edge.db  edge.log edged/  python -m kubeedge_actors
@@ -19,7 +19,12 @@ so the edge can be away while the cloud stays up (and ``ctl`` keeps working).
         scenario.cloud.ctl("apply", "-f", str(manifest))        # the real command
         scenario.wait_pod("web", "Running")                     # the cloud's view, by its API
         scenario.edge.kill(); scenario.edge.start()             # SIGKILL, then run again
+        scenario.uplink.cut(); scenario.uplink.restore()        # the edge away, the cloud up
         app = scenario.device_app()                             # paho on the edge's broker
+
+Also: ``cloud.stop()`` / ``edge.stop()`` (SIGTERM, returns the exit code), ``cloud.items(kind)``
+(the control API), ``edge.pods()`` (edged's ``GET /pods``), ``edge.database`` (its SQLite
+file), ``edge.pid``, ``*.log()``, ``containers(pod, status)`` (the node's, in Docker).
 
 Leaving the block kills what still runs, removes the node's containers and closes the device
 apps, even after a failure; a failing test also prints the tail of both logs.
@@ -43,6 +48,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import docker.errors
 from ruamel.yaml import YAML
 
 from actors.cloudhub.certs import write_certificates
@@ -396,9 +402,17 @@ class Scenario:
         for process in (self.edge, self.cloud):
             process.kill()
         self.uplink.close()
-        for container in self.containers():
-            container.remove(force=True, v=True)
-        wait_until(lambda: not self.containers(), 30, 0.2, "the node's containers removed")
+        wait_until(self._remove_containers, 60, 0.5, "the node's containers removed")
+
+    def _remove_containers(self) -> bool:
+        # Retried: dockerd may be restarting (fault tests), or a removal already under way.
+        try:
+            for container in self.containers():
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+            return not self.containers()
+        except Exception:
+            return False
 
 
 __all__ = ["CloudHubProcess", "EdgeProcess", "Scenario", "SiteProcess", "Uplink", "write_conf"]

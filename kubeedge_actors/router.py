@@ -40,9 +40,10 @@ _DEAD_LETTER_LOG_INTERVAL_S = 10.0
 class _Registration:
     name: str
     group: str
-    ref: pykka.ActorRef[Any]
+    ref: pykka.ActorRef[Any] | None  # None: reserved, not started yet
     supervised: bool
-    # Messages sent while a supervised actor is down and waiting for its restart.
+    # Messages sent while a supervised actor is down and waiting for its restart (or its
+    # first start).
     held: deque[Message] = field(default_factory=deque)
 
 
@@ -99,6 +100,18 @@ class Router:
             self._modules[name] = registration
             self._groups[group] = (*self._groups.get(group, ()), name)
 
+    def reserve(self, name: str, group: str) -> None:
+        """Hold messages for ``name`` until an actor registers under it, as for a restarting one.
+
+        The runtime reserves every module before it starts the first, so what one module sends
+        another that starts later in the start order (meta's status forwards for the hub, say)
+        waits for it instead of becoming a dead letter.
+        """
+        with self._lock:
+            if name not in self._modules:
+                self._modules[name] = _Registration(name, group, None, supervised=True)
+                self._groups[group] = (*self._groups.get(group, ()), name)
+
     def unregister(self, name: str) -> None:
         """Remove ``name``; messages held for it become dead letters."""
         with self._lock:
@@ -127,7 +140,7 @@ class Router:
 
     def is_alive(self, name: str) -> bool:
         registration = self._modules.get(name)
-        return registration is not None and registration.ref.is_alive()
+        return registration is not None and registration.ref is not None and registration.ref.is_alive()
 
     def held_count(self, name: str) -> int:
         """Messages waiting for ``name`` to come back after a crash."""
@@ -154,6 +167,8 @@ class Router:
         if registration is None:
             self._dead_letter(module, message, "no such module")
             return False
+        if registration.ref is None:
+            return self._send_while_down(module, message)
         try:
             registration.ref.tell(message)
         except pykka.ActorDeadError:
@@ -163,8 +178,8 @@ class Router:
     def _send_while_down(self, module: str, message: Message) -> bool:
         with self._lock:
             registration = self._modules.get(module)
-            if registration is not None and registration.ref.is_alive():
-                registration.ref.tell(message)  # restarted meanwhile
+            if registration is not None and registration.ref is not None and registration.ref.is_alive():
+                registration.ref.tell(message)  # (re)started meanwhile
                 return True
             if registration is not None and registration.supervised:
                 if len(registration.held) < HELD_MESSAGES_LIMIT:
@@ -194,6 +209,8 @@ class Router:
                 self._dead_letter(module, message, "no such module")
             return False
         try:
+            if registration.ref is None:
+                raise pykka.ActorDeadError(f"{module} is not started yet")
             registration.ref.tell(MessageBatch(tuple(messages)))
         except pykka.ActorDeadError:
             return all([self._send_while_down(module, message) for message in messages])

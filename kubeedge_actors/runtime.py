@@ -157,6 +157,8 @@ class Runtime:
                 logger.warning("runtime: module %s is enabled but has no implementation yet; skipped", name)
             self._running = True
             self._stopping = False
+            for spec in specs:  # what one sends another that starts later waits for it
+                self.router.reserve(spec.module_name, spec.module_group)
             for spec in specs:
                 self._start_module(spec)
         if self.config["metrics.enabled"]:

@@ -143,6 +143,11 @@ class ControllerActor(ModuleActor):
                     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": namespace, "name": key.name}}
                     out.messages.append(self._message(node, Operation.DELETE, key, body))
                 continue
+            if _is_earlier_pod(report, stored.body):
+                # The kubelet's rule: a pod deleted and created again under its name keeps no
+                # status of the pod before (the edge resyncs the earlier one's for a while).
+                logger.debug("controller: node %s reports %s of an earlier pod of that name; ignored", node, key)
+                continue
             self._store.set_pod_status(namespace, key.name, node, report)
         self._send(out)
 
@@ -289,6 +294,12 @@ class ControllerActor(ModuleActor):
     def _send(self, out: _Outgoing) -> None:
         ready = [message for message in out.messages if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
+
+
+def _is_earlier_pod(report: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether a status report names another uid than the pod of that name has now."""
+    reported, current = report.get("UID"), (pod.get("metadata") or {}).get("uid")
+    return bool(reported) and bool(current) and reported != current
 
 
 def _pod_node(pod: dict[str, Any]) -> str:

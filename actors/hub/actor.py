@@ -88,7 +88,10 @@ class HubActor(ModuleActor):
     Consumes:
         any envelope sent to module ``websocket``: written to the cloud unchanged (text frame);
         while disconnected kept in a bounded queue (``edgehub.outbox-size``, the oldest dropped
-        and counted when full) and written in order, once, on reconnect.
+        and counted when full) and written in order, once, on reconnect. Except ``query`` on
+        ``node/connection`` (ours, for a module restarted after a crash): answered at once
+        with the connection event as of now, ``parent_msg_id`` = the query's id, to its
+        ``send_sync`` waiter, else to the module named as the query's source.
     Produces:
         every envelope from the cloud: to ``router.send_resp`` when a ``send_sync`` waits for
         its ``parent_msg_id``, else by ``route.group`` (``resource``/``func`` → group meta,
@@ -163,6 +166,9 @@ class HubActor(ModuleActor):
     # --- messages for the cloud -------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
+        if message.operation == Operation.QUERY and message.resource == NODE_CONNECTION_RESOURCE:
+            self._answer_connection_query(message)
+            return
         text = encode_message(message)  # MessageDecodeError: warning, keep serving
         if self._link is None:
             self._keep_for_later(text)
@@ -335,6 +341,20 @@ class HubActor(ModuleActor):
                 source=NODE_CONNECTION_SOURCE, group=group, operation=Operation.PUBLISH, resource=NODE_CONNECTION_RESOURCE, content=content
             )
             self.module_router.send_to_group(group, event)
+
+    def _answer_connection_query(self, query: Message) -> None:
+        """The connection event as of now, for a module that started after the last one (it
+        was restarted after a crash): to the sync waiter, else to the module named as source."""
+        answer = Message.new(
+            source=NODE_CONNECTION_SOURCE,
+            group=query.group,
+            operation=Operation.PUBLISH,
+            resource=NODE_CONNECTION_RESOURCE,
+            content=CLOUD_CONNECTED if self._link is not None else CLOUD_DISCONNECTED,
+            parent_id=query.id,
+        )
+        if not (query.is_sync and self.module_router.send_resp(answer)):
+            self.module_router.send(query.source, answer)
 
     def _warn(self, kind: str, text: str, *args: Any) -> None:
         """A warning per kind at most every few seconds: a noisy cloud must not flood the log."""

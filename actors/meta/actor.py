@@ -66,7 +66,7 @@ class MetaActor(ModuleActor):
         - ``query`` on ``<ns>/<type>/<name>`` (by key) or ``<ns>/<type>`` (every row of the
           type, all namespaces), usually sync.
         - ``publish`` on ``node/connection`` from the hub: ``cloud_connected`` /
-          ``cloud_disconnected``.
+          ``cloud_disconnected`` (asked for at start when the hub already runs).
         - ``meta-internal-sync``: resync pod statuses now.
     Produces (every write is committed before anything about it is sent):
         - to ``edged``: the cloud's insert/update/delete/response, unchanged
@@ -122,6 +122,7 @@ class MetaActor(ModuleActor):
         self.store.open()
         self.module_tell_every(self._resync_interval_s, ResyncPodStatus())
         logger.info("meta: serving; cloud %s", "connected (edge site)" if self.connected else "not connected yet")
+        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         if self._crashed:

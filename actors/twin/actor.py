@@ -75,7 +75,8 @@ class TwinActor(ModuleActor):
         confirms an awaited message for the cloud; a ``response`` to a report
         (``device/<id>/twin/edge_updated``, ``device/<id>/state``) only confirms it, and
         from then on reports are kept until confirmed (see outbox.py).
-        From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected``.
+        From the hub: ``node/connection`` ``cloud_connected`` / ``cloud_disconnected`` (asked
+        for at start when the hub already runs).
     Produces:
         to ``eventbus`` (source ``twin``, group ``bus``, operation ``publish``, resource =
         topic, content = JSON bytes): the result, document, delta, ``updated`` and membership
@@ -130,6 +131,7 @@ class TwinActor(ModuleActor):
         self.twins.devices = self.store.load_devices()
         self.outbox.restore(self.store.load_outbox())
         logger.info("twin: %d devices loaded; %d messages wait for the cloud", len(self.twins.devices), len(self.outbox))
+        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         try:

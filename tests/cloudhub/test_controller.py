@@ -74,6 +74,15 @@ def to_edges(harness: Harness) -> list[tuple[str, str]]:
     return [(m.operation, m.resource) for m in harness.router.take("send", "cloudhub")]
 
 
+def sent_uids(harness: Harness) -> dict[str, str]:
+    """The uid of each pod sent to the edges so far, by name (the messages are taken)."""
+    return {
+        m.content["metadata"]["name"]: m.content["metadata"]["uid"]
+        for m in harness.router.take("send", "cloudhub")
+        if "/pod/" in m.resource
+    }
+
+
 def from_edge(node: str, operation: str, resource: str, content: Any = None, **kwargs: Any) -> Message:
     return make_message(operation, f"node/{node}/{resource}", content, source="edged", group="meta", **kwargs)
 
@@ -232,17 +241,36 @@ def test_node_and_pod_status_reports_are_what_get_nodes_and_get_pods_show(start_
     harness = start_controller()
     connect(harness, "edge-1")
     apply(harness, pod("a"), pod("b"))
+    uids = sent_uids(harness)
     ready = {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.10.9-kubeedge-v1.0.0"}}
     running = {"phase": "Running", "containerStatuses": [{"ready": True, "restartCount": 2}]}
 
     harness.deliver(from_edge("edge-1", "update", "default/nodestatus/edge-1", {"UID": "u", "Status": ready, "ExtendResources": None}))
-    harness.deliver(from_edge("edge-1", "update", "default/podstatus/a", {"UID": "u", "Name": "a", "Status": running}))
-    harness.deliver(from_edge("edge-1", "update", "default/podstatus", [{"UID": "u", "Name": "b", "Status": {"phase": "Failed"}}]))
+    harness.deliver(from_edge("edge-1", "update", "default/podstatus/a", {"UID": uids["a"], "Name": "a", "Status": running}))
+    harness.deliver(from_edge("edge-1", "update", "default/podstatus", [{"UID": uids["b"], "Name": "b", "Status": {"phase": "Failed"}}]))
 
     [node] = api(harness, "list", {}, "nodes").content["items"]
     pods = api(harness, "list", {}, "pods").content["items"]
     assert (node["name"], node["connection"], node["ready"], node["version"]) == ("edge-1", "connected", "Ready", "v1.10.9-kubeedge-v1.0.0")
     assert [(p["name"], p["phase"], p["ready"], p["restarts"]) for p in pods] == [("a", "Running", "1/1", 2), ("b", "Failed", "0/1", 0)]
+
+
+def test_a_status_of_an_earlier_pod_of_the_same_name_does_not_become_the_new_pods_status(
+    start_controller: Callable[[], Harness],
+) -> None:
+    harness = start_controller()
+    connect(harness, "edge-1")
+    apply(harness, pod("a"))
+    earlier_uid = sent_uids(harness)["a"]
+    delete(harness, "Pod", "a")
+    apply(harness, pod("a", image="nginx:1.26"))
+    harness.router.take("send", "cloudhub")
+
+    harness.deliver(from_edge("edge-1", "update", "default/podstatus/a", {"UID": earlier_uid, "Name": "a", "Status": {"phase": "Running"}}))
+
+    [row] = api(harness, "list", {}, "pods").content["items"]
+    assert (row["name"], row["phase"], row["status"]) == ("a", "Pending", None)
+    assert harness.router.take("send", "cloudhub") == []
 
 
 def test_a_status_for_a_pod_the_cloud_does_not_have_deletes_it_on_the_edge(start_controller: Callable[[], Harness]) -> None:

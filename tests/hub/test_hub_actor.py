@@ -366,3 +366,30 @@ def test_what_the_hub_sends_is_byte_for_byte_what_it_was_given() -> None:
     harness.deliver(message)
 
     assert dialer.link.sent == [encode_message(message)]
+
+
+@pytest.mark.parametrize(("connect", "state"), [(False, "cloud_disconnected"), (True, "cloud_connected")], ids=["away", "connected"])
+def test_a_connection_query_is_answered_to_the_asking_module_with_the_state_now(connect: bool, state: str) -> None:
+    dialer = FakeDialer().accept() if connect else FakeDialer().refuse()
+    harness = start_hub(dialer)
+    harness.router.take()
+    query = make_message("query", "node/connection", source="twin", group="twin")
+
+    harness.deliver(query)
+
+    [answer] = harness.router.take("send", "twin")
+    assert (answer.source, answer.group, answer.operation, answer.resource) == ("edgehub", "twin", "publish", "node/connection")
+    assert (answer.content, answer.parent_id) == (state, query.id)
+    assert all(link.sent == [] for link in dialer.links)  # not for the cloud
+
+
+def test_a_sync_connection_query_is_answered_to_its_waiter() -> None:
+    harness = start_hub(FakeDialer().accept())
+    harness.router.take()
+    query = make_message("query", "node/connection", source="tool", group="user", sync=True)
+
+    harness.deliver(query)
+
+    [answer] = harness.router.take("resp")
+    assert (answer.content, answer.parent_id) == ("cloud_connected", query.id)
+    assert harness.router.sent == []

@@ -158,7 +158,7 @@ def test_changes_made_while_the_cloud_is_away_reach_it_once_each_in_order_after_
     for value in ("1", "2", "3"):
         edge.app.publish(TOPIC + "twin/update", {"event_id": value, "twin": {"level": {"actual": {"value": value}}}})
         edge.app.wait_for(TOPIC + "twin/update/result", lambda p, v=value: p.get("event_id") == v)
-    assert edge.cloud.messages == []
+    assert [m for m in edge.cloud.messages if m.operation != "query"] == []  # the twin only asked if the cloud is there
 
     for group in (Group.TWIN, Group.BUS):
         edge.router.send_to_group(group, connection_event(True, group))

@@ -32,6 +32,9 @@ class Site:
         )
         self.meta = MetaActor.start(self.router, config, remote_query_timeout_s=timeout_s)
         self.router.register(Module.META, Group.META, self.meta)
+        # meta asks a running hub for the connection state at start; this hub never answers.
+        self.connection_query = self.hub.wait_for(lambda m: m.operation == "query" and m.resource == "node/connection")
+        self.hub.clear()
 
     def ask(self, message: Message, timeout_s: float = 5.0) -> Message:
         future: Future[Message] = self.router.send_sync(Module.META, message, timeout_s)
@@ -64,6 +67,30 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
 def a_cloud_that_has(objects: dict[str, Any]) -> CloudAnswer:
     """The hub's auto_reply: answers a query with the object, anything else with "OK"."""
     return lambda request: objects[request.resource] if request.operation == "query" else "OK"
+
+
+def test_at_start_meta_asks_the_running_hub_whether_the_cloud_is_connected(make_site: Callable[..., Site]) -> None:
+    site = make_site(connected=False)
+
+    query = site.connection_query
+
+    assert (query.source, query.group, query.operation, query.resource, query.is_sync) == (
+        "metaManager",
+        "meta",
+        "query",
+        "node/connection",
+        False,
+    )
+
+
+def test_the_hubs_answer_that_the_cloud_is_connected_makes_meta_ask_the_cloud_again(make_site: Callable[..., Site]) -> None:
+    site = make_site(connected=False, cloud=a_cloud_that_has({"default/configmap/cfg": configmap("cfg")}))
+    answer = connection_event(True).with_header(parent_id=site.connection_query.id)
+
+    site.router.send(Module.META, answer)
+
+    assert site.ask(edged_message("query", "default/configmap/cfg")).content == [stored(configmap("cfg"))]
+    assert site.hub.wait_for(lambda m: m.resource == "default/configmap/cfg").operation == "query"
 
 
 def test_a_cloud_insert_is_in_the_file_forwarded_to_edged_and_acknowledged(make_site: Callable[..., Site]) -> None:

@@ -171,3 +171,27 @@ def test_unregister_removes_the_module(router: Router) -> None:
 
     assert router.modules() == {}
     assert router.send("meta", make_message()) is False
+
+
+def test_messages_for_a_reserved_module_wait_for_it_and_arrive_first_in_order(router: Router) -> None:
+    router.reserve("late", "late-group")
+    early = [make_message(content=1), make_message(content=2)]
+    router.send("late", early[0])
+    router.send_to_group("late-group", early[1])
+
+    probe = start_probe(router, "late", "late-group")
+    router.send("late", make_message(content=3))
+
+    assert [m.content for m in probe.wait_for_count(3)] == [1, 2, 3]
+    assert router.dead_letter_count == 0
+
+
+def test_a_reserved_module_is_not_alive_and_giving_it_up_dead_letters_what_waits(router: Router) -> None:
+    router.reserve("late", "late-group")
+    router.send_batch("late", [make_message(), make_message()])
+
+    alive = router.is_alive("late")
+    router.unregister("late")
+
+    assert alive is False
+    assert router.dead_letters() == {"late": 2}

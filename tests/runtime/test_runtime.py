@@ -32,6 +32,25 @@ def config(enabled: list[str], **extra: object) -> Config:
     return Config.defaults().with_values({"modules.enabled": enabled, **FAST_RESTARTS, **extra})
 
 
+class HelloOnStartActor(EchoActor):
+    """Sends the hub a note in ``on_start``, as meta forwards a pod status before the hub starts."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.module_router.send("websocket", make_message("note", content=f"hello from {self.module_name}"))
+
+
+def test_a_message_for_a_module_that_starts_later_waits_for_it() -> None:
+    modules = {"metaManager": ModuleSpec(HelloOnStartActor, name="metaManager", group="meta"), **echo_modules("websocket")}
+    runtime = Runtime(config(["websocket", "metaManager"]), modules)
+
+    runtime.start()
+
+    wait_until(lambda: ("websocket", "hello from metaManager") in EchoActor.journal, what="the note at the hub")
+    assert runtime.router.dead_letter_count == 0
+    runtime.stop()
+
+
 def test_builtin_modules_start_in_the_fixed_order_and_stop_in_reverse() -> None:
     names = ["websocket", "edged", "eventbus", "twin", "metaManager"]
     runtime = Runtime(config(names), echo_modules(*names))

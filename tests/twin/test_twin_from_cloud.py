@@ -231,6 +231,20 @@ def test_a_delivered_message_is_sent_once_and_deleted_from_the_store() -> None:
     assert [r.message.resource for r in store.outbox] == ["membership/detail"]
 
 
+def test_the_clouds_ok_to_a_delivered_message_is_taken_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    harness, _ = twin_harness(sensor())
+    harness.deliver(connection_event(True, Group.TWIN))
+    edge_update(harness, "7")
+    [delivered] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+    published(harness)
+
+    with caplog.at_level(logging.WARNING):
+        harness.deliver(from_cloud("response", delivered.resource, "OK", parent_id=delivered.id))
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert published(harness) == [] and to_cloud(harness) == []
+
+
 def test_an_unanswered_detail_request_is_resent_with_back_off_then_given_up() -> None:
     harness, store = twin_harness(resend_initial_s=10, resend_max_s=40, resend_limit=3)
     harness.deliver(connection_event(True, Group.TWIN))

@@ -71,7 +71,19 @@ def test_devices_and_waiting_messages_survive_a_restart(router: Router, tmp_path
 
     got = on_topic(bus, "$hw/events/device/lamp/twin/get/result")
     assert got["twin"]["power"]["actual"]["value"] == "b"
-    sent = hub.wait_for_count(3)
+    hub.wait_for(lambda m: m.resource == "membership/detail")
+    sent = [m for m in hub.messages if m.resource != "node/connection"]  # not the twin's questions at start
     values = [m.content["twin"]["power"]["actual"]["value"] for m in sent if m.resource.endswith("edge_updated")]
     assert values == ["a", "b"]
     assert sent[-1].resource == "membership/detail"
+
+
+def test_a_twin_started_while_the_hub_is_connected_asks_and_sends_what_waits_once_answered(router: Router, tmp_path: Path) -> None:
+    hub = start_probe(router, Module.HUB, Group.HUB)
+    start_twin(router, tmp_path)
+    query = hub.wait_for(lambda m: m.resource == "node/connection")
+
+    router.send(Module.TWIN, connection_event(True, Group.TWIN).with_header(parent_id=query.id))
+
+    assert (query.source, query.group, query.operation) == ("twin", "twin", "query")
+    assert hub.wait_for(lambda m: m.resource == "membership/detail").operation == "get"

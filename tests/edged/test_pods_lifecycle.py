@@ -269,3 +269,24 @@ def test_a_container_that_cannot_start_is_retried_with_back_off(edge: Edge) -> N
     assert edge.waiting_reason() == "CrashLoopBackOff"
     edge.advance(6)
     assert len([c for c in edge.runtime.calls if c.startswith("start")]) == attempts + 1
+
+
+def test_the_figures_count_pods_by_phase_containers_by_state_and_why_they_wait(edge: Edge) -> None:
+    edge.start()
+    edge.deliver("insert", make_pod("web"))
+    edge.deliver("insert", make_pod("job", restart_policy="Never"))
+    edge.deliver("insert", make_pod("crashy"))
+    job = next(c for c in edge.runtime.running() if "_job_" in c.name)
+    edge.runtime.exit(job.id, 0)
+    edge.harness.run_pending()
+    for _ in range(2):  # the second crash waits in back-off
+        crashy = next(c for c in edge.runtime.running() if "_crashy_" in c.name)
+        edge.runtime.exit(crashy.id, 1)
+        edge.harness.run_pending()
+
+    figures = edge.actor.module_metrics()
+
+    assert (figures['pods{phase="Running"}'], figures['pods{phase="Succeeded"}'], figures['pods{phase="Failed"}']) == (2, 1, 0)
+    assert (figures['containers{state="running"}'], figures['containers{state="exited"}']) == (1, 3)
+    assert figures['containers_waiting{reason="CrashLoopBackOff"}'] == 1
+    assert (figures["docker_connected"], figures["pod_syncs_running"], figures["pods_terminating"]) == (1, 0, 0)

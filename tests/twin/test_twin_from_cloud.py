@@ -269,3 +269,16 @@ def test_a_hub_that_refuses_is_retried_later_without_reordering() -> None:
     harness.advance(2)
 
     assert [m.resource for m in sent] == ["membership/detail", "device/sensor-1/twin/edge_updated"]
+
+
+def test_the_figures_show_the_devices_and_the_backlog_waiting_for_the_cloud() -> None:
+    harness, _store = twin_harness(sensor())
+    for value in ("1", "2"):
+        edge_update(harness, value)
+    away = harness.actor.module_metrics()
+
+    harness.deliver(connection_event(True, Group.TWIN))
+    back = harness.actor.module_metrics()
+
+    assert (away["devices"], away["device_twins"], away["outbox_depth"], away["outbox_sent_total"]) == (1, 1, 2, 0)
+    assert (back["outbox_depth"], back["outbox_sent_total"]) == (1, 3)  # the membership-detail request awaits its answer

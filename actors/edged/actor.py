@@ -215,11 +215,13 @@ class EdgedActor(ModuleActor):
         if earlier_uid is not None and earlier_uid != pod.uid:
             self._forget_pod(earlier_uid, self._pods[earlier_uid].stop_grace_s)  # replaced under the same name
         known = pod.uid in self._pods
+        # The cloud sends every pod again on each reconnect: an unchanged one is no news.
+        log = logger.debug if self._pods.get(pod.uid) == pod else logger.info
         self._pods[pod.uid] = pod
         self._uid_by_key[pod.key] = pod.uid
         self._deleted.pop(pod.uid, None)
         self._reports.pod_seen(pod.uid)
-        logger.info("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
+        log("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
         if pod.problem is not None:
             logger.warning("edged: pod %s cannot run: %s (%s)", pod.key, pod.problem.message, message_id)
         self._sync_pod(pod.uid)

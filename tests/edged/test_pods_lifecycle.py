@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from actors.edged.model import CONTAINER_HASH_LABEL, NODE_ID_LABEL, POD_UID_LABEL, RESTART_COUNT_LABEL
@@ -168,6 +170,19 @@ def test_an_update_with_an_unchanged_spec_leaves_the_container_alone(edge: Edge)
     edge.deliver("update", pod)
 
     assert edge.runtime.running() == [before]
+
+
+def test_the_same_pod_sent_again_on_a_reconnect_is_not_logged_as_news(edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
+    edge.start()
+    pod = make_pod()
+    edge.deliver("insert", pod)
+
+    with caplog.at_level(logging.INFO, logger="actors.edged"):
+        edge.deliver("update", pod)
+        pod["metadata"]["labels"] = {"tier": "front"}
+        edge.deliver("update", pod)
+
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["edged: pod default/web updated"]
 
 
 def test_a_deleted_pod_is_stopped_with_its_grace_period_and_removed(edge: Edge) -> None:

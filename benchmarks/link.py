@@ -38,8 +38,8 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.cloudhub.certs import write_certificates
 from actors.cloudhub.ctl import ApiClient
+from actors.cloudhub.pki import write_certificates
 from actors.hub import HubActor
 from actors.hub.transport import keepalive_text
 from kubeedge_actors import Config, Message, ModuleActor, Router

@@ -33,12 +33,13 @@ import docker
 import pykka
 
 from actors.edged import EdgedActor
+from actors.edged.localimage import ensure_busybox_image
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.config import Config
 from kubeedge_actors.testing import cloud_message
 from kubeedge_actors.wire import Module
-from tests.services import BUSYBOX_IMAGE, busybox_rootfs_tar
+from tests.services import BUSYBOX_IMAGE
 
 COMMAND = ["sleep", "3600"]
 
@@ -122,8 +123,7 @@ def main() -> int:
     args = parser.parse_args()
 
     client = docker.APIClient()
-    repository, tag = BUSYBOX_IMAGE.split(":")
-    client.import_image_from_data(busybox_rootfs_tar(), repository=repository, tag=tag)
+    ensure_busybox_image(client, BUSYBOX_IMAGE)
     node_id = f"bench-{uuid.uuid4().hex[:8]}"
     root = tempfile.mkdtemp(prefix="edged-bench-")
     config = Config.defaults().with_values({"edgehub.controller.node-id": node_id, "edged.root-directory": root, "edged.server-port": 0})

@@ -3,7 +3,8 @@
 It reads ``conf/`` under the working directory (the original reads ``conf/`` beside its
 binary, spec errata 10), configures logging, builds the runtime with the built-in modules
 and runs until SIGINT or SIGTERM. Other commands: ``cloud`` runs this project's cloud hub
-(its own runtime), ``ctl`` talks to a running cloud hub, ``certs`` writes TLS files.
+(its own runtime), ``ctl`` talks to a running cloud hub, ``certs`` writes TLS files,
+``image`` makes the local busybox image the examples run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from actors.cloudhub.certs import add_certs_arguments, run_certs
 from actors.cloudhub.ctl import add_ctl_arguments, run_ctl
 from actors.cloudhub.hub import server_settings
 from actors.cloudhub.server import CloudHubError
+from actors.edged.localimage import add_image_arguments, run_image
 from kubeedge_actors import __version__
 from kubeedge_actors.config import Config, load_config, render_default_config
 from kubeedge_actors.errors import ConfigError
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("cloud", help="run this project's cloud hub (conf/cloudhub.yaml)")
     add_ctl_arguments(commands.add_parser("ctl", help="apply, delete and list objects on a running cloud hub"))
     add_certs_arguments(commands.add_parser("certs", help="write a CA, a cloud hub and an edge certificate"))
+    add_image_arguments(commands.add_parser("image", help="make the local busybox image the examples run (no registry needed)"))
     return parser
 
 
@@ -101,9 +104,9 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-COMMANDS: dict[str, Command] = {"edge": run_edge, "cloud": run_cloud, "ctl": run_ctl, "certs": run_certs}
+COMMANDS: dict[str, Command] = {"edge": run_edge, "cloud": run_cloud, "ctl": run_ctl, "certs": run_certs, "image": run_image}
 #: Tools print their own output: no log handlers on stdout, no start-up lines.
-TOOLS = ("ctl", "certs")
+TOOLS = ("ctl", "certs", "image")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

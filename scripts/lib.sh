@@ -49,7 +49,7 @@ DOCKERD_STARTED=0
 start_dockerd_if_needed() {
   docker_is_up && return 0
   if ! is_root; then
-    say "no Docker Engine answers and only root can start one; Docker tests will be skipped"
+    say "no Docker Engine answers and only root can start one (Docker tests are skipped; pods cannot run)"
     return 0
   fi
   for driver in overlay2 vfs; do
@@ -72,6 +72,7 @@ stop_dockerd_if_started() {
   pid=$(cat "$RUN_DIR/dockerd.pid" 2>/dev/null) || return 0
   say "stopping the dockerd this script started"
   kill "$pid" 2>/dev/null
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
+  # dockerd gives each running container 10 s to stop before it exits itself.
+  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true
 }

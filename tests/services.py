@@ -6,12 +6,10 @@ KUBEEDGE_ACTORS_REQUIRE_SERVICES=1: a missing service then fails the test instea
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from actors.edged.localimage import BUSYBOX, ensure_busybox_image
 
 REQUIRE_SERVICES = os.environ.get("KUBEEDGE_ACTORS_REQUIRE_SERVICES") == "1"
 BUSYBOX_IMAGE = "kubeedge-actors/busybox:test"
@@ -112,35 +112,12 @@ def docker_client() -> Iterator[Any]:
         client.close()
 
 
-def busybox_rootfs_tar() -> bytes:
-    """A rootfs holding Debian's static busybox and its applet links, as a tar."""
-    busybox = Path("/bin/busybox")
-    if not busybox.exists():
-        service_missing("/bin/busybox is missing (Debian package busybox-static)")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for folder in ("bin", "etc", "tmp", "proc", "sys", "dev"):
-            info = tarfile.TarInfo(folder)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if folder == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(str(busybox), arcname="bin/busybox")
-        applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-        for applet in applets:
-            if applet == "busybox":
-                continue
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type = tarfile.SYMTYPE
-            link.linkname = "busybox"
-            tar.addfile(link)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="session")
 def busybox_image(docker_client: Any) -> str:
     """The local image ``kubeedge-actors/busybox:test`` (no registry is reachable here)."""
-    repository, tag = BUSYBOX_IMAGE.split(":")
-    docker_client.api.import_image_from_data(busybox_rootfs_tar(), repository=repository, tag=tag)
+    if not BUSYBOX.is_file():
+        service_missing(f"{BUSYBOX} is missing (Debian package busybox-static)")
+    ensure_busybox_image(docker_client.api, BUSYBOX_IMAGE)
     return BUSYBOX_IMAGE
 
 

@@ -214,6 +214,13 @@ def _row(device: StoredDevice) -> dict[str, Any]:
         {"name": t.name, "type": t.type, "desired": t.value, "reported": (device.reported.get(t.name) or {}).get("value")}
         for t in spec.twins
     ]
+    # Properties the device reports on its own (the cloud never asked for them) are shown too.
+    desired = {t.name for t in spec.twins}
+    twins += [
+        {"name": name, "type": (value.get("metadata") or {}).get("type") or "string", "desired": None, "reported": value.get("value")}
+        for name, value in sorted(device.reported.items())
+        if name not in desired
+    ]
     return {
         "namespace": device.namespace,
         "name": device.name,

@@ -154,11 +154,19 @@ def reported_from_edge(content: Any) -> dict[str, dict[str, Any]]:
 
 
 def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The manifest with ``status.twins[].reported`` filled in (what ``ctl get devices -o json`` shows)."""
+    """The manifest with ``status.twins[].reported`` filled in (what ``ctl get devices -o json``
+    shows); a property the device reports that has no desired value gets an entry of its own."""
     shown = copy.deepcopy(manifest)
-    for twin in (shown.get("status") or {}).get("twins") or []:
+    if not reported:
+        return shown
+    status = shown["status"] = shown.get("status") or {}
+    twins = status["twins"] = status.get("twins") or []
+    listed = set()
+    for twin in twins:
         if isinstance(twin, dict) and twin.get("propertyName") in reported:
             twin["reported"] = reported[twin["propertyName"]]
+            listed.add(twin["propertyName"])
+    twins.extend({"propertyName": name, "reported": value} for name, value in sorted(reported.items()) if name not in listed)
     return shown
 
 

@@ -197,6 +197,10 @@ class TwinActor(ModuleActor):
             effects = self.twins.cloud_updated(parts[1], content)
         elif Operation.UPDATED in message.operation and len(parts) == 2 and parts[0] == "device":
             effects = self.twins.attributes_updated(parts[1], content)
+        elif message.parent_id:
+            # spec §5.3: a reply only confirms (a cloud may answer edge_updated, e.g. this project's).
+            logger.debug("twin: %s answers %s (%s)", message.id, message.parent_id, resource)
+            return
         else:
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {resource!r} from the cloud")
         self._apply(effects)

@@ -118,7 +118,13 @@ KEYS: tuple[Key, ...] = (
     Key("edged.maximum-dead-containers-per-container", EDGE_FILE, int, 1, "exited containers kept per pod container", not_negative),
     Key("edged.version", EDGE_FILE, str, "v1.10.9-kubeedge-v1.0.0", "kubeletVersion reported in node status"),
     Key("edged.docker-address", EDGE_FILE, str, "unix:///var/run/docker.sock", "Docker Engine endpoint"),
-    Key("edged.root-directory", EDGE_FILE, str, "/var/lib/edged", "(ours) pod folders (volumes, configmap and secret files) live under <this>/pods"),
+    Key(
+        "edged.root-directory",
+        EDGE_FILE,
+        str,
+        "edged",
+        "(ours) pod folders (volumes, configmap and secret files) live under <this>/pods; relative: beside conf/ (the original: /var/lib/edged)",
+    ),
     Key("edged.server-port", EDGE_FILE, int, 10255, "(ours) read-only HTTP endpoint GET /pods on 127.0.0.1; 0 turns it off", port),
     # --- database and meta (spec §6) ----------------------------------------------------------
     Key("database.source", EDGE_FILE, str, "edge.db", "SQLite file shared by meta and twin"),

@@ -188,6 +188,29 @@ def test_reported_values_from_the_edge_are_recorded_and_acknowledged(start_contr
     assert reported == {"value": "24.5", "metadata": {"timestamp": 1700000000000, "type": "string"}}
 
 
+def test_a_property_the_device_reports_without_a_desired_value_is_listed_too(start_controller: Callable[[], Harness]) -> None:
+    harness = connected_controller(start_controller)
+    apply(harness, device(temperature="25"))
+    to_edges(harness)
+    twin = {
+        "humidity": {"actual": {"value": "40", "metadata": {"timestamp": 1700000000001}}, "metadata": {"type": "int"}},
+        "temperature": {"actual": {"value": "24.5", "metadata": {"timestamp": 1700000000000}}, "metadata": {"type": "string"}},
+    }
+    content = {"event_id": "e", "timestamp": 1, "twin": twin}
+
+    harness.deliver(make_message("update", "node/edge-1/device/thermometer/twin/edge_updated", content, source="twin", group="resource"))
+
+    [row] = api(harness, "list", {}, "devices").content["items"]
+    assert row["twins"] == [
+        {"name": "temperature", "type": "string", "desired": "25", "reported": "24.5"},
+        {"name": "humidity", "type": "int", "desired": None, "reported": "40"},
+    ]
+    assert row["object"]["status"]["twins"][1] == {
+        "propertyName": "humidity",
+        "reported": {"value": "40", "metadata": {"timestamp": 1700000000001, "type": "int"}},
+    }
+
+
 def test_the_device_state_the_edge_sends_is_recorded(start_controller: Callable[[], Harness]) -> None:
     harness = connected_controller(start_controller)
     apply(harness, device())

@@ -152,9 +152,9 @@ def test_ctl_without_a_running_cloud_hub_says_so(cloud: RunningCloudHub) -> None
     assert code == 2 and "cannot reach the cloud hub" in err
 
 
-@pytest.mark.parametrize("example", ["web.yaml", "thermometer.yaml"])
+@pytest.mark.parametrize("example", ["hello.yaml", "thermometer.yaml"])
 def test_the_example_manifests_apply_cleanly(cloud: RunningCloudHub, example: str) -> None:
-    code, out, err = cloud.ctl("apply", "-f", str(REPO / "examples" / "cloudhub" / example))
+    code, out, err = cloud.ctl("apply", "-f", str(REPO / "examples" / "manifests" / example))
 
     assert (code, err) == (0, "")
     assert out and all(line.endswith("created") for line in out.splitlines())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from actors.twin.model import Device, Twin, Value, Version
 from actors.twin.store import OutboxRecord
@@ -196,6 +199,20 @@ def test_the_membership_detail_request_is_the_original_string_content() -> None:
         "operation": "detail",
         "timestamp": content["timestamp"],
     }
+
+
+def test_a_cloud_reply_to_a_delivered_message_is_taken_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    harness, _ = twin_harness(sensor())
+    harness.deliver(connection_event(True, Group.TWIN))
+    to_cloud(harness)
+    edge_update(harness, "7")
+    [sent] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
+    published(harness)  # the update's own result, document and delta
+
+    harness.deliver(from_cloud("response", sent.resource, "OK", parent_id=sent.id))
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert to_cloud(harness) == [] and published(harness) == []
 
 
 def test_a_delivered_message_is_sent_once_and_deleted_from_the_store() -> None:

@@ -1,0 +1,200 @@
+"""A folder set up as the README's quickstart, for tier-3 tests that run the commands a user runs.
+
+The shipped conf is copied and changed only in what tests running side by side on one machine
+must not share: ports and the node id. Folders need no change: every file key is relative, so
+the database, the certificates and the pod folders land in the site's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors.edged.model import NODE_ID_LABEL
+from kubeedge_actors.testing import wait_until
+from tests.services import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_NODE_ID = "edge-node"
+
+
+def _replace_once(text: str, pattern: str, replacement: str) -> str:
+    changed, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    assert count == 1, f"the shipped conf changed: {pattern!r} matched {count} times"
+    return changed
+
+
+@dataclass
+class QuickstartSite:
+    """A copy of conf/ in ``folder`` with its own ports and node id, and the commands to run."""
+
+    folder: Path
+    node_id: str = field(default_factory=lambda: f"quick-{uuid.uuid4().hex[:8]}")
+    cloud_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    mqtt_port: int = field(default_factory=free_port)
+    pods_port: int = field(default_factory=free_port)
+
+    @property
+    def conf(self) -> Path:
+        return self.folder / "conf"
+
+    @property
+    def broker(self) -> str:
+        return f"tcp://127.0.0.1:{self.mqtt_port}"
+
+    def write_conf(self) -> QuickstartSite:
+        shutil.copytree(REPO / "conf", self.conf)
+        edge = (self.conf / "edge.yaml").read_text()
+        assert edge.count(SHIPPED_NODE_ID) == 3, "the node id is in the cloud URL, node-id and hostname-override"
+        edge = edge.replace(SHIPPED_NODE_ID, self.node_id)
+        edge = _replace_once(edge, r"(url: wss://127\.0\.0\.1:)10000/", rf"\g<1>{self.cloud_port}/")
+        edge = _replace_once(edge, r"(internal-server: tcp://127\.0\.0\.1:)1884$", rf"\g<1>{self.mqtt_port}")
+        edge = _replace_once(edge, r"(server-port: )10255$", rf"\g<1>{self.pods_port}")
+        (self.conf / "edge.yaml").write_text(edge)
+        cloud = (self.conf / "cloudhub.yaml").read_text()
+        cloud = _replace_once(cloud, r"^(  port: )10000$", rf"\g<1>{self.cloud_port}")
+        cloud = _replace_once(cloud, r"^(  api-port: )10080$", rf"\g<1>{self.api_port}")
+        (self.conf / "cloudhub.yaml").write_text(cloud)
+        return self
+
+    def manifest(self, name: str) -> Path:
+        """``examples/manifests/<name>`` for this site's node (the examples name the shipped one)."""
+        text = (REPO / "examples" / "manifests" / name).read_text()
+        assert f"[{SHIPPED_NODE_ID}]" in text or f"nodeName: {SHIPPED_NODE_ID}" in text
+        path = self.folder / name
+        path.write_text(text.replace(SHIPPED_NODE_ID, self.node_id))
+        return path
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m kubeedge_actors ctl ARGS`` in the site's folder (reads ./conf, as in the README)."""
+        command = [sys.executable, "-m", "kubeedge_actors", "ctl", *args]
+        return subprocess.run(command, cwd=self.folder, env=self.environment(), capture_output=True, text=True, timeout=60)
+
+    def table(self, *args: str) -> list[list[str]]:
+        """The rows of ``ctl get ...`` (header left out), split into cells."""
+        result = self.ctl("get", *args)
+        assert result.returncode == 0, result.stderr
+        return [line.split() for line in result.stdout.splitlines()[1:]]
+
+    def device_app(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python examples/device_app.py --broker <the edge's embedded broker> ARGS``."""
+        command = [sys.executable, str(REPO / "examples" / "device_app.py"), "--broker", self.broker, *args]
+        return subprocess.run(command, cwd=REPO, env=self.environment(), capture_output=True, text=True, timeout=60)
+
+
+class DeviceAppWatch:
+    """``python examples/device_app.py watch DEVICE`` running, its output in a file; Ctrl-C stops it."""
+
+    def __init__(self, site: QuickstartSite, device: str) -> None:
+        self.output_path = site.folder / f"watch-{device}.out"
+        command = [sys.executable, str(REPO / "examples" / "device_app.py"), "--broker", site.broker, "watch", device]
+        with self.output_path.open("wb") as output:
+            self.process = subprocess.Popen(command, cwd=REPO, env=site.environment(), stdout=output, stderr=subprocess.STDOUT)
+
+    @property
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def interrupt(self, timeout_s: float = 30.0) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class ScriptsEdge:
+    """``scripts/edge --config-dir <site>/conf`` as a process in its own session, output in a file."""
+
+    def __init__(self, site: QuickstartSite) -> None:
+        self.site = site
+        self.output_path = site.folder / "scripts-edge.out"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ScriptsEdge:
+        with self.output_path.open("wb") as output:
+            self.process = subprocess.Popen(
+                [str(REPO / "scripts" / "edge"), "--config-dir", str(self.site.conf)],
+                cwd=self.site.folder,
+                env=self.site.environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM, as systemd or `kill` sends; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+    def kill_leftovers(self) -> None:
+        """After a failed test: this run's processes (found by the site's folder), by id."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        for pid in _processes_naming(str(self.site.conf)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _processes_naming(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def node_containers(docker_client: Any, node_id: str, pod: str | None = None) -> list[Any]:
+    labels = [f"{NODE_ID_LABEL}={node_id}"] + ([f"io.kubernetes.pod.name={pod}"] if pod else [])
+    # A container edged removes between the listing and its inspection is not listed.
+    return list(docker_client.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
+
+
+def remove_node_containers(docker_client: Any, node_id: str) -> None:
+    for container in node_containers(docker_client, node_id):
+        container.remove(force=True)
+
+
+def wait_for_row(site: QuickstartSite, what: str, row_start: list[str], timeout_s: float = 60.0) -> list[str]:
+    """Polls ``ctl get <what>`` until a row starts with ``row_start``; returns it."""
+
+    def found() -> list[str] | None:
+        return next((row for row in site.table(what) if row[: len(row_start)] == row_start), None)
+
+    return list(wait_until(found, timeout_s=timeout_s, interval_s=0.2, what=f"ctl get {what} showing {row_start}"))
+
+
+__all__ = [
+    "REPO",
+    "SHIPPED_NODE_ID",
+    "DeviceAppWatch",
+    "QuickstartSite",
+    "ScriptsEdge",
+    "node_containers",
+    "remove_node_containers",
+    "wait_for_row",
+]

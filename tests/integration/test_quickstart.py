@@ -1,0 +1,154 @@
+"""The README's quickstart, run as a newcomer runs it, on real Docker, TLS, MQTT and SQLite.
+
+``scripts/edge`` with the shipped conf (only ports and the node id changed) writes the
+certificates, starts a local cloud hub and the edge; ``ctl`` applies ``examples/manifests``;
+the pod runs with its configmap as a file and its secret as env; ``examples/device_app.py``
+reports twin values on the edge's embedded broker and ``ctl get devices`` lists them; deleting
+the examples removes the container, and stopping ``scripts/edge`` stops all it started.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.edged.localimage import BUSYBOX, QUICKSTART_IMAGE
+from kubeedge_actors.testing import wait_until
+from tests.integration.quickstart_site import (
+    REPO,
+    DeviceAppWatch,
+    QuickstartSite,
+    ScriptsEdge,
+    node_containers,
+    remove_node_containers,
+    wait_for_row,
+)
+from tests.services import service_missing, wait_for_port
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> QuickstartSite:
+    return QuickstartSite(tmp_path).write_conf()
+
+
+@pytest.fixture
+def edge(site: QuickstartSite, docker_client: Any) -> Iterator[ScriptsEdge]:
+    if not BUSYBOX.is_file() and not docker_client.images.list(name=QUICKSTART_IMAGE):
+        service_missing(f"{BUSYBOX} is missing (Debian package busybox-static): scripts/edge cannot make {QUICKSTART_IMAGE}")
+    running = ScriptsEdge(site).start()
+    try:
+        yield running
+    finally:
+        running.kill_leftovers()
+        remove_node_containers(docker_client, site.node_id)
+
+
+def the_hello_container(docker_client: Any, site: QuickstartSite) -> Any:
+    [container] = [c for c in node_containers(docker_client, site.node_id, "hello") if c.status == "running"]
+    return container
+
+
+def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behind(
+    site: QuickstartSite, edge: ScriptsEdge, docker_client: Any
+) -> None:
+    # scripts/edge: certificates, a local cloud hub, the edge connected to it.
+    wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
+
+    applied = site.ctl("apply", "-f", str(site.manifest("hello.yaml")))
+    pod = wait_for_row(site, "pods", ["hello", "1/1", "Running"])
+    container = the_hello_container(docker_client, site)
+    greeting = container.exec_run(["cat", "/etc/greeting/message.txt"]).output.decode()
+    password = container.exec_run(["sh", "-c", "echo $PASSWORD"]).output.decode()
+    logs = wait_until(lambda: "password has" in (text := container.logs().decode()) and text, timeout_s=30, what="the container's output")
+
+    device = site.ctl("apply", "-f", str(site.manifest("thermometer.yaml")))
+    watch = DeviceAppWatch(site, "thermometer-1")
+    try:
+        # The membership reaches the edge just after ctl returns, and the watch subscribes
+        # meanwhile: report until the watch has seen the edge's answer.
+        wait_until(
+            lambda: (
+                site.device_app("report", "thermometer-1", "target-temperature", "21.0", "--type", "float").returncode == 0
+                and "thermometer-1/twin/update/document" in watch.output
+            ),
+            timeout_s=30,
+            interval_s=0.5,
+            what="the device app's report seen by its watch",
+        )
+        unasked = site.device_app("report", "thermometer-1", "temperature", "20.5", "--type", "float")
+        state = site.device_app("state", "thermometer-1", "online")
+        wanted = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "target-temperature", "21.5", "21.0"])
+        reported = wait_for_row(site, "devices", ["thermometer-1", site.node_id, "temperature", "<none>", "20.5"])
+        wait_until(lambda: '"state": "online"' in site.ctl("get", "devices", "-o", "json").stdout, timeout_s=30, what="state online")
+        twin = site.device_app("get", "thermometer-1")
+        watched = watch.interrupt()
+    finally:
+        watch.kill()
+
+    deleted = site.ctl("delete", "-f", str(site.manifest("hello.yaml")), "-f", str(site.manifest("thermometer.yaml")))
+    wait_until(lambda: not node_containers(docker_client, site.node_id), timeout_s=60, interval_s=0.5, what="the container removed")
+    code = edge.stop()
+
+    output = edge.output
+    assert "wrote the edge certificate" in output and "starting one" in output
+    assert applied.stdout == "pod/hello created\nconfigmap/greeting created\nsecret/credentials created\n"
+    assert pod[3:5] == ["0", site.node_id]
+    assert greeting == "Hello from the cloud, served from the edge's SQLite when the cloud is away."
+    assert password == "s3cr3t\n"
+    assert logs.startswith(greeting + "\npassword has 6 characters\n")
+    assert (device.returncode, unasked.returncode, state.returncode, twin.returncode) == (0, 0, 0, 0), unasked.stdout + state.stdout
+    assert wanted and reported and '"21.0"' in twin.stdout and '"20.5"' in twin.stdout
+    assert watched == 0 and "thermometer-1/twin/update/delta" in watch.output
+    assert deleted.returncode == 0, deleted.stderr
+    assert code == 0, output
+    assert "rejected" not in output
+    assert "stopping the cloud hub this script started" in output and "runtime: stopped" in output
+    with pytest.raises(TimeoutError):
+        wait_for_port(site.cloud_port, timeout_s=0.5)
+    assert not node_containers(docker_client, site.node_id)
+
+
+def test_scripts_edge_uses_a_cloud_hub_that_already_answers_and_leaves_it_running(site: QuickstartSite) -> None:
+    environment = site.environment()
+    subprocess.run([sys.executable, "-m", "kubeedge_actors", "certs"], cwd=site.folder, env=environment, check=True, capture_output=True)
+    with (site.folder / "own-cloud.log").open("wb") as log:
+        cloud = subprocess.Popen(
+            [sys.executable, "-m", "kubeedge_actors", "cloud"], cwd=site.folder, env=environment, stdout=log, stderr=log
+        )
+    edge = ScriptsEdge(site)
+    try:
+        wait_for_port(site.cloud_port, timeout_s=30)
+        edge.start()
+        wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
+
+        code = edge.stop()
+        still_answers = site.ctl("get", "nodes")
+    finally:
+        edge.kill_leftovers()
+        cloud.terminate()
+        cloud.wait(30)
+
+    assert code == 0, edge.output
+    assert f"a cloud hub answers on 127.0.0.1:{site.cloud_port}: using it" in edge.output
+    assert "stopping the cloud hub" not in edge.output
+    assert still_answers.returncode == 0 and "disconnected" in still_answers.stdout
+    assert cloud.returncode == 0
+
+
+def test_scripts_edge_runs_other_commands_without_setting_anything_up(site: QuickstartSite) -> None:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "edge"), "--config-dir", str(site.conf), "ctl", "get", "nodes"],
+        cwd=site.folder,
+        env=site.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 2 and "cannot reach the cloud hub" in result.stderr
+    assert not (site.folder / "certs").exists()

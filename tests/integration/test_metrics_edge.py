@@ -154,6 +154,7 @@ def test_an_outage_of_the_cloud_and_of_the_broker_logs_a_line_per_state_change_n
 ) -> None:
     edge.wait_figure("kubeedge_cloud_connected", 1, module="websocket")
     edge.wait_figure("kubeedge_mqtt_connected", 1, module="eventbus", broker="external")
+    edge.wait_figure("kubeedge_docker_connected", 1, module="edged")  # edged's start-up lines are behind us
 
     with caplog.at_level(logging.INFO):
         cloud.stop()

@@ -4,16 +4,18 @@ cloud hub costs holding 200 edges.
 - ``edge_to_cloud_per_s``: messages/s from ``router.send("websocket", ...)`` on the edge to the
   cloud hub's controller (another process), over TLS; timed until the controller answers a
   configmap query sent after them (it handles messages in order).
-- ``link_vs_raw_ws``: that rate divided by a bare loop in the same run doing the same wire
-  work without the hub and the actors: websocket-client ``send()`` of each envelope encoded
-  with the project's codec, to a websockets server (another process) that decodes each with
-  it and counts. Rounds of the two alternate; medians are quoted. A stricter figure (frames
-  pre-encoded, the server only counts) is printed on the line before, for reference.
+- ``link_vs_raw_ws``: that rate divided by the bare loop of the issue, in the same run: a
+  websocket-client that ``send()``s each of the same envelopes, encoded with ``json.dumps`` at
+  send time as any client must, to a websockets server (another process, same TLS) that
+  counts frames without decoding them. Rounds of all sides alternate; medians are quoted.
+- beside it, two other baselines: ``link_vs_preencoded_ws`` (the frames encoded before the
+  clock starts: the wire alone) and ``link_vs_codec_ws`` (the project's codec on both ends:
+  ``encode_message`` per send, ``decode_message`` per frame on the server).
 - ``cloud_to_edge_per_s``: the cloud hub holds N pods for a node; the node's hub connects and
   the rate is N over the time until all N reach the edge's meta stand-in.
 - ``hub_200_nodes_rss_mb`` / ``hub_200_nodes_cpu_pct``: a fresh cloud hub process while 200
-  simulated edges (TLS websockets) send a keepalive every second for 30 s: its RSS at the
-  end (MiB) and its CPU over the window (% of one core).
+  simulated edges (TLS websockets) send a keepalive a second for 30 s: its RSS at the end
+  (MiB) and its CPU over the window (% of one core).
 
 Usage: ``python benchmarks/link.py [--messages N] [--rounds N] [--pods N] [--nodes N] [--seconds S]``
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
 import ssl
 import statistics
 import subprocess
@@ -30,7 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,56 +41,18 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.cloudhub.certs import write_certificates
-from actors.cloudhub.ctl import ApiClient
+from actors.cloudhub.pki import write_certificates
 from actors.hub import HubActor
 from actors.hub.transport import keepalive_text
+from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb, wait_for
 from kubeedge_actors import Config, Message, ModuleActor, Router
-from kubeedge_actors.message import encode_message
+from kubeedge_actors.message import encode_message, message_to_wire
 
-REPO = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: The bare loops, by the name of their figure: (encode at send time, the server decodes).
+BARE_LOOPS = {"raw_ws": "json", "preencoded_ws": "preencoded", "codec_ws": "codec"}
 
 
 # --- processes ----------------------------------------------------------------------------
-
-
-class CloudHubProcess:
-    """``python -m kubeedge_actors cloud`` with its own conf, certificates and database."""
-
-    def __init__(self, folder: Path, certs: Path) -> None:
-        self.folder = folder
-        self.port, self.api_port = free_port(), free_port()
-        conf = folder / "conf"
-        conf.mkdir(parents=True, exist_ok=True)
-        (conf / "cloudhub.yaml").write_text(
-            f"cloudhub:\n  port: {self.port}\n  api-port: {self.api_port}\n  node-limit: 1000\n"
-            f"  ca: {certs / 'ca.crt'}\n  cert: {certs / 'cloudhub.crt'}\n  key: {certs / 'cloudhub.key'}\n"
-            f"  database: {folder / 'cloud.db'}\nloggerLevel: WARNING\n"
-        )
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.log = (folder / "cloud.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "kubeedge_actors", "--config-dir", str(conf), "cloud"], env=env, stdout=self.log, stderr=self.log
-        )
-        self.api = ApiClient(f"http://127.0.0.1:{self.api_port}")
-        _wait_http(f"http://127.0.0.1:{self.api_port}/healthz")
-
-    def url(self, node: str) -> str:
-        return f"wss://127.0.0.1:{self.port}/bench/{node}/events"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-        self.log.close()
 
 
 class RawServerProcess:
@@ -106,18 +71,6 @@ class RawServerProcess:
         self.process.wait(30)
 
 
-def _wait_http(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def run_raw_server(port: int, certs: Path) -> None:
     from websockets.asyncio.server import serve
 
@@ -127,7 +80,7 @@ def run_raw_server(port: int, certs: Path) -> None:
     context.load_cert_chain(certs / "cloudhub.crt", certs / "cloudhub.key")
 
     async def count(ws: Any) -> None:
-        decode = ws.request.path.endswith("/decode/events")
+        decode = ws.request.path.endswith("/codec/events")
         received = 0
         async for frame in ws:
             if frame == "END":
@@ -194,38 +147,71 @@ def bench_messages(count: int) -> list[Message]:
     ]
 
 
-def edge_to_cloud_rate(router: Router, messages: list[Message]) -> float:
+@dataclass(frozen=True)
+class Sample:
+    """One round of one side: messages/s, and CPU µs per message of both ends together."""
+
+    rate: float
+    cpu_us: float
+
+
+def measured(send_all: Callable[[], None], far_end_pid: int, count: int) -> Sample:
+    """Time ``send_all`` (which returns once the far end has everything); CPU is this process's
+    (the sending side) plus the far end's, from /proc."""
+    cpu0, far0, started = time.process_time(), proc_cpu_s(far_end_pid), time.perf_counter()
+    send_all()
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0 + proc_cpu_s(far_end_pid) - far0
+    return Sample(count / elapsed, cpu / count * 1e6)
+
+
+def edge_to_cloud(router: Router, cloud: CloudHubProcess, messages: list[Message]) -> Sample:
     query = Message.new(source="metaManager", group="meta", operation="query", resource="default/configmap/bench")
-    started = time.perf_counter()
-    send = router.send
-    for message in messages:
-        send("websocket", message)
-    router.send_sync("websocket", query, timeout_s=300).result(300)
-    return len(messages) / (time.perf_counter() - started)
+
+    def send_all() -> None:
+        send = router.send
+        for message in messages:
+            send("websocket", message)
+        router.send_sync("websocket", query, timeout_s=300).result(300)
+
+    return measured(send_all, cloud.pid, len(messages))
 
 
-def raw_rate(server: RawServerProcess, certs: Path, messages: list[Message], *, codec: bool) -> float:
-    """The bare loop: with ``codec``, encode each message here and decode it there (the same
-    wire work as the link); without, send pre-encoded frames to a server that only counts."""
+def bare_loop(server: RawServerProcess, certs: Path, messages: list[Message], loop: str) -> Sample:
+    """A bare websocket-client loop sending ``messages`` to the counting server.
+
+    ``json``: each envelope (a plain dict, as a bare client holds it) is ``json.dumps``-ed at
+    send time and the server only counts: the issue's bare loop. ``preencoded``: the frames
+    are encoded before the clock starts. ``codec``: ``encode_message`` here, ``decode_message``
+    on the server.
+    """
     import websocket
 
     sslopt = {"ca_certs": str(certs / "ca.crt"), "certfile": str(certs / "edge.crt"), "keyfile": str(certs / "edge.key")}
-    path = "/bench/decode/events" if codec else "/bench/count/events"
+    path = "/bench/codec/events" if loop == "codec" else "/bench/count/events"
     ws = websocket.create_connection(f"wss://127.0.0.1:{server.port}{path}", sslopt=sslopt, skip_utf8_validation=True)
-    texts = None if codec else [encode_message(m) for m in messages]
-    started = time.perf_counter()
-    if texts is None:
-        for message in messages:
-            ws.send(encode_message(message))
-    else:
-        for text in texts:
-            ws.send(text)
-    ws.send("END")
-    received = int(ws.recv())
-    elapsed = time.perf_counter() - started
+    envelopes = [message_to_wire(m) for m in messages]
+    texts = [json.dumps(e) for e in envelopes]
+
+    def send_all() -> None:
+        send = ws.send
+        if loop == "json":
+            dumps = json.dumps
+            for envelope in envelopes:
+                send(dumps(envelope))
+        elif loop == "codec":
+            for message in messages:
+                send(encode_message(message))
+        else:
+            for text in texts:
+                send(text)
+        send("END")
+        received = int(ws.recv())
+        assert received == len(messages), received
+
+    sample = measured(send_all, server.process.pid, len(messages))
     ws.close()
-    assert received == len(messages), received
-    return len(messages) / elapsed
+    return sample
 
 
 def cloud_to_edge_rate(cloud: CloudHubProcess, certs: Path, node: str, pods: int) -> float:
@@ -257,24 +243,12 @@ def apply_pods(cloud: CloudHubProcess, node: str, count: int) -> None:
 # --- 200 simulated edges ----------------------------------------------------------------------
 
 
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def many_edges(cloud: CloudHubProcess, certs: Path, nodes: int, seconds: int) -> tuple[float, float]:
     from websockets.asyncio.client import connect
 
     context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
     context.load_cert_chain(certs / "edge.crt", certs / "edge.key")
-    pid = cloud.process.pid
+    pid = cloud.pid
     window: dict[str, float] = {}
 
     async def edge(number: int, all_connected: asyncio.Barrier) -> None:
@@ -310,6 +284,7 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=5_000)
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--throughput-only", action="store_true", help="edge→cloud against the bare loops, nothing else")
     parser.add_argument("--raw-server", nargs=2, metavar=("PORT", "CERTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
@@ -320,60 +295,74 @@ def main() -> None:
         folder = Path(tmp)
         certs = folder / "certs"
         write_certificates(certs, "bench-edge", [])
-
-        cloud = CloudHubProcess(folder / "throughput", certs)
-        raw = RawServerProcess(certs)
-        try:
-            status, answer = cloud.api.call("POST", "apply", {"kind": "ConfigMap", "metadata": {"name": "bench"}, "data": {"a": "b"}})
-            assert status == 200, answer
-            connected = threading.Event()
-            router, hub = start_edge(cloud, certs, "bench-edge", [1], connected)
-            _wait(lambda: hub.proxy().connected.get(), "the edge connected")  # noqa: PLW0108 - a fresh ask each time
-            messages = bench_messages(args.messages)
-            ours, raws, stricts = [], [], []
-            for round_number in range(1, args.rounds + 1):
-                ours.append(edge_to_cloud_rate(router, messages))
-                raws.append(raw_rate(raw, certs, messages, codec=True))
-                stricts.append(raw_rate(raw, certs, messages, codec=False))
+        rounds, downs = edge_to_cloud_rounds(folder, certs, args)
+        rss = hub_cpu = float("nan")
+        if not args.throughput_only:
+            fresh = CloudHubProcess(folder / "nodes", certs)
+            try:
+                idle_rss = proc_rss_mb(fresh.pid)
+                rss, hub_cpu = many_edges(fresh, certs, args.nodes, args.seconds)
                 print(
-                    f"round {round_number}: edge→cloud {ours[-1]:,.0f}/s, bare websocket loop {raws[-1]:,.0f}/s "
-                    f"(pre-encoded, not decoded: {stricts[-1]:,.0f}/s)",
-                    flush=True,
+                    f"cloud hub: idle {idle_rss:.1f} MiB; with {args.nodes} edges {rss:.1f} MiB, {hub_cpu:.1f} % CPU over {args.seconds} s"
                 )
-            pykka.ActorRegistry.stop_all()
-            router.close()
+            finally:
+                fresh.stop()
 
-            apply_pods(cloud, "pods-edge", args.pods)
-            downs = []
-            for round_number in range(1, max(3, args.rounds - 2) + 1):
-                downs.append(cloud_to_edge_rate(cloud, certs, "pods-edge", args.pods))
-                print(f"round {round_number}: cloud→edge {downs[-1]:,.0f}/s ({args.pods} pods on connect)", flush=True)
-        finally:
-            raw.stop()
-            cloud.stop()
-
-        fresh = CloudHubProcess(folder / "nodes", certs)
-        try:
-            idle_rss = proc_rss_mb(fresh.process.pid)
-            rss, cpu = many_edges(fresh, certs, args.nodes, args.seconds)
-            print(f"cloud hub: idle {idle_rss:.1f} MiB; with {args.nodes} edges {rss:.1f} MiB, {cpu:.1f} % CPU over {args.seconds} s")
-        finally:
-            fresh.stop()
-
-    up, raw_up, down = statistics.median(ours), statistics.median(raws), statistics.median(downs)
-    print(f"for reference: edge→cloud / bare loop with pre-encoded frames and no decoding = {up / statistics.median(stricts):.2f}")
+    # Each round pairs the sides close in time: the ratio of a round is less noisy than the
+    # ratio of medians taken over a drifting machine.
+    up = statistics.median(sample.rate for sample in rounds["ours"])
+    ratios = {
+        figure: statistics.median(o.rate / b.rate for o, b in zip(rounds["ours"], rounds[figure], strict=True)) for figure in BARE_LOOPS
+    }
+    cpu = {side: statistics.median(sample.cpu_us for sample in samples) for side, samples in rounds.items()}
+    down = statistics.median(downs) if downs else float("nan")
     print(
-        f"edge_to_cloud_per_s={up:.0f} cloud_to_edge_per_s={down:.0f} link_vs_raw_ws={up / raw_up:.2f} "
-        f"hub_200_nodes_rss_mb={rss:.1f} hub_200_nodes_cpu_pct={cpu:.1f}"
+        f"CPU per message, both ends: edge→cloud {cpu['ours']:.1f} µs; bare loops: json.dumps + count {cpu['raw_ws']:.1f} µs, "
+        f"pre-encoded {cpu['preencoded_ws']:.1f} µs, the project's codec {cpu['codec_ws']:.1f} µs"
+    )
+    print(
+        f"edge_to_cloud_per_s={up:.0f} cloud_to_edge_per_s={down:.0f} "
+        + " ".join(f"link_vs_{figure}={ratio:.2f}" for figure, ratio in ratios.items())
+        + f" raw_ws_per_s={statistics.median(s.rate for s in rounds['raw_ws']):.0f} link_cpu_us_per_msg={cpu['ours']:.1f}"
+        f" raw_ws_cpu_us_per_msg={cpu['raw_ws']:.1f} hub_200_nodes_rss_mb={rss:.1f} hub_200_nodes_cpu_pct={hub_cpu:.1f}"
     )
 
 
-def _wait(condition: Any, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
+def edge_to_cloud_rounds(folder: Path, certs: Path, args: argparse.Namespace) -> tuple[dict[str, list[Sample]], list[float]]:
+    """Rounds of edge→cloud and of each bare loop, alternating; then cloud→edge rounds."""
+    cloud = CloudHubProcess(folder / "throughput", certs)
+    raw = RawServerProcess(certs)
+    try:
+        status, answer = cloud.api.call("POST", "apply", {"kind": "ConfigMap", "metadata": {"name": "bench"}, "data": {"a": "b"}})
+        assert status == 200, answer
+        router, hub = start_edge(cloud, certs, "bench-edge", [1], threading.Event())
+        wait_for(lambda: hub.proxy().connected.get(), "the edge connected")  # noqa: PLW0108 - a fresh ask each time
+        messages = bench_messages(args.messages)
+        rounds: dict[str, list[Sample]] = {"ours": [], **{figure: [] for figure in BARE_LOOPS}}
+        sides = ["ours", *BARE_LOOPS]
+        for round_number in range(1, args.rounds + 1):
+            shift = round_number % len(sides)  # each side goes first in turn
+            for side in sides[shift:] + sides[:shift]:
+                sample = edge_to_cloud(router, cloud, messages) if side == "ours" else bare_loop(raw, certs, messages, BARE_LOOPS[side])
+                rounds[side].append(sample)
+            print(
+                f"round {round_number}: edge→cloud {rounds['ours'][-1].rate:,.0f}/s; bare loops: json.dumps + count "
+                f"{rounds['raw_ws'][-1].rate:,.0f}/s, pre-encoded {rounds['preencoded_ws'][-1].rate:,.0f}/s, "
+                f"the project's codec on both ends {rounds['codec_ws'][-1].rate:,.0f}/s",
+                flush=True,
+            )
+        pykka.ActorRegistry.stop_all()
+        router.close()
+        downs = []
+        if not args.throughput_only:
+            apply_pods(cloud, "pods-edge", args.pods)
+            for round_number in range(1, max(3, args.rounds - 2) + 1):
+                downs.append(cloud_to_edge_rate(cloud, certs, "pods-edge", args.pods))
+                print(f"round {round_number}: cloud→edge {downs[-1]:,.0f}/s ({args.pods} pods on connect)", flush=True)
+    finally:
+        raw.stop()
+        cloud.stop()
+    return rounds, downs
 
 
 if __name__ == "__main__":

@@ -2,18 +2,24 @@
 
 Figures are gathered at scrape time: the router's dead letters and held messages, each
 module's mailbox depth and restarts, and whatever each module reports from
-:meth:`~kubeedge_actors.actor.ModuleActor.module_metrics`, asked on the module's own thread.
+:meth:`~kubeedge_actors.actor.ModuleActor.module_metrics`, asked on the module's own thread;
+plus the process's own (``process_resident_memory_bytes``, ``process_cpu_seconds_total``,
+open files, ``python_info``) and its thread count.
+
+A module names a figure ``name`` or, for one figure with several series, ``name{label="value"}``
+(e.g. ``pods{phase="Running"}``); every series of one name must carry the same labels.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pykka
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -25,7 +31,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCRAPE_ASK_TIMEOUT_S = 1.0
-_NAME_OK = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_IDENTIFIER = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_PAIR = rf'{_IDENTIFIER}="[^"\\]*"'
+_FIGURE = re.compile(rf"^(?P<name>{_IDENTIFIER})(?:\{{(?P<labels>{_PAIR}(?:,{_PAIR})*)\}})?$")
+_LABEL = re.compile(rf'({_IDENTIFIER})="([^"\\]*)"')
+
+
+def parse_figure_key(key: str) -> tuple[str, dict[str, str]] | None:
+    """``"pods{phase=\"Running\"}"`` → ``("pods", {"phase": "Running"})``; None when unusable."""
+    match = _FIGURE.match(key)
+    if match is None:
+        return None
+    labels = dict(_LABEL.findall(match["labels"])) if match["labels"] else {}
+    if "module" in labels:
+        return None  # the endpoint sets it
+    return match["name"], labels
+
+
+def labelled(name: str, **labels: str) -> str:
+    """The key of one series of a labelled figure: ``labelled("pods", phase="Running")``."""
+    pairs = ",".join(f'{label}="{str(value).replace(chr(34), "_").replace(chr(92), "_")}"' for label, value in sorted(labels.items()))
+    return f"{name}{{{pairs}}}" if pairs else name
 
 
 class RuntimeCollector(Collector):
@@ -33,6 +59,7 @@ class RuntimeCollector(Collector):
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._failed: set[str] = set()  # modules whose figures failed once: warned about already
 
     def collect(self) -> Iterator[Any]:
         runtime = self._runtime
@@ -56,24 +83,38 @@ class RuntimeCollector(Collector):
             dead.add_metric([destination], float(count))
         pending = GaugeMetricFamily("kubeedge_pending_sync_requests", "send_sync requests waiting for a reply")
         pending.add_metric([], float(router.pending_sync_count()))
-        yield from (up, depth, held, restarts, dead, pending, *reported.values())
+        threads = GaugeMetricFamily("kubeedge_threads", "threads alive in the process")
+        threads.add_metric([], float(threading.active_count()))
+        yield from (up, depth, held, restarts, dead, pending, threads, *(family for family, _labels in reported.values()))
 
-    @staticmethod
-    def _add_reported(families: dict[str, Any], module: str, ref: pykka.ActorRef[Any]) -> None:
+    def _add_reported(self, families: dict[str, Any], module: str, ref: pykka.ActorRef[Any]) -> None:
         try:
             figures = ref.ask(_MetricsRequest(), block=True, timeout=SCRAPE_ASK_TIMEOUT_S)
         except (pykka.ActorDeadError, pykka.Timeout):
             return
+        except Exception as exc:  # a module's bug must not take the other modules' figures with it
+            log = logger.debug if module in self._failed else logger.warning
+            self._failed.add(module)
+            log("metrics: %s could not report its figures: %r", module, exc)
+            return
         for key, value in figures.items():
-            if not _NAME_OK.match(key):
+            parsed = parse_figure_key(key)
+            if parsed is None:
                 logger.debug("metrics: %s reported an unusable name %r", module, key)
                 continue
-            if key not in families:
-                if key.endswith("_total"):
-                    families[key] = CounterMetricFamily(f"kubeedge_{key[: -len('_total')]}", key, labels=["module"])
+            name, labels = parsed
+            label_names = ["module", *sorted(labels)]
+            if name not in families:
+                if name.endswith("_total"):
+                    family: Any = CounterMetricFamily(f"kubeedge_{name[: -len('_total')]}", name, labels=label_names)
                 else:
-                    families[key] = GaugeMetricFamily(f"kubeedge_{key}", key, labels=["module"])
-            families[key].add_metric([module], float(value))
+                    family = GaugeMetricFamily(f"kubeedge_{name}", name, labels=label_names)
+                families[name] = (family, label_names)
+            family, expected = families[name]
+            if expected != label_names:
+                logger.debug("metrics: %s reported %r with labels other than %s", module, key, expected[1:])
+                continue
+            family.add_metric([module, *(labels[label] for label in label_names[1:])], float(value))
 
 
 class MetricsServer:
@@ -82,6 +123,8 @@ class MetricsServer:
     def __init__(self, runtime: Runtime, address: str, port: int) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(RuntimeCollector(runtime))
+        ProcessCollector(registry=self.registry)  # RSS, CPU seconds, open files, start time
+        PlatformCollector(registry=self.registry)  # python_info
         self._address, self._port = address, port
         self._server: Any = None
 
@@ -101,4 +144,4 @@ class MetricsServer:
             self._server = None
 
 
-__all__ = ["MetricsServer", "RuntimeCollector"]
+__all__ = ["MetricsServer", "RuntimeCollector", "labelled", "parse_figure_key"]

@@ -34,6 +34,7 @@ from kubeedge_actors.config import Config
 from kubeedge_actors.errors import MessageRejected, UnknownResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.message import Message
+from kubeedge_actors.metrics import labelled
 from kubeedge_actors.router import Router
 from kubeedge_actors.wire import Group, Module, Operation
 
@@ -71,6 +72,8 @@ class _Link:
     state: str = "connecting"  # connecting (never connected) | connected | disconnected
     failures: int = 0
     retry_pending: bool = False
+    connects: int = 0
+    losses: int = 0
 
 
 class BusActor(ModuleActor):
@@ -124,6 +127,7 @@ class BusActor(ModuleActor):
         self.inbound = Handover(self.module_tell_self, config["mqtt.inbound-queue-size"], "bus: mqtt inbound")
         self.published = 0
         self.publish_failures = 0
+        self.received = 0
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -193,6 +197,7 @@ class BusActor(ModuleActor):
             super().handle_internal(event)
 
     def _forward(self, event: MqttMessageReceived) -> None:
+        self.received += 1
         destination, message = mqtt_to_message(event.topic, event.payload)
         if destination == Group.TWIN:
             self.module_router.send_to_group(Group.TWIN, message)
@@ -213,6 +218,7 @@ class BusActor(ModuleActor):
         link.client.subscribe(self.subscriptions, SUBSCRIBE_QOS)  # re-made on every (re)connect
         if link.state != "connected":
             logger.info("bus: connected to the %s broker %s", link.client.name, link.client.url)
+            link.connects += 1
         link.state = "connected"
         link.failures = 0
         link.backoff.reset()
@@ -225,6 +231,7 @@ class BusActor(ModuleActor):
     def _retry_later(self, link: _Link, reason: str) -> None:
         name, url = link.client.name, link.client.url
         if link.state == "connected":
+            link.losses += 1
             logger.warning("bus: lost the %s broker %s (%s); reconnecting with back-off", name, url, reason)
         elif link.state == "connecting":
             logger.warning("bus: cannot reach the %s broker %s (%s); retrying with back-off", name, url, reason)
@@ -234,6 +241,22 @@ class BusActor(ModuleActor):
         link.failures += 1
         link.retry_pending = True
         self.module_tell_later(link.backoff.next_delay(), ReconnectBroker(name))
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def module_metrics(self) -> dict[str, float]:
+        """Each broker's state and losses, and what went through or was dropped on the way."""
+        figures: dict[str, float] = {}
+        for name, link in self.links.items():
+            figures[labelled("mqtt_connected", broker=name)] = 1.0 if link.state == "connected" else 0.0
+            figures[labelled("mqtt_reconnects_total", broker=name)] = float(max(0, link.connects - 1))
+            figures[labelled("mqtt_connection_losses_total", broker=name)] = float(link.losses)
+            figures[labelled("mqtt_publishes_refused_total", broker=name)] = float(link.client.dropped_publishes)
+        figures["mqtt_published_total"] = float(self.published)
+        figures["mqtt_received_total"] = float(self.received)
+        figures["mqtt_inbound_waiting"] = float(self.inbound.in_flight)
+        figures["mqtt_inbound_dropped_total"] = float(self.inbound.dropped)  # the hand-over's drops
+        return figures
 
 
 def default_clients(config: Config) -> list[MqttClient]:

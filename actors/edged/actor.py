@@ -46,7 +46,7 @@ from actors.edged.metaclient import MetaObjectSource, meta_request, query_object
 from actors.edged.model import ContainerRuntime, RuntimeUnavailableError
 from actors.edged.node import interface_ipv4, node_status_body
 from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
-from actors.edged.reporting import PodReports
+from actors.edged.reporting import PodReports, edged_figures
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
 from actors.edged.status import pod_status_body
@@ -215,11 +215,13 @@ class EdgedActor(ModuleActor):
         if earlier_uid is not None and earlier_uid != pod.uid:
             self._forget_pod(earlier_uid, self._pods[earlier_uid].stop_grace_s)  # replaced under the same name
         known = pod.uid in self._pods
+        # The cloud sends every pod again on each reconnect: an unchanged one is no news.
+        log = logger.debug if self._pods.get(pod.uid) == pod else logger.info
         self._pods[pod.uid] = pod
         self._uid_by_key[pod.key] = pod.uid
         self._deleted.pop(pod.uid, None)
         self._reports.pod_seen(pod.uid)
-        logger.info("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
+        log("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
         if pod.problem is not None:
             logger.warning("edged: pod %s cannot run: %s (%s)", pod.key, pod.problem.message, message_id)
         self._sync_pod(pod.uid)
@@ -595,6 +597,18 @@ class EdgedActor(ModuleActor):
         elif not failed and self._node_failing:
             logger.info("edged: node status stored by meta again (%s)", request_id)
         self._node_failing = failed
+
+    def module_metrics(self) -> dict[str, float]:
+        """Pods by phase, containers by state and why they wait, and whether Docker answers."""
+        waiting = [self._waiting.get(uid, {}) for uid in self._pods]
+        return edged_figures(
+            self._reports.phases(self._pods),
+            self._inventory.all(),
+            waiting,
+            docker_connected=0.0 if self._docker_down or not self._inventory_ready else 1.0,
+            pod_syncs_running=float(len(self._busy)),
+            pods_terminating=float(len(self._deleted)),
+        )
 
     # --- garbage collection (spec §7.4) -----------------------------------------------------
 

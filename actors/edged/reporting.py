@@ -4,6 +4,7 @@ changed, sent again when meta did not store it, and listed on ``GET /pods`` (spe
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,12 @@ from actors.edged.model import ContainerInfo
 from actors.edged.pods import Pod, Problem
 from actors.edged.status import pod_status
 from actors.edged.timefmt import now_k8s
+from kubeedge_actors.metrics import labelled
+
+#: Kubernetes' pod phases, always shown so that a phase at 0 is a series at 0, not a gap.
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+#: Docker states always shown (the others appear when a container is in them).
+CONTAINER_STATES = ("created", "running", "exited")
 
 
 class PodReports:
@@ -52,10 +59,32 @@ class PodReports:
         if self._sent.get(uid) is status:
             del self._sent[uid]
 
+    def phases(self, uids: Iterable[str]) -> Counter[str]:
+        """How many of these pods are in each phase (Pending until a status was computed)."""
+        return Counter(self._computed.get(uid, {}).get("phase", "Pending") for uid in uids)
+
     def pod_list(self, pods: Iterable[Pod]) -> bytes:
         """The body of ``GET /pods``: a v1.PodList of the pods with their last status."""
         items = [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
         return json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode()
 
 
-__all__ = ["PodReports"]
+def edged_figures(
+    phases: Counter[str], containers: Iterable[ContainerInfo], waiting: Iterable[Mapping[str, Problem]], **gauges: float
+) -> dict[str, float]:
+    """The metrics endpoint's figures: pods by phase, containers by Docker state, containers
+    waiting by reason (CrashLoopBackOff, ImagePullBackOff...), and the ``gauges`` given."""
+    figures = {labelled("pods", phase=phase): float(phases.get(phase, 0)) for phase in POD_PHASES}
+    for phase in set(phases) - set(POD_PHASES):
+        figures[labelled("pods", phase=phase)] = float(phases[phase])
+    states = Counter(container.status for container in containers)
+    for state in (*CONTAINER_STATES, *(s for s in states if s not in CONTAINER_STATES)):
+        figures[labelled("containers", state=state)] = float(states.get(state, 0))
+    reasons = Counter(problem.reason for problems in waiting for problem in problems.values())
+    for reason, count in reasons.items():
+        figures[labelled("containers_waiting", reason=reason)] = float(count)
+    figures.update(gauges)
+    return figures
+
+
+__all__ = ["CONTAINER_STATES", "POD_PHASES", "PodReports", "edged_figures"]

@@ -136,6 +136,9 @@ class HubActor(ModuleActor):
         self._last_warned: dict[str, float] = {}
         # Counters, for tests, logs and metrics.
         self.dial_count = 0
+        self.dial_failure_count = 0
+        self.connect_count = 0
+        self.lost_count = 0
         self.sent_count = 0
         self.received_count = 0
         self.bad_frame_count = 0
@@ -250,12 +253,14 @@ class HubActor(ModuleActor):
         self._link = link
         self._connected_at = time.monotonic()
         self._dial_failures = 0
+        self.connect_count += 1
         logger.info("hub: connected to the cloud at %s (generation %d)", self._dialer.url, link.generation)
         self._publish_connection(True)
         self._flush_outbox(link)
 
     def _dial_failed(self, reason: str) -> None:
         self._dial_failures += 1
+        self.dial_failure_count += 1
         delay = self._backoff.next_delay()
         # One line per state change: the first failure is a warning, the retries are debug.
         log = logger.warning if self._dial_failures == 1 else logger.debug
@@ -268,6 +273,7 @@ class HubActor(ModuleActor):
             self.stale_event_count += 1
             return
         self._link = None
+        self.lost_count += 1
         link.close(wait_s=0)
         # Frames the dead link had not written (some sent to it after it died) go back in
         # front, in their order.
@@ -331,6 +337,25 @@ class HubActor(ModuleActor):
             )
             return
         router.send_to_group(group, message)
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def module_metrics(self) -> dict[str, float]:
+        """The link as an operator watches it: up or not, how often it came back, what waits."""
+        handover = self._handover
+        return {
+            "cloud_connected": 1.0 if self._link is not None else 0.0,
+            "cloud_reconnects_total": float(max(0, self.connect_count - 1)),
+            "cloud_link_losses_total": float(self.lost_count),
+            "cloud_dial_failures_total": float(self.dial_failure_count),
+            "outbox_depth": float(len(self._outbox) + len(self._to_cloud)),
+            "outbox_dropped_total": float(self.outbox_dropped_count),
+            "messages_to_cloud_total": float(self.sent_count),
+            "messages_from_cloud_total": float(self.received_count),
+            "cloud_frames_dropped_total": float(handover.dropped if handover is not None else 0),
+            "bad_frames_total": float(self.bad_frame_count),
+            "unrouted_total": float(sum(self.unrouted_counts.values())),
+        }
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ LostCallback = Callable[[int, str], None]
 _WRITE_BATCH = 256  # frames joined into one socket write
 _READ_BATCH = 256  # frames read before they are handed over
 _CLOSE_WAIT_S = 2.0  # how long close() waits for the cloud's close frame
+#: Zeros of the key stream under a frame header and its mask key, by header length.
+_UNMASKED = {length: bytes(length + 4) for length in (2, 4, 10)}
 _CERTS_HINT = " (`python -m kubeedge_actors certs` writes a CA and certificates for development)"
 
 
@@ -180,6 +182,34 @@ class WebsocketDialer:
         return CloudConnection(ws, generation, settings.heartbeat_s, on_frames, on_lost)
 
 
+def masked_text_frames(texts: list[str], mask_keys: Callable[[int], bytes]) -> bytes:
+    """Client text frames (RFC 6455 §5.2), each with its own mask key, as one buffer to write.
+
+    The same bytes websocket-client's ``ABNF`` makes, built for a whole batch at once:
+    ``ABNF`` builds and masks each frame through Python objects (~10 µs a frame, most of the
+    edge→cloud cost on the link's thread), while here every header and payload is laid end to
+    end and masked with one XOR of two big integers: the key stream is zero under the headers,
+    so they come through unchanged.
+    """
+    keys = mask_keys(4 * len(texts))
+    plain: list[bytes] = []
+    stream: list[bytes] = []
+    for index, text in enumerate(texts):
+        payload = text.encode("utf-8")
+        length = len(payload)
+        key = keys[4 * index : 4 * index + 4]
+        if length < 126:
+            header = bytes((0x81, 0x80 | length))  # FIN + text; MASK + length
+        elif length < 0x10000:
+            header = struct.pack("!BBH", 0x81, 0xFE, length)
+        else:
+            header = struct.pack("!BBQ", 0x81, 0xFF, length)
+        plain += (header, key, payload)
+        stream += (_UNMASKED[len(header)], (key * (length // 4 + 1))[:length])
+    data = b"".join(plain)
+    return (int.from_bytes(data, "little") ^ int.from_bytes(b"".join(stream), "little")).to_bytes(len(data), "little")
+
+
 class _MaskKeys:
     """Frame mask keys from the OS's strong entropy (RFC 6455 §5.3), 4 KiB at a time: one
     ``getrandom`` per 1024 frames instead of one per frame. Used on the I/O thread only."""
@@ -190,7 +220,7 @@ class _MaskKeys:
 
     def __call__(self, length: int) -> bytes:
         if self._next + length > len(self._pool):
-            self._pool, self._next = os.urandom(4096), 0
+            self._pool, self._next = os.urandom(max(4096, length)), 0
         key = self._pool[self._next : self._next + length]
         self._next += length
         return key
@@ -343,14 +373,9 @@ class CloudConnection:
             self._write(batch)
 
     def _write(self, texts: list[str]) -> None:
-        # Frames of one batch go out in one socket write; websocket-client builds and masks them.
+        # Frames of one batch go out in one socket write.
         self._in_flight = texts
-        frames = []
-        for text in texts:
-            frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT)
-            frame.get_mask_key = self._mask_keys
-            frames.append(frame.format())
-        self._sock.sendall(b"".join(frames))
+        self._sock.sendall(masked_text_frames(texts, self._mask_keys))
         self._in_flight = []
 
     def _close_cleanly(self) -> None:
@@ -385,4 +410,5 @@ __all__ = [
     "WebsocketDialer",
     "client_ssl_context",
     "keepalive_text",
+    "masked_text_frames",
 ]

@@ -19,6 +19,7 @@ from actors.meta.content import (
 )
 from actors.meta.store import MetaStorage, MetaStore
 from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.metrics import labelled
 from kubeedge_actors.wire import (
     CLOUD_CONNECTED,
     CLOUD_DISCONNECTED,
@@ -109,6 +110,11 @@ class MetaActor(ModuleActor):
         self._flush_told = False
         self._remote_waiting: dict[str, list[Message]] = {}
         self._crashed = False
+        # Counters, for the metrics endpoint.
+        self.writes = 0
+        self.commits = 0
+        self.remote_queries = 0
+        self.remote_queries_unanswered = 0
         self._writes: dict[str, Callable[[Message, Target, str | None], None]] = {
             Operation.INSERT: self._insert,
             Operation.UPDATE: self._update,
@@ -175,6 +181,7 @@ class MetaActor(ModuleActor):
             self.store.begin()
         write(message, target, value)
         self._batch_writes += 1
+        self.writes += 1
         if self._batch_writes >= self.max_batch_writes:
             self._flush()
         elif not self._flush_told:
@@ -186,6 +193,7 @@ class MetaActor(ModuleActor):
         """Commit the batch, then send what its writes produced, in order."""
         if self.store.in_batch:
             self.store.commit()
+            self.commits += 1
             logger.debug("meta: committed %d writes", self._batch_writes)
         self._batch_writes = 0
         outgoing, self._outgoing = self._outgoing, []
@@ -276,6 +284,7 @@ class MetaActor(ModuleActor):
             waiting.append(request)
             return
         self._remote_waiting[target.key] = [request]
+        self.remote_queries += 1
         copy = request.clone()  # spec §6.3: a copy with a new id
         logger.debug("meta: %s asks the cloud for %s as %s", request.id, target.key, copy.id)
         future = self.module_router.send_sync(Module.HUB, copy, self.remote_query_timeout_s)
@@ -304,10 +313,28 @@ class MetaActor(ModuleActor):
             return
         # No answer (the cloud sends nothing for an object it does not have) or no hub:
         # answer from SQLite, as if disconnected; usually [] (a push may have come meanwhile).
+        self.remote_queries_unanswered += 1
         logger.info("meta: no answer from the cloud for %s (%s); answering locally", target.key, error)
         values = self._local_values(target)
         for request in waiting:
             self._answer(request, values)
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def module_metrics(self) -> dict[str, float]:
+        """Rows stored per type, writes and commits, and the questions put to the cloud."""
+        figures = {labelled("rows", type=resource_type): float(count) for resource_type, count in self.store.count_by_type().items()}
+        figures.update(
+            {
+                "writes_total": float(self.writes),
+                "commits_total": float(self.commits),
+                "remote_queries_total": float(self.remote_queries),
+                "remote_queries_unanswered_total": float(self.remote_queries_unanswered),
+                "remote_queries_waiting": float(len(self._remote_waiting)),
+                "cloud_connected": 1.0 if self.connected else 0.0,
+            }
+        )
+        return figures
 
     # --- connection events and pod-status resync --------------------------------------------
 

@@ -85,6 +85,7 @@ class MetaStorage(Protocol):
     def values_of_type(self, resource_type: str) -> list[str]: ...
     def items_of_type(self, resource_type: str) -> list[tuple[str, str]]: ...
     def keys_of_type(self, resource_type: str) -> set[str]: ...
+    def count_by_type(self) -> dict[str, int]: ...
 
 
 class MetaStore:
@@ -224,6 +225,12 @@ class MetaStore:
         model = self.model
         rows = cast(Iterable[tuple[str]], model.select(model.key).where(model.type == resource_type).tuples())
         return {key for (key,) in rows}
+
+    def count_by_type(self) -> dict[str, int]:
+        """How many rows of each type (for the metrics endpoint)."""
+        model = self.model
+        rows = model.select(model.type, peewee.fn.COUNT(model.key)).group_by(model.type).tuples()
+        return {resource_type: count for resource_type, count in cast(Iterable[tuple[str, int]], rows)}
 
 
 __all__ = ["TABLE", "MetaRow", "MetaStorage", "MetaStore", "bound_model"]

@@ -311,6 +311,20 @@ class TwinActor(ModuleActor):
         else:
             super().handle_internal(event)
 
+    def module_metrics(self) -> dict[str, float]:
+        """Devices served, and the cloud backlog with what happened to it."""
+        stats = self.outbox.stats
+        return {
+            "devices": float(len(self.twins.devices)),
+            "device_twins": float(sum(len(device.twins) for device in self.twins.devices.values())),
+            "outbox_depth": float(len(self.outbox)),
+            "outbox_sent_total": float(stats.sent),
+            "outbox_resent_total": float(stats.resent),
+            "outbox_given_up_total": float(stats.given_up),
+            "outbox_dropped_total": float(stats.dropped),
+            "store_failures_total": float(self.store_failures),
+        }
+
     def handle_rejection(self, message: Message, error: MessageRejected) -> None:
         code = f" ({error.code})" if isinstance(error, TwinRequestError) else ""
         logger.warning(

@@ -268,3 +268,42 @@ def test_a_refused_publish_is_counted_not_raised() -> None:
     harness.deliver(make_message("publish", "a/b", "x", source="twin"))
 
     assert harness.actor.publish_failures == 1
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_the_figures_show_each_brokers_state_and_losses() -> None:
+    internal, external = FakeMqttClient("internal"), FakeMqttClient("external")
+    harness = started_bus(internal, external, mode=1)
+    internal.fire_connected()
+    harness.run_pending()
+    before = harness.actor.module_metrics()
+
+    internal.fire_lost()
+    harness.run_pending()
+    lost = harness.actor.module_metrics()
+    harness.advance(60)
+    internal.fire_connected()
+    harness.run_pending()
+    back = harness.actor.module_metrics()
+
+    assert (before['mqtt_connected{broker="internal"}'], before['mqtt_connected{broker="external"}']) == (1, 0)
+    assert (lost['mqtt_connected{broker="internal"}'], lost['mqtt_connection_losses_total{broker="internal"}']) == (0, 1)
+    assert (back['mqtt_connected{broker="internal"}'], back['mqtt_reconnects_total{broker="internal"}']) == (1, 1)
+    assert back['mqtt_connection_losses_total{broker="external"}'] == 0
+
+
+def test_the_figures_count_messages_through_the_bus_and_the_hand_overs_drops() -> None:
+    harness, client = connected_bus(**{"mqtt.inbound-queue-size": 3})
+    for n in range(5):
+        client.fire_message("$hw/events/upload/x", b"%d" % n)
+    harness.run_pending()
+    harness.deliver(make_message("publish", "some/topic", "text", source="twin"))
+    client.refuse_publishes = True
+    harness.deliver(make_message("publish", "some/topic", "text", source="twin"))
+
+    figures = harness.actor.module_metrics()
+
+    assert (figures["mqtt_received_total"], figures["mqtt_inbound_dropped_total"], figures["mqtt_inbound_waiting"]) == (3, 2, 0)
+    assert (figures["mqtt_published_total"], figures['mqtt_publishes_refused_total{broker="external"}']) == (1, 1)

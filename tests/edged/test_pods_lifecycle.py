@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from actors.edged.model import CONTAINER_HASH_LABEL, NODE_ID_LABEL, POD_UID_LABEL, RESTART_COUNT_LABEL
@@ -170,6 +172,19 @@ def test_an_update_with_an_unchanged_spec_leaves_the_container_alone(edge: Edge)
     assert edge.runtime.running() == [before]
 
 
+def test_the_same_pod_sent_again_on_a_reconnect_is_not_logged_as_news(edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
+    edge.start()
+    pod = make_pod()
+    edge.deliver("insert", pod)
+
+    with caplog.at_level(logging.INFO, logger="actors.edged"):
+        edge.deliver("update", pod)
+        pod["metadata"]["labels"] = {"tier": "front"}
+        edge.deliver("update", pod)
+
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["edged: pod default/web updated"]
+
+
 def test_a_deleted_pod_is_stopped_with_its_grace_period_and_removed(edge: Edge) -> None:
     edge.start()
     pod = make_pod(grace_s=7)
@@ -269,3 +284,24 @@ def test_a_container_that_cannot_start_is_retried_with_back_off(edge: Edge) -> N
     assert edge.waiting_reason() == "CrashLoopBackOff"
     edge.advance(6)
     assert len([c for c in edge.runtime.calls if c.startswith("start")]) == attempts + 1
+
+
+def test_the_figures_count_pods_by_phase_containers_by_state_and_why_they_wait(edge: Edge) -> None:
+    edge.start()
+    edge.deliver("insert", make_pod("web"))
+    edge.deliver("insert", make_pod("job", restart_policy="Never"))
+    edge.deliver("insert", make_pod("crashy"))
+    job = next(c for c in edge.runtime.running() if "_job_" in c.name)
+    edge.runtime.exit(job.id, 0)
+    edge.harness.run_pending()
+    for _ in range(2):  # the second crash waits in back-off
+        crashy = next(c for c in edge.runtime.running() if "_crashy_" in c.name)
+        edge.runtime.exit(crashy.id, 1)
+        edge.harness.run_pending()
+
+    figures = edge.actor.module_metrics()
+
+    assert (figures['pods{phase="Running"}'], figures['pods{phase="Succeeded"}'], figures['pods{phase="Failed"}']) == (2, 1, 0)
+    assert (figures['containers{state="running"}'], figures['containers{state="exited"}']) == (1, 3)
+    assert figures['containers_waiting{reason="CrashLoopBackOff"}'] == 1
+    assert (figures["docker_connected"], figures["pod_syncs_running"], figures["pods_terminating"]) == (1, 0, 0)

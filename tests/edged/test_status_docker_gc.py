@@ -41,6 +41,22 @@ def test_a_lost_event_stream_is_redialled_with_back_off_and_pods_are_reconciled(
     assert edge.status()["phase"] == "Running"
 
 
+def test_the_figures_show_docker_going_away_and_coming_back(edge: Edge) -> None:
+    edge.start()
+    up = edge.actor.module_metrics()["docker_connected"]
+
+    edge.runtime.down = True
+    edge.runtime.watch.on_end("event stream failed: connection refused")
+    edge.harness.run_pending()
+    down = edge.actor.module_metrics()["docker_connected"]
+    edge.runtime.down = False
+    edge.advance(1)
+    edge.runtime.open_events()
+    edge.harness.run_pending()
+
+    assert (up, down, edge.actor.module_metrics()["docker_connected"]) == (1, 0, 1)
+
+
 def test_a_status_meta_did_not_store_is_sent_again_at_the_next_poll(edge: Edge) -> None:
     edge.start()
     edge.deliver("insert", make_pod())

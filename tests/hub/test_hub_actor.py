@@ -393,3 +393,37 @@ def test_a_sync_connection_query_is_answered_to_its_waiter() -> None:
     [answer] = harness.router.take("resp")
     assert (answer.content, answer.parent_id) == ("cloud_connected", query.id)
     assert harness.router.sent == []
+
+
+def test_the_figures_follow_the_link_down_through_failed_dials_and_back_up() -> None:
+    dialer = FakeDialer().accept().refuse(times=2).accept()
+    harness = start_hub(dialer)
+    harness.deliver(make_message("update", "default/podstatus/a"))
+    up = harness.actor.module_metrics()
+
+    dialer.link.lose("connection reset by peer")
+    harness.run_pending()
+    harness.deliver(make_message("update", "default/podstatus/b"))
+    harness.deliver(make_message("update", "default/podstatus/c"))
+    down = harness.actor.module_metrics()
+    for _ in range(100):
+        harness.advance(0.1)  # two refused dials, then the third is accepted
+    back = harness.actor.module_metrics()
+
+    assert (up["cloud_connected"], up["messages_to_cloud_total"], up["outbox_depth"]) == (1, 1, 0)
+    assert (down["cloud_connected"], down["cloud_link_losses_total"], down["outbox_depth"]) == (0, 1, 2)
+    assert (back["cloud_connected"], back["cloud_reconnects_total"], back["cloud_dial_failures_total"]) == (1, 1, 2)
+    assert (back["outbox_depth"], back["messages_to_cloud_total"]) == (0, 3)
+
+
+def test_the_figures_count_what_the_cloud_sent_and_what_could_not_be_routed() -> None:
+    dialer = FakeDialer().accept()
+    harness = start_hub(dialer)
+
+    dialer.link.receive(
+        encode_message(cloud_message("insert", "default/pod/a", {})), "not json", encode_message(make_message(group="nobody"))
+    )
+    harness.run_pending()
+    figures = harness.actor.module_metrics()
+
+    assert (figures["messages_from_cloud_total"], figures["bad_frames_total"], figures["unrouted_total"]) == (2, 1, 1)

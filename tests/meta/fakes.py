@@ -107,6 +107,13 @@ class FakeMetaStore:
         self._check_open()
         return {key for key, (kind, _value) in self.rows.items() if kind == resource_type}
 
+    def count_by_type(self) -> dict[str, int]:
+        self._check_open()
+        counts: dict[str, int] = {}
+        for kind, _value in self.rows.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
     def value_of(self, key: str) -> str | None:
         """For assertions: the committed-or-pending value, without the open check."""
         row = self.rows.get(key)

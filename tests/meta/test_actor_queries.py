@@ -215,3 +215,22 @@ def test_the_remote_query_waits_one_heartbeat_unless_told_otherwise() -> None:
 
     assert harness.actor.remote_query_timeout_s == 15.0
     assert meta_harness(remote_query_timeout_s=2.5).actor.remote_query_timeout_s == 2.5
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def test_the_figures_show_rows_per_type_and_the_questions_put_to_the_cloud() -> None:
+    harness = meta_harness(FakeMetaStore(PODS), connected=True)
+    harness.deliver(edged_message("query", "default/secret/token", sync=True))
+    [remote] = harness.router.take("sync", Module.HUB)
+    waiting = harness.actor.module_metrics()["remote_queries_waiting"]
+
+    harness.router.fail(remote, SyncTimeoutError("no reply"))
+    harness.run_pending()
+    harness.deliver(make_message("insert", "default/pod/new", pod("new"), source="controller", group="resource"))
+    figures = harness.actor.module_metrics()
+
+    assert (figures['rows{type="pod"}'], figures['rows{type="configmap"}']) == (4, 1)
+    assert (figures["remote_queries_total"], figures["remote_queries_unanswered_total"], waiting) == (1, 1, 1)
+    assert (figures["remote_queries_waiting"], figures["writes_total"], figures["commits_total"]) == (0, 1, 1)

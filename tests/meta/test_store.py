@@ -154,3 +154,10 @@ def test_reading_a_store_that_is_not_open_is_a_clear_error(tmp_path: Path) -> No
 
     with pytest.raises(RuntimeError, match="is not open"):
         store.get("default/pod/web")
+
+
+def test_rows_are_counted_per_type(store: MetaStore) -> None:
+    for key, kind in (("default/pod/a", "pod"), ("default/pod/b", "pod"), ("default/configmap/c", "configmap")):
+        store.save(key, kind, "{}")
+
+    assert store.count_by_type() == {"pod": 2, "configmap": 1}

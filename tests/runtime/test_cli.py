@@ -114,3 +114,11 @@ def test_without_conf_folder_the_built_in_defaults_are_used(tmp_path: Path) -> N
 
     assert any("no ./conf here, using built-in defaults" in line for line in lines)
     assert process.returncode == 0
+
+
+def test_the_edge_process_does_not_load_what_only_the_certs_command_needs() -> None:
+    check = "import sys, kubeedge_actors.__main__; print(sorted(m for m in sys.modules if m.split('.')[0] == 'cryptography'))"
+
+    result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"  # cryptography alone is ~8 MiB of every edge's memory

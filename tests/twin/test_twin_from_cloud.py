@@ -347,3 +347,16 @@ def test_a_cloud_that_never_confirms_reports_gets_each_once() -> None:
 
     assert [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")] == []
     assert not harness.actor.outbox.keep_until_confirmed
+
+
+def test_the_figures_show_the_devices_and_the_backlog_waiting_for_the_cloud() -> None:
+    harness, _store = twin_harness(sensor())
+    for value in ("1", "2"):
+        edge_update(harness, value)
+    away = harness.actor.module_metrics()
+
+    harness.deliver(connection_event(True, Group.TWIN))
+    back = harness.actor.module_metrics()
+
+    assert (away["devices"], away["device_twins"], away["outbox_depth"], away["outbox_sent_total"]) == (1, 1, 2, 0)
+    assert (back["outbox_depth"], back["outbox_sent_total"]) == (1, 3)  # the membership-detail request awaits its answer

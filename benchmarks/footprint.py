@@ -1,0 +1,114 @@
+"""The whole edge at rest: memory and CPU of the edge process, against a bare baseline.
+
+The edge is ``python -m kubeedge_actors`` with the five modules (meta, twin, bus with its
+embedded MQTT broker, edged on the real Docker Engine, hub), no pods, connected over TLS to a
+cloud hub in its own process, so keepalives flow (``edgehub.controller.heartbeat`` 15 s) and
+edged reports node status every 10 s. After a warm-up, both the edge and the baseline are
+read from /proc over the same window (``--seconds``, 60 by default).
+
+- ``idle_rss_mb``: the edge process's resident memory at the end of the window (MiB).
+- ``idle_cpu_pct``: its CPU time over the window, as a percentage of one core.
+- ``baseline_rss_mb`` / ``baseline_cpu_pct``: a bare Python process that imports everything
+  the edge process imports (``kubeedge_actors.__main__``, so the same libraries: pykka,
+  paho-mqtt, websocket-client, websockets, docker, peewee, ruamel.yaml, amqtt,
+  prometheus-client, cryptography) and then waits on an event, over the same window.
+- ``rss_vs_baseline``: idle_rss_mb / baseline_rss_mb (what running costs beyond loading the
+  code). The baseline's CPU is ~0, so a CPU ratio would be meaningless; ``cpu_over_baseline_pct``
+  is the difference instead.
+- ``rss_vs_original`` / ``cpu_vs_original``: against the original Go edge core measured on
+  this kind of machine (ENVIRONMENT.md: 49–51 MiB idle, ~0.6 % CPU), for context only: that
+  figure comes from another run.
+
+Needs a running Docker Engine. Usage: ``python benchmarks/footprint.py [--seconds 60] [--warm-up 10]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.processes import REPO, CloudHubProcess, EdgeProcess, proc_cpu_s, proc_rss_mb, proc_threads, wait_for
+
+ORIGINAL_RSS_MB = 50.0  # ENVIRONMENT.md: 49–51 MiB
+ORIGINAL_CPU_PCT = 0.6  # ENVIRONMENT.md: ~0.6 % of a core
+
+BASELINE = """
+import sys, threading
+import kubeedge_actors.__main__  # every module and library the edge process loads
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+def start_baseline() -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", BASELINE], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        raise RuntimeError("the baseline process did not start")
+    return process
+
+
+def node_connected(cloud: CloudHubProcess, node_id: str) -> bool:
+    status, answer = cloud.api.call("GET", "nodes")
+    return status == 200 and any(row["name"] == node_id and row["connection"] == "connected" for row in answer.get("items", []))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warm-up", type=float, default=10.0)
+    args = parser.parse_args()
+
+    from actors.cloudhub.pki import write_certificates
+
+    with tempfile.TemporaryDirectory(prefix="footprint-bench-") as tmp:
+        folder = Path(tmp)
+        certs = folder / "certs"
+        node_id = f"footprint-{uuid.uuid4().hex[:8]}"
+        write_certificates(certs, node_id, [])
+        cloud = CloudHubProcess(folder / "cloud", certs)
+        # The shipped defaults but for paths and ports: mqtt.mode 0 (embedded broker), metrics off.
+        edge = EdgeProcess(folder / "edge", cloud, certs, node_id, log_level="WARNING", **{"metrics.enabled": False})
+        baseline = start_baseline()
+        try:
+            wait_for(lambda: node_connected(cloud, node_id), "the edge connected to the cloud hub", timeout_s=60, interval_s=0.2)
+            time.sleep(args.warm_up)  # start-up work (first listing, first node status) is over
+            pids = {"edge": edge.pid, "baseline": baseline.pid}
+            cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+            started = time.monotonic()
+            time.sleep(args.seconds)  # the measurement: both processes idle side by side
+            elapsed = time.monotonic() - started
+            cpu = {name: 100 * (proc_cpu_s(pid) - cpu0[name]) / elapsed for name, pid in pids.items()}
+            rss = {name: proc_rss_mb(pid) for name, pid in pids.items()}
+            threads = proc_threads(edge.pid)
+            still_connected = node_connected(cloud, node_id)
+        finally:
+            baseline.terminate()
+            baseline.wait(10)
+            exit_code = edge.stop()
+            cloud.stop()
+        problems = [line for line in edge.log_lines() if " ERROR " in line or "Traceback" in line]
+
+    print(
+        f"edge: {rss['edge']:.1f} MiB, {cpu['edge']:.2f} % CPU, {threads} threads over {elapsed:.0f} s "
+        f"(connected throughout: {still_connected}; exit code {exit_code}; {len(problems)} error lines)"
+    )
+    print(f"baseline (same imports, idle): {rss['baseline']:.1f} MiB, {cpu['baseline']:.2f} % CPU")
+    print(
+        f"idle_rss_mb={rss['edge']:.1f} idle_cpu_pct={cpu['edge']:.2f} baseline_rss_mb={rss['baseline']:.1f} "
+        f"baseline_cpu_pct={cpu['baseline']:.2f} rss_vs_baseline={rss['edge'] / rss['baseline']:.2f} "
+        f"cpu_over_baseline_pct={cpu['edge'] - cpu['baseline']:.2f} rss_vs_original={rss['edge'] / ORIGINAL_RSS_MB:.2f} "
+        f"cpu_vs_original={cpu['edge'] / ORIGINAL_CPU_PCT:.2f}"
+    )
+    return 0 if still_connected and not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,8 +51,8 @@ from typing import Any
 import docker.errors
 from ruamel.yaml import YAML
 
-from actors.cloudhub.certs import write_certificates
 from actors.cloudhub.ctl import ApiClient
+from actors.cloudhub.pki import write_certificates
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors.config.keys import KEYS_BY_NAME
 from kubeedge_actors.testing import wait_until

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -12,8 +11,10 @@ from actors.cloudhub.devices import (
     cloud_updated_content,
     edge_device,
     membership_content,
+    newer_reports,
     parse_device,
     reported_from_edge,
+    state_from_edge,
     with_node_selector,
     with_reported,
 )
@@ -44,7 +45,9 @@ class DeviceControllerActor(ModuleActor):
         from edges: ``get`` on ``membership/detail`` (answered with every device of the node
         and its desired twins, so a node that was away catches up, deletes included);
         ``update`` on ``device/<id>/twin/edge_updated`` (reported values recorded as v1.0.0
-        does, and acknowledged so the twin stops resending it); ``device/<id>/state``.
+        does, each only when newer than the one shown: see ``newer_reports``) and on
+        ``device/<id>/state`` (recorded when newer than the last); both acknowledged, so the
+        twin stops resending them.
     Produces:
         to module ``cloudhub``, source ``devicecontroller``, group ``twin``: ``update`` on
         ``node/<n>/membership`` (added/removed devices) and on
@@ -86,21 +89,42 @@ class DeviceControllerActor(ModuleActor):
             reply = message.reply({"event_id": "", "timestamp": message.header.timestamp_ms, "devices": devices})
             self._reply(reply)
         elif len(parts) == 4 and parts[0] == "device" and parts[2:] == ["twin", "edge_updated"]:
-            if self._store.set_reported(node, parts[1], reported_from_edge(message.content)):
-                # The twin resends until a reply names its message (spec §5.8); the original never replies.
-                self._reply(message.reply("OK"))
+            self._on_reported(message, node, parts[1])
         elif len(parts) == 3 and parts[0] == "device" and parts[2] == "state":
-            self._on_state(node, parts[1], message.content)
+            self._on_state(message, node, parts[1])
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("devicecontroller: ignored %s (%s %s) from node %s", message.id, message.operation, resource, node)
 
-    def _on_state(self, node: str, name: str, content: Any) -> None:
-        try:
-            device = json.loads(content).get("device") or {}
-        except (TypeError, ValueError, AttributeError):
-            logger.warning("devicecontroller: node %s sent a state of %s that is not the expected JSON text", node, name)
+    # Every report is answered, also one that is not applied: the twin resends a report until a
+    # reply names it (spec §5.8; the original cloud never replies), and an error reply ends that too.
+
+    def _on_reported(self, message: Message, node: str, name: str) -> None:
+        device = self._store.on_node(node, name)
+        if device is None:
+            self._reply(message.error_reply(f"no device {name!r} on node {node!r}"))
             return
-        self._store.set_state(node, name, str(device.get("state", "")), str(device.get("last_online", "")))
+        newer = newer_reports(reported_from_edge(message.content), device.reported, device.reported_versions)
+        if newer:
+            self._store.set_reported(device.namespace, device.name, newer)
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("devicecontroller: report %s of %s from node %s is a resend or older than what is shown", message.id, name, node)
+        self._reply(message.reply("OK"))
+
+    def _on_state(self, message: Message, node: str, name: str) -> None:
+        try:
+            state = state_from_edge(message.content)
+        except ValueError as error:
+            logger.warning("devicecontroller: node %s sent a state of %s (%s) that is not usable: %s", node, name, message.id, error)
+            self._reply(message.error_reply(str(error)))
+            return
+        device = self._store.on_node(node, name)
+        if device is None:
+            self._reply(message.error_reply(f"no device {name!r} on node {node!r}"))
+            return
+        # A resent state can arrive behind a newer one, as a report can (see newer_reports).
+        if state.timestamp_ms is None or state.timestamp_ms > device.state_timestamp_ms:
+            self._store.set_state(device.namespace, device.name, state)
+        self._reply(message.reply("OK"))
 
     # --- the control API --------------------------------------------------------------------
 

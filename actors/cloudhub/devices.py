@@ -7,6 +7,7 @@ Pure functions: no I/O, no state.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,19 +139,110 @@ def cloud_updated_content(spec: DeviceSpec, version: int, removed: tuple[str, ..
     return {"event_id": new_message_id(), "timestamp": now_ms(), "twin": twin_map(spec, version, removed)}
 
 
-def reported_from_edge(content: Any) -> dict[str, dict[str, Any]]:
-    """``{name: {"value", "metadata": {"timestamp", "type"}}}`` from an ``edge_updated`` content,
-    as v1.0.0 writes ``status.twins[].reported`` (spec §5.7); twins without an actual value skipped."""
+@dataclass(frozen=True)
+class ReportedTwin:
+    """One property of an ``edge_updated`` report.
+
+    Attributes:
+        shown: ``{"value", "metadata": {"timestamp", "type"}}``, as v1.0.0 writes
+            ``status.twins[].reported`` (spec §5.7).
+        version: its ``actual_version`` as ``(cloud, edge)`` (spec §5.4), None when absent; the
+            edge counter grows with each change the edge makes (spec §5.5).
+    """
+
+    shown: dict[str, Any]
+    version: tuple[int, int] | None
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        return _timestamp_of(self.shown)
+
+
+def reported_from_edge(content: Any) -> dict[str, ReportedTwin]:
+    """The properties of an ``edge_updated`` content that carry an actual value (the others are
+    skipped, as v1.0.0 skips them)."""
     twins = content.get("twin") if isinstance(content, dict) else None
-    reported: dict[str, dict[str, Any]] = {}
+    reported: dict[str, ReportedTwin] = {}
     for name, twin in (twins or {}).items() if isinstance(twins, dict) else ():
         actual = (twin or {}).get("actual") if isinstance(twin, dict) else None
         if not isinstance(actual, dict) or actual.get("value") is None:
             continue
         timestamp = (actual.get("metadata") or {}).get("timestamp")
         kind = ((twin.get("metadata") or {}).get("type")) or "string"
-        reported[str(name)] = {"value": str(actual["value"]), "metadata": {"timestamp": timestamp, "type": kind}}
+        shown = {"value": str(actual["value"]), "metadata": {"timestamp": timestamp, "type": kind}}
+        reported[str(name)] = ReportedTwin(shown, parse_version(twin.get("actual_version")))
     return reported
+
+
+def parse_version(version: Any) -> tuple[int, int] | None:
+    """``{"cloud": int, "edge": int}`` → ``(cloud, edge)``; None when it is not that shape."""
+    if not isinstance(version, dict):
+        return None
+    cloud, edge = version.get("cloud"), version.get("edge")
+    if type(cloud) is not int or type(edge) is not int:
+        return None
+    return cloud, edge
+
+
+def newer_reports(
+    reports: dict[str, ReportedTwin], shown: dict[str, dict[str, Any]], versions: dict[str, tuple[int, int]]
+) -> dict[str, ReportedTwin]:
+    """The reports newer than what the cloud shows (``shown``, with the ``versions`` they came with).
+
+    The twin resends a report that a breaking link may have lost, with its id, after the
+    reconnect; by then a newer one can have arrived, so arrival order is not the edge's order.
+    A report is newer when its ``actual_version`` is ahead of the stored one (neither number
+    lower); the same version is the same change again (a resend), never applied twice. Versions
+    that cannot be compared that way (none stored or sent, or the edge counting from 1 again: a
+    reinstalled edge, a device re-created or moved there) leave it to the edge's clock, the
+    actual value's timestamp. A report with neither cannot be ordered and is applied.
+    """
+    return {name: report for name, report in reports.items() if _is_newer(report, shown.get(name), versions.get(name))}
+
+
+def _is_newer(report: ReportedTwin, shown: dict[str, Any] | None, version: tuple[int, int] | None) -> bool:
+    if shown is None:
+        return True
+    if report.version is not None and version is not None:
+        if report.version == version:
+            return False
+        if report.version[0] >= version[0] and report.version[1] >= version[1]:
+            return True
+    timestamp = report.timestamp_ms
+    if timestamp is None:
+        return report.version is None or version is None
+    return timestamp > (_timestamp_of(shown) or 0)
+
+
+def _timestamp_of(shown: dict[str, Any]) -> int | None:
+    timestamp = (shown.get("metadata") or {}).get("timestamp")
+    return timestamp if type(timestamp) is int else None
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """What a ``device/<id>/state`` message says (spec §5.4: the state-result JSON as a string)."""
+
+    state: str
+    last_online: str
+    timestamp_ms: int | None
+
+
+def state_from_edge(content: Any) -> DeviceState:
+    """Read a state message's content.
+
+    Raises:
+        ValueError: it is not the JSON text of an object with a ``device`` object.
+    """
+    try:
+        document = json.loads(content)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("the state is not JSON text") from exc
+    device = document.get("device") if isinstance(document, dict) else None
+    if not isinstance(device, dict):
+        raise ValueError("the state has no device object")
+    timestamp = document.get("timestamp")
+    return DeviceState(str(device.get("state", "")), str(device.get("last_online", "")), timestamp if type(timestamp) is int else None)
 
 
 def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -173,11 +265,16 @@ def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]])
 __all__ = [
     "DesiredTwin",
     "DeviceSpec",
+    "DeviceState",
+    "ReportedTwin",
     "cloud_updated_content",
     "edge_device",
     "membership_content",
+    "newer_reports",
     "parse_device",
+    "parse_version",
     "reported_from_edge",
+    "state_from_edge",
     "twin_map",
     "with_node_selector",
     "with_reported",

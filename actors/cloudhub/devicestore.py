@@ -1,7 +1,8 @@
 """The device controller's state in SQLite (peewee), on its own actor's thread.
 
 Tables (ours): ``cloud_device`` (each Device as applied, its node, resourceVersion, the
-reported twin values and the last state the edge sent) and ``cloud_device_sequence``.
+reported twin values with the versions they came with, and the last state the edge sent with
+its timestamp) and ``cloud_device_sequence``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import peewee
 
+from actors.cloudhub.devices import DeviceState, ReportedTwin, parse_version
 from kubeedge_actors.sqlite import open_database
 
 
@@ -31,8 +33,10 @@ class _Device(_Model):
     version = peewee.IntegerField()
     body = peewee.TextField()
     reported = peewee.TextField(default="{}")
+    reported_versions = peewee.TextField(default="{}")  # property → the actual_version it came with
     state = peewee.CharField(default="")
     last_online = peewee.CharField(default="")
+    state_timestamp_ms = peewee.IntegerField(default=0)
     updated_at = peewee.FloatField()
 
     class Meta:
@@ -49,6 +53,8 @@ class _Sequence(_Model):
 
 
 _MODELS = (_Device, _Sequence)
+#: Columns added since the first release, with what rows stored before them get.
+_ADDED_COLUMNS = (("reported_versions", "TEXT NOT NULL DEFAULT '{}'"), ("state_timestamp_ms", "INTEGER NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,10 @@ class StoredDevice:
     version: int
     body: dict[str, Any]
     reported: dict[str, dict[str, Any]]
+    reported_versions: dict[str, tuple[int, int]]
     state: str
     last_online: str
+    state_timestamp_ms: int
 
 
 class DeviceStore:
@@ -74,11 +82,21 @@ class DeviceStore:
         self._db = open_database(self.path)
         self._db.bind(_MODELS)
         self._db.create_tables(_MODELS, safe=True)
+        self._add_missing_columns()
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def _add_missing_columns(self) -> None:
+        """A database written by an earlier release gets the columns added since, its rows kept."""
+        assert self._db is not None
+        table = _Device._meta.table_name
+        existing = {column.name for column in self._db.get_columns(table)}
+        for column, definition in _ADDED_COLUMNS:
+            if column not in existing:
+                self._db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')  # type: ignore[no-untyped-call]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -115,18 +133,27 @@ class DeviceStore:
             query = query.where(_Device.node == node)
         return [_stored(row) for row in query]
 
-    def set_reported(self, node: str, name: str, reported: dict[str, dict[str, Any]]) -> bool:
-        """Merge reported twin values into the device ``name`` on ``node``; False if unknown."""
+    def on_node(self, node: str, name: str) -> StoredDevice | None:
+        """The device ``name`` on ``node`` (as an edge names it), or None."""
         row = _Device.get_or_none((_Device.node == node) & (_Device.name == name))
-        if row is None:
-            return False
-        row.reported = json.dumps({**json.loads(row.reported), **reported})
-        row.save()
-        return True
+        return _stored(row) if row is not None else None
 
-    def set_state(self, node: str, name: str, state: str, last_online: str) -> bool:
-        updated = _Device.update(state=state, last_online=last_online).where((_Device.node == node) & (_Device.name == name)).execute()
-        return bool(updated)
+    def set_reported(self, namespace: str, name: str, reported: dict[str, ReportedTwin]) -> None:
+        """Merge reported twin values, and the versions they came with, into a device."""
+        row = _Device.get(namespace=namespace, name=name)
+        shown, versions = json.loads(row.reported), json.loads(row.reported_versions)
+        for property_name, report in reported.items():
+            shown[property_name] = report.shown
+            if report.version is not None:
+                versions[property_name] = {"cloud": report.version[0], "edge": report.version[1]}
+            else:
+                versions.pop(property_name, None)
+        row.reported, row.reported_versions = json.dumps(shown), json.dumps(versions)
+        row.save()
+
+    def set_state(self, namespace: str, name: str, state: DeviceState) -> None:
+        values = {"state": state.state, "last_online": state.last_online, "state_timestamp_ms": state.timestamp_ms or 0}
+        _Device.update(**values).where((_Device.namespace == namespace) & (_Device.name == name)).execute()
 
     def next_version(self) -> int:
         row = _Sequence.get_or_none(name="resourceVersion")
@@ -136,8 +163,18 @@ class DeviceStore:
 
 
 def _stored(row: _Device) -> StoredDevice:
+    versions = {name: parse_version(version) for name, version in json.loads(row.reported_versions).items()}
     return StoredDevice(
-        row.namespace, row.name, row.node, row.version, json.loads(row.body), json.loads(row.reported), row.state, row.last_online
+        namespace=row.namespace,
+        name=row.name,
+        node=row.node,
+        version=row.version,
+        body=json.loads(row.body),
+        reported=json.loads(row.reported),
+        reported_versions={name: version for name, version in versions.items() if version is not None},
+        state=row.state,
+        last_online=row.last_online,
+        state_timestamp_ms=row.state_timestamp_ms,
     )
 
 

@@ -256,3 +256,130 @@ def test_a_device_name_used_in_another_namespace_is_refused(start_controller: Ca
     reply = api(harness, "apply", {"objects": [other]})
 
     assert reply.is_error and "exists in namespace default" in reply.content
+
+
+# --- reports in the edge's order (a resend can arrive behind a newer report) ---------------------
+
+
+def edge_updated(value: str, edge_version: int | None, timestamp_ms: int, *, node: str = "edge-1") -> Message:
+    """The twin's report of ``temperature`` = ``value`` (spec §5.4), as the edge made it."""
+    twin: dict[str, Any] = {
+        "actual": {"value": value, "metadata": {"timestamp": timestamp_ms}},
+        "metadata": {"type": "string"},
+    }
+    if edge_version is not None:
+        twin["actual_version"] = {"cloud": 0, "edge": edge_version}
+    content = {"event_id": f"e-{value}", "timestamp": timestamp_ms, "twin": {"temperature": twin}}
+    return make_message("update", f"node/{node}/device/thermometer/twin/edge_updated", content, source="twin", group="resource")
+
+
+def state_message(state: str, timestamp_ms: int) -> Message:
+    content = json.dumps({"event_id": "x", "timestamp": timestamp_ms, "device": {"name": "thermometer", "state": state}})
+    return make_message("update", "node/edge-1/device/thermometer/state", content, source="twin", group="resource")
+
+
+def reported_temperature(harness: Harness) -> Any:
+    [row] = api(harness, "list", {}, "devices").content["items"]
+    return row["twins"][0]["reported"]
+
+
+def acks(harness: Harness) -> list[tuple[str, str, Any]]:
+    return [(ack.parent_id, ack.operation, ack.content) for ack in to_edges(harness)]
+
+
+@pytest.fixture
+def thermometer(start_controller: Callable[[], Harness]) -> Harness:
+    harness = connected_controller(start_controller)
+    apply(harness, device(temperature="25"))
+    to_edges(harness)
+    return harness
+
+
+def test_a_report_resent_behind_a_newer_one_is_acknowledged_and_does_not_overwrite_it(thermometer: Harness) -> None:
+    older, newer = edge_updated("7", 7, 1_700_000_000_007), edge_updated("8", 8, 1_700_000_000_008)
+
+    for report in (newer, older):  # the older one was lost in a breaking link and resent after the newer
+        thermometer.deliver(report)
+
+    assert reported_temperature(thermometer) == "8"
+    assert acks(thermometer) == [(newer.id, "response", "OK"), (older.id, "response", "OK")]
+
+
+def test_a_resent_report_is_acknowledged_again_and_not_applied_twice(thermometer: Harness) -> None:
+    first, second = edge_updated("7", 7, 1_700_000_000_007), edge_updated("8", 8, 1_700_000_000_008)
+
+    for report in (first, second, first, second):  # both resent after a link loss: the same ids
+        thermometer.deliver(report)
+
+    assert reported_temperature(thermometer) == "8"
+    assert [parent for parent, _, _ in acks(thermometer)] == [first.id, second.id, first.id, second.id]
+
+
+def test_an_edge_that_counts_its_versions_from_one_again_is_shown_by_its_later_timestamp(thermometer: Harness) -> None:
+    thermometer.deliver(edge_updated("57", 57, 1_700_000_000_000))
+
+    thermometer.deliver(edge_updated("fresh", 1, 1_700_000_900_000))  # reinstalled: an empty database
+
+    assert reported_temperature(thermometer) == "fresh"
+
+
+def test_only_the_properties_of_a_report_that_are_newer_are_applied(thermometer: Harness) -> None:
+    twin = {"actual": {"value": "40", "metadata": {"timestamp": 5}}, "actual_version": {"cloud": 0, "edge": 5}}
+    thermometer.deliver(edge_updated("8", 8, 8))
+    both = make_message(
+        "update",
+        "node/edge-1/device/thermometer/twin/edge_updated",
+        {"event_id": "e", "timestamp": 5, "twin": {"humidity": twin, **edge_updated("5", 5, 5).content["twin"]}},
+        source="twin",
+        group="resource",
+    )
+
+    thermometer.deliver(both)
+
+    [row] = api(thermometer, "list", {}, "devices").content["items"]
+    assert {twin["name"]: twin["reported"] for twin in row["twins"]} == {"temperature": "8", "humidity": "40"}
+
+
+def test_reports_are_kept_in_order_across_a_restart_of_the_cloud_hub(start_controller: Callable[[], Harness], thermometer: Harness) -> None:
+    thermometer.deliver(edge_updated("8", 8, 8))
+    thermometer.stop()
+
+    restarted = connected_controller(start_controller)
+    restarted.deliver(edge_updated("7", 7, 7))
+
+    assert reported_temperature(restarted) == "8"
+
+
+def test_a_report_of_a_device_the_cloud_does_not_have_is_answered_with_an_error(start_controller: Callable[[], Harness]) -> None:
+    harness = connected_controller(start_controller)
+    report = edge_updated("7", 7, 7)
+
+    harness.deliver(report)
+
+    [(parent, operation, reason)] = acks(harness)
+    assert (parent, operation) == (report.id, "error") and "no device 'thermometer' on node 'edge-1'" in reason
+
+
+def test_a_device_state_resent_behind_a_newer_one_does_not_overwrite_it(thermometer: Harness) -> None:
+    online, offline = state_message("online", 1_700_000_000_001), state_message("offline", 1_700_000_000_002)
+
+    for message in (offline, online):
+        thermometer.deliver(message)
+
+    assert api(thermometer, "list", {}, "devices").content["items"][0]["state"] == "offline"
+    assert acks(thermometer) == [(offline.id, "response", "OK"), (online.id, "response", "OK")]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [("not json", "not JSON text"), (json.dumps({"device": "online"}), "no device object"), (None, "not JSON text")],
+    ids=["not-json", "device-not-an-object", "no-content"],
+)
+def test_a_device_state_that_cannot_be_read_is_answered_with_an_error_naming_why(thermometer: Harness, content: Any, reason: str) -> None:
+    message = make_message("update", "node/edge-1/device/thermometer/state", content, source="twin", group="resource")
+
+    thermometer.deliver(message)
+
+    [(parent, operation, answer)] = acks(thermometer)
+    assert (parent, operation) == (message.id, "error") and reason in answer
+    assert api(thermometer, "list", {}, "devices").content["items"][0]["state"] == ""

@@ -1,11 +1,11 @@
-"""Things the fault scenarios break on purpose: a TCP link that can be cut, a private Docker
-daemon that can be killed and started again, and a record of what the cloud hub received."""
+"""Things the scenarios break on purpose: the edge's uplink, a TCP relay that can be cut, and
+a private Docker daemon that can be killed and started again; and a record of what an
+in-process cloud hub received."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -25,119 +25,100 @@ from tests.cloudhub.running import RunningCloudHub
 # --- a link that can be cut -------------------------------------------------------------------
 
 
-class CuttableLink:
-    """A TCP forwarder 127.0.0.1:``port`` → 127.0.0.1:``target_port`` on one thread.
+class Uplink:
+    """A TCP relay from 127.0.0.1:``port`` to the cloud hub on 127.0.0.1:``target_port()`` (read
+    at each new connection, so the cloud hub may move). TLS passes through untouched.
 
-    :meth:`cut` closes every forwarded connection at once, as a dying uplink or a cloud that
-    drops its sockets would; new connections are forwarded again right after.
+    :meth:`cut` closes every connection through it at once, both ends, as a lost uplink or a
+    cloud that drops its sockets would, and refuses new ones until :meth:`restore`;
+    :meth:`drop` closes them and lets the next one in at once.
     """
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
+    def __init__(self, target_port: Callable[[], int]) -> None:
+        self._target_port = target_port
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.setblocking(False)
-        self.port = int(self._listener.getsockname()[1])
-        self._selector = selectors.DefaultSelector()
-        self._peers: dict[socket.socket, socket.socket] = {}
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._requests: list[Callable[[], None]] = []
+        self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._running = True
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._run, name="cuttable-link", daemon=True)
+        self._pairs: set[tuple[socket.socket, socket.socket]] = set()
+        self._cut = False
+        self._closed = False
+        self.connections = 0  # relayed to the cloud hub since start
+        self._thread = threading.Thread(target=self._accept, name="uplink", daemon=True)
         self._thread.start()
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._peers) // 2
-
     def cut(self) -> int:
-        """Close every forwarded connection (both ends); returns how many there were."""
-        return int(self._on_thread(self._cut_all))
+        """Close every connection and refuse new ones; returns how many were open."""
+        with self._lock:
+            self._cut = True
+            doomed, self._pairs = self._pairs, set()
+        for pair in doomed:
+            for sock in pair:
+                _close(sock)
+        return len(doomed)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def drop(self) -> int:
+        """Close every connection, new ones get through again; returns how many were open."""
+        dropped = self.cut()
+        self.restore()
+        return dropped
 
     def close(self) -> None:
-        self._on_thread(self._cut_all)
-        self._running = False
-        self._wake_writer.send(b"\0")
-        self._thread.join(10)
-        self._selector.close()
-        self._listener.close()
-        self._wake_reader.close()
-        self._wake_writer.close()
-
-    def _on_thread(self, action: Callable[[], Any]) -> Any:
-        done = threading.Event()
-        result: list[Any] = []
-
-        def request() -> None:
-            result.append(action())
-            done.set()
-
-        with self._lock:
-            self._requests.append(request)
-        self._wake_writer.send(b"\0")
-        if not done.wait(10):
-            raise AssertionError("the link's thread did not answer")
-        return result[0]
-
-    def _run(self) -> None:
-        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
-        while self._running:
-            for key, _ in self._selector.select():
-                if key.data == "accept":
-                    self._accept()
-                elif key.data == "wake":
-                    self._wake_reader.recv(4096)
-                    with self._lock:
-                        requests, self._requests = self._requests, []
-                    for request in requests:
-                        request()
-                else:
-                    self._forward(key.fileobj)  # type: ignore[arg-type]
+        self._closed = True
+        self.cut()
+        _close(self._listener)
+        self._thread.join(5)
 
     def _accept(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            client, _ = self._listener.accept()
+        while not self._closed:
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                client, _ = self._listener.accept()
             except OSError:
-                client.close()
                 return
-            self.accepted += 1
-            for sock, peer in ((client, upstream), (upstream, client)):
-                sock.settimeout(5)  # a forward blocks at most this long
-                self._peers[sock] = peer
-                self._selector.register(sock, selectors.EVENT_READ, "data")
+            with self._lock:
+                refuse = self._cut or self._closed
+            if refuse:
+                _close(client)
+                continue
+            try:
+                cloud = socket.create_connection(("127.0.0.1", self._target_port()), timeout=5)
+                cloud.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            pair = (client, cloud)
+            with self._lock:
+                refuse = self._cut or self._closed  # cut while this one was being connected
+                if not refuse:
+                    self._pairs.add(pair)
+                    self.connections += 1
+            if refuse:
+                _close(client)
+                _close(cloud)
+                continue
+            for source, target in (pair, pair[::-1]):
+                threading.Thread(target=self._pump, args=(pair, source, target), name="uplink-pump", daemon=True).start()
 
-    def _forward(self, sock: socket.socket) -> None:
-        peer = self._peers.get(sock)
-        if peer is None:
-            return
+    def _pump(self, pair: tuple[socket.socket, socket.socket], source: socket.socket, target: socket.socket) -> None:
         try:
-            data = sock.recv(65536)
-            if data:
-                peer.sendall(data)
-                return
+            while data := source.recv(65536):
+                target.sendall(data)
         except OSError:
             pass
-        self._close_pair(sock)
+        finally:
+            with self._lock:
+                self._pairs.discard(pair)
+            _close(source)
+            _close(target)
 
-    def _close_pair(self, sock: socket.socket) -> None:
-        peer = self._peers.pop(sock, None)
-        for end in (sock, peer):
-            if end is None:
-                continue
-            self._peers.pop(end, None)
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(end)
-            end.close()
 
-    def _cut_all(self) -> int:
-        pairs = self.connection_count
-        for sock in list(self._peers):
-            self._close_pair(sock)
-        return pairs
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 # --- a Docker daemon of our own -------------------------------------------------------------
@@ -350,4 +331,4 @@ class CloudInbox:
         return len(self.matching(lambda m: m.source == "cloudhub" and m.operation == "connected" and m.resource == resource))
 
 
-__all__ = ["CloudInbox", "CuttableLink", "PrivateDockerd"]
+__all__ = ["CloudInbox", "PrivateDockerd", "Uplink"]

@@ -10,7 +10,6 @@ change, with nothing lost or duplicated.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -152,12 +151,6 @@ def heartbeat(node: dict[str, Any]) -> float:
     return datetime.fromisoformat(times[0].replace("Z", "+00:00")).timestamp() if times else 0.0
 
 
-def waiting_for_the_cloud(database: Path) -> int:
-    """Rows of the twin's outbox in the edge's SQLite file: messages not yet handed to the cloud."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        return int(connection.execute("SELECT COUNT(*) FROM twin_outbox").fetchone()[0])
-
-
 def ready(pod: dict[str, Any]) -> bool:
     """edged's status of a pod shows every container running and ready (a pod whose container
     exited is still phase Running under restartPolicy Always, as in Kubernetes)."""
@@ -181,7 +174,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     app = scenario.device_app()
     online = twin_update(app, device, {"temperature": "20"})
     wait_until(lambda: reported_in_cloud(scenario, device)["temperature"] == "20", 30, 0.1, "the online twin change in the cloud")
-    wait_until(lambda: waiting_for_the_cloud(scenario.edge.database) == 0, 30, 0.1, "the twin outbox emptied")
+    wait_until(lambda: scenario.edge.waiting_for_the_cloud() == 0, 30, 0.1, "the twin outbox emptied")
     before = {c.id: c.labels["io.kubernetes.pod.name"] for c in scenario.containers()}
 
     # The cloud goes away; the edge is killed (no clean-up at all) and runs again without it.
@@ -200,7 +193,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     offline_update = twin_update(app, device, {"temperature": "21", "humidity": "55"})
     second_update = twin_update(app, device, {"temperature": "22", "mode": "boost"})
     offline_get = twin_get(app, device)
-    waiting_offline = waiting_for_the_cloud(scenario.edge.database)
+    waiting_offline = scenario.edge.waiting_for_the_cloud()
 
     # The cloud comes back.
     scenario.cloud.start()
@@ -209,7 +202,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     web_row = scenario.wait_pod("web", "Running", check=lambda row: row["restarts"] == 1 and row["ready"] == "1/1")
     worker_row = scenario.wait_pod("worker", "Running")
     wait_until(lambda: reported_in_cloud(scenario, device) == {"temperature": "22", "humidity": "55", "mode": "boost"}, 60, 0.1, "twins")
-    wait_until(lambda: waiting_for_the_cloud(scenario.edge.database) == 0, 30, 0.1, "the twin outbox emptied")
+    wait_until(lambda: scenario.edge.waiting_for_the_cloud() == 0, 30, 0.1, "the twin outbox emptied")
 
     # Adopted, not duplicated: the same two containers after the kill, one more only for the restart.
     assert after_restart == before and sorted(before.values()) == ["web", "worker"]

@@ -19,8 +19,10 @@ end is gone is a leak whatever the count.
 from __future__ import annotations
 
 import contextlib
+import json
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,12 @@ import pytest
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import wait_until
 from tests.cloudhub.running import RunningCloudHub
-from tests.integration.edge_process import EdgeProcess, Holdings
-from tests.integration.fault_tools import CloudInbox, CuttableLink, PrivateDockerd
+from tests.integration.fault_tools import CloudInbox, PrivateDockerd
+from tests.integration.scenario import Scenario
+from tests.integration.sites import EdgeProcess, Holdings
 from tests.integration.twin_device_app import DeviceApp
-from tests.services import BUSYBOX_IMAGE, MosquittoBroker, TlsFiles
+from tests.services import BUSYBOX_IMAGE, MosquittoBroker
 
-NODE_ID_LABEL = "io.kubeedge-actors.node-id"
 DEVICE = "counter"
 THREAD_SLACK = 2
 FD_SLACK = 4
@@ -49,14 +51,25 @@ DOCKER_CONNECTIONS = 26
 
 @dataclass
 class Scene:
-    """One edge process, the cloud hub it talks to, a device app on its broker, its Docker."""
+    """A scenario (the edge process, an in-process cloud hub, the uplink between them) with a
+    record of what the cloud hub received and a device app on the edge's broker."""
 
-    node_id: str
-    cloud: RunningCloudHub
+    scenario: Scenario
     inbox: CloudInbox
-    edge: EdgeProcess
     app: DeviceApp
-    docker: Any
+
+    @property
+    def node_id(self) -> str:
+        return self.scenario.node_id
+
+    @property
+    def cloud(self) -> RunningCloudHub:
+        assert isinstance(self.scenario.cloud, RunningCloudHub)
+        return self.scenario.cloud
+
+    @property
+    def edge(self) -> EdgeProcess:
+        return self.scenario.edge
 
     # --- the cloud's view ---------------------------------------------------------------------
 
@@ -64,31 +77,30 @@ class Scene:
         status, answer = self.cloud.api.call("POST", "apply", list(objects))
         assert status == 200, answer
 
-    def pod_rows(self) -> dict[str, dict[str, Any]]:
-        status, answer = self.cloud.api.call("GET", "pods")
-        assert status == 200, answer
-        return {row["name"]: row for row in answer["items"] if row["node"] == self.node_id}
-
     def wait_pods_running(self, *names: str, timeout_s: float = 60.0) -> None:
         def running() -> bool:
-            rows = self.pod_rows()
+            rows = self.scenario.pods()
             return all(name in rows and rows[name]["phase"] == "Running" and rows[name]["ready"] == "1/1" for name in names)
 
         wait_until(running, timeout_s, interval_s=0.1, what=f"pods {names} shown Running by the cloud")
 
     def node_row(self) -> dict[str, Any]:
-        status, answer = self.cloud.api.call("GET", "nodes")
-        assert status == 200, answer
-        return next(row for row in answer["items"] if row["name"] == self.node_id)
+        row = self.scenario.node()
+        assert row is not None, f"node {self.node_id} not in the cloud"
+        return row
 
     def reports(self, prefix: str) -> list[Message]:
         """The twin reports (edge_updated) of values starting with ``prefix`` the cloud got."""
         return self.inbox.matching(lambda m: m.resource.endswith("/twin/edge_updated") and reported_value(m).startswith(prefix))
 
-    # --- the edge ---------------------------------------------------------------------------
+    def reported_at_the_cloud(self) -> Any:
+        """The value of the device's twin the cloud shows as reported."""
+        status, answer = self.cloud.api.call("GET", "devices")
+        assert status == 200, answer
+        [row] = [row for row in answer["items"] if row["name"] == DEVICE]
+        return row["twins"][0]["reported"]
 
-    def connects(self) -> int:
-        return self.edge.log().count("hub: connected to the cloud")
+    # --- the edge ---------------------------------------------------------------------------
 
     def wait_connected(self, times: int) -> None:
         self.edge.wait_for_log("hub: connected to the cloud", count=times, timeout_s=30)
@@ -102,7 +114,7 @@ class Scene:
         assert result.get("code") in (None, 200), result
 
     def containers(self) -> list[Any]:
-        return list(self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}"}))
+        return self.scenario.containers()
 
     def assert_reports_arrived_once_in_order(self, prefix: str, values: list[str], *, strict_order: bool = True) -> None:
         """Every value reported by one message, and those messages arrived in order.
@@ -152,6 +164,30 @@ class Scene:
             raise AssertionError(f"{error}: {self.edge.holdings().growth_since(before)}") from None
 
 
+class ReportedHistory:
+    """Every reported twin value the cloud hub writes into its SQLite file, in order: a trigger
+    on the device controller's table copies each write of ``reported`` into a table of the test's
+    own, so a value shown for a moment only is seen too."""
+
+    def __init__(self, database: Path) -> None:
+        self._database = database
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+            connection.executescript(
+                """
+                CREATE TABLE test_reported_history (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, reported TEXT);
+                CREATE TRIGGER test_reported_history AFTER UPDATE OF reported ON cloud_device
+                BEGIN INSERT INTO test_reported_history (name, reported) VALUES (new.name, new.reported); END;
+                """
+            )
+
+    def values(self, device: str, property_name: str) -> list[str]:
+        """The values of one property the cloud showed, in order (each once until it changed)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self._database}?mode=ro", uri=True, timeout=30)) as connection:
+            rows = connection.execute("SELECT reported FROM test_reported_history WHERE name = ? ORDER BY id", [device]).fetchall()
+        shown = [json.loads(reported).get(property_name, {}).get("value") for (reported,) in rows]
+        return [value for index, value in enumerate(shown) if index == 0 or value != shown[index - 1]]
+
+
 def pod(name: str, node_id: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -185,73 +221,45 @@ def reported_value(message: Message) -> str:
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def node_id() -> str:
-    return f"faults-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path / "cloud-state", tls_files)
-    (tmp_path / "cloud-state").mkdir()
-    hub.start()
-    yield hub
-    hub.stop()
-
-
-def edge_values(folder: Path, node_id: str, cloud_port: int, tls: TlsFiles, *, broker: MosquittoBroker, docker_url: str) -> dict[str, Any]:
+def fault_values(broker: MosquittoBroker, docker_url: str) -> dict[str, Any]:
+    """The edge's conf beyond the scenario's own: fast redials, the test's broker and Docker."""
     return {
-        "edgehub.websocket.url": f"wss://127.0.0.1:{cloud_port}/project-1/{node_id}/events",
-        "edgehub.controller.node-id": node_id,
-        "edgehub.controller.project-id": "project-1",
-        "edgehub.websocket.certfile": str(tls.client_cert),
-        "edgehub.websocket.keyfile": str(tls.client_key),
-        "edgehub.websocket.cafile": str(tls.ca),
         # Redial fast: the cycles test drops the link a hundred times.
         "edgehub.reconnect.initial-interval": 0.05,
         "edgehub.reconnect.max-interval": 0.3,
         "mqtt.mode": 2,  # the test's Mosquitto only: the embedded broker's port may be taken
         "mqtt.server": broker.url,
         "mqtt.reconnect-max-interval": 0.5,
-        "edged.hostname-override": node_id,
         "edged.docker-address": docker_url,
-        "edged.root-directory": str(folder / "edged"),
-        "edged.server-port": 0,
         "edged.node-status-update-frequency": 2,
-        "database.source": str(folder / "edge.db"),
     }
 
 
 @pytest.fixture
-def scene_factory(tmp_path: Path, node_id: str, cloud: RunningCloudHub, tls_files: TlsFiles, mosquitto: MosquittoBroker) -> Iterator[Any]:
-    """Builds the scene once the test says which cloud port and Docker daemon the edge uses;
-    stops the edge and removes the node's containers afterwards."""
+def scene_factory(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Callable[[Any, str], Scene]]:
+    """Builds the scene once the test says which Docker daemon the edge uses; stops the edge
+    (cleanly: exit code 0) and removes the node's containers afterwards."""
     made: list[Scene] = []
+    with contextlib.ExitStack() as stack:
 
-    def make(docker: Any, docker_url: str, cloud_port: int | None = None) -> Scene:
-        folder = tmp_path / "edge"
-        folder.mkdir()
-        inbox = CloudInbox()
-        inbox.attach(cloud)
-        values = edge_values(folder, node_id, cloud_port or cloud.port, tls_files, broker=mosquitto, docker_url=docker_url)
-        edge = EdgeProcess(folder, values).start()
-        app = DeviceApp(mosquitto.host, mosquitto.port)
-        scene = Scene(node_id, cloud, inbox, edge, app, docker)
-        made.append(scene)
-        edge.wait_running()
-        scene.wait_connected(1)
-        scene.apply(device(node_id), pod("first", node_id))
-        wait_until(lambda: _is_member(app), 30, interval_s=0.1, what=f"{DEVICE} a member of the node")
-        scene.wait_pods_running("first")
-        return scene
+        def make(docker: Any, docker_url: str) -> Scene:
+            scenario = Scenario(tmp_path, docker, edge_values=fault_values(mosquitto, docker_url), in_process_cloud=True)
+            stack.enter_context(scenario)
+            scene = Scene(scenario, CloudInbox(), scenario.device_app())  # the app talks to Mosquitto
+            scene.cloud.start()
+            scene.inbox.attach(scene.cloud)
+            made.append(scene)
+            scene.edge.start()
+            scene.wait_connected(1)
+            scene.apply(device(scene.node_id), pod("first", scene.node_id))
+            wait_until(lambda: _is_member(scene.app), 30, interval_s=0.1, what=f"{DEVICE} a member of the node")
+            scene.wait_pods_running("first")
+            return scene
 
-    yield make
-    for scene in made:
-        scene.app.close()
-        code = scene.edge.stop()
-        for container in scene.containers():
-            container.remove(force=True)
-        assert code == 0, scene.edge.tail()
+        yield make
+        for scene in made:
+            code = scene.edge.stop()
+            assert code == 0, scene.edge.tail()
 
 
 def _is_member(app: DeviceApp) -> bool:
@@ -301,12 +309,12 @@ def test_after_dockerd_restarts_pods_run_again_without_duplicate_containers(priv
     scene.wait_pods_running("first", "second")
 
     def restart_dockerd() -> None:
-        restarts = {name: row["restarts"] for name, row in scene.pod_rows().items()}
+        restarts = {name: row["restarts"] for name, row in scene.scenario.pods().items()}
         private_dockerd.restart()  # SIGKILL, then the same command line again
         wait_until(lambda: not _running(scene), 30, what="dockerd's restart to stop the pods' containers")
         wait_until(lambda: len(_running(scene)) == 2, 90, interval_s=0.2, what="both pods' containers running again")
         wait_until(
-            lambda: all(row["restarts"] > restarts[name] for name, row in scene.pod_rows().items() if name in restarts),
+            lambda: all(row["restarts"] > restarts[name] for name, row in scene.scenario.pods().items() if name in restarts),
             60,
             interval_s=0.2,
             what="the restarts reported to the cloud",
@@ -326,7 +334,7 @@ def test_after_dockerd_restarts_pods_run_again_without_duplicate_containers(priv
 
 
 def _running(scene: Scene) -> list[Any]:
-    return [c for c in scene.containers() if c.status == "running"]
+    return scene.scenario.containers(status="running")
 
 
 def test_after_cloud_hub_restarts_the_edge_reconnects_and_what_it_sent_meanwhile_arrives_once(
@@ -358,29 +366,32 @@ def test_after_cloud_hub_restarts_the_edge_reconnects_and_what_it_sent_meanwhile
 
 
 def test_after_100_link_drops_in_a_row_the_edge_works_holds_nothing_more_and_lost_no_report(
-    scene_factory: Any, docker_client: Any, busybox_image: str, cloud: RunningCloudHub
+    scene_factory: Any, docker_client: Any, busybox_image: str
 ) -> None:
-    link = CuttableLink(cloud.port)
-    try:
-        scene: Scene = scene_factory(docker_client, "unix:///var/run/docker.sock", cloud_port=link.port)
-        link.cut()  # warm-up
-        scene.wait_connected(2)
-        scene.update_twin("warm")
-        before = scene.edge.holdings()
-        containers = len(scene.containers())
-        sent = [f"cycle-{n:03d}" for n in range(100)]
+    scene: Scene = scene_factory(docker_client, "unix:///var/run/docker.sock")
+    link = scene.scenario.uplink
+    link.drop()  # warm-up
+    scene.wait_connected(2)
+    scene.update_twin("warm")
+    before = scene.edge.holdings()
+    containers = len(scene.containers())
+    sent = [f"cycle-{n:03d}" for n in range(100)]
+    history = ReportedHistory(scene.scenario.cloud_database)
 
-        for n, value in enumerate(sent):
-            assert link.cut() == 1
-            scene.update_twin(value)  # made while the link is down or coming back
-            scene.wait_connected(n + 3)
+    for n, value in enumerate(sent):
+        assert link.drop() == 1
+        scene.update_twin(value)  # made while the link is down or coming back
+        scene.wait_connected(n + 3)
 
-        # Known gap (reported to the lead): a report lost in a breaking link is resent by the
-        # twin after the reconnect, behind a newer one the hub had kept meanwhile, so the first
-        # arrivals can be out of order; none is lost and none arrives as a second message.
-        scene.assert_reports_arrived_once_in_order("cycle-", sent, strict_order=False)
-        scene.assert_nothing_leaked(before)
-        assert len(scene.containers()) == containers
-        scene.assert_still_works("cycles")
-    finally:
-        link.close()
+    # A report lost in a breaking link is resent by the twin after the reconnect, behind a newer
+    # one the hub kept meanwhile, so first arrivals can be out of order; the cloud applies a
+    # report only when it is newer than the one it shows: what it shows never goes back, and
+    # once the twin has nothing left to resend it is the latest.
+    scene.assert_reports_arrived_once_in_order("cycle-", sent, strict_order=False)
+    wait_until(lambda: scene.edge.waiting_for_the_cloud() == 0, 30, interval_s=0.1, what="every report confirmed by the cloud")
+    shown = [value for value in history.values(DEVICE, "count") if value.startswith("cycle-")]
+    assert shown == sorted(shown), f"the cloud showed an older report after a newer one: {shown}"
+    assert scene.reported_at_the_cloud() == sent[-1]
+    scene.assert_nothing_leaked(before)
+    assert len(scene.containers()) == containers
+    scene.assert_still_works("cycles")

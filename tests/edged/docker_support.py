@@ -101,7 +101,9 @@ class EdgeNode:
         return self.wait_status(name, lambda s: s["phase"] == "Running" and s["containerStatuses"][0].get("ready"), timeout_s)
 
     def containers(self, **filters: Any) -> list[Any]:
-        return self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters})
+        # The SDK lists, then inspects each container: one that edged removes in between is
+        # skipped rather than failing the listing with "No such container".
+        return self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters}, ignore_removed=True)
 
     def running_container(self, timeout_s: float = 30.0) -> Any:
         return wait_until(lambda: next(iter(self.containers(status="running")), None), timeout_s, 0.05, "a running container")

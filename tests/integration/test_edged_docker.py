@@ -121,8 +121,9 @@ def test_a_deleted_pod_is_stopped_and_removed(node: EdgeNode) -> None:
 
     node.send("delete", pod)
 
-    wait_until(lambda: not node.containers(), 20, 0.05, "the pod's container removed")
-    assert not (node.root / "pods" / pod["metadata"]["uid"]).exists()
+    # edged removes the folder after the container, in the same job: wait for both.
+    pod_dir = node.root / "pods" / pod["metadata"]["uid"]
+    wait_until(lambda: not node.containers() and not pod_dir.exists(), 30, 0.05, "the pod's container and folder removed")
     with pytest.raises(Exception, match=r"No such container|404"):
         container.reload()
 

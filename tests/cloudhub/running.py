@@ -14,7 +14,7 @@ from actors.cloudhub.ctl import ApiClient, run_ctl
 from actors.hub import HubActor
 from kubeedge_actors import Config, Router, Runtime
 from kubeedge_actors.__main__ import build_parser
-from kubeedge_actors.testing import Probe, start_probe
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.services import TlsFiles
 
 
@@ -70,6 +70,19 @@ class RunningCloudHub:
     @property
     def api(self) -> ApiClient:
         return ApiClient(f"http://127.0.0.1:{self.api_port}")
+
+    def wait_node_connected(self, node_id: str, timeout_s: float = 30.0) -> None:
+        """Until the controller has taken the node's connection (``ctl get nodes`` says so).
+
+        The edge hears it is connected before the controller does: an object applied in
+        between reaches the edge with the connection's resync, as an update, not as an insert.
+        """
+
+        def connected() -> bool:
+            status, answer = self.api.call("GET", "nodes")
+            return status == 200 and any(row["name"] == node_id and row["connection"] == "connected" for row in answer["items"])
+
+        wait_until(connected, timeout_s, 0.05, f"the controller seeing node {node_id} connected")
 
     def ctl(self, *args: str) -> tuple[int, str, str]:
         """Run ``ctl ARGS`` against this hub; returns (exit code, stdout, stderr)."""

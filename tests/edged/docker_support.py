@@ -18,6 +18,7 @@ from typing import Any
 import pykka
 
 from actors.edged import EdgedActor, EdgedTimings
+from actors.edged.localimage import busybox_rootfs_tar
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
@@ -101,7 +102,9 @@ class EdgeNode:
         return self.wait_status(name, lambda s: s["phase"] == "Running" and s["containerStatuses"][0].get("ready"), timeout_s)
 
     def containers(self, **filters: Any) -> list[Any]:
-        return self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters})
+        # The SDK lists, then inspects each container: one that edged removes in between is
+        # skipped rather than failing the listing with "No such container".
+        return self.docker.containers.list(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}", **filters}, ignore_removed=True)
 
     def running_container(self, timeout_s: float = 30.0) -> Any:
         return wait_until(lambda: next(iter(self.containers(status="running")), None), timeout_s, 0.05, "a running container")
@@ -125,6 +128,14 @@ def remove_all(containers: Callable[[], list[Any]]) -> None:
         if found:
             quiet_since = time.monotonic()
         time.sleep(0.1)
+
+
+def remove_image(docker_client: Any, reference: str) -> None:
+    """Remove a test's image if it is still there (edged's image GC may have removed it)."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.api.remove_image(reference, force=True)
 
 
 def exec_in(container: Any, *command: str) -> str:
@@ -221,10 +232,17 @@ class Registry:
             )
         wait_for_port(self.port)
 
-    def push(self, docker_client: Any, source: str, repository: str, tag: str, auth: dict[str, str]) -> str:
-        """Push ``source`` as ``<host>/<repository>:<tag>``; the local copy is removed after."""
+    def push(self, docker_client: Any, repository: str, tag: str, auth: dict[str, str]) -> str:
+        """Push a busybox image of its own as ``<host>/<repository>:<tag>``; the local copy is
+        removed after.
+
+        Its own image id, not the shared test image's: Docker (and edged's image GC) counts an
+        image as in use by any container of that id, and other tests run busybox all the time.
+        """
         target = f"{self.host}/{repository}"
-        docker_client.images.get(source).tag(target, tag)
+        docker_client.api.import_image_from_data(
+            busybox_rootfs_tar(), repository=target, tag=tag, changes=[f"LABEL io.kubeedge-actors.test-image={tag}"]
+        )
         for line in docker_client.api.push(target, tag, auth_config=auth, stream=True, decode=True):
             if "error" in line:
                 raise RuntimeError(line["error"])

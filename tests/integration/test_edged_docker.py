@@ -12,7 +12,7 @@ import pytest
 from actors.edged import EdgedTimings
 from kubeedge_actors.testing import wait_until
 from tests.edged.builders import make_configmap, make_pod, make_secret, pull_secret
-from tests.edged.docker_support import FAST, EdgeNode, Registry, SocketProxy, exec_in
+from tests.edged.docker_support import FAST, EdgeNode, Registry, SocketProxy, exec_in, remove_image
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
@@ -121,8 +121,9 @@ def test_a_deleted_pod_is_stopped_and_removed(node: EdgeNode) -> None:
 
     node.send("delete", pod)
 
-    wait_until(lambda: not node.containers(), 20, 0.05, "the pod's container removed")
-    assert not (node.root / "pods" / pod["metadata"]["uid"]).exists()
+    # edged removes the folder after the container, in the same job: wait for both.
+    pod_dir = node.root / "pods" / pod["metadata"]["uid"]
+    wait_until(lambda: not node.containers() and not pod_dir.exists(), 30, 0.05, "the pod's container and folder removed")
     with pytest.raises(Exception, match=r"No such container|404"):
         container.reload()
 
@@ -189,14 +190,11 @@ def test_a_missing_image_backs_off_as_image_pull_back_off(node: EdgeNode) -> Non
     node.wait_status("web", lambda s: s["containerStatuses"][0]["state"].get("waiting", {}).get("reason") == "ImagePullBackOff")
 
 
-def test_an_image_is_pulled_from_a_registry_with_the_pods_pull_secret(
-    node: EdgeNode, docker_client: Any, busybox_image: str, tmp_path: Path
-) -> None:
+def test_an_image_is_pulled_from_a_registry_with_the_pods_pull_secret(node: EdgeNode, docker_client: Any, tmp_path: Path) -> None:
     registry = Registry(tmp_path / "registry", "robot", "pw")
+    image = f"{registry.host}/kubeedge-actors/pulltest:{node.node_id}"
     try:
-        image = registry.push(
-            docker_client, busybox_image, "kubeedge-actors/pulltest", node.node_id, {"username": "robot", "password": "pw"}
-        )
+        registry.push(docker_client, "kubeedge-actors/pulltest", node.node_id, {"username": "robot", "password": "pw"})
         node.objects["default/secret/regcred"] = pull_secret("regcred", registry.host, "robot", "pw")
         node.start_edged()
         without = make_pod(name="anonymous", image=image)
@@ -212,10 +210,9 @@ def test_an_image_is_pulled_from_a_registry_with_the_pods_pull_secret(
         )
         assert "no basic auth credentials" in failed["containerStatuses"][0]["state"]["waiting"]["message"]
     finally:
+        node.close()  # edged first: a running edged restarts the containers a clean-up removes
         registry.stop()
-        for container in node.containers():
-            container.remove(force=True)
-        docker_client.api.remove_image(f"{registry.host}/kubeedge-actors/pulltest:{node.node_id}", force=True)
+        remove_image(docker_client, image)
 
 
 def test_edged_survives_docker_going_away_and_reconciles_when_it_returns(docker_client: Any, busybox_image: str, tmp_path: Path) -> None:
@@ -282,7 +279,7 @@ def test_image_gc_removes_an_image_edged_pulled_once_no_pod_uses_it(docker_clien
     thresholds = {"edged.image-gc-high-threshold": 0, "edged.image-gc-low-threshold": 0}  # always "full"
     node = EdgeNode(docker_client, tmp_path / "edged", **thresholds)
     try:
-        image = registry.push(docker_client, busybox_image, "kubeedge-actors/gctest", node.node_id, {"username": "robot", "password": "pw"})
+        image = registry.push(docker_client, "kubeedge-actors/gctest", node.node_id, {"username": "robot", "password": "pw"})
         node.objects["default/secret/regcred"] = pull_secret("regcred", registry.host, "robot", "pw")
         node.start_edged(EdgedTimings(**{**FAST.__dict__, "image_gc_interval_s": 0.5, "image_gc_min_age_s": 0.0}))
         pod = make_pod(image=image, command=TRAP_TERM)
@@ -293,8 +290,9 @@ def test_image_gc_removes_an_image_edged_pulled_once_no_pod_uses_it(docker_clien
 
         node.send("delete", pod)
 
-        wait_until(lambda: not docker_client.images.list(name=image.rsplit(":", 1)[0]), 20, 0.1, "the pulled image removed")
+        wait_until(lambda: not docker_client.images.list(name=image.rsplit(":", 1)[0]), 30, 0.1, "the pulled image removed")
         assert docker_client.images.list(name=busybox_image)  # not pulled by edged: never touched
     finally:
         node.close()
         registry.stop()
+        remove_image(docker_client, f"{registry.host}/kubeedge-actors/gctest:{node.node_id}")

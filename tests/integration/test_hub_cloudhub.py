@@ -58,13 +58,21 @@ def apply(cloud: RunningCloudHub, *objects: dict[str, Any]) -> list[dict[str, An
     return list(answer["results"])
 
 
+def wait_connected(cloud: RunningCloudHub, *edges: RunningEdge) -> None:
+    """Each edge heard it is connected and the cloud's controller took the connection: only
+    then does an applied pod go to the edge at once, as an insert."""
+    for running in edges:
+        running.wait_connected()
+        cloud.wait_node_connected(running.node_id)
+
+
 def pods_on(edge: RunningEdge, operation: str) -> list[str]:
     return [m.resource for m in edge.meta.messages if m.operation == operation and "/pod/" in m.resource]
 
 
 def test_a_pod_pushed_by_the_cloud_reaches_meta_and_the_ack_goes_back(cloud: RunningCloudHub, edge: StartEdge) -> None:
     node = edge("edge-1")
-    node.wait_connected()
+    wait_connected(cloud, node)
 
     apply(cloud, pod("nginx", "edge-1"))
     pushed = node.meta.wait_for(lambda m: m.resource == "default/pod/nginx")
@@ -135,7 +143,7 @@ def test_after_a_cloud_hub_restart_the_edge_reconnects_its_state_is_kept_and_que
     cloud: RunningCloudHub, edge: StartEdge
 ) -> None:
     node = edge("edge-1")
-    node.wait_connected()
+    wait_connected(cloud, node)
     apply(cloud, pod("nginx", "edge-1"))
     node.meta.wait_for(lambda m: m.resource == "default/pod/nginx")
 
@@ -155,8 +163,7 @@ def test_after_a_cloud_hub_restart_the_edge_reconnects_its_state_is_kept_and_que
 
 def test_two_edge_nodes_on_one_hub_each_get_their_own_pods(cloud: RunningCloudHub, edge: StartEdge) -> None:
     first, second = edge("edge-1"), edge("edge-2")
-    first.wait_connected()
-    second.wait_connected()
+    wait_connected(cloud, first, second)
 
     apply(cloud, pod("a", "edge-1"), pod("b", "edge-2"), pod("c", "edge-1"))
 

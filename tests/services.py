@@ -1,12 +1,11 @@
 """Real services for tests: Mosquitto brokers, the Docker Engine, a busybox image, TLS files.
 
-The test command (scripts/test) installs and starts what these need when run as root and sets
-KUBEEDGE_ACTORS_REQUIRE_SERVICES=1: a missing service then fails the test instead of skipping.
+The test command (scripts/test) installs and starts what these need when run as root. A test
+whose service is missing fails with the reason, never skips: a green run means every test ran.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -14,21 +13,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from actors.edged.localimage import BUSYBOX, ensure_busybox_image
 
-REQUIRE_SERVICES = os.environ.get("KUBEEDGE_ACTORS_REQUIRE_SERVICES") == "1"
 BUSYBOX_IMAGE = "kubeedge-actors/busybox:test"
 
 
-def service_missing(reason: str) -> None:
-    """Skip, or fail when the test command promised every service."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
+def service_missing(reason: str) -> NoReturn:
+    """Fail the test: it cannot run without this service (scripts/test as root installs it)."""
+    pytest.fail(f"required service missing: {reason} (run scripts/test as root to install and start it)")
 
 
 def free_port() -> int:

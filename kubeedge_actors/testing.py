@@ -29,7 +29,16 @@ from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
-from kubeedge_actors.wire import CloudGroup, Group, Module, Operation
+from kubeedge_actors.wire import (
+    CLOUD_CONNECTED,
+    CLOUD_DISCONNECTED,
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    CloudGroup,
+    Group,
+    Module,
+    Operation,
+)
 
 A = TypeVar("A", bound=ModuleActor)
 
@@ -64,9 +73,9 @@ def connection_event(connected: bool, group: str = Group.META) -> Message:
     """The hub's cloud-connection event (spec §3.9)."""
     return make_message(
         Operation.PUBLISH,
-        "node/connection",
-        "cloud_connected" if connected else "cloud_disconnected",
-        source="edgehub",
+        NODE_CONNECTION_RESOURCE,
+        CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED,
+        source=NODE_CONNECTION_SOURCE,
         group=group,
     )
 

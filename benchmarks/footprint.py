@@ -34,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.processes import REPO, CloudHubProcess, EdgeProcess, proc_cpu_s, proc_rss_mb, proc_threads, wait_for
+from benchmarks.processes import REPO, CloudHubProcess, EdgeProcess, proc_cpu_s, proc_rss_mb, proc_threads
+from kubeedge_actors.testing import wait_until
 
 ORIGINAL_RSS_MB = 50.0  # ENVIRONMENT.md: 49–51 MiB
 ORIGINAL_CPU_PCT = 0.6  # ENVIRONMENT.md: ~0.6 % of a core
@@ -78,7 +79,7 @@ def main() -> int:
         edge = EdgeProcess(folder / "edge", cloud, certs, node_id, log_level="WARNING", **{"metrics.enabled": False})
         baseline = start_baseline()
         try:
-            wait_for(lambda: node_connected(cloud, node_id), "the edge connected to the cloud hub", timeout_s=60, interval_s=0.2)
+            wait_until(lambda: node_connected(cloud, node_id), 60, 0.2, "the edge connected to the cloud hub")
             time.sleep(args.warm_up)  # start-up work (first listing, first node status) is over
             pids = {"edge": edge.pid, "baseline": baseline.pid}
             cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}

@@ -44,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from actors.cloudhub.pki import write_certificates
 from actors.hub import HubActor
 from actors.hub.transport import keepalive_text
-from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb, wait_for
+from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.message import encode_message, message_to_wire
+from kubeedge_actors.testing import wait_until
 
 #: The bare loops, by the name of their figure: (encode at send time, the server decodes).
 BARE_LOOPS = {"raw_ws": "json", "preencoded_ws": "preencoded", "codec_ws": "codec"}
@@ -336,7 +337,7 @@ def edge_to_cloud_rounds(folder: Path, certs: Path, args: argparse.Namespace) ->
         status, answer = cloud.api.call("POST", "apply", {"kind": "ConfigMap", "metadata": {"name": "bench"}, "data": {"a": "b"}})
         assert status == 200, answer
         router, hub = start_edge(cloud, certs, "bench-edge", [1], threading.Event())
-        wait_for(lambda: hub.proxy().connected.get(), "the edge connected")  # noqa: PLW0108 - a fresh ask each time
+        wait_until(lambda: hub.proxy().connected.get(), 30, 0.05, "the edge connected")  # noqa: PLW0108 - a fresh ask each time
         messages = bench_messages(args.messages)
         rounds: dict[str, list[Sample]] = {"ours": [], **{figure: [] for figure in BARE_LOOPS}}
         sides = ["ours", *BARE_LOOPS]

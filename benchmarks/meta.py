@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.meta import MetaActor
 from actors.meta.store import bound_model
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from benchmarks.stand_ins import Counter, Sink
+from kubeedge_actors import Config, Message, Router
 from kubeedge_actors.sqlite import open_database
 from kubeedge_actors.testing import cloud_message, edged_message
 from kubeedge_actors.wire import Group, Module
@@ -121,37 +122,12 @@ def raw_get_p50_ms(path: Path, keys: list[str]) -> float:
 # --- the started actor -----------------------------------------------------------------------
 
 
-class AckCounter(ModuleActor):
-    """Stands in for the hub: counts the "OK" acks meta sends after each commit."""
-
-    module_name = Module.HUB
-    module_group = Group.HUB
-
-    def __init__(self, router: Router, config: Any = None, *, expected: int, done: threading.Event, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
-        self.expected, self.done, self.count = expected, done, 0
-
-    def handle_message(self, message: Message) -> None:
-        self.count += 1
-        if self.count == self.expected:
-            self.done.set()
-
-
-class Sink(ModuleActor):
-    """Stands in for edged: takes the forwarded pods."""
-
-    module_name = Module.EDGED
-    module_group = Group.EDGED
-
-    def handle_message(self, message: Message) -> None:
-        pass
-
-
 def actor_rate_and_query_p50(path: Path, messages: list[Message], query_keys: list[str]) -> tuple[float, float]:
     router = Router()
     done = threading.Event()
-    router.register(Module.HUB, Group.HUB, AckCounter.start(router, expected=len(messages), done=done))
-    router.register(Module.EDGED, Group.EDGED, Sink.start(router))
+    # The hub counts the "OK" acks meta sends after each commit; edged takes the forwarded pods.
+    router.register(Module.HUB, Group.HUB, Counter.start(router, name=Module.HUB, group=Group.HUB, expected=len(messages), done=done))
+    router.register(Module.EDGED, Group.EDGED, Sink.start(router, name=Module.EDGED, group=Group.EDGED))
     config = Config.defaults().with_values({"database.source": str(path)})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     router.send_sync(Module.META, edged_message("query", "default/pod/none"), 10).result()  # on_start has run

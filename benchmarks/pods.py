@@ -16,6 +16,7 @@ Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -35,6 +36,7 @@ import pykka
 from actors.edged import EdgedActor
 from actors.edged.localimage import ensure_busybox_image
 from actors.edged.model import NODE_ID_LABEL
+from benchmarks.processes import proc_rss_mb
 from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.config import Config
 from kubeedge_actors.testing import cloud_message
@@ -81,13 +83,6 @@ def wait_running(running: dict[str, float], changed: threading.Condition, names:
             if remaining <= 0:
                 raise TimeoutError(f"pods not Running within {timeout_s} s: {[n for n in names if n not in running]}")
             changed.wait(remaining)
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class Rounds:
@@ -146,7 +141,7 @@ def main() -> int:
         cpu_before, wall_before = _cpu_s(), time.monotonic()
         time.sleep(args.idle_seconds)  # the measurement itself: the process idles beside its pods
         cpu_pct = 100 * (_cpu_s() - cpu_before) / (time.monotonic() - wall_before)
-        rss = rss_mib()
+        rss = proc_rss_mb(os.getpid())
     finally:
         pykka.ActorRegistry.stop_all()
         router.close()

@@ -38,14 +38,6 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-def wait_for(condition: Any, what: str, timeout_s: float = 30.0, interval_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(interval_s)
-
-
 # --- /proc ----------------------------------------------------------------------------------
 
 
@@ -213,7 +205,6 @@ __all__ = [
     "proc_cpu_s",
     "proc_rss_mb",
     "proc_threads",
-    "wait_for",
     "wait_http",
     "write_conf",
 ]

@@ -23,6 +23,7 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.stand_ins import Counter
 from kubeedge_actors import Message, ModuleActor, Router
 
 
@@ -51,20 +52,6 @@ class RawSender(pykka.ThreadingActor):
 class RawResponder(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         return message
-
-
-class RoutedCounter(ModuleActor):
-    module_name = "counter"
-    module_group = "bench"
-
-    def __init__(self, router: Router, config: Any = None, *, expected: int, done: threading.Event, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
-        self.expected, self.done, self.count = expected, done, 0
-
-    def handle_message(self, message: Message) -> None:
-        self.count += 1
-        if self.count == self.expected:
-            self.done.set()
 
 
 class RoutedSender(ModuleActor):
@@ -109,7 +96,7 @@ def raw_tell_rate(messages: list[Message]) -> float:
 def routed_rate(messages: list[Message]) -> float:
     router = Router()
     done = threading.Event()
-    router.register("counter", "bench", RoutedCounter.start(router, expected=len(messages), done=done))
+    router.register("counter", "bench", Counter.start(router, expected=len(messages), done=done))
     sender = RoutedSender.start(router, messages=messages)
     router.register("sender", "bench", sender)
     started = time.perf_counter()

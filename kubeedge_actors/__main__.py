@@ -27,6 +27,7 @@ from actors.cloudhub.server import CloudHubError
 from actors.edged.localimage import add_image_arguments, run_image
 from kubeedge_actors import __version__
 from kubeedge_actors.config import Config, load_config, render_default_config
+from kubeedge_actors.config.keys import LOG_LEVELS
 from kubeedge_actors.errors import ConfigError
 from kubeedge_actors.logs import configure_logging
 from kubeedge_actors.runtime import Runtime
@@ -34,7 +35,6 @@ from kubeedge_actors.runtime import Runtime
 logger = logging.getLogger("kubeedge_actors.main")
 
 DEFAULT_CONFIG_DIR = Path("conf")
-LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL")
 
 Command = Callable[[Config, argparse.Namespace], int]
 

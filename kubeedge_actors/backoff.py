@@ -26,7 +26,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The wait before the next attempt; each call counts one attempt."""
-        base = min(self.initial_s * self.factor**self.attempts, self.max_s)
+        base = self.peek()
         self.attempts += 1
         if self.jitter:
             base *= 1 - random.random() * self.jitter  # spreading retries, not security

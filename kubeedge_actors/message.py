@@ -338,18 +338,19 @@ def _field(obj: dict[str, Any], key: str, kind: type, default: Any, prefix: str)
         return default
     # bool is a subclass of int: a JSON true is not a timestamp.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = {dict: "an object", str: "a string", int: "an integer", bool: "a boolean"}[kind]
-        raise MessageDecodeError(f"envelope field {prefix}{key} must be {expected}, not {_json_type(value)}")
+        raise MessageDecodeError(f"envelope field {prefix}{key} must be {_JSON_TYPE_NAMES[kind]}, not {_json_type(value)}")
     return value
 
 
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+
+
 def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", float: "a number"}
     if value is None:
         return "null"
     if isinstance(value, int) and not isinstance(value, bool):
         return "an integer"
-    return names.get(type(value), type(value).__name__)
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 __all__ = [

@@ -270,9 +270,7 @@ class Router:
         return len(self._waiters)
 
     def _expire(self, request_id: str, module: str, timeout_s: float) -> None:
-        waiter = self._waiters.pop(request_id, None)
-        if waiter is not None:
-            waiter.future.set_exception(SyncTimeoutError(f"no reply from {module!r} to request {request_id} within {timeout_s:g} s"))
+        self._fail_waiter(request_id, SyncTimeoutError(f"no reply from {module!r} to request {request_id} within {timeout_s:g} s"))
 
     def _fail_waiter(self, request_id: str, error: Exception) -> None:
         waiter = self._waiters.pop(request_id, None)

@@ -134,10 +134,10 @@ class Scheduler:
                 self._cancelled_in_heap = max(0, self._cancelled_in_heap - 1)
                 continue
             due.append((handle, callback))
-            if not period_s:
-                handle._scheduler = None  # out of the heap: a late cancel() has nothing to count
             if period_s:
                 heapq.heappush(self._heap, (now + period_s, next(self._sequence), handle, callback, period_s))
+            else:
+                handle._scheduler = None  # out of the heap: a late cancel() has nothing to count
         return due
 
 

@@ -29,9 +29,19 @@ from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
-from kubeedge_actors.wire import CloudGroup, Group, Module, Operation
+from kubeedge_actors.wire import (
+    CLOUD_CONNECTED,
+    CLOUD_DISCONNECTED,
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    CloudGroup,
+    Group,
+    Module,
+    Operation,
+)
 
 A = TypeVar("A", bound=ModuleActor)
+_T = TypeVar("_T")
 
 # --- message factories ------------------------------------------------------------------------
 
@@ -64,9 +74,9 @@ def connection_event(connected: bool, group: str = Group.META) -> Message:
     """The hub's cloud-connection event (spec §3.9)."""
     return make_message(
         Operation.PUBLISH,
-        "node/connection",
-        "cloud_connected" if connected else "cloud_disconnected",
-        source="edgehub",
+        NODE_CONNECTION_RESOURCE,
+        CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED,
+        source=NODE_CONNECTION_SOURCE,
         group=group,
     )
 
@@ -253,7 +263,7 @@ class Probe:
     def messages(self) -> list[Message]:
         """Envelopes received so far, in order."""
         with self._condition:
-            return [m for m in self._received if isinstance(m, Message)]
+            return self._envelopes()
 
     def clear(self) -> None:
         with self._condition:
@@ -265,29 +275,35 @@ class Probe:
         Raises:
             AssertionError: nothing matched in time (the message lists what did arrive).
         """
-        deadline = time.monotonic() + timeout_s
-        with self._condition:
-            while True:
-                for item in self._received:
-                    if isinstance(item, Message) and predicate(item):
-                        return item
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = [(m.operation, m.resource, m.source) for m in self._received if isinstance(m, Message)]
-                    raise AssertionError(f"probe {self.name}: no matching message within {timeout_s} s; got {seen}")
-                self._condition.wait(remaining)
+        return self._wait(
+            lambda messages: next((m for m in messages if predicate(m)), None),
+            timeout_s,
+            lambda messages: f"no matching message within {timeout_s} s; got {[(m.operation, m.resource, m.source) for m in messages]}",
+        )
 
     def wait_for_count(self, count: int, timeout_s: float = 5.0) -> list[Message]:
         """Wait until ``count`` envelopes arrived; returns them all."""
+        return self._wait(
+            lambda messages: messages if len(messages) >= count else None,
+            timeout_s,
+            lambda messages: f"{len(messages)} of {count} messages within {timeout_s} s",
+        )
+
+    def _envelopes(self) -> list[Message]:
+        return [m for m in self._received if isinstance(m, Message)]
+
+    def _wait(self, found: Callable[[list[Message]], _T | None], timeout_s: float, failure: Callable[[list[Message]], str]) -> _T:
+        """``found(envelopes)`` once it is not None, re-checked on every arrival until ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         with self._condition:
             while True:
-                messages = [m for m in self._received if isinstance(m, Message)]
-                if len(messages) >= count:
-                    return messages
+                messages = self._envelopes()
+                result = found(messages)
+                if result is not None:
+                    return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"probe {self.name}: {len(messages)} of {count} messages within {timeout_s} s")
+                    raise AssertionError(f"probe {self.name}: {failure(messages)}")
                 self._condition.wait(remaining)
 
     def stop(self) -> None:

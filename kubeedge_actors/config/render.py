@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubeedge_actors.config.keys import KEYS, SHIPPED_FILES, Key
+from kubeedge_actors.config.keys import KEYS, SHIPPED_FILES
 
 _HEADERS = {
     "edge.yaml": "Edge core settings, in the key format of KubeEdge's edge.yaml (every default written out).",
@@ -32,7 +32,7 @@ def render_default_file(file: str) -> str:
             lines.append(f"{'  ' * depth}{sections[depth]}:")
         indent = "  " * len(sections)
         lines.append(f"{indent}# {key.doc}")
-        lines.append(f"{indent}{leaf}: {_yaml_scalar(key)}")
+        lines.append(f"{indent}{leaf}: {_format(key.default)}")
     return "\n".join(lines) + "\n"
 
 
@@ -48,10 +48,6 @@ def _common_prefix_length(a: list[str], b: list[str]) -> int:
             break
         count += 1
     return count
-
-
-def _yaml_scalar(key: Key) -> str:
-    return _format(key.default)
 
 
 def _format(value: Any) -> str:

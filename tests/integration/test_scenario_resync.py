@@ -85,7 +85,7 @@ def shows_running(scenario: Scenario, row: dict[str, Any]) -> bool:
 
 def pending_deletes(scenario: Scenario) -> int:
     """Deletes the cloud hub has not had acknowledged by the edge (its SQLite file)."""
-    with sqlite3.connect(f"file:{scenario.cloud.site / 'cloud.db'}?mode=ro", uri=True) as connection:
+    with sqlite3.connect(f"file:{scenario.cloud_database}?mode=ro", uri=True) as connection:
         return int(connection.execute("SELECT COUNT(*) FROM cloud_pending_delete").fetchone()[0])
 
 
@@ -205,15 +205,15 @@ def apply_device(scenario: Scenario, name: str, power: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def twin_get(scenario: Scenario, app: Any, device: str) -> dict[str, Any]:
+def twin_get(app: Any, device: str) -> dict[str, Any]:
     wait_until(app.client.is_connected, 30, 0.05, "the device app connected to the edge's broker")
     topic = f"$hw/events/device/{device}/twin/get"
     answer: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex})
     return answer
 
 
-def desired_power(scenario: Scenario, app: Any, device: str) -> Any:
-    answer = twin_get(scenario, app, device)
+def desired_power(app: Any, device: str) -> Any:
+    answer = twin_get(app, device)
     return answer.get("code") or answer["twin"]["power"]["expected"]["value"]
 
 
@@ -224,7 +224,7 @@ def test_devices_changed_removed_and_added_while_the_edge_was_away_are_so_on_the
     apply_device(scenario, "lamp", "on")
     apply_device(scenario, "fan", "on")
     app = scenario.device_app()
-    wait_until(lambda: desired_power(scenario, app, "fan") == "on", 30, 0.2, "the devices at the edge")
+    wait_until(lambda: desired_power(app, "fan") == "on", 30, 0.2, "the devices at the edge")
     come_back = go_away(scenario)
     scenario.wait_node("disconnected")
 
@@ -234,6 +234,6 @@ def test_devices_changed_removed_and_added_while_the_edge_was_away_are_so_on_the
     come_back()
 
     scenario.wait_node("connected")
-    wait_until(lambda: desired_power(scenario, app, "lamp") == "off", 30, 0.2, "lamp's new desired value at the edge")
-    wait_until(lambda: desired_power(scenario, app, "heater") == "low", 30, 0.2, "the new device at the edge")
-    wait_until(lambda: desired_power(scenario, app, "fan") == 404, 30, 0.2, "the removed device gone from the edge")
+    wait_until(lambda: desired_power(app, "lamp") == "off", 30, 0.2, "lamp's new desired value at the edge")
+    wait_until(lambda: desired_power(app, "heater") == "low", 30, 0.2, "the new device at the edge")
+    wait_until(lambda: desired_power(app, "fan") == 404, 30, 0.2, "the removed device gone from the edge")

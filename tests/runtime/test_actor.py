@@ -18,13 +18,6 @@ def clean_journal() -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def router() -> Iterator[Router]:
-    router = Router()
-    yield router
-    router.close()
-
-
 def test_an_expected_error_on_a_sync_request_becomes_an_error_reply(router: Router) -> None:
     router.register("echo", "echo", EchoActor.start(router))
     request = make_message("bad", "ns/thing/x")

@@ -23,6 +23,12 @@ def start_edge(cwd: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m kubeedge_actors ARGS`` run to its end, its output captured."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "kubeedge_actors", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
 def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float = 60) -> list[str]:
     assert process.stdout is not None
     lines: list[str] = []
@@ -62,14 +68,7 @@ def test_the_edge_starts_with_the_shipped_conf_reports_its_modules_and_stops_cle
 def test_a_bad_config_exits_non_zero_with_one_clear_line(site: Path) -> None:
     (site / "conf" / "edge.yaml").write_text("mqtt:\n  mode: seven\n")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeedge_actors"],
-        cwd=site,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(site)
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -79,23 +78,14 @@ def test_a_bad_config_exits_non_zero_with_one_clear_line(site: Path) -> None:
 
 
 def test_a_missing_config_dir_named_on_the_command_line_is_an_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeedge_actors", "--config-dir", str(tmp_path / "nope")],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(tmp_path, "--config-dir", str(tmp_path / "nope"))
 
     assert result.returncode == 2
     assert "does not exist" in result.stderr
 
 
 def test_print_default_config_prints_every_shipped_file() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeedge_actors", "--print-default-config"], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
+    result = run_cli(REPO, "--print-default-config")
 
     assert result.returncode == 0
     for name in ("edge.yaml", "modules.yaml", "logging.yaml", "cloudhub.yaml"):

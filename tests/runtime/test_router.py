@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from kubeedge_actors import DeadLetterError, Router, SyncTimeoutError
 from kubeedge_actors.testing import make_message, start_probe, wait_until
-
-
-@pytest.fixture
-def router() -> Iterator[Router]:
-    router = Router()
-    yield router
-    router.close()
 
 
 def test_send_delivers_to_the_named_module(router: Router) -> None:

@@ -253,10 +253,11 @@ class MetaActor(ModuleActor):
 
     def _query(self, message: Message) -> None:
         target = target_of(message, name_required=False)
-        if target.name and target.type in REMOTE_TYPES and self.connected and self.store.get(target.key) is None:
+        values = self._local_values(target)
+        if not values and target.name and target.type in REMOTE_TYPES and self.connected:
             self._query_cloud(message, target)
             return
-        self._answer(message, self._local_values(target))
+        self._answer(message, values)
 
     def _local_values(self, target: Resource) -> list[str]:
         if not target.name:

@@ -355,24 +355,27 @@ class MetaActor(ModuleActor):
     def _resync_pod_status(self) -> None:
         """spec §6.4, fixed: drop statuses of pods that are gone; one update per namespace."""
         pods = self.store.keys_of_type(ResourceType.POD)
-        by_namespace: dict[str, list[Any]] = defaultdict(list)
+        statuses: list[tuple[str, str]] = []
         orphans: list[str] = []
         for key, value in self.store.items_of_type(ResourceType.PODSTATUS):
             pod_key = pod_key_of_status(key)
             if pod_key is None:
                 continue  # not <ns>/podstatus/<pod>: not ours to judge
-            if pod_key not in pods:
+            if pod_key in pods:
+                statuses.append((key, value))
+            else:
                 orphans.append(key)
-                continue
-            try:
-                by_namespace[key.split("/", 1)[0]].append(decode_value(value))
-            except ValueError:
-                logger.warning("meta: stored pod status %s is not JSON; not sent", key)
         if orphans:
             self.store.delete_many(orphans)
             logger.info("meta: dropped %d pod statuses of pods that no longer exist", len(orphans))
         if not self.connected:
             return  # sent on reconnection instead of piling up in the hub's queue
+        by_namespace: dict[str, list[Any]] = defaultdict(list)
+        for key, value in statuses:
+            try:
+                by_namespace[key.split("/", 1)[0]].append(decode_value(value))
+            except ValueError:
+                logger.warning("meta: stored pod status %s is not JSON; not sent", key)
         for namespace in sorted(by_namespace):
             update = Message.new(
                 source=Module.META,

@@ -28,7 +28,7 @@ from actors.bus.topics import (
     mqtt_to_message,
     payload_of,
 )
-from kubeedge_actors.actor import ModuleActor, Outcome
+from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import MessageRejected, UnknownResourceError
@@ -70,7 +70,6 @@ class _Link:
     publish_retain: bool
     backoff: Backoff
     state: str = "connecting"  # connecting (never connected) | connected | disconnected
-    failures: int = 0
     retry_pending: bool = False
     connects: int = 0
     losses: int = 0
@@ -207,7 +206,7 @@ class BusActor(ModuleActor):
     def _dial(self, link: _Link) -> None:
         link.retry_pending = False
         client = link.client
-        self.module_run_in_background(client.connect, lambda outcome: BrokerDialed(client.name, _error_of(outcome)))
+        self.module_run_in_background(client.connect, lambda outcome: BrokerDialed(client.name, outcome.error))
 
     def _dialed(self, link: _Link, error: BaseException | None) -> None:
         if error is not None:
@@ -220,7 +219,6 @@ class BusActor(ModuleActor):
             logger.info("bus: connected to the %s broker %s", link.client.name, link.client.url)
             link.connects += 1
         link.state = "connected"
-        link.failures = 0
         link.backoff.reset()
 
     def _lost(self, link: _Link, reason: str) -> None:
@@ -236,9 +234,8 @@ class BusActor(ModuleActor):
         elif link.state == "connecting":
             logger.warning("bus: cannot reach the %s broker %s (%s); retrying with back-off", name, url, reason)
         else:
-            logger.debug("bus: %s broker still unreachable (attempt %d): %s", name, link.failures, reason)
+            logger.debug("bus: %s broker still unreachable (attempt %d): %s", name, link.backoff.attempts, reason)
         link.state = "disconnected"
-        link.failures += 1
         link.retry_pending = True
         self.module_tell_later(link.backoff.next_delay(), ReconnectBroker(name))
 
@@ -285,10 +282,6 @@ def _object_content(content: Any) -> Any:
         except ValueError:
             return content
     return content
-
-
-def _error_of(outcome: Outcome[None]) -> BaseException | None:
-    return outcome.error
 
 
 __all__ = ["BrokerDialed", "BusActor", "ReconnectBroker", "default_clients"]

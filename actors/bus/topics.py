@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -27,16 +26,6 @@ _TWIN_TOPIC_PREFIXES = ("$hw/events/device", "$hw/events/node")
 def encode_topic(topic: str) -> str:
     """The resource that carries ``topic``: URL-safe base64 with padding (spec §4.4)."""
     return base64.urlsafe_b64encode(topic.encode("utf-8")).decode("ascii")
-
-
-def decode_topic(resource: str) -> str:
-    """The topic a bus message's resource carries (the inverse of :func:`encode_topic`)."""
-    if resource == UPLOAD_RECORDS_TOPIC:
-        return resource
-    try:
-        return base64.urlsafe_b64decode(resource.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise MessageRejected(f"resource {resource!r} is not a base64url-encoded MQTT topic") from exc
 
 
 def mqtt_to_message(topic: str, payload: bytes) -> tuple[str, Message]:
@@ -85,7 +74,6 @@ __all__ = [
     "FIXED_SUBSCRIPTIONS",
     "SUBSCRIBE_QOS",
     "UPLOAD_RECORDS_TOPIC",
-    "decode_topic",
     "encode_topic",
     "message_operation_target",
     "mqtt_to_message",

@@ -11,14 +11,13 @@ from typing import Any
 from actors.meta.content import (
     REMOTE_TYPES,
     MetaRejected,
-    Target,
     decode_value,
     encode_value,
     pod_key_of_status,
     target_of,
 )
 from actors.meta.store import MetaStorage, MetaStore
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Resource, Router
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.wire import (
     CLOUD_CONNECTED,
@@ -115,7 +114,7 @@ class MetaActor(ModuleActor):
         self.commits = 0
         self.remote_queries = 0
         self.remote_queries_unanswered = 0
-        self._writes: dict[str, Callable[[Message, Target, str | None], None]] = {
+        self._writes: dict[str, Callable[[Message, Resource, str | None], None]] = {
             Operation.INSERT: self._insert,
             Operation.UPDATE: self._update,
             Operation.DELETE: self._delete,
@@ -172,7 +171,7 @@ class MetaActor(ModuleActor):
 
     # --- batched writes ---------------------------------------------------------------------
 
-    def _batched(self, write: Callable[[Message, Target, str | None], None], message: Message) -> None:
+    def _batched(self, write: Callable[[Message, Resource, str | None], None], message: Message) -> None:
         """Apply one write inside the open batch; its sends wait for the commit."""
         target = target_of(message, name_required=True)
         # Checked before the batch is touched: bad input changes nothing stored.
@@ -208,14 +207,14 @@ class MetaActor(ModuleActor):
 
     # --- the operations of spec §6.2 --------------------------------------------------------
 
-    def _insert(self, message: Message, target: Target, value: str | None) -> None:
+    def _insert(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         if not self.store.save(target.key, target.type, value):
             logger.debug("meta: %s insert of stored %s kept the stored row (spec §6.2)", message.id, target.key)
         self._to_edged(message)
         self._after_commit(Module.HUB, message.reply("OK"))
 
-    def _update(self, message: Message, target: Target, value: str | None) -> None:
+    def _update(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         if target.type == ResourceType.PODSTATUS and self.store.get(target.key) == value:
             self._reply_to_edged(message, "OK")  # spec §6.2: an unchanged pod status goes no further
@@ -231,12 +230,12 @@ class MetaActor(ModuleActor):
             self._after_commit(Module.HUB, message.reply("OK"))
         # any other source: stored only (spec §6.2)
 
-    def _delete(self, message: Message, target: Target, _value: str | None) -> None:
+    def _delete(self, message: Message, target: Resource, _value: str | None) -> None:
         self.store.delete(target.key)
         self._to_edged(message)
         self._after_commit(Module.HUB, message.reply("OK"))
 
-    def _store_response(self, message: Message, target: Target, value: str | None) -> None:
+    def _store_response(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         self.store.upsert(target.key, target.type, value)
         if message.source == CONTROLLER:  # spec §6.2, v1.0.0
@@ -254,12 +253,13 @@ class MetaActor(ModuleActor):
 
     def _query(self, message: Message) -> None:
         target = target_of(message, name_required=False)
-        if target.name and target.type in REMOTE_TYPES and self.connected and self.store.get(target.key) is None:
+        values = self._local_values(target)
+        if not values and target.name and target.type in REMOTE_TYPES and self.connected:
             self._query_cloud(message, target)
             return
-        self._answer(message, self._local_values(target))
+        self._answer(message, values)
 
-    def _local_values(self, target: Target) -> list[str]:
+    def _local_values(self, target: Resource) -> list[str]:
         if not target.name:
             # spec §6.3: by type across all namespaces; edged's start-up query relies on it.
             return self.store.values_of_type(target.type)
@@ -277,7 +277,7 @@ class MetaActor(ModuleActor):
         else:
             self.module_router.send(Module.HUB, reply)
 
-    def _query_cloud(self, request: Message, target: Target) -> None:
+    def _query_cloud(self, request: Message, target: Resource) -> None:
         """Ask the cloud for a missing configmap/secret; one question per key in flight."""
         waiting = self._remote_waiting.get(target.key)
         if waiting is not None:
@@ -290,7 +290,7 @@ class MetaActor(ModuleActor):
         future = self.module_router.send_sync(Module.HUB, copy, self.remote_query_timeout_s)
         self.module_on_reply(future, lambda reply, error: self._on_cloud_answer(target, copy, reply, error))
 
-    def _on_cloud_answer(self, target: Target, copy: Message, reply: Message | None, error: BaseException | None) -> None:
+    def _on_cloud_answer(self, target: Resource, copy: Message, reply: Message | None, error: BaseException | None) -> None:
         self._flush()
         waiting = self._remote_waiting.pop(target.key, [])
         if reply is not None and reply.operation == Operation.RESPONSE:
@@ -355,24 +355,27 @@ class MetaActor(ModuleActor):
     def _resync_pod_status(self) -> None:
         """spec §6.4, fixed: drop statuses of pods that are gone; one update per namespace."""
         pods = self.store.keys_of_type(ResourceType.POD)
-        by_namespace: dict[str, list[Any]] = defaultdict(list)
+        statuses: list[tuple[str, str]] = []
         orphans: list[str] = []
         for key, value in self.store.items_of_type(ResourceType.PODSTATUS):
             pod_key = pod_key_of_status(key)
             if pod_key is None:
                 continue  # not <ns>/podstatus/<pod>: not ours to judge
-            if pod_key not in pods:
+            if pod_key in pods:
+                statuses.append((key, value))
+            else:
                 orphans.append(key)
-                continue
-            try:
-                by_namespace[key.split("/", 1)[0]].append(decode_value(value))
-            except ValueError:
-                logger.warning("meta: stored pod status %s is not JSON; not sent", key)
         if orphans:
             self.store.delete_many(orphans)
             logger.info("meta: dropped %d pod statuses of pods that no longer exist", len(orphans))
         if not self.connected:
             return  # sent on reconnection instead of piling up in the hub's queue
+        by_namespace: dict[str, list[Any]] = defaultdict(list)
+        for key, value in statuses:
+            try:
+                by_namespace[key.split("/", 1)[0]].append(decode_value(value))
+            except ValueError:
+                logger.warning("meta: stored pod status %s is not JSON; not sent", key)
         for namespace in sorted(by_namespace):
             update = Message.new(
                 source=Module.META,

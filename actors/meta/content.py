@@ -7,7 +7,6 @@ the content (it can be a secret).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from kubeedge_actors import Message, MessageRejected, Resource, ResourceError, parse_edge_resource
@@ -25,31 +24,9 @@ class MetaRejected(MessageRejected):
     """A message meta cannot act on; the actor warns, answers a sync request and goes on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a message points in the ``meta`` table: key = the full edge resource (spec §6.1)."""
-
-    resource: Resource
-
-    @property
-    def key(self) -> str:
-        return self.resource.key
-
-    @property
-    def type(self) -> str:
-        return self.resource.type
-
-    @property
-    def namespace(self) -> str:
-        return self.resource.namespace
-
-    @property
-    def name(self) -> str:
-        return self.resource.name
-
-
-def target_of(message: Message, *, name_required: bool) -> Target:
-    """Parse the message's resource, ``<namespace>/<type>[/<name>]`` (spec §2.5).
+def target_of(message: Message, *, name_required: bool) -> Resource:
+    """Parse the message's resource, ``<namespace>/<type>[/<name>]`` (spec §2.5); its ``key``
+    is the row's key in the ``meta`` table (spec §6.1).
 
     Raises:
         MetaRejected: malformed, or no name where one is required (writes need one).
@@ -60,7 +37,7 @@ def target_of(message: Message, *, name_required: bool) -> Target:
         raise MetaRejected(str(error)) from None
     if name_required and not resource.name:
         raise MetaRejected(f"{message.operation} needs <namespace>/<type>/<name>, not {message.resource!r}")
-    return Target(resource)
+    return resource
 
 
 def encode_value(content: Any) -> str:
@@ -119,7 +96,6 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "REMOTE_TYPES",
     "MetaRejected",
-    "Target",
     "decode_value",
     "encode_value",
     "pod_key_of_status",

@@ -111,7 +111,7 @@ class TwinActor(ModuleActor):
         self.connected = False
         self.outbox = CloudOutbox(
             send=lambda message: self.module_router.send(Module.HUB, message),
-            resend_after=lambda delay_s, msg_id: self._later(delay_s, ResendDue(msg_id)),
+            resend_after=lambda delay_s, msg_id: self.module_tell_later(delay_s, ResendDue(msg_id)),
             new_backoff=lambda: Backoff(resend_initial_s, resend_max_s, jitter=0.2),
             resend_limit=resend_limit,
             limit=outbox_limit,
@@ -120,9 +120,6 @@ class TwinActor(ModuleActor):
         self._flush_timer: TimerHandle | None = None
         self._tidy_timer: TimerHandle | None = None
         self.store_failures = 0
-
-    def _later(self, delay_s: float, event: Any) -> TimerHandle:
-        return self.module_tell_later(delay_s, event)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -219,19 +216,19 @@ class TwinActor(ModuleActor):
         self._apply(effects)
 
     def _membership_detail(self, content: Any) -> Effects:
-        # A cloud that answers without parent_msg_id still answers our detail requests.
+        self._confirm_detail_requests()  # a cloud that answers without parent_msg_id still answers them
+        return self.twins.membership_detail(content)
+
+    def _confirm_detail_requests(self) -> None:
         if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
             self._schedule_tidy()
-        return self.twins.membership_detail(content)
 
     def _connection_changed(self, content: Any) -> None:
         """spec §5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
         if content == CLOUD_CONNECTED:
             if self.connected:
                 return
-            # A new detail request supersedes any still waiting from an earlier connection.
-            if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
-                self._schedule_tidy()
+            self._confirm_detail_requests()  # the new request supersedes any from an earlier connection
             effects = Effects()
             effects.cloud.append((membership_detail_request(self.twins.node_id), True))
             self._apply(effects)
@@ -279,13 +276,13 @@ class TwinActor(ModuleActor):
         if self.outbox.flush():
             self.flush_backoff.reset()
         else:
-            self._flush_timer = self._later(self.flush_backoff.next_delay(), FlushOutbox())
+            self._flush_timer = self.module_tell_later(self.flush_backoff.next_delay(), FlushOutbox())
         if self.outbox.has_delivered:
             self._schedule_tidy()
 
     def _schedule_tidy(self) -> None:
         if self._tidy_timer is None:
-            self._tidy_timer = self._later(TIDY_DELAY_S, TidyOutbox())
+            self._tidy_timer = self.module_tell_later(TIDY_DELAY_S, TidyOutbox())
 
     def _tidy(self) -> None:
         self._tidy_timer = None

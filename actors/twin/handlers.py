@@ -247,9 +247,7 @@ class DeviceTwins:
         if changed_attrs:
             self._attr_changes(effects, device.id, changed_attrs, "")
         if before is None:
-            topic = f"$hw/events/node/{self.node_id}/membership/updated"
-            added = {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": [device.to_wire()], "removed_devices": None}
-            effects.publish(topic, added)
+            self._membership_updated(effects, added=[device.to_wire()], removed=None)
 
     def _remove_member(self, effects: Effects, device_id: str, listed: Mapping[str, Any]) -> None:
         if self._current(effects, device_id) is None:
@@ -257,9 +255,12 @@ class DeviceTwins:
             return
         effects.devices[device_id] = None
         effects.batch.removed_devices.append(device_id)
-        topic = f"$hw/events/node/{self.node_id}/membership/updated"
-        removed = {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": None, "removed_devices": [dict(listed)]}
-        effects.publish(topic, removed)
+        self._membership_updated(effects, added=None, removed=[dict(listed)])
+
+    def _membership_updated(self, effects: Effects, *, added: list[Any] | None, removed: list[Any] | None) -> None:
+        """Tell the device apps of one member added or removed (spec §5.6)."""
+        document = {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": added, "removed_devices": removed}
+        effects.publish(f"$hw/events/node/{self.node_id}/membership/updated", document)
 
     def _twin_changes(self, effects: Effects, device: Device, changes: TwinChanges, event_id: str) -> None:
         """spec §5.5 "after processing": store, document, delta, edge_updated."""

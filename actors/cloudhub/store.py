@@ -206,9 +206,7 @@ class CloudStore(TablesStore):
         values = {"body": json.dumps(body), "message_id": "", "created_at": time.time()}
         (
             _PendingDelete.insert(node=node, kind=key.kind, namespace=key.namespace, name=key.name, **values)
-            .on_conflict(
-                conflict_target=[_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespace, _PendingDelete.name], update=values
-            )
+            .on_conflict(conflict_target=_PENDING_KEY, update=values)
             .execute()
         )
 

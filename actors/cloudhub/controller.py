@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from actors.cloudhub.manifests import (
@@ -27,13 +26,6 @@ from kubeedge_actors.wire import CloudGroup, Operation, ResourceType
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
-
-
-@dataclass
-class _Outgoing:
-    """Messages for edges, collected during a transaction and sent after it commits."""
-
-    messages: list[Message] = field(default_factory=list)
 
 
 class ControllerActor(ModuleActor):
@@ -90,7 +82,7 @@ class ControllerActor(ModuleActor):
             self._connected.discard(node)
             return
         self._connected.add(node)
-        out = _Outgoing()
+        out: list[Message] = []
         with self._store.transaction():
             for pending in self._store.pending_deletes(node):
                 self._queue_delete(out, node, pending.key, pending.body)
@@ -100,8 +92,8 @@ class ControllerActor(ModuleActor):
             for stored in self._store.objects("Pod"):
                 if _pod_node(stored.body) == node:
                     self._queue(out, node, Operation.UPDATE, stored)
-        if out.messages:
-            logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out.messages))
+        if out:
+            logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out))
         self._send(out)
 
     # --- from the edges ---------------------------------------------------------------------
@@ -130,7 +122,7 @@ class ControllerActor(ModuleActor):
     def _on_pod_status(self, node: str, namespace: str, content: Any) -> None:
         # One {"UID","Name","Status"}, or an array of them from meta's resync (spec §6.4).
         reports = content if isinstance(content, list) else [content]
-        out = _Outgoing()
+        out: list[Message] = []
         for report in reports:
             if not isinstance(report, dict) or not isinstance(report.get("Name"), str) or not isinstance(report.get("Status"), dict):
                 continue
@@ -141,7 +133,7 @@ class ControllerActor(ModuleActor):
                 if not any(p.key == key for p in self._store.pending_deletes(node)):
                     logger.info("controller: node %s reports %s, which the cloud does not have; deleting it there", node, key)
                     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": namespace, "name": key.name}}
-                    out.messages.append(self._message(node, Operation.DELETE, key, body))
+                    out.append(self._message(node, Operation.DELETE, key, body))
                 continue
             if _is_earlier_pod(report, stored.body):
                 # The kubelet's rule: a pod deleted and created again under its name keeps no
@@ -179,7 +171,7 @@ class ControllerActor(ModuleActor):
         for index, manifest in enumerate(manifests):
             key = object_key(manifest, f"object {index + 1}")
             prepared.append((key, prepare(manifest, key, node)))
-        out = _Outgoing()
+        out: list[Message] = []
         results = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
@@ -190,7 +182,7 @@ class ControllerActor(ModuleActor):
         self._send(out)
         return results
 
-    def _apply_one(self, out: _Outgoing, key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
+    def _apply_one(self, out: list[Message], key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
         stored = self._store.get_object(key)
         explicit = sorted(set(stored.nodes if stored else []) | ({node} if node and key.kind != "Pod" else set()))
         if stored is not None and same_content(body, stored.body) and explicit == stored.nodes:
@@ -207,7 +199,7 @@ class ControllerActor(ModuleActor):
                 self._queue(out, target, operation, current)
         return "created" if stored is None else "configured"
 
-    def _deliver_pod(self, out: _Outgoing, pod: StoredObject, previous: StoredObject | None) -> None:
+    def _deliver_pod(self, out: list[Message], pod: StoredObject, previous: StoredObject | None) -> None:
         node = _pod_node(pod.body)
         old_node = _pod_node(previous.body) if previous else None
         moved = previous is not None and old_node != node
@@ -232,7 +224,7 @@ class ControllerActor(ModuleActor):
                 raise ManifestError("delete needs a kind, a namespace and a name")
             keys = [ObjectKey(canonical_kind(str(kind)), str(namespace), str(name))]
         node = content.get("node") or None
-        out = _Outgoing()
+        out: list[Message] = []
         results = []
         with self._store.transaction():
             for key in keys:
@@ -241,7 +233,7 @@ class ControllerActor(ModuleActor):
         self._send(out)
         return results
 
-    def _delete_one(self, out: _Outgoing, key: ObjectKey, node: str | None) -> tuple[str, list[str]]:
+    def _delete_one(self, out: list[Message], key: ObjectKey, node: str | None) -> tuple[str, list[str]]:
         stored = self._store.get_object(key)
         if stored is None:
             return "not found", []
@@ -283,16 +275,17 @@ class ControllerActor(ModuleActor):
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
         return Message.new(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=body)
 
-    def _queue(self, out: _Outgoing, node: str, operation: str, stored: StoredObject) -> None:
-        out.messages.append(self._message(node, operation, stored.key, stored.body))
+    def _queue(self, out: list[Message], node: str, operation: str, stored: StoredObject) -> None:
+        out.append(self._message(node, operation, stored.key, stored.body))
 
-    def _queue_delete(self, out: _Outgoing, node: str, key: ObjectKey, body: dict[str, Any]) -> None:
+    def _queue_delete(self, out: list[Message], node: str, key: ObjectKey, body: dict[str, Any]) -> None:
         message = self._message(node, Operation.DELETE, key, body)
         self._store.set_pending_message_id(node, key, message.id)  # its "OK" retires the delete
-        out.messages.append(message)
+        out.append(message)
 
-    def _send(self, out: _Outgoing) -> None:
-        ready = [message for message in out.messages if split_node_prefix(message.resource)[0] in self._connected]
+    def _send(self, out: list[Message]) -> None:
+        """The messages collected during a transaction, once it committed, to the nodes connected."""
+        ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from actors.cloudhub.manifests import (
@@ -26,6 +28,8 @@ from kubeedge_actors.wire import CloudGroup, Operation, ResourceType
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
+#: ``(namespace, kind, name)`` of a configmap or secret → the nodes of the pods that use it.
+_Users = dict[tuple[str, str, str], set[str]]
 
 
 class ControllerActor(ModuleActor):
@@ -86,10 +90,13 @@ class ControllerActor(ModuleActor):
         with self._store.transaction():
             for pending in self._store.pending_deletes(node):
                 self._queue_delete(out, node, pending.key, pending.body)
-            for stored in self._store.objects():
-                if stored.key.kind != "Pod" and node in self._targets(stored):
+            stored_objects = self._store.objects()
+            pods = [stored for stored in stored_objects if stored.key.kind == "Pod"]
+            users = _users_of(pods)
+            for stored in stored_objects:
+                if stored.key.kind != "Pod" and node in self._targets(stored, users):
                     self._queue(out, node, Operation.UPDATE, stored)
-            for stored in self._store.objects("Pod"):
+            for stored in pods:
                 if _pod_node(stored.body) == node:
                     self._queue(out, node, Operation.UPDATE, stored)
         if out:
@@ -175,9 +182,11 @@ class ControllerActor(ModuleActor):
         results = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
+            shared = any(key.kind != "Pod" for key, _ in actions)
+            users = _users_of(self._store.objects("Pod")) if shared else {}  # a pod's node needs no other pod
             for key, action in actions:  # after all of them: a configmap's nodes come from pods applied with it
                 stored = self._store.get_object(key)
-                nodes = sorted(self._targets(stored)) if stored is not None else []
+                nodes = sorted(self._targets(stored, users)) if stored is not None else []
                 results.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "action": action, "nodes": nodes})
         self._send(out)
         return results
@@ -257,19 +266,25 @@ class ControllerActor(ModuleActor):
             return pod_rows(self._store.objects("Pod", namespace), self._store.pod_statuses())
         if what in ("configmaps", "secrets"):
             objects = self._store.objects(canonical_kind(what), namespace)
-            return object_rows(objects, {o.key: sorted(self._targets(o)) for o in objects})
+            users = _users_of(self._store.objects("Pod", namespace))
+            return object_rows(objects, {o.key: sorted(self._targets(o, users)) for o in objects})
         raise ManifestError(f"cannot list {what!r}: nodes, pods, configmaps, secrets or devices")
 
     # --- delivery ---------------------------------------------------------------------------
 
-    def _targets(self, stored: StoredObject) -> set[str]:
+    def _targets(self, stored: StoredObject, users: _Users | None = None) -> set[str]:
         """The nodes an object goes to: a pod's node; for a configmap or secret, the nodes of
-        the pods that use it and the nodes named with ``--node``."""
-        if stored.key.kind == "Pod":
+        the pods that use it and the nodes named with ``--node``.
+
+        ``users``: ``_users_of`` the pods, when they were read already (for many objects at
+        once: one read of the pods instead of one per object); else read here.
+        """
+        key = stored.key
+        if key.kind == "Pod":
             return {_pod_node(stored.body)}
-        wanted = (stored.key.kind, stored.key.name)
-        users = {_pod_node(pod.body) for pod in self._store.objects("Pod", stored.key.namespace) if wanted in pod_references(pod.body)}
-        return users | set(stored.nodes)
+        if users is None:
+            users = _users_of(self._store.objects("Pod", key.namespace))
+        return users.get((key.namespace, key.kind, key.name), set()) | set(stored.nodes)
 
     def _message(self, node: str, operation: str, key: ObjectKey, body: dict[str, Any]) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
@@ -287,6 +302,15 @@ class ControllerActor(ModuleActor):
         """The messages collected during a transaction, once it committed, to the nodes connected."""
         ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
+
+
+def _users_of(pods: Iterable[StoredObject]) -> _Users:
+    """Which nodes use each configmap and secret, by way of these pods."""
+    users: _Users = defaultdict(set)
+    for pod in pods:
+        for kind, name in pod_references(pod.body):
+            users[(pod.key.namespace, kind, name)].add(_pod_node(pod.body))
+    return users
 
 
 def _is_earlier_pod(report: dict[str, Any], pod: dict[str, Any]) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from actors.cloudhub.manifests import (
@@ -27,13 +28,8 @@ from kubeedge_actors.wire import CloudGroup, Operation, ResourceType
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
-
-
-@dataclass
-class _Outgoing:
-    """Messages for edges, collected during a transaction and sent after it commits."""
-
-    messages: list[Message] = field(default_factory=list)
+#: ``(namespace, kind, name)`` of a configmap or secret → the nodes of the pods that use it.
+_Users = dict[tuple[str, str, str], set[str]]
 
 
 class ControllerActor(ModuleActor):
@@ -90,18 +86,21 @@ class ControllerActor(ModuleActor):
             self._connected.discard(node)
             return
         self._connected.add(node)
-        out = _Outgoing()
+        out: list[Message] = []
         with self._store.transaction():
             for pending in self._store.pending_deletes(node):
                 self._queue_delete(out, node, pending.key, pending.body)
-            for stored in self._store.objects():
-                if stored.key.kind != "Pod" and node in self._targets(stored):
+            stored_objects = self._store.objects()
+            pods = [stored for stored in stored_objects if stored.key.kind == "Pod"]
+            users = _users_of(pods)
+            for stored in stored_objects:
+                if stored.key.kind != "Pod" and node in self._targets(stored, users):
                     self._queue(out, node, Operation.UPDATE, stored)
-            for stored in self._store.objects("Pod"):
+            for stored in pods:
                 if _pod_node(stored.body) == node:
                     self._queue(out, node, Operation.UPDATE, stored)
-        if out.messages:
-            logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out.messages))
+        if out:
+            logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out))
         self._send(out)
 
     # --- from the edges ---------------------------------------------------------------------
@@ -130,7 +129,7 @@ class ControllerActor(ModuleActor):
     def _on_pod_status(self, node: str, namespace: str, content: Any) -> None:
         # One {"UID","Name","Status"}, or an array of them from meta's resync (spec §6.4).
         reports = content if isinstance(content, list) else [content]
-        out = _Outgoing()
+        out: list[Message] = []
         for report in reports:
             if not isinstance(report, dict) or not isinstance(report.get("Name"), str) or not isinstance(report.get("Status"), dict):
                 continue
@@ -141,7 +140,7 @@ class ControllerActor(ModuleActor):
                 if not any(p.key == key for p in self._store.pending_deletes(node)):
                     logger.info("controller: node %s reports %s, which the cloud does not have; deleting it there", node, key)
                     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": namespace, "name": key.name}}
-                    out.messages.append(self._message(node, Operation.DELETE, key, body))
+                    out.append(self._message(node, Operation.DELETE, key, body))
                 continue
             if _is_earlier_pod(report, stored.body):
                 # The kubelet's rule: a pod deleted and created again under its name keeps no
@@ -179,18 +178,20 @@ class ControllerActor(ModuleActor):
         for index, manifest in enumerate(manifests):
             key = object_key(manifest, f"object {index + 1}")
             prepared.append((key, prepare(manifest, key, node)))
-        out = _Outgoing()
+        out: list[Message] = []
         results = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
+            shared = any(key.kind != "Pod" for key, _ in actions)
+            users = _users_of(self._store.objects("Pod")) if shared else {}  # a pod's node needs no other pod
             for key, action in actions:  # after all of them: a configmap's nodes come from pods applied with it
                 stored = self._store.get_object(key)
-                nodes = sorted(self._targets(stored)) if stored is not None else []
+                nodes = sorted(self._targets(stored, users)) if stored is not None else []
                 results.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "action": action, "nodes": nodes})
         self._send(out)
         return results
 
-    def _apply_one(self, out: _Outgoing, key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
+    def _apply_one(self, out: list[Message], key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
         stored = self._store.get_object(key)
         explicit = sorted(set(stored.nodes if stored else []) | ({node} if node and key.kind != "Pod" else set()))
         if stored is not None and same_content(body, stored.body) and explicit == stored.nodes:
@@ -207,7 +208,7 @@ class ControllerActor(ModuleActor):
                 self._queue(out, target, operation, current)
         return "created" if stored is None else "configured"
 
-    def _deliver_pod(self, out: _Outgoing, pod: StoredObject, previous: StoredObject | None) -> None:
+    def _deliver_pod(self, out: list[Message], pod: StoredObject, previous: StoredObject | None) -> None:
         node = _pod_node(pod.body)
         old_node = _pod_node(previous.body) if previous else None
         moved = previous is not None and old_node != node
@@ -232,7 +233,7 @@ class ControllerActor(ModuleActor):
                 raise ManifestError("delete needs a kind, a namespace and a name")
             keys = [ObjectKey(canonical_kind(str(kind)), str(namespace), str(name))]
         node = content.get("node") or None
-        out = _Outgoing()
+        out: list[Message] = []
         results = []
         with self._store.transaction():
             for key in keys:
@@ -241,7 +242,7 @@ class ControllerActor(ModuleActor):
         self._send(out)
         return results
 
-    def _delete_one(self, out: _Outgoing, key: ObjectKey, node: str | None) -> tuple[str, list[str]]:
+    def _delete_one(self, out: list[Message], key: ObjectKey, node: str | None) -> tuple[str, list[str]]:
         stored = self._store.get_object(key)
         if stored is None:
             return "not found", []
@@ -265,35 +266,51 @@ class ControllerActor(ModuleActor):
             return pod_rows(self._store.objects("Pod", namespace), self._store.pod_statuses())
         if what in ("configmaps", "secrets"):
             objects = self._store.objects(canonical_kind(what), namespace)
-            return object_rows(objects, {o.key: sorted(self._targets(o)) for o in objects})
+            users = _users_of(self._store.objects("Pod", namespace))
+            return object_rows(objects, {o.key: sorted(self._targets(o, users)) for o in objects})
         raise ManifestError(f"cannot list {what!r}: nodes, pods, configmaps, secrets or devices")
 
     # --- delivery ---------------------------------------------------------------------------
 
-    def _targets(self, stored: StoredObject) -> set[str]:
+    def _targets(self, stored: StoredObject, users: _Users | None = None) -> set[str]:
         """The nodes an object goes to: a pod's node; for a configmap or secret, the nodes of
-        the pods that use it and the nodes named with ``--node``."""
-        if stored.key.kind == "Pod":
+        the pods that use it and the nodes named with ``--node``.
+
+        ``users``: ``_users_of`` the pods, when they were read already (for many objects at
+        once: one read of the pods instead of one per object); else read here.
+        """
+        key = stored.key
+        if key.kind == "Pod":
             return {_pod_node(stored.body)}
-        wanted = (stored.key.kind, stored.key.name)
-        users = {_pod_node(pod.body) for pod in self._store.objects("Pod", stored.key.namespace) if wanted in pod_references(pod.body)}
-        return users | set(stored.nodes)
+        if users is None:
+            users = _users_of(self._store.objects("Pod", key.namespace))
+        return users.get((key.namespace, key.kind, key.name), set()) | set(stored.nodes)
 
     def _message(self, node: str, operation: str, key: ObjectKey, body: dict[str, Any]) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
         return Message.new(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=body)
 
-    def _queue(self, out: _Outgoing, node: str, operation: str, stored: StoredObject) -> None:
-        out.messages.append(self._message(node, operation, stored.key, stored.body))
+    def _queue(self, out: list[Message], node: str, operation: str, stored: StoredObject) -> None:
+        out.append(self._message(node, operation, stored.key, stored.body))
 
-    def _queue_delete(self, out: _Outgoing, node: str, key: ObjectKey, body: dict[str, Any]) -> None:
+    def _queue_delete(self, out: list[Message], node: str, key: ObjectKey, body: dict[str, Any]) -> None:
         message = self._message(node, Operation.DELETE, key, body)
         self._store.set_pending_message_id(node, key, message.id)  # its "OK" retires the delete
-        out.messages.append(message)
+        out.append(message)
 
-    def _send(self, out: _Outgoing) -> None:
-        ready = [message for message in out.messages if split_node_prefix(message.resource)[0] in self._connected]
+    def _send(self, out: list[Message]) -> None:
+        """The messages collected during a transaction, once it committed, to the nodes connected."""
+        ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
+
+
+def _users_of(pods: Iterable[StoredObject]) -> _Users:
+    """Which nodes use each configmap and secret, by way of these pods."""
+    users: _Users = defaultdict(set)
+    for pod in pods:
+        for kind, name in pod_references(pod.body):
+            users[(pod.key.namespace, kind, name)].add(_pod_node(pod.body))
+    return users
 
 
 def _is_earlier_pod(report: dict[str, Any], pod: dict[str, Any]) -> bool:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import peewee
 
+from actors.cloudhub.database import TablesStore, next_in_sequence
 from actors.cloudhub.devices import DeviceState, ReportedTwin, parse_version
-from kubeedge_actors.sqlite import open_database
 
 
 class _Model(peewee.Model):
     class Meta:
-        database = None  # bound to the open database in DeviceStore.open()
+        database = None  # bound to the open database in TablesStore.open()
 
 
 class _Device(_Model):
@@ -52,7 +49,6 @@ class _Sequence(_Model):
         table_name = "cloud_device_sequence"
 
 
-_MODELS = (_Device, _Sequence)
 #: Columns added since the first release, with what rows stored before them get.
 _ADDED_COLUMNS = (("reported_versions", "TEXT NOT NULL DEFAULT '{}'"), ("state_timestamp_ms", "INTEGER NOT NULL DEFAULT 0"))
 
@@ -71,23 +67,14 @@ class StoredDevice:
     state_timestamp_ms: int
 
 
-class DeviceStore:
+class DeviceStore(TablesStore):
     """Devices in one SQLite file (``cloudhub.database``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: peewee.SqliteDatabase | None = None
+    models = (_Device, _Sequence)
 
     def open(self) -> None:
-        self._db = open_database(self.path)
-        self._db.bind(_MODELS)
-        self._db.create_tables(_MODELS, safe=True)
+        super().open()
         self._add_missing_columns()
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
     def _add_missing_columns(self) -> None:
         """A database written by an earlier release gets the columns added since, its rows kept."""
@@ -97,14 +84,6 @@ class DeviceStore:
         for column, definition in _ADDED_COLUMNS:
             if column not in existing:
                 self._db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')  # type: ignore[no-untyped-call]
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        assert self._db is not None, "DeviceStore.open() first"
-        # IMMEDIATE: the controllers share the file, and a transaction that read first and then
-        # writes cannot wait for the other's commit: SQLite fails it at once ("database is locked").
-        with self._db.atomic(lock_type="IMMEDIATE"):
-            yield
 
     def get(self, namespace: str, name: str) -> StoredDevice | None:
         row = _Device.get_or_none(namespace=namespace, name=name)
@@ -156,10 +135,7 @@ class DeviceStore:
         _Device.update(**values).where((_Device.namespace == namespace) & (_Device.name == name)).execute()
 
     def next_version(self) -> int:
-        row = _Sequence.get_or_none(name="resourceVersion")
-        value = (row.value if row is not None else 0) + 1
-        _Sequence.insert(name="resourceVersion", value=value).on_conflict_replace().execute()
-        return value
+        return next_in_sequence(_Sequence)
 
 
 def _stored(row: _Device) -> StoredDevice:

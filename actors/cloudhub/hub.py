@@ -213,18 +213,18 @@ class CloudHubActor(ModuleActor):
             return target, message.with_route(resource=add_node_prefix(node_id, message.resource))
         except (MessageDecodeError, ResourceError) as error:
             self.bad_frame_count += 1
-            self._warn(node_id, "cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]", node_id, error)
+            self._warn_bad_frame(node_id, error)
             return None
 
-    def _warn(self, node_id: str, text: str, node: str, error: Exception) -> None:
+    def _warn_bad_frame(self, node_id: str, error: Exception) -> None:
         """A warning per node at most every few seconds: a noisy edge must not flood the log."""
         now = time.monotonic()
         last = self._last_warned.get(node_id)
+        log = logger.debug
         if last is None or now - last >= _WARN_INTERVAL_S:
             self._last_warned[node_id] = now
-            logger.warning(text, node, error, self.bad_frame_count)
-        else:
-            logger.debug(text, node, error, self.bad_frame_count)
+            log = logger.warning
+        log("cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]", node_id, error, self.bad_frame_count)
 
 
 __all__ = ["CloudHubActor", "CloudHubError", "EdgeFramesReceived", "connection_event", "server_settings"]

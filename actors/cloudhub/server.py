@@ -297,7 +297,6 @@ class EdgeServer:
             previous.wakeup.set()
         self._emit(EdgeConnected(edge.conn_id, node_id, project_id, _address(ws)))
         writer = asyncio.create_task(self._write_loop(edge))
-        reason = ""
         try:
             async for data in ws:
                 edge.last_seen = loop.time()
@@ -314,8 +313,7 @@ class EdgeServer:
             self._edges.pop(edge.conn_id, None)
             if self._by_node.get(node_id) is edge:
                 del self._by_node[node_id]
-            reason = edge.close_reason or _close_description(ws)
-            self._emit(EdgeDisconnected(edge.conn_id, node_id, reason))
+            self._emit(EdgeDisconnected(edge.conn_id, node_id, edge.close_reason or _close_description(ws)))
 
     def _hand_over_received(self) -> None:
         if self._received:

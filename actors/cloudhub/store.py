@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import peewee
 
+from actors.cloudhub.database import TablesStore, next_in_sequence
 from actors.cloudhub.manifests import ObjectKey
-from kubeedge_actors.sqlite import open_database
 
 
 class _Model(peewee.Model):
     class Meta:
-        database = None  # bound to the open database in CloudStore.open()
+        database = None  # bound to the open database in TablesStore.open()
 
 
 class _Object(_Model):
@@ -88,7 +85,6 @@ class _Sequence(_Model):
 
 
 _PENDING_KEY = [_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespace, _PendingDelete.name]
-_MODELS = (_Object, _Node, _PodStatus, _PendingDelete, _Sequence)
 
 
 @dataclass(frozen=True)
@@ -125,31 +121,10 @@ class PendingDelete:
     message_id: str
 
 
-class CloudStore:
+class CloudStore(TablesStore):
     """The controller's tables in one SQLite file (``cloudhub.database``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: peewee.SqliteDatabase | None = None
-
-    def open(self) -> None:
-        """Open (creating the tables) on the calling thread."""
-        self._db = open_database(self.path)
-        self._db.bind(_MODELS)
-        self._db.create_tables(_MODELS, safe=True)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        assert self._db is not None, "CloudStore.open() first"
-        # IMMEDIATE: the controllers share the file, and a transaction that read first and then
-        # writes cannot wait for the other's commit: SQLite fails it at once ("database is locked").
-        with self._db.atomic(lock_type="IMMEDIATE"):
-            yield
+    models = (_Object, _Node, _PodStatus, _PendingDelete, _Sequence)
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -177,10 +152,7 @@ class CloudStore:
         return [_stored(row) for row in query]
 
     def next_resource_version(self) -> int:
-        row = _Sequence.get_or_none(name="resourceVersion")
-        value = (row.value if row is not None else 0) + 1
-        _Sequence.insert(name="resourceVersion", value=value).on_conflict_replace().execute()
-        return value
+        return next_in_sequence(_Sequence)
 
     # --- nodes ------------------------------------------------------------------------------
 
@@ -234,9 +206,7 @@ class CloudStore:
         values = {"body": json.dumps(body), "message_id": "", "created_at": time.time()}
         (
             _PendingDelete.insert(node=node, kind=key.kind, namespace=key.namespace, name=key.name, **values)
-            .on_conflict(
-                conflict_target=[_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespace, _PendingDelete.name], update=values
-            )
+            .on_conflict(conflict_target=_PENDING_KEY, update=values)
             .execute()
         )
 

@@ -360,24 +360,13 @@ class HubActor(ModuleActor):
     # --- helpers ----------------------------------------------------------------------------
 
     def _publish_connection(self, connected: bool) -> None:
-        content = CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED
         for group in CONNECTION_EVENT_GROUPS:
-            event = Message.new(
-                source=NODE_CONNECTION_SOURCE, group=group, operation=Operation.PUBLISH, resource=NODE_CONNECTION_RESOURCE, content=content
-            )
-            self.module_router.send_to_group(group, event)
+            self.module_router.send_to_group(group, _connection_event(group, connected))
 
     def _answer_connection_query(self, query: Message) -> None:
         """The connection event as of now, for a module that started after the last one (it
         was restarted after a crash): to the sync waiter, else to the module named as source."""
-        answer = Message.new(
-            source=NODE_CONNECTION_SOURCE,
-            group=query.group,
-            operation=Operation.PUBLISH,
-            resource=NODE_CONNECTION_RESOURCE,
-            content=CLOUD_CONNECTED if self._link is not None else CLOUD_DISCONNECTED,
-            parent_id=query.id,
-        )
+        answer = _connection_event(query.group, self._link is not None, parent_id=query.id)
         if not (query.is_sync and self.module_router.send_resp(answer)):
             self.module_router.send(query.source, answer)
 
@@ -398,6 +387,19 @@ class HubActor(ModuleActor):
     @property
     def outbox_length(self) -> int:
         return len(self._outbox)
+
+
+def _connection_event(group: str, connected: bool, parent_id: str = "") -> Message:
+    """spec §3.9: ``node/connection`` from ``edgehub``, content ``cloud_connected``/``cloud_disconnected``."""
+    content = CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED
+    return Message.new(
+        source=NODE_CONNECTION_SOURCE,
+        group=group,
+        operation=Operation.PUBLISH,
+        resource=NODE_CONNECTION_RESOURCE,
+        content=content,
+        parent_id=parent_id,
+    )
 
 
 __all__ = [

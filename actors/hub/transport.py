@@ -6,7 +6,7 @@
     CloudConnection g: one I/O thread, started by start(), owns the socket until it dies:
         ├─ frames read ───────────────────► on_frames(g, [data, ...])  (text or binary; what
         │                                    was available, so one hand-over per batch)
-        ├─ writes what send() queued, in order, as text frames
+        ├─ writes what send_many() queued, in order, as text frames
         ├─ a keepalive every heartbeat (spec §3.6)
         └─ any I/O error ─────────────────► on_lost(g, reason) and the thread ends;
                                              take_unsent() then gives back what was not written
@@ -135,8 +135,6 @@ class CloudLink(Protocol):
 
     def start(self) -> None: ...
 
-    def send(self, text: str) -> None: ...
-
     def send_many(self, texts: Iterable[str]) -> None: ...
 
     def close(self, wait_s: float = _CLOSE_WAIT_S) -> None: ...
@@ -255,12 +253,8 @@ class CloudConnection:
     def start(self) -> None:
         self._thread.start()
 
-    def send(self, text: str) -> None:
-        """Queue one text frame; written in order by the I/O thread."""
-        self._outbox.append(text)
-        self._wake()
-
     def send_many(self, texts: Iterable[str]) -> None:
+        """Queue text frames; written in order by the I/O thread."""
         self._outbox.extend(texts)
         self._wake()
 

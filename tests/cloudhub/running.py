@@ -1,20 +1,17 @@
-"""A real cloud hub (its own runtime, in this process) and real edge hubs for tier-3 tests."""
+"""A real cloud hub (its own runtime, in this process) for tier-3 tests, and the config of an
+edge hub (``tests.hub.edge``) that connects to it."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pykka
-
 from actors.cloudhub import cloud_runtime
 from actors.cloudhub.ctl import ApiClient, run_ctl
-from actors.hub import HubActor
-from kubeedge_actors import Config, Router, Runtime
+from kubeedge_actors import Config, Runtime
 from kubeedge_actors.__main__ import build_parser
-from kubeedge_actors.testing import Probe, start_probe, wait_until
+from kubeedge_actors.testing import wait_until
 from tests.services import TlsFiles
 
 
@@ -92,31 +89,6 @@ class RunningCloudHub:
         return code, out.getvalue(), err.getvalue()
 
 
-@dataclass
-class RunningEdge:
-    """A hub actor in a real router, with probes standing in for meta, twin and bus."""
-
-    node_id: str
-    router: Router
-    meta: Probe
-    twin: Probe
-    bus: Probe
-    hub: pykka.ActorRef[Any]
-
-    def proxy(self) -> Any:
-        return self.hub.proxy()
-
-    def connection_events(self) -> list[str]:
-        return [m.content for m in self.twin.messages if m.resource == "node/connection"]
-
-    def wait_connected(self, times: int = 1) -> None:
-        self.twin.wait_for(lambda m: self.connection_events().count("cloud_connected") >= times, timeout_s=10)
-
-    def stop(self) -> None:
-        if self.hub.is_alive():
-            self.hub.stop()
-
-
 def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: Any) -> Config:
     settings: dict[str, Any] = {
         "edgehub.websocket.url": cloud.url(node_id),
@@ -130,13 +102,3 @@ def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: A
         **values,
     }
     return Config.defaults().with_values(settings)
-
-
-def start_edge(config: Config) -> RunningEdge:
-    router = Router()
-    meta = start_probe(router, "metaManager", "meta")
-    twin = start_probe(router, "twin", "twin")
-    bus = start_probe(router, "eventbus", "bus")
-    hub = HubActor.start(router, config)
-    router.register("websocket", "hub", hub)
-    return RunningEdge(config["edgehub.controller.node-id"], router, meta, twin, bus, hub)

@@ -13,6 +13,7 @@ from actors.cloudhub.hub import connection_event
 from actors.cloudhub.store import CloudStore
 from kubeedge_actors import Config, Message
 from kubeedge_actors.testing import ActorHarness, make_message
+from tests.cloudhub.control_api import api, apply
 
 Harness = ActorHarness[ControllerActor]
 
@@ -48,18 +49,6 @@ def configmap(name: str = "app", **data: str) -> dict[str, Any]:
 
 def secret(name: str = "token") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"t": "s3cret"}}
-
-
-def api(harness: Harness, operation: str, content: Any = None, resource: str = "") -> Message:
-    harness.deliver(make_message(operation, resource, content, source="ctl", group="api", sync=True))
-    [reply] = harness.router.take("resp")
-    return reply
-
-
-def apply(harness: Harness, *objects: dict[str, Any], node: str | None = None) -> list[tuple[str, str]]:
-    reply = api(harness, "apply", {"objects": list(objects), "node": node})
-    assert not reply.is_error, reply.content
-    return [(r["name"], r["action"]) for r in reply.content["results"]]
 
 
 def delete(harness: Harness, kind: str, name: str, namespace: str = "default", node: str | None = None) -> Message:

@@ -14,6 +14,7 @@ from actors.cloudhub.devicestore import DeviceStore
 from actors.cloudhub.hub import connection_event
 from kubeedge_actors import Config, Message
 from kubeedge_actors.testing import ActorHarness, make_message
+from tests.cloudhub.control_api import api, apply
 
 Harness = ActorHarness[DeviceControllerActor]
 
@@ -45,18 +46,6 @@ def device(name: str = "thermometer", node: str | None = "edge-1", **twins: str)
         expression = {"key": "", "operator": "In", "values": [node]}
         manifest["spec"]["nodeSelector"] = {"nodeSelectorTerms": [{"matchExpressions": [expression]}]}
     return manifest
-
-
-def api(harness: Harness, operation: str, content: Any = None, resource: str = "") -> Message:
-    harness.deliver(make_message(operation, resource, content, source="ctl", group="api", sync=True))
-    [reply] = harness.router.take("resp")
-    return reply
-
-
-def apply(harness: Harness, *objects: dict[str, Any], node: str | None = None) -> list[tuple[str, str]]:
-    reply = api(harness, "apply", {"objects": list(objects), "node": node})
-    assert not reply.is_error, reply.content
-    return [(r["name"], r["action"]) for r in reply.content["results"]]
 
 
 def to_edges(harness: Harness) -> list[Message]:

@@ -24,15 +24,11 @@ class FakeLink:
         self.lost = False
         self.sent: list[str] = []
         self.unsent: list[str] = []
-        self.hand_overs = 0  # send() and send_many() calls
+        self.hand_overs = 0  # send_many() calls
 
     def start(self) -> None:
         assert not self.started, "started twice"
         self.started = True
-
-    def send(self, text: str) -> None:
-        self._append(text)
-        self.hand_overs += 1
 
     def _append(self, text: str) -> None:
         if self.closed:

@@ -5,34 +5,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pykka
 import pytest
 
-from actors.hub import HubActor
 from kubeedge_actors import Config, Router
 from kubeedge_actors.message import encode_message
-from kubeedge_actors.testing import Probe, cloud_message, make_message, start_probe, wait_until
+from kubeedge_actors.testing import cloud_message, make_message, wait_until
 from tests.hub.cloud_double import CloudDouble
+from tests.hub.edge import RunningEdge as Edge
+from tests.hub.edge import start_edge as start_running_edge
 from tests.services import TlsFiles, make_tls_files
-
-
-@dataclass
-class Edge:
-    router: Router
-    meta: Probe
-    twin: Probe
-    bus: Probe
-    hub: pykka.ActorRef[Any]
-
-    def proxy(self) -> Any:
-        return self.hub.proxy()
-
-    def connection_events(self, probe: Probe) -> list[str]:
-        return [m.content for m in probe.messages if m.resource == "node/connection"]
 
 
 def edge_config(cloud: CloudDouble, tls: TlsFiles | None, **values: Any) -> Config:
@@ -62,14 +47,9 @@ def start_edge() -> Iterator[Callable[[Config], Edge]]:
     routers: list[Router] = []
 
     def start(config: Config) -> Edge:
-        router = Router()
-        routers.append(router)
-        meta = start_probe(router, "metaManager", "meta")
-        twin = start_probe(router, "twin", "twin")
-        bus = start_probe(router, "eventbus", "bus")
-        hub = HubActor.start(router, config)
-        router.register("websocket", "hub", hub)
-        return Edge(router, meta, twin, bus, hub)
+        edge = start_running_edge(config)
+        routers.append(edge.router)
+        return edge
 
     yield start
     pykka.ActorRegistry.stop_all()

@@ -14,7 +14,8 @@ import websocket
 
 from kubeedge_actors.message import encode_message
 from kubeedge_actors.testing import make_message, wait_until
-from tests.cloudhub.running import RunningCloudHub, RunningEdge, edge_config, start_edge
+from tests.cloudhub.running import RunningCloudHub, edge_config
+from tests.hub.edge import RunningEdge, start_edge
 from tests.services import TlsFiles
 
 StartEdge = Callable[..., RunningEdge]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, ClassVar
 
 from actors.edged.events import (
@@ -50,7 +50,7 @@ from actors.edged.reporting import PodReports, edged_figures
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
 from actors.edged.status import pod_status_body
-from actors.edged.sync import FetchObject, SyncContext, run_pod_sync
+from actors.edged.sync import ContainerOutcome, FetchObject, SyncContext, run_pod_sync
 from actors.edged.timefmt import now_k8s
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
@@ -144,7 +144,6 @@ class EdgedActor(ModuleActor):
             self.timings.restart_backoff_initial_s, self.timings.restart_backoff_max_s, self.timings.restart_backoff_reset_s
         )
         self._failures: dict[str, dict[str, Problem]] = {}
-        self._fresh_failures: dict[str, set[str]] = {}
         self._waiting: dict[str, dict[str, Problem]] = {}
         self._wakes: dict[str, tuple[float, TimerHandle]] = {}
         # Reports.
@@ -247,7 +246,7 @@ class EdgedActor(ModuleActor):
         if pod is not None and self._uid_by_key.get(pod.key) == uid:
             del self._uid_by_key[pod.key]
         self._deleted[uid] = grace_s
-        for state in (self._failures, self._fresh_failures, self._waiting):
+        for state in (self._failures, self._waiting):
             state.pop(uid, None)
         self._reports.forget(uid)
         self._gates.forget_pod(uid)
@@ -429,7 +428,7 @@ class EdgedActor(ModuleActor):
 
     # --- one pod: plan on this thread, work on a worker, apply the result here ---------------
 
-    def _sync_pod(self, uid: str) -> None:
+    def _sync_pod(self, uid: str, fresh_failures: Collection[str] = ()) -> None:
         if not self._inventory_ready or self._docker_down:
             return
         if uid in self._busy:
@@ -454,7 +453,7 @@ class EdgedActor(ModuleActor):
         if pod is not None:
             waiting = dict(decision.waiting)
             failures = self._failures.get(uid, {})
-            for name in self._fresh_failures.get(uid, set()):  # a new failure shows before its back-off
+            for name in fresh_failures:  # a new failure shows before its back-off
                 if name in failures and name in waiting:
                     waiting[name] = failures[name]
             self._waiting[uid] = waiting
@@ -506,11 +505,22 @@ class EdgedActor(ModuleActor):
         for seq, container_id, info in result.observations:
             self._inventory.apply(seq, container_id, info)
         pod = self._pods.get(uid)
-        failures = self._failures.setdefault(uid, {}) if pod is not None else {}
-        fresh = self._fresh_failures.setdefault(uid, set()) if pod is not None else set()
-        for outcome in result.outcomes:
-            if pod is None:
-                continue
+        fresh: set[str] = set()  # containers that failed in this attempt
+        if pod is not None:
+            fresh = self._note_outcomes(pod, event.seq, result.outcomes)
+        elif uid in self._deleted and not self._inventory.of_pod(uid) and not result.failed_kills:
+            del self._deleted[uid]  # cleaned up
+        retry_now = not result.runtime_down and not result.failed_kills
+        if uid in self._dirty or retry_now:
+            self._dirty.discard(uid)
+            self._sync_pod(uid, fresh)
+        self._report(uid)
+
+    def _note_outcomes(self, pod: Pod, seq: int, outcomes: Iterable[ContainerOutcome]) -> set[str]:
+        """Count each failed start against its back-off; returns the containers that failed."""
+        failures = self._failures.setdefault(pod.uid, {})
+        failed = set()
+        for outcome in outcomes:
             if outcome.problem is None:
                 failures.pop(outcome.name, None)
                 logger.info("edged: pod %s: container %s started", pod.key, outcome.name)
@@ -519,19 +529,11 @@ class EdgedActor(ModuleActor):
                 problem = outcome.problem
                 logger.warning("edged: pod %s: container %s: %s: %s", pod.key, outcome.name, problem.reason, problem.message)
             failures[outcome.name] = outcome.problem
-            fresh.add(outcome.name)
-            until = self._gates.note_failure((uid, outcome.name), f"sync-{event.seq}", self._clock())
+            failed.add(outcome.name)
+            until = self._gates.note_failure((pod.uid, outcome.name), f"sync-{seq}", self._clock())
             flip = min(self.timings.pull_backoff_flip_s, max(until - self._clock(), 0.0) / 2)
-            self._wake(uid, self._clock() + flip)
-        if pod is None and uid in self._deleted and not self._inventory.of_pod(uid) and not result.failed_kills:
-            del self._deleted[uid]  # cleaned up
-        retry_now = not result.runtime_down and not result.failed_kills
-        if uid in self._dirty or retry_now:
-            self._dirty.discard(uid)
-            self._sync_pod(uid)
-        self._report(uid)
-        if pod is not None:
-            self._fresh_failures.get(uid, set()).clear()
+            self._wake(pod.uid, self._clock() + flip)
+        return failed
 
     # --- status -----------------------------------------------------------------------------
 

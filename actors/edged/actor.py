@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from typing import Any, ClassVar
 
 from actors.edged.events import (
@@ -269,10 +270,16 @@ class EdgedActor(ModuleActor):
 
     # --- the pod list at start (spec §7.1, without the original's 10 s sleep: Errata 8) ------
 
-    def _query_pods(self) -> None:
-        request = meta_request(Operation.QUERY, f"{self.node_namespace}/{ResourceType.POD}")
+    def _ask_meta(
+        self, operation: str, resource: str, content: Any, answered: Callable[[str, Message | None, BaseException | None], None]
+    ) -> None:
+        """A sync request to meta; ``answered(request_id, reply, error)`` runs on this thread."""
+        request = meta_request(operation, resource, content)
         future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._pods_answered(request.id, reply, error))
+        self.module_on_reply(future, lambda reply, error: answered(request.id, reply, error))
+
+    def _query_pods(self) -> None:
+        self._ask_meta(Operation.QUERY, f"{self.node_namespace}/{ResourceType.POD}", None, self._pods_answered)
 
     def _pods_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
         try:
@@ -546,10 +553,8 @@ class EdgedActor(ModuleActor):
         if status is None:
             return
         self._publish_pods()
-        body = pod_status_body(pod, status)
-        request = meta_request(Operation.UPDATE, f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}", body)
-        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._status_answered(uid, status, request.id, reply, error))
+        resource = f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}"
+        self._ask_meta(Operation.UPDATE, resource, pod_status_body(pod, status), partial(self._status_answered, uid, status))
 
     def _status_answered(
         self, uid: str, status: dict[str, Any], request_id: str, reply: Message | None, error: BaseException | None
@@ -588,9 +593,7 @@ class EdgedActor(ModuleActor):
             previous=self._node_body,
         )
         self._node_body = body
-        request = meta_request(Operation.UPDATE, f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}", body)
-        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._node_answered(request.id, reply, error))
+        self._ask_meta(Operation.UPDATE, f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}", body, self._node_answered)
 
     def _node_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
         failed = error is not None or reply is None or reply.is_error

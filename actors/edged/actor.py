@@ -45,14 +45,13 @@ from actors.edged.jobs import collect_containers, list_and_inspect, read_node
 from actors.edged.lifecycle import StartGates, plan_pod
 from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
 from actors.edged.model import ContainerRuntime, RuntimeUnavailableError
-from actors.edged.node import interface_ipv4, node_status_body
+from actors.edged.node import interface_ipv4
 from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
-from actors.edged.reporting import PodReports, edged_figures
+from actors.edged.reporting import NodeReports, PodReports, edged_figures
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
 from actors.edged.status import pod_status_body
 from actors.edged.sync import ContainerOutcome, FetchObject, SyncContext, run_pod_sync
-from actors.edged.timefmt import now_k8s
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
 from kubeedge_actors.actor import ModuleActor
@@ -149,8 +148,7 @@ class EdgedActor(ModuleActor):
         self._wakes: dict[str, tuple[float, TimerHandle]] = {}
         # Reports.
         self._reports = PodReports()
-        self._node_body: dict[str, Any] | None = None
-        self._node_failing = False
+        self._node_reports = NodeReports()
         self._pods_query_backoff = Backoff(self.timings.pod_query_retry_initial_s, self.timings.pod_query_retry_max_s)
         self._events_backoff = Backoff(self.timings.events_reconnect_initial_s, self.timings.events_reconnect_max_s, jitter=0.2)
         self._events_generation = 0
@@ -583,25 +581,15 @@ class EdgedActor(ModuleActor):
             self.host_ip = facts.ip
             for uid in list(self._pods):
                 self._report(uid)
-        body = node_status_body(
+        body = self._node_reports.body(
             facts,
             docker_version=version,
             docker_error=docker_error,
             kubelet_version=self.module_config["edged.version"],
             server_port=self.server_port,
-            now=now_k8s(),
-            previous=self._node_body,
         )
-        self._node_body = body
-        self._ask_meta(Operation.UPDATE, f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}", body, self._node_answered)
-
-    def _node_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
-        failed = error is not None or reply is None or reply.is_error
-        if failed and not self._node_failing:
-            logger.warning("edged: node status %s not stored by meta: %s", request_id, error or (reply.content if reply else ""))
-        elif not failed and self._node_failing:
-            logger.info("edged: node status stored by meta again (%s)", request_id)
-        self._node_failing = failed
+        resource = f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}"
+        self._ask_meta(Operation.UPDATE, resource, body, self._node_reports.answered)
 
     def module_metrics(self) -> dict[str, float]:
         """Pods by phase, containers by state and why they wait, and whether Docker answers."""

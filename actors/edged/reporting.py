@@ -4,7 +4,6 @@ Node status: sent on a timer, keeping its Ready condition's transition time."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,10 +68,9 @@ class PodReports:
         """How many of these pods are in each phase (Pending until a status was computed)."""
         return Counter(self._computed.get(uid, {}).get("phase", "Pending") for uid in uids)
 
-    def pod_list(self, pods: Iterable[Pod]) -> bytes:
-        """The body of ``GET /pods``: a v1.PodList of the pods with their last status."""
-        items = [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
-        return json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode()
+    def pod_list(self, pods: Iterable[Pod]) -> list[dict[str, Any]]:
+        """The items of ``GET /pods``: each pod with its last status."""
+        return [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
 
 
 class NodeReports:

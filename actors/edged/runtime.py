@@ -232,11 +232,9 @@ class DockerContainerRuntime:
     def close(self) -> None:
         with self._lock:
             watches, self._watches = self._watches, set()
-            client, self._client = self._client, None
         for watch in watches:
             watch.close()
-        if client is not None:
-            client.close()
+        self.forget_connections()
 
 
 class _EventWatch(threading.Thread):

@@ -44,7 +44,7 @@ from actors.edged.inventory import ContainerInventory
 from actors.edged.jobs import collect_containers, list_and_inspect, read_node
 from actors.edged.lifecycle import StartGates, plan_pod
 from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
-from actors.edged.model import ContainerRuntime, RuntimeUnavailableError
+from actors.edged.model import ContainerRuntime, EventWatch, RuntimeUnavailableError
 from actors.edged.node import interface_ipv4
 from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
 from actors.edged.reporting import NodeReports, PodReports, edged_figures
@@ -152,7 +152,7 @@ class EdgedActor(ModuleActor):
         self._pods_query_backoff = Backoff(self.timings.pod_query_retry_initial_s, self.timings.pod_query_retry_max_s)
         self._events_backoff = Backoff(self.timings.events_reconnect_initial_s, self.timings.events_reconnect_max_s, jitter=0.2)
         self._events_generation = 0
-        self._watch: Any = None
+        self._watch: EventWatch | None = None
         self._handover = Handover(self.module_tell_self, 1000, "edged: docker events")
         self._stopping = threading.Event()
         self._drops_seen = 0

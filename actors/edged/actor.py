@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from typing import Any, ClassVar
 
 from actors.edged.events import (
@@ -43,15 +44,14 @@ from actors.edged.inventory import ContainerInventory
 from actors.edged.jobs import collect_containers, list_and_inspect, read_node
 from actors.edged.lifecycle import StartGates, plan_pod
 from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
-from actors.edged.model import ContainerRuntime, RuntimeUnavailableError
-from actors.edged.node import interface_ipv4, node_status_body
+from actors.edged.model import ContainerRuntime, EventWatch, RuntimeUnavailableError
+from actors.edged.node import interface_ipv4
 from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
-from actors.edged.reporting import PodReports, edged_figures
+from actors.edged.reporting import NodeReports, PodReports, edged_figures
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
 from actors.edged.status import pod_status_body
-from actors.edged.sync import FetchObject, SyncContext, run_pod_sync
-from actors.edged.timefmt import now_k8s
+from actors.edged.sync import ContainerOutcome, FetchObject, SyncContext, run_pod_sync
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
 from kubeedge_actors.actor import ModuleActor
@@ -144,17 +144,15 @@ class EdgedActor(ModuleActor):
             self.timings.restart_backoff_initial_s, self.timings.restart_backoff_max_s, self.timings.restart_backoff_reset_s
         )
         self._failures: dict[str, dict[str, Problem]] = {}
-        self._fresh_failures: dict[str, set[str]] = {}
         self._waiting: dict[str, dict[str, Problem]] = {}
         self._wakes: dict[str, tuple[float, TimerHandle]] = {}
         # Reports.
         self._reports = PodReports()
-        self._node_body: dict[str, Any] | None = None
-        self._node_failing = False
+        self._node_reports = NodeReports()
         self._pods_query_backoff = Backoff(self.timings.pod_query_retry_initial_s, self.timings.pod_query_retry_max_s)
         self._events_backoff = Backoff(self.timings.events_reconnect_initial_s, self.timings.events_reconnect_max_s, jitter=0.2)
         self._events_generation = 0
-        self._watch: Any = None
+        self._watch: EventWatch | None = None
         self._handover = Handover(self.module_tell_self, 1000, "edged: docker events")
         self._stopping = threading.Event()
         self._drops_seen = 0
@@ -247,7 +245,7 @@ class EdgedActor(ModuleActor):
         if pod is not None and self._uid_by_key.get(pod.key) == uid:
             del self._uid_by_key[pod.key]
         self._deleted[uid] = grace_s
-        for state in (self._failures, self._fresh_failures, self._waiting):
+        for state in (self._failures, self._waiting):
             state.pop(uid, None)
         self._reports.forget(uid)
         self._gates.forget_pod(uid)
@@ -270,10 +268,16 @@ class EdgedActor(ModuleActor):
 
     # --- the pod list at start (spec §7.1, without the original's 10 s sleep: Errata 8) ------
 
-    def _query_pods(self) -> None:
-        request = meta_request(Operation.QUERY, f"{self.node_namespace}/{ResourceType.POD}")
+    def _ask_meta(
+        self, operation: str, resource: str, content: Any, answered: Callable[[str, Message | None, BaseException | None], None]
+    ) -> None:
+        """A sync request to meta; ``answered(request_id, reply, error)`` runs on this thread."""
+        request = meta_request(operation, resource, content)
         future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._pods_answered(request.id, reply, error))
+        self.module_on_reply(future, lambda reply, error: answered(request.id, reply, error))
+
+    def _query_pods(self) -> None:
+        self._ask_meta(Operation.QUERY, f"{self.node_namespace}/{ResourceType.POD}", None, self._pods_answered)
 
     def _pods_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
         try:
@@ -429,7 +433,7 @@ class EdgedActor(ModuleActor):
 
     # --- one pod: plan on this thread, work on a worker, apply the result here ---------------
 
-    def _sync_pod(self, uid: str) -> None:
+    def _sync_pod(self, uid: str, fresh_failures: Collection[str] = ()) -> None:
         if not self._inventory_ready or self._docker_down:
             return
         if uid in self._busy:
@@ -454,7 +458,7 @@ class EdgedActor(ModuleActor):
         if pod is not None:
             waiting = dict(decision.waiting)
             failures = self._failures.get(uid, {})
-            for name in self._fresh_failures.get(uid, set()):  # a new failure shows before its back-off
+            for name in fresh_failures:  # a new failure shows before its back-off
                 if name in failures and name in waiting:
                     waiting[name] = failures[name]
             self._waiting[uid] = waiting
@@ -506,11 +510,22 @@ class EdgedActor(ModuleActor):
         for seq, container_id, info in result.observations:
             self._inventory.apply(seq, container_id, info)
         pod = self._pods.get(uid)
-        failures = self._failures.setdefault(uid, {}) if pod is not None else {}
-        fresh = self._fresh_failures.setdefault(uid, set()) if pod is not None else set()
-        for outcome in result.outcomes:
-            if pod is None:
-                continue
+        fresh: set[str] = set()  # containers that failed in this attempt
+        if pod is not None:
+            fresh = self._note_outcomes(pod, event.seq, result.outcomes)
+        elif uid in self._deleted and not self._inventory.of_pod(uid) and not result.failed_kills:
+            del self._deleted[uid]  # cleaned up
+        retry_now = not result.runtime_down and not result.failed_kills
+        if uid in self._dirty or retry_now:
+            self._dirty.discard(uid)
+            self._sync_pod(uid, fresh)
+        self._report(uid)
+
+    def _note_outcomes(self, pod: Pod, seq: int, outcomes: Iterable[ContainerOutcome]) -> set[str]:
+        """Count each failed start against its back-off; returns the containers that failed."""
+        failures = self._failures.setdefault(pod.uid, {})
+        failed = set()
+        for outcome in outcomes:
             if outcome.problem is None:
                 failures.pop(outcome.name, None)
                 logger.info("edged: pod %s: container %s started", pod.key, outcome.name)
@@ -519,19 +534,11 @@ class EdgedActor(ModuleActor):
                 problem = outcome.problem
                 logger.warning("edged: pod %s: container %s: %s: %s", pod.key, outcome.name, problem.reason, problem.message)
             failures[outcome.name] = outcome.problem
-            fresh.add(outcome.name)
-            until = self._gates.note_failure((uid, outcome.name), f"sync-{event.seq}", self._clock())
+            failed.add(outcome.name)
+            until = self._gates.note_failure((pod.uid, outcome.name), f"sync-{seq}", self._clock())
             flip = min(self.timings.pull_backoff_flip_s, max(until - self._clock(), 0.0) / 2)
-            self._wake(uid, self._clock() + flip)
-        if pod is None and uid in self._deleted and not self._inventory.of_pod(uid) and not result.failed_kills:
-            del self._deleted[uid]  # cleaned up
-        retry_now = not result.runtime_down and not result.failed_kills
-        if uid in self._dirty or retry_now:
-            self._dirty.discard(uid)
-            self._sync_pod(uid)
-        self._report(uid)
-        if pod is not None:
-            self._fresh_failures.get(uid, set()).clear()
+            self._wake(pod.uid, self._clock() + flip)
+        return failed
 
     # --- status -----------------------------------------------------------------------------
 
@@ -544,10 +551,8 @@ class EdgedActor(ModuleActor):
         if status is None:
             return
         self._publish_pods()
-        body = pod_status_body(pod, status)
-        request = meta_request(Operation.UPDATE, f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}", body)
-        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._status_answered(uid, status, request.id, reply, error))
+        resource = f"{pod.namespace}/{ResourceType.PODSTATUS}/{pod.name}"
+        self._ask_meta(Operation.UPDATE, resource, pod_status_body(pod, status), partial(self._status_answered, uid, status))
 
     def _status_answered(
         self, uid: str, status: dict[str, Any], request_id: str, reply: Message | None, error: BaseException | None
@@ -576,27 +581,15 @@ class EdgedActor(ModuleActor):
             self.host_ip = facts.ip
             for uid in list(self._pods):
                 self._report(uid)
-        body = node_status_body(
+        body = self._node_reports.body(
             facts,
             docker_version=version,
             docker_error=docker_error,
             kubelet_version=self.module_config["edged.version"],
             server_port=self.server_port,
-            now=now_k8s(),
-            previous=self._node_body,
         )
-        self._node_body = body
-        request = meta_request(Operation.UPDATE, f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}", body)
-        future = self.module_router.send_sync(Module.META, request, self.timings.meta_timeout_s)
-        self.module_on_reply(future, lambda reply, error: self._node_answered(request.id, reply, error))
-
-    def _node_answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
-        failed = error is not None or reply is None or reply.is_error
-        if failed and not self._node_failing:
-            logger.warning("edged: node status %s not stored by meta: %s", request_id, error or (reply.content if reply else ""))
-        elif not failed and self._node_failing:
-            logger.info("edged: node status stored by meta again (%s)", request_id)
-        self._node_failing = failed
+        resource = f"{self.node_namespace}/{ResourceType.NODESTATUS}/{self.node_name}"
+        self._ask_meta(Operation.UPDATE, resource, body, self._node_reports.answered)
 
     def module_metrics(self) -> dict[str, float]:
         """Pods by phase, containers by state and why they wait, and whether Docker answers."""

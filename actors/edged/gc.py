@@ -56,17 +56,19 @@ def disk_usage_percent(path: str) -> float:
 class PulledImages:
     """The images this edged pulled and when each was last used, kept in a JSON file.
 
-    Used from worker threads only, hence the lock.
+    The file is read once, on first use; every change is written through. Used from worker
+    threads only, hence the lock.
     """
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, float]] | None = None
 
     def record(self, image: str, pulled: bool) -> None:
         with self._lock:
-            entries = self._load()
+            entries = self._loaded()
             if pulled or image in entries:
                 entry = entries.setdefault(image, {"pulled_at": self._clock()})
                 entry["last_used"] = self._clock()
@@ -74,23 +76,24 @@ class PulledImages:
 
     def forget(self, image: str) -> None:
         with self._lock:
-            entries = self._load()
+            entries = self._loaded()
             if entries.pop(image, None) is not None:
                 self._save(entries)
 
     def least_recently_used(self, min_age_s: float) -> list[str]:
         now = self._clock()
         with self._lock:
-            entries = self._load()
-        old = [(e.get("last_used", 0.0), image) for image, e in entries.items() if now - e.get("pulled_at", 0.0) >= min_age_s]
+            old = [(e.get("last_used", 0.0), image) for image, e in self._loaded().items() if now - e.get("pulled_at", 0.0) >= min_age_s]
         return [image for _, image in sorted(old)]
 
-    def _load(self) -> dict[str, dict[str, float]]:
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
+    def _loaded(self) -> dict[str, dict[str, float]]:
+        if self._entries is None:
+            try:
+                entries = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                entries = {}
+            self._entries = entries if isinstance(entries, dict) else {}
+        return self._entries
 
     def _save(self, entries: dict[str, dict[str, float]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

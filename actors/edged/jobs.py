@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
 
 from actors.edged.model import ContainerInfo, ContainerNotFoundError, ContainerRuntime, ContainerSummary, RuntimeUnavailableError
-from actors.edged.node import read_host_facts
+from actors.edged.node import HostFacts, read_host_facts
 from actors.edged.volumes import PodFiles
 
 
@@ -27,7 +26,8 @@ def list_and_inspect(
     return list_seq, {s.id for s in summaries}, inspected
 
 
-def read_node(runtime: ContainerRuntime, interface: str) -> tuple[Any, str | None, str]:
+def read_node(runtime: ContainerRuntime, interface: str) -> tuple[HostFacts, str | None, str]:
+    """The host's facts, and Docker's version or why it did not answer."""
     facts = read_host_facts(interface)
     try:
         return facts, runtime.version(), ""

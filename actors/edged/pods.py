@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actors.edged.images import ImageReferenceError, default_pull_policy, parse_image_ref
@@ -199,13 +199,7 @@ def parse_pod(content: Any) -> Pod:
     try:
         return _parse_spec(base, content.get("spec"), metadata)
     except SpecError as exc:
-        return _with(base, problem=Problem("CreateContainerConfigError", str(exc)))
-
-
-def _with(pod: Pod, **changes: Any) -> Pod:
-    values = {f: getattr(pod, f) for f in pod.__dataclass_fields__}
-    values.update(changes)
-    return Pod(**values)
+        return replace(base, problem=Problem("CreateContainerConfigError", str(exc)))
 
 
 def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
@@ -232,7 +226,7 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
     pull_secrets = tuple(
         str(s["name"]) for s in _list(spec, "imagePullSecrets", "spec") if isinstance(s, dict) and isinstance(s.get("name"), str)
     )
-    return _with(
+    return replace(
         base,
         containers=containers,
         volumes=volumes,
@@ -448,10 +442,6 @@ def _opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
     if not isinstance(value, str):
         raise SpecError(f"{where}.{key}: must be a string")
     return value
-
-
-def _grace(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _opt(parse: Any, value: Any) -> int | None:

@@ -1,18 +1,23 @@
-"""Pod status bookkeeping (spec §7.5): computed on every change, sent to meta only when it
-changed, sent again when meta did not store it, and listed on ``GET /pods`` (spec §7.7)."""
+"""Status bookkeeping (spec §7.5). Pod status: computed on every change, sent to meta only when
+it changed, sent again when meta did not store it, and listed on ``GET /pods`` (spec §7.7).
+Node status: sent on a timer, keeping its Ready condition's transition time."""
 
 from __future__ import annotations
 
-import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from actors.edged.model import ContainerInfo
+from actors.edged.node import HostFacts, node_status_body
 from actors.edged.pods import Pod, Problem
 from actors.edged.status import pod_status
 from actors.edged.timefmt import now_k8s
+from kubeedge_actors.message import Message
 from kubeedge_actors.metrics import labelled
+
+logger = logging.getLogger(__name__)
 
 #: Kubernetes' pod phases, always shown so that a phase at 0 is a series at 0, not a gap.
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -63,10 +68,42 @@ class PodReports:
         """How many of these pods are in each phase (Pending until a status was computed)."""
         return Counter(self._computed.get(uid, {}).get("phase", "Pending") for uid in uids)
 
-    def pod_list(self, pods: Iterable[Pod]) -> bytes:
-        """The body of ``GET /pods``: a v1.PodList of the pods with their last status."""
-        items = [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
-        return json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).encode()
+    def pod_list(self, pods: Iterable[Pod]) -> list[dict[str, Any]]:
+        """The items of ``GET /pods``: each pod with its last status."""
+        return [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
+
+
+class NodeReports:
+    """The node status last built (its Ready condition keeps its transition time) and whether
+    meta stored the last one sent (a failure is logged when it starts and when it ends)."""
+
+    def __init__(self) -> None:
+        self._body: dict[str, Any] | None = None
+        self._failing = False
+
+    def body(
+        self, facts: HostFacts, *, docker_version: str | None, docker_error: str, kubelet_version: str, server_port: int
+    ) -> dict[str, Any]:
+        """The node status to send now."""
+        self._body = node_status_body(
+            facts,
+            docker_version=docker_version,
+            docker_error=docker_error,
+            kubelet_version=kubelet_version,
+            server_port=server_port,
+            now=now_k8s(),
+            previous=self._body,
+        )
+        return self._body
+
+    def answered(self, request_id: str, reply: Message | None, error: BaseException | None) -> None:
+        """meta's answer to node status ``request_id``."""
+        failed = error is not None or reply is None or reply.is_error
+        if failed and not self._failing:
+            logger.warning("edged: node status %s not stored by meta: %s", request_id, error or (reply.content if reply else ""))
+        elif not failed and self._failing:
+            logger.info("edged: node status stored by meta again (%s)", request_id)
+        self._failing = failed
 
 
 def edged_figures(
@@ -87,4 +124,4 @@ def edged_figures(
     return figures
 
 
-__all__ = ["CONTAINER_STATES", "POD_PHASES", "PodReports", "edged_figures"]
+__all__ = ["CONTAINER_STATES", "POD_PHASES", "NodeReports", "PodReports", "edged_figures"]

@@ -79,10 +79,20 @@ class DockerContainerRuntime:
 
     def _api(self) -> docker.APIClient:
         with self._lock:
+            client = self._client
+        if client is not None:
+            return client
+        # Built outside the lock: building asks the daemon for its version, and a hung daemon
+        # must not hold up watch_events and close, which the actor calls on its own thread.
+        with _converted("connect"):
+            client = self.new_client()
+        with self._lock:
             if self._client is None:
-                with _converted("connect"):
-                    self._client = self.new_client()
-            return self._client
+                self._client = client
+                return client
+            kept = self._client  # another worker connected meanwhile
+        client.close()
+        return kept
 
     def new_client(self) -> docker.APIClient:
         return docker.APIClient(base_url=self.base_url, timeout=self.timeout_s, max_pool_size=self.max_pool_size)
@@ -222,11 +232,9 @@ class DockerContainerRuntime:
     def close(self) -> None:
         with self._lock:
             watches, self._watches = self._watches, set()
-            client, self._client = self._client, None
         for watch in watches:
             watch.close()
-        if client is not None:
-            client.close()
+        self.forget_connections()
 
 
 class _EventWatch(threading.Thread):

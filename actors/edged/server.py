@@ -1,13 +1,16 @@
 """The read-only HTTP endpoint ``GET http://127.0.0.1:<edged.server-port>/pods`` (spec §7.7).
 
-The actor publishes the encoded pod list after every change; the server thread only reads the
-latest bytes, so it never touches actor state.
+The actor publishes the pod list after every change, as items it never changes afterwards;
+a request encodes the latest items once (so a burst of status changes costs the actor no
+encoding), and the server thread never touches actor state.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,7 +22,8 @@ class PodListServer:
 
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self._address = (host, port)
-        self._body = b'{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}'
+        self._items: Sequence[Mapping[str, Any]] = ()
+        self._body: bytes | None = b'{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}'  # None: encode on request
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -33,12 +37,16 @@ class PodListServer:
         self._thread.start()
         return int(server.server_address[1])
 
-    def publish(self, body: bytes) -> None:
+    def publish(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """The pods to list from now on (v1.Pod objects, status included); never changed after."""
         with self._lock:
-            self._body = body
+            self._items, self._body = items, None
 
     def body(self) -> bytes:
+        """The v1.PodList of the last published items, encoded once per publish."""
         with self._lock:
+            if self._body is None:
+                self._body = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": list(self._items)}).encode()
             return self._body
 
     def stop(self) -> None:

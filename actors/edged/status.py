@@ -42,8 +42,6 @@ def pod_status(
     statuses = [
         container_status(spec, newest_first(by_name.get(spec.name, [])), waiting.get(spec.name), pod.terminating) for spec in pod.containers
     ]
-    if not pod.containers and pod.problem is not None:
-        statuses = []
     phase = pod_phase(pod.restart_policy, statuses, len(pod.containers))
     status: dict[str, Any] = {
         "phase": phase,

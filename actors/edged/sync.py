@@ -51,7 +51,6 @@ class ContainerOutcome:
 
     name: str
     problem: Problem | None = None
-    pulled: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ class PodSyncResult:
     uid: str
     outcomes: tuple[ContainerOutcome, ...] = ()
     observations: tuple[Observation, ...] = ()
-    volumes_ready: bool = False
     runtime_down: str = ""
     failed_kills: tuple[str, ...] = field(default=())
 
@@ -119,7 +117,7 @@ def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
         return PodSyncResult(plan.uid, outcomes, tuple(seen), failed_kills=tuple(failed))
     credentials = _PullCredentials(pod, context)
     outcomes = tuple(start_container(pod, start, volume_paths, credentials, context, seen=seen) for start in plan.starts)
-    return PodSyncResult(plan.uid, outcomes, tuple(seen), volumes_ready=True, failed_kills=tuple(failed))
+    return PodSyncResult(plan.uid, outcomes, tuple(seen), failed_kills=tuple(failed))
 
 
 def _observe(container_id: str, context: SyncContext) -> Observation:
@@ -237,10 +235,9 @@ def start_container(
 ) -> ContainerOutcome:
     """Ensure the image, resolve the environment, create and start one container."""
     spec = start.spec
-    pulled = False
     try:
         _check_not_stopping(context)
-        pulled = _pull_as_needed(spec.image, spec.pull_policy, credentials, context)
+        _pull_as_needed(spec.image, spec.pull_policy, credentials, context)
         try:
             env = resolve_env(pod, spec, lambda ref: context.fetch(pod.namespace, ref), context.host_ip)
         except (ContainerConfigError, ObjectFetchError) as exc:
@@ -252,7 +249,7 @@ def start_container(
         _check_not_stopping(context)
         container_id = _create(config, start, context, seen)
     except _StartFailed as failed:
-        return ContainerOutcome(spec.name, problem=failed.problem, pulled=pulled)
+        return ContainerOutcome(spec.name, problem=failed.problem)
     problem = None
     try:
         context.runtime.start_container(container_id)
@@ -261,7 +258,7 @@ def start_container(
     except ContainerRuntimeError as exc:
         problem = Problem("RunContainerError", str(exc))
     seen.append(_observe(container_id, context))
-    return ContainerOutcome(spec.name, problem=problem, pulled=pulled)
+    return ContainerOutcome(spec.name, problem=problem)
 
 
 def _check_not_stopping(context: SyncContext) -> None:
@@ -269,7 +266,7 @@ def _check_not_stopping(context: SyncContext) -> None:
         raise _StartFailed("ContainerCreating", "edged is stopping")
 
 
-def _pull_as_needed(image: str, policy: str, credentials: _PullCredentials, context: SyncContext) -> bool:
+def _pull_as_needed(image: str, policy: str, credentials: _PullCredentials, context: SyncContext) -> None:
     try:
         pulled = ensure_image(image, policy, credentials, context.runtime)
     except ImagePullError as exc:
@@ -279,7 +276,6 @@ def _pull_as_needed(image: str, policy: str, credentials: _PullCredentials, cont
     except ObjectFetchError as exc:
         raise _StartFailed("ErrImagePull", f"cannot read image pull secrets: {exc}") from exc
     context.record_image_use(image, pulled)
-    return pulled
 
 
 def _create(config: ContainerConfig, start: StartContainer, context: SyncContext, seen: list[Observation]) -> str:

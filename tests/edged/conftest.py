@@ -77,6 +77,11 @@ class Edge:
     def advance(self, seconds: float) -> None:
         self.harness.advance(seconds)
 
+    def exit_running(self, exit_code: int) -> None:
+        """The first running container exits with ``exit_code``; edged hears of it."""
+        self.runtime.exit(self.runtime.running()[0].id, exit_code)
+        self.harness.run_pending()
+
     def sent_to_meta(self, resource_part: str) -> list[Message]:
         return [s.message for s in self.harness.router.sent if s.destination == Module.META and resource_part in s.message.resource]
 

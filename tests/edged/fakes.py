@@ -21,10 +21,6 @@ from actors.edged.model import (
 )
 from actors.edged.timefmt import k8s_time
 
-OnOpen = Callable[[], None]
-OnEvent = Callable[[ContainerEvent], None]
-OnEnd = Callable[[str], None]
-
 
 def docker_time(epoch_s: float) -> str:
     return (k8s_time(epoch_s) or "").replace("Z", ".000000000Z")

@@ -98,11 +98,9 @@ def test_an_exited_container_is_restarted_as_the_restart_policy_says(
 def test_a_crash_looping_container_waits_with_the_kubelet_back_off(edge: Edge) -> None:
     edge.start()
     edge.deliver("insert", make_pod())
-    edge.runtime.exit(edge.runtime.running()[0].id, 1)  # first crash: restarted at once
-    edge.harness.run_pending()
+    edge.exit_running(1)  # first crash: restarted at once
 
-    edge.runtime.exit(edge.runtime.running()[0].id, 1)  # second crash: 10 s back-off
-    edge.harness.run_pending()
+    edge.exit_running(1)  # second crash: 10 s back-off
 
     assert edge.runtime.running() == []
     assert edge.waiting_reason() == "CrashLoopBackOff"
@@ -118,8 +116,7 @@ def test_the_back_off_doubles_with_each_crash_up_to_the_cap(edge: Edge) -> None:
     edge.deliver("insert", make_pod())
     waits = []
     for _ in range(8):
-        edge.runtime.exit(edge.runtime.running()[0].id, 1)
-        edge.harness.run_pending()
+        edge.exit_running(1)
         waited = 0
         while not edge.runtime.running():
             edge.advance(1)
@@ -133,14 +130,12 @@ def test_a_container_that_ran_ten_minutes_restarts_without_back_off(edge: Edge) 
     edge.start()
     edge.deliver("insert", make_pod())
     for _ in range(3):
-        edge.runtime.exit(edge.runtime.running()[0].id, 1)
-        edge.harness.run_pending()
+        edge.exit_running(1)
         while not edge.runtime.running():
             edge.advance(1)
 
     edge.advance(601)
-    edge.runtime.exit(edge.runtime.running()[0].id, 1)
-    edge.harness.run_pending()
+    edge.exit_running(1)
 
     assert len(edge.runtime.running()) == 1
 

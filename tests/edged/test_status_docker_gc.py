@@ -98,8 +98,7 @@ def test_container_gc_keeps_the_configured_dead_containers_per_container(edge: E
     edge.start()
     edge.deliver("insert", make_pod())
     for _ in range(3):
-        edge.runtime.exit(edge.runtime.running()[0].id, 0)
-        edge.harness.run_pending()
+        edge.exit_running(0)
         edge.advance(30)
 
     edge.advance(120)
@@ -112,8 +111,7 @@ def test_container_gc_keeps_the_configured_dead_containers_per_container(edge: E
 def test_a_dead_newest_container_is_kept_for_the_pods_status(edge: Edge) -> None:
     edge.start()
     edge.deliver("insert", make_pod(restart_policy="Never"))
-    edge.runtime.exit(edge.runtime.running()[0].id, 3)
-    edge.harness.run_pending()
+    edge.exit_running(3)
 
     edge.advance(600)
 

@@ -16,6 +16,7 @@ Lifecycle of one module, as the runtime drives it::
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +99,11 @@ class ModuleActor(pykka.ThreadingActor):
             raise TypeError(f"{type(self).__name__} needs a module_name and a module_group")
         self.module_received_count = 0
         self._module_timers: set[TimerHandle] = set()
+        # Background values that need closing (see module_run_in_background's ``discard``):
+        # held here until the actor takes them, so on_stop can close what it never took.
+        self._module_unclaimed: set[_Unclaimed[Any]] = set()
+        self._module_unclaimed_lock = threading.Lock()
+        self._module_stopped = False
         self._module_workers: ThreadPoolExecutor | None = None
 
     # --- what subclasses implement ---------------------------------------------------------
@@ -164,6 +170,11 @@ class ModuleActor(pykka.ThreadingActor):
         if self._module_workers is not None:
             self._module_workers.shutdown(wait=False, cancel_futures=True)
             self._module_workers = None
+        with self._module_unclaimed_lock:
+            self._module_stopped = True
+            leftovers, self._module_unclaimed = self._module_unclaimed, set()
+        for unclaimed in leftovers:
+            unclaimed.close(self.module_name)
 
     def on_failure(
         self,
@@ -204,11 +215,21 @@ class ModuleActor(pykka.ThreadingActor):
         self._module_timers.add(timer)
         return timer
 
-    def module_run_in_background(self, work: Callable[[], T], done: Callable[[Outcome[T]], Any]) -> None:
+    def module_run_in_background(
+        self,
+        work: Callable[[], T],
+        done: Callable[[Outcome[T]], Any],
+        *,
+        discard: Callable[[T], None] | None = None,
+    ) -> None:
         """Run slow ``work`` on a worker thread; then tell this actor ``done(outcome)``.
 
         ``done`` builds the internal event from the outcome; it runs on the worker thread, so
         it must only build a value. The event reaches :meth:`handle_internal`.
+
+        ``discard`` is for a value that holds a resource (a connected socket): when the actor
+        stops before its handler has taken the value, ``discard(value)`` closes it, on the
+        worker thread or in ``on_stop``, so nothing leaks however the stop and the job race.
         """
         if self._module_workers is None:
             self._module_workers = ThreadPoolExecutor(self.module_worker_count, thread_name_prefix=f"{self.module_name}-worker")
@@ -218,9 +239,30 @@ class ModuleActor(pykka.ThreadingActor):
                 outcome: Outcome[T] = Outcome(value=work())
             except Exception as error:  # reported to the actor, which decides
                 outcome = Outcome(error=error)
-            self.module_tell_self(done(outcome))
+            if discard is None or outcome.value is None:
+                self.module_tell_self(done(outcome))
+            else:
+                self._hand_over_or_discard(_Unclaimed(outcome.value, discard), done(outcome))
 
         self._module_workers.submit(job)
+
+    def _hand_over_or_discard(self, unclaimed: _Unclaimed[Any], event: Any) -> None:
+        """From a worker: tell the actor ``event``, or close the value if the actor has stopped."""
+        with self._module_unclaimed_lock:
+            stopped = self._module_stopped
+            if not stopped:
+                self._module_unclaimed.add(unclaimed)
+        if stopped:
+            unclaimed.close(self.module_name)
+        else:
+            # If the actor stops before it handles the event, on_stop finds the value and closes it.
+            self.module_tell_self(_Deliver(lambda: self._claim(unclaimed, event)))
+
+    def _claim(self, unclaimed: _Unclaimed[Any], event: Any) -> None:
+        """On the actor's thread: the handler of ``event`` owns the value from now on."""
+        with self._module_unclaimed_lock:
+            self._module_unclaimed.discard(unclaimed)
+        self.handle_internal(event)
 
     def module_ask_cloud_connection(self) -> None:
         """Ask the hub, if it is running, to send this module the cloud-connection event (C1)
@@ -247,9 +289,23 @@ class ModuleActor(pykka.ThreadingActor):
         future.add_done_callback(resolved)
 
 
+@dataclass(eq=False, slots=True)
+class _Unclaimed(Generic[T]):
+    """A background job's value that must be closed unless the actor takes it."""
+
+    value: T
+    discard: Callable[[T], None]
+
+    def close(self, module_name: str) -> None:
+        try:
+            self.discard(self.value)
+        except Exception:
+            logger.exception("%s: closing a background result the stopped actor never took failed", module_name)
+
+
 @dataclass(frozen=True, slots=True)
 class _Deliver:
-    """A callback to run on the actor's own thread (see ``module_on_reply``)."""
+    """A callback to run on the actor's own thread (``module_on_reply``, ``module_run_in_background``)."""
 
     callback: Callable[[], None]
 

@@ -8,7 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from actors.hub.transport import CloudDialer, CloudLink, CloudLinkError, LinkSettings, WebsocketDialer
+from actors.hub.transport import CloudDialer, CloudLink, LinkSettings, WebsocketDialer
 from kubeedge_actors import Config, Message, ModuleActor, Outcome, Router
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.errors import MessageDecodeError
@@ -132,7 +132,6 @@ class HubActor(ModuleActor):
         self._dial_failures = 0
         self._overflowing = False
         self._handover: Handover | None = None
-        self._stopping = False  # read by the dialling worker
         self._last_warned: dict[str, float] = {}
         # Counters, for tests, logs and metrics.
         self.dial_count = 0
@@ -157,7 +156,6 @@ class HubActor(ModuleActor):
         self.module_tell_self(DialCloud(self._generation + 1))
 
     def on_stop(self) -> None:
-        self._stopping = True
         self._flush_to_cloud()
         link, self._link = self._link, None
         if link is not None:
@@ -231,14 +229,13 @@ class HubActor(ModuleActor):
         def on_lost(lost_generation: int, reason: str) -> None:  # the link's thread
             self.module_tell_self(ConnectionLost(lost_generation, reason))
 
-        def dial() -> CloudLink:  # a worker thread
-            link = self._dialer.dial(generation, on_frames, on_lost)
-            if self._stopping:  # nobody will take it: close it here rather than leave a socket open
-                link.close(wait_s=0)
-                raise CloudLinkError("the hub stopped while dialling")
-            return link
+        dialer = self._dialer
 
-        self.module_run_in_background(dial, lambda outcome: DialFinished(generation, outcome))
+        def dial() -> CloudLink:  # a worker thread
+            return dialer.dial(generation, on_frames, on_lost)
+
+        # A link dialled while the hub stops is closed, not left open (see discard).
+        self.module_run_in_background(dial, lambda outcome: DialFinished(generation, outcome), discard=lambda link: link.close(wait_s=0))
 
     def _on_dialled(self, event: DialFinished) -> None:
         link = event.outcome.value

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -95,6 +98,65 @@ def test_background_work_that_raises_reports_the_error(router: Router) -> None:
     wait_until(lambda: EchoActor.journal, what="worker result")
     [(_, event)] = EchoActor.journal
     assert not event.outcome.ok and "docker is away" in str(event.outcome.error)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Keeps the actor busy until ``gate`` is set."""
+
+    gate: threading.Event
+
+
+class HoldingActor(EchoActor):
+    def handle_internal(self, event: Any) -> None:
+        if isinstance(event, Hold):
+            event.gate.wait(5)
+            return
+        super().handle_internal(event)
+
+
+def test_a_background_value_the_actor_takes_is_not_discarded(router: Router) -> None:
+    discarded: list[str] = []
+    ref = EchoActor.start(router)
+
+    ref.proxy().module_run_in_background(lambda: "socket", WorkDone, discard=discarded.append).get(timeout=5)
+    wait_until(lambda: EchoActor.journal, what="worker result")
+    ref.stop()
+
+    [(_, event)] = EchoActor.journal
+    assert event.outcome.value == "socket"
+    assert discarded == []
+
+
+def test_a_background_value_finished_after_the_actor_stopped_is_discarded(router: Router) -> None:
+    discarded: list[str] = []
+    release = threading.Event()
+    ref = EchoActor.start(router)
+    ref.proxy().module_run_in_background(lambda: release.wait(5) and "socket", WorkDone, discard=discarded.append).get(timeout=5)
+
+    ref.stop()
+    release.set()
+
+    wait_until(lambda: discarded, what="the value discarded")
+    assert discarded == ["socket"]
+    assert EchoActor.journal == []
+
+
+def test_a_background_value_whose_event_waits_behind_the_stop_is_discarded(router: Router) -> None:
+    discarded: list[str] = []
+    finish, busy = threading.Event(), threading.Event()
+    ref = HoldingActor.start(router)
+    ref.proxy().module_run_in_background(lambda: finish.wait(5) and "socket", WorkDone, discard=discarded.append).get(timeout=5)
+    ref.tell(Hold(busy))
+    ref.stop(block=False)  # queued behind Hold
+
+    finish.set()  # the job's event lands behind the stop: the actor never handles it
+    wait_until(lambda: ref.actor_inbox.qsize() == 2, what="the job's event queued behind the stop")
+    busy.set()
+
+    wait_until(lambda: discarded, what="the value discarded by on_stop")
+    assert discarded == ["socket"]
+    assert EchoActor.journal == []
 
 
 def test_reply_callbacks_run_on_the_actor_thread(router: Router) -> None:

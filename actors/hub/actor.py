@@ -189,7 +189,12 @@ class HubActor(ModuleActor):
                 self._keep_for_later(text)
 
     def _keep_for_later(self, text: str) -> None:
-        if len(self._outbox) >= self._outbox_limit:
+        self._outbox.append(text)
+        self._drop_oldest_beyond_limit()
+
+    def _drop_oldest_beyond_limit(self) -> None:
+        """Keep at most edgehub.outbox-size messages: drop the oldest, count them, say so once."""
+        while len(self._outbox) > self._outbox_limit:
             self._outbox.popleft()
             self.outbox_dropped_count += 1
             if not self._overflowing:
@@ -197,7 +202,6 @@ class HubActor(ModuleActor):
                 logger.warning(
                     "hub: %d messages wait for the cloud (edgehub.outbox-size); dropping the oldest until it is back", self._outbox_limit
                 )
-        self._outbox.append(text)
 
     # --- internal events --------------------------------------------------------------------
 
@@ -276,9 +280,7 @@ class HubActor(ModuleActor):
         # front, in their order.
         for text in reversed(link.take_unsent()):
             self._outbox.appendleft(text)
-        while len(self._outbox) > self._outbox_limit:
-            self._outbox.popleft()
-            self.outbox_dropped_count += 1
+        self._drop_oldest_beyond_limit()
         if time.monotonic() - self._connected_at >= self._stable_after_s:
             self._backoff.reset()  # a link that held is not part of a failure streak
         delay = self._backoff.next_delay()

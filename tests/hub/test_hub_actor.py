@@ -159,6 +159,26 @@ def test_frames_the_dead_link_never_wrote_go_out_first_on_the_next_link() -> Non
     ]
 
 
+def test_unwritten_frames_beyond_the_outbox_size_on_a_lost_link_are_dropped_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dialer = FakeDialer().accept(2)
+    harness = start_hub(dialer, **{"edgehub.outbox-size": 3})
+    unsent = [encode_message(make_message("update", f"default/podstatus/a{n}")) for n in range(5)]
+
+    with caplog.at_level(logging.WARNING):
+        dialer.link.lose("broken pipe", unsent=unsent)
+        harness.run_pending()
+
+    assert harness.actor.outbox_length == 3
+    assert harness.actor.outbox_dropped_count == 2
+    assert "hub: 3 messages wait for the cloud (edgehub.outbox-size); dropping the oldest until it is back" in [
+        r.getMessage() for r in caplog.records
+    ]
+    harness.advance(1.0)
+    assert [decode_message(f).resource for f in dialer.link.sent] == [f"default/podstatus/a{n}" for n in range(2, 5)]
+
+
 def test_events_of_an_older_connection_generation_are_ignored() -> None:
     dialer = FakeDialer().accept(2)
     harness = start_hub(dialer)

@@ -22,14 +22,6 @@ StartEdge = Callable[..., RunningEdge]
 
 
 @pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path, tls_files).start()
-    yield hub
-    pykka.ActorRegistry.stop_all()  # the edges first, so they do not redial a stopping hub
-    hub.stop()
-
-
-@pytest.fixture
 def edge(cloud: RunningCloudHub, tls_files: TlsFiles) -> Iterator[StartEdge]:
     edges: list[RunningEdge] = []
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cloudhub.running import RunningCloudHub
-from tests.services import TlsFiles, free_port
+from tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,13 +38,6 @@ kind: Secret
 metadata: {name: web-token, namespace: shop}
 stringData: {token: s3cret}
 """
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path, tls_files).start()
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import pykka
 import pytest
 
 from kubeedge_actors.testing import make_message, wait_until
@@ -33,14 +32,6 @@ status:
       metadata: {type: string}
       value: '25'
 """
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path, tls_files).start()
-    yield hub
-    pykka.ActorRegistry.stop_all()
-    hub.stop()
 
 
 @pytest.fixture

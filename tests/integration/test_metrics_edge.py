@@ -52,13 +52,6 @@ class ScrapedEdge:
 
 
 @pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path, tls_files).start()
-    yield hub
-    hub.stop()
-
-
-@pytest.fixture
 def edge(
     cloud: RunningCloudHub, tls_files: TlsFiles, mosquitto: MosquittoBroker, docker_client: Any, tmp_path: Path
 ) -> Iterator[ScrapedEdge]:

@@ -21,7 +21,6 @@ import pytest
 
 from kubeedge_actors.testing import wait_until
 from tests.integration.scenario import Scenario
-from tests.integration.twin_device_app import DeviceApp
 from tests.services import MosquittoBroker
 
 pytestmark = pytest.mark.docker
@@ -113,28 +112,6 @@ def deploy(scenario: Scenario, image: str, device: str) -> None:
         assert applied.returncode == 0, applied.stderr
 
 
-def connected(app: DeviceApp) -> DeviceApp:
-    """The app once its client is connected (again, after the edge and its broker restarted)."""
-    wait_until(app.client.is_connected, 30, 0.05, "the device app connected to the edge's broker")
-    return app
-
-
-def twin_update(app: DeviceApp, device: str, values: dict[str, str]) -> dict[str, Any]:
-    connected(app)
-    event_id = uuid.uuid4().hex
-    twin = {name: {"actual": {"value": value}, "metadata": {"type": "string"}} for name, value in values.items()}
-    topic = f"$hw/events/device/{device}/twin/update"
-    result: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": event_id, "timestamp": 0, "twin": twin})
-    return result
-
-
-def twin_get(app: DeviceApp, device: str) -> dict[str, Any]:
-    topic = f"$hw/events/device/{device}/twin/get"
-    connected(app)
-    result: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex})
-    return result
-
-
 def values_of(twins: dict[str, Any], side: str) -> dict[str, str]:
     return {name: twin[side]["value"] for name, twin in twins.items() if side in twin}
 
@@ -172,7 +149,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     scenario.wait_pod("web", "Running")
     scenario.wait_pod("worker", "Running")
     app = scenario.device_app()
-    online = twin_update(app, device, {"temperature": "20"})
+    online = app.twin_update(device, {"temperature": "20"})
     wait_until(lambda: reported_in_cloud(scenario, device)["temperature"] == "20", 30, 0.1, "the online twin change in the cloud")
     wait_until(lambda: scenario.edge.waiting_for_the_cloud() == 0, 30, 0.1, "the twin outbox emptied")
     before = {c.id: c.labels["io.kubernetes.pod.name"] for c in scenario.containers()}
@@ -190,9 +167,9 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     wait_until(lambda: scenario.edge.pods()["web"]["status"]["containerStatuses"][0]["restartCount"] == 1, 60, 0.2, "web restarted")
     wait_until(lambda: ready(scenario.edge.pods()["web"]), 60, 0.2, "web ready again")
     [web_again] = scenario.running_containers("web")
-    offline_update = twin_update(app, device, {"temperature": "21", "humidity": "55"})
-    second_update = twin_update(app, device, {"temperature": "22", "mode": "boost"})
-    offline_get = twin_get(app, device)
+    offline_update = app.twin_update(device, {"temperature": "21", "humidity": "55"})
+    second_update = app.twin_update(device, {"temperature": "22", "mode": "boost"})
+    offline_get = app.twin_get(device)
     waiting_offline = scenario.edge.waiting_for_the_cloud()
 
     # The cloud comes back.

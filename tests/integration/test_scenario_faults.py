@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,10 +106,7 @@ class Scene:
 
     def update_twin(self, value: str) -> None:
         """The device reports ``value``; the edge must answer with update/result."""
-        topic = f"$hw/events/device/{DEVICE}/twin/update"
-        twin = {"count": {"actual": {"value": value}, "metadata": {"type": "string"}}}
-        payload = {"event_id": f"e-{value}", "timestamp": 0, "twin": twin}
-        result = self.app.request(topic, f"{topic}/result", payload, timeout_s=20)
+        result = self.app.twin_update(DEVICE, {"count": value}, timeout_s=20)
         assert result.get("code") in (None, 200), result
 
     def containers(self) -> list[Any]:
@@ -263,8 +259,7 @@ def scene_factory(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Callab
 
 
 def _is_member(app: DeviceApp) -> bool:
-    topic = f"$hw/events/device/{DEVICE}/twin/get"
-    result = app.request(topic, f"{topic}/result", {"event_id": uuid.uuid4().hex})
+    result = app.twin_get(DEVICE)
     return isinstance(result, dict) and result.get("code") in (None, 200)
 
 

@@ -38,13 +38,6 @@ CONFIGMAP = "kind: ConfigMap\napiVersion: v1\nmetadata: {name: cfg}\ndata: {mode
 
 
 @pytest.fixture
-def cloud(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RunningCloudHub]:
-    hub = RunningCloudHub(tmp_path, tls_files).start()
-    yield hub
-    hub.stop()
-
-
-@pytest.fixture
 def edge(cloud: RunningCloudHub, tls_files: TlsFiles, tmp_path: Path) -> Iterator[tuple[str, Runtime, Probe]]:
     node = f"restart-{uuid.uuid4().hex[:8]}"
     values = {

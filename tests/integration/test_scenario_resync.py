@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 from kubeedge_actors.testing import wait_until
 from tests.integration.scenario import Scenario
+from tests.integration.twin_device_app import DeviceApp
 
 pytestmark = pytest.mark.docker
 
@@ -205,15 +205,8 @@ def apply_device(scenario: Scenario, name: str, power: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def twin_get(app: Any, device: str) -> dict[str, Any]:
-    wait_until(app.client.is_connected, 30, 0.05, "the device app connected to the edge's broker")
-    topic = f"$hw/events/device/{device}/twin/get"
-    answer: dict[str, Any] = app.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex})
-    return answer
-
-
-def desired_power(app: Any, device: str) -> Any:
-    answer = twin_get(app, device)
+def desired_power(app: DeviceApp, device: str) -> Any:
+    answer = app.twin_get(device)
     return answer.get("code") or answer["twin"]["power"]["expected"]["value"]
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kubeedge_actors.testing import wait_until
+
 
 class DeviceApp:
     """Subscribes to every device and node topic and records what arrives, in order."""
@@ -72,6 +74,27 @@ class DeviceApp:
             except AssertionError:
                 if time.monotonic() > deadline:
                     raise
+
+    def wait_connected(self, timeout_s: float = 30.0) -> None:
+        """Until the client is connected (again, after the broker or the edge restarted)."""
+        wait_until(self.client.is_connected, timeout_s, 0.05, "the device app connected to the edge's broker")
+
+    def twin_get(self, device: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The twin/get/result for ``device``, once connected."""
+        topic = f"$hw/events/device/{device}/twin/get"
+        self.wait_connected()
+        result: dict[str, Any] = self.request(topic, topic + "/result", {"event_id": uuid.uuid4().hex}, timeout_s)
+        return result
+
+    def twin_update(self, device: str, values: dict[str, str], timeout_s: float = 10.0) -> dict[str, Any]:
+        """Report ``values`` (property name to string value) as ``device``'s actual twin
+        values, once connected; the twin/update/result."""
+        topic = f"$hw/events/device/{device}/twin/update"
+        twin = {name: {"actual": {"value": value}, "metadata": {"type": "string"}} for name, value in values.items()}
+        self.wait_connected()
+        payload = {"event_id": uuid.uuid4().hex, "timestamp": 0, "twin": twin}
+        result: dict[str, Any] = self.request(topic, topic + "/result", payload, timeout_s)
+        return result
 
     def close(self) -> None:
         self.client.disconnect()

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
-from actors.twin.model import TwinRequestError
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
 from kubeedge_actors.actor import ModuleActor
@@ -321,14 +320,6 @@ class TwinActor(ModuleActor):
             "outbox_dropped_total": float(stats.dropped),
             "store_failures_total": float(self.store_failures),
         }
-
-    def handle_rejection(self, message: Message, error: MessageRejected) -> None:
-        code = f" ({error.code})" if isinstance(error, TwinRequestError) else ""
-        logger.warning(
-            "twin: rejected %s (%s %s from %s)%s: %s", message.id, message.operation, message.resource, message.source, code, error
-        )
-        if message.is_sync:
-            self.module_router.send_resp(message.error_reply(str(error)).with_route(source=self.module_name))
 
 
 def _confirms_a_report(message: Message) -> bool:

@@ -1,4 +1,4 @@
-"""Back-off, the bounded hand-over, the rate-limited warning and the SQLite opener."""
+"""Back-off, the bounded hand-over, the rate-limited warning, the SQLite opener and model binding."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import logging
 import stat
 from pathlib import Path
 
+import peewee
 import pytest
 
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.logs import RateLimitedWarning
-from kubeedge_actors.sqlite import open_database
+from kubeedge_actors.sqlite import bind_model, open_database
 
 
 def test_backoff_grows_by_its_factor_up_to_the_cap_and_resets() -> None:
@@ -101,3 +102,23 @@ def test_the_database_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     database.close()
+
+
+class _Row(peewee.Model):
+    name = peewee.TextField(primary_key=True)
+
+    class Meta:
+        table_name = "row"
+
+
+def test_a_bound_model_writes_to_its_own_database_and_leaves_the_model_unbound(tmp_path: Path) -> None:
+    first, second = open_database(tmp_path / "a.db"), open_database(tmp_path / "b.db")
+    in_first, in_second = bind_model(first, _Row), bind_model(second, _Row)
+    first.create_tables([in_first])
+    second.create_tables([in_second])
+
+    in_first.create(name="only-in-a")
+
+    assert [row.name for row in in_first.select()] == ["only-in-a"]
+    assert list(in_second.select()) == []
+    assert _Row._meta.database is None

@@ -35,10 +35,10 @@ import pykka
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.meta import MetaActor
-from actors.meta.store import bound_model
+from actors.meta.store import MetaRow
 from benchmarks.stand_ins import Counter, Sink
 from kubeedge_actors import Config, Message, Router
-from kubeedge_actors.sqlite import open_database
+from kubeedge_actors.sqlite import bind_model, open_database
 from kubeedge_actors.testing import cloud_message, edged_message
 from kubeedge_actors.wire import Group, Module
 
@@ -91,7 +91,7 @@ def encoded(content: Any) -> str:
 
 def raw_peewee_rate(path: Path, rows: list[tuple[str, str]], *, one_transaction: bool = False) -> float:
     database = open_database(path)
-    model = bound_model(database)
+    model = bind_model(database, MetaRow)
     database.create_tables([model], safe=True)
     started = time.perf_counter()
     if one_transaction:
@@ -109,7 +109,7 @@ def raw_peewee_rate(path: Path, rows: list[tuple[str, str]], *, one_transaction:
 
 def raw_get_p50_ms(path: Path, keys: list[str]) -> float:
     database = open_database(path)
-    model = bound_model(database)
+    model = bind_model(database, MetaRow)
     samples = []
     for key in keys:
         started = time.perf_counter()

@@ -125,14 +125,19 @@ class ModuleActor(pykka.ThreadingActor):
         return {}
 
     def handle_rejection(self, message: Message, error: MessageRejected) -> None:
-        """Report bad input: a warning, and an error reply if the sender waits for one."""
+        """Report bad input: a warning, and an error reply if the sender waits for one.
+
+        An error with a ``code`` (the twin's result codes, spec §5.4) has it in the warning.
+        """
+        code = getattr(error, "code", None)
         logger.warning(
-            "%s: rejected %s (%s %s from %s): %s",
+            "%s: rejected %s (%s %s from %s)%s: %s",
             self.module_name,
             message.id,
             message.operation,
             message.resource,
             message.source,
+            "" if code is None else f" ({code})",
             error,
         )
         if message.is_sync:

@@ -1,4 +1,5 @@
-"""Logging handlers from ``logging.yaml`` (spec §8.2). Only the composition root calls this."""
+"""Logging handlers from ``logging.yaml`` (spec §8.2), which only the composition root installs,
+and :class:`RateLimitedWarning` for modules that must not let a noisy peer flood the log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import json
 import logging
 import logging.handlers
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kubeedge_actors.config import Config
 
@@ -27,6 +31,33 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class RateLimitedWarning:
+    """A warning at most once per key every ``interval_s``; the repeats in between at DEBUG.
+
+    For what a remote peer can trigger at will (garbage frames, unknown groups): the first of
+    a burst is seen, the rest cannot flood the log. Use it on one thread (an actor's).
+
+    Args:
+        interval_s: the least time between two warnings for the same key.
+        clock: seconds, monotonic; for tests.
+    """
+
+    def __init__(self, interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last_warned: dict[str, float] = {}
+
+    def log(self, logger: logging.Logger, key: str, text: str, *args: Any) -> None:
+        """Log ``text % args`` on ``logger``: WARNING if ``key`` was not warned about lately, else DEBUG."""
+        now = self._clock()
+        last = self._last_warned.get(key)
+        if last is None or now - last >= self.interval_s:
+            self._last_warned[key] = now
+            logger.warning(text, *args, stacklevel=2)
+        else:
+            logger.debug(text, *args, stacklevel=2)
 
 
 def log_level(name: str) -> int:
@@ -65,4 +96,4 @@ def _handlers(config: Config) -> list[logging.Handler]:
     return handlers
 
 
-__all__ = ["JsonFormatter", "configure_logging", "log_level"]
+__all__ = ["JsonFormatter", "RateLimitedWarning", "configure_logging", "log_level"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
-from kubeedge_actors.wire import Group, Module, Operation
+from kubeedge_actors.wire import Group, Module, Operation, encode_topic
 
 # spec §4.3: the fixed subscriptions, all at QoS 1.
 FIXED_SUBSCRIPTIONS: tuple[str, ...] = (
@@ -21,11 +20,6 @@ FIXED_SUBSCRIPTIONS: tuple[str, ...] = (
 SUBSCRIBE_QOS = 1
 UPLOAD_RECORDS_TOPIC = "SYS/dis/upload_records"
 _TWIN_TOPIC_PREFIXES = ("$hw/events/device", "$hw/events/node")
-
-
-def encode_topic(topic: str) -> str:
-    """The resource that carries ``topic``: URL-safe base64 with padding (spec §4.4)."""
-    return base64.urlsafe_b64encode(topic.encode("utf-8")).decode("ascii")
 
 
 def mqtt_to_message(topic: str, payload: bytes) -> tuple[str, Message]:
@@ -74,7 +68,6 @@ __all__ = [
     "FIXED_SUBSCRIPTIONS",
     "SUBSCRIBE_QOS",
     "UPLOAD_RECORDS_TOPIC",
-    "encode_topic",
     "message_operation_target",
     "mqtt_to_message",
     "payload_of",

@@ -13,6 +13,7 @@ from actors.cloudhub.server import CloudHubError, EdgeConnected, EdgeDisconnecte
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
 from kubeedge_actors.handover import Handover
+from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_actors.resource import add_node_prefix, split_node_prefix
 from kubeedge_actors.wire import CloudGroup, Operation
@@ -95,7 +96,7 @@ class CloudHubActor(ModuleActor):
         self._nodes: dict[int, str] = {}  # every open connection → its node
         self._current: dict[str, int] = {}  # node → its newest connection
         self._to_edges: dict[int, list[str]] = {}  # frames waiting for FlushToEdges
-        self._last_warned: dict[str, float] = {}
+        self._warnings = RateLimitedWarning(_WARN_INTERVAL_S)  # per node: a noisy edge must not flood the log
         self.bad_frame_count = 0
         self.keepalive_count = 0
         self.undeliverable_count = 0
@@ -213,18 +214,15 @@ class CloudHubActor(ModuleActor):
             return target, message.with_route(resource=add_node_prefix(node_id, message.resource))
         except (MessageDecodeError, ResourceError) as error:
             self.bad_frame_count += 1
-            self._warn_bad_frame(node_id, error)
+            self._warnings.log(
+                logger,
+                node_id,
+                "cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]",
+                node_id,
+                error,
+                self.bad_frame_count,
+            )
             return None
-
-    def _warn_bad_frame(self, node_id: str, error: Exception) -> None:
-        """A warning per node at most every few seconds: a noisy edge must not flood the log."""
-        now = time.monotonic()
-        last = self._last_warned.get(node_id)
-        log = logger.debug
-        if last is None or now - last >= _WARN_INTERVAL_S:
-            self._last_warned[node_id] = now
-            log = logger.warning
-        log("cloudhub: skipped a frame from node %s that is not an envelope: %s [%d so far]", node_id, error, self.bad_frame_count)
 
 
 __all__ = ["CloudHubActor", "CloudHubError", "EdgeFramesReceived", "connection_event", "server_settings"]

@@ -13,6 +13,7 @@ from kubeedge_actors import Config, Message, ModuleActor, Outcome, Router
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.errors import MessageDecodeError
 from kubeedge_actors.handover import Handover
+from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_actors.wire import (
     CLOUD_CONNECTED,
@@ -132,7 +133,7 @@ class HubActor(ModuleActor):
         self._dial_failures = 0
         self._overflowing = False
         self._handover: Handover | None = None
-        self._last_warned: dict[str, float] = {}
+        self._warnings = RateLimitedWarning(_WARN_INTERVAL_S)  # a noisy cloud must not flood the log
         # Counters, for tests, logs and metrics.
         self.dial_count = 0
         self.dial_failure_count = 0
@@ -313,8 +314,8 @@ class HubActor(ModuleActor):
                 message = decode_message(data)
             except MessageDecodeError as error:
                 self.bad_frame_count += 1
-                count = self.bad_frame_count
-                self._warn("bad-frame", "hub: skipped a frame from the cloud that is not an envelope: %s [%d so far]", error, count)
+                text = "hub: skipped a frame from the cloud that is not an envelope: %s [%d so far]"
+                self._warnings.log(logger, "bad-frame", text, error, self.bad_frame_count)
                 continue
             self.received_count += 1
             self._route_inbound(message)
@@ -327,7 +328,8 @@ class HubActor(ModuleActor):
         group = INBOUND_GROUPS.get(message.group)
         if group is None:
             self.unrouted_counts[message.group] += 1
-            self._warn(
+            self._warnings.log(
+                logger,
                 f"group:{message.group}",
                 "hub: dropped %s from the cloud: no module serves group %r [%d so far]",
                 message.id,
@@ -368,16 +370,6 @@ class HubActor(ModuleActor):
         answer = _connection_event(query.group, self._link is not None, parent_id=query.id)
         if not (query.is_sync and self.module_router.send_resp(answer)):
             self.module_router.send(query.source, answer)
-
-    def _warn(self, kind: str, text: str, *args: Any) -> None:
-        """A warning per kind at most every few seconds: a noisy cloud must not flood the log."""
-        now = time.monotonic()
-        last = self._last_warned.get(kind)
-        if last is None or now - last >= _WARN_INTERVAL_S:
-            self._last_warned[kind] = now
-            logger.warning(text, *args)
-        else:
-            logger.debug(text, *args)
 
     @property
     def connected(self) -> bool:

@@ -20,14 +20,13 @@ from actors.meta.store import MetaStorage, MetaStore
 from kubeedge_actors import Config, Message, ModuleActor, Resource, Router
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.wire import (
-    CLOUD_CONNECTED,
-    CLOUD_DISCONNECTED,
     NODE_CONNECTION_RESOURCE,
     CloudGroup,
     Group,
     Module,
     Operation,
     ResourceType,
+    cloud_connected,
 )
 
 logger = logging.getLogger(__name__)
@@ -341,10 +340,7 @@ class MetaActor(ModuleActor):
     def _publish(self, message: Message) -> None:
         if message.resource != NODE_CONNECTION_RESOURCE:
             raise MetaRejected(f"cannot publish on {message.resource!r}: only {NODE_CONNECTION_RESOURCE!r}")
-        content = message.content.decode("utf-8", "replace") if isinstance(message.content, bytes) else message.content
-        if content not in (CLOUD_CONNECTED, CLOUD_DISCONNECTED):
-            raise MetaRejected(f"{NODE_CONNECTION_RESOURCE} content must be {CLOUD_CONNECTED!r} or {CLOUD_DISCONNECTED!r}")
-        connected = content == CLOUD_CONNECTED
+        connected = cloud_connected(message.content)
         if connected == self.connected:
             return  # the original receives each event twice (spec §3.9)
         self.connected = connected

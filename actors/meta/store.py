@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 
 import peewee
 
-from kubeedge_actors.sqlite import open_database
+from kubeedge_actors.sqlite import bind_model, open_database
 
 TABLE = "meta"
 
@@ -35,12 +35,6 @@ class MetaRow(peewee.Model):
 
     class Meta:
         table_name = TABLE
-
-
-def bound_model(database: peewee.Database) -> type[MetaRow]:
-    """A :class:`MetaRow` bound to ``database`` only; binding MetaRow itself would be global."""
-    meta = type("Meta", (), {"database": database, "table_name": TABLE})
-    return type("BoundMetaRow", (MetaRow,), {"Meta": meta, "__module__": __name__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +101,7 @@ class MetaStore:
     def open(self) -> None:
         """Open the file on the calling thread and create the table if it is missing."""
         self._db = open_database(self.path)
-        self._model = bound_model(self._db)
+        self._model = bind_model(self._db, MetaRow)
         self._db.create_tables([self._model], safe=True)
         self._sql = _Statements.compile(self._model)
 
@@ -233,4 +227,4 @@ class MetaStore:
         return {resource_type: count for resource_type, count in cast(Iterable[tuple[str, int]], rows)}
 
 
-__all__ = ["TABLE", "MetaRow", "MetaStorage", "MetaStore", "bound_model"]
+__all__ = ["TABLE", "MetaRow", "MetaStorage", "MetaStore"]

@@ -11,32 +11,29 @@ A failed write changes nothing in memory (SQLite stays the truth) and a Rest req
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
-from actors.twin.model import TwinRequestError
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
-from kubeedge_actors.errors import MessageRejected, UnknownResourceError
+from kubeedge_actors.errors import UnknownResourceError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import TimerHandle
 from kubeedge_actors.wire import (
-    CLOUD_CONNECTED,
-    CLOUD_DISCONNECTED,
     NODE_CONNECTION_RESOURCE,
     NODE_CONNECTION_SOURCE,
     Group,
     Module,
     Operation,
+    cloud_connected,
+    decode_topic,
 )
 
 logger = logging.getLogger(__name__)
@@ -150,7 +147,7 @@ class TwinActor(ModuleActor):
         elif source in CLOUD_SOURCES:
             self._from_cloud(message)
         elif source == NODE_CONNECTION_SOURCE and message.resource == NODE_CONNECTION_RESOURCE:
-            self._connection_changed(message.content)
+            self._connection_changed(cloud_connected(message.content))
         elif not message.parent_id:
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {message.resource!r} from {source!r}")
 
@@ -163,7 +160,7 @@ class TwinActor(ModuleActor):
 
     def _from_device(self, message: Message) -> None:
         """spec §5.3, source ``bus``: the topic names the action."""
-        topic = _topic_of(message.resource)
+        topic = decode_topic(message.resource)
         parts = topic.split("/")
         if len(parts) == 4 and parts[2] in ("connected", "disconnected"):
             logger.debug("twin: device %s event %s ignored", parts[3], parts[2])
@@ -223,9 +220,9 @@ class TwinActor(ModuleActor):
         if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
             self._schedule_tidy()
 
-    def _connection_changed(self, content: Any) -> None:
+    def _connection_changed(self, connected: bool) -> None:
         """spec §5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
-        if content == CLOUD_CONNECTED:
+        if connected:
             if self.connected:
                 return
             self._confirm_detail_requests()  # the new request supersedes any from an earlier connection
@@ -235,13 +232,11 @@ class TwinActor(ModuleActor):
             self.connected = True
             logger.info("twin: cloud connected; %d messages to send", len(self.outbox))
             self._flush()
-        elif content == CLOUD_DISCONNECTED:
+        else:
             if self.connected:
                 logger.info("twin: cloud disconnected; messages for it are kept")
             self.connected = False
             self.outbox.reset_sends()
-        else:
-            raise MessageRejected(f"twin: node/connection content {content!r} is neither cloud_connected nor cloud_disconnected")
 
     # --- carrying out effects --------------------------------------------------------------
 
@@ -322,27 +317,12 @@ class TwinActor(ModuleActor):
             "store_failures_total": float(self.store_failures),
         }
 
-    def handle_rejection(self, message: Message, error: MessageRejected) -> None:
-        code = f" ({error.code})" if isinstance(error, TwinRequestError) else ""
-        logger.warning(
-            "twin: rejected %s (%s %s from %s)%s: %s", message.id, message.operation, message.resource, message.source, code, error
-        )
-        if message.is_sync:
-            self.module_router.send_resp(message.error_reply(str(error)).with_route(source=self.module_name))
-
 
 def _confirms_a_report(message: Message) -> bool:
     """A reply from the cloud naming an ``edge_updated`` or ``state`` report the twin sent."""
     parts = message.resource.split("/")
     is_report = len(parts) >= 3 and parts[0] == "device" and (parts[2:] == ["twin", "edge_updated"] or parts[2:] == ["state"])
     return bool(message.parent_id) and message.operation == Operation.RESPONSE and is_report
-
-
-def _topic_of(resource: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(resource.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise MessageRejected(f"twin: resource {resource!r} is not a base64url-encoded MQTT topic") from exc
 
 
 def _text(content: Any) -> Any:

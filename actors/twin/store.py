@@ -20,7 +20,7 @@ import peewee
 from actors.twin.model import TYPE_STRING, Attr, Device, Twin, Value, Version
 from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.message import Message, decode_message, encode_message
-from kubeedge_actors.sqlite import open_database
+from kubeedge_actors.sqlite import bind_model, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +158,7 @@ class _Tables:
 
     @classmethod
     def bound_to(cls, database: peewee.SqliteDatabase) -> _Tables:
-        def bind(model: type[peewee.Model]) -> Any:
-            meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name})
-            return type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
-
-        return cls(bind(DeviceRow), bind(DeviceAttrRow), bind(DeviceTwinRow), bind(TwinOutboxRow))
+        return cls(*(bind_model(database, model) for model in (DeviceRow, DeviceAttrRow, DeviceTwinRow, TwinOutboxRow)))
 
     def all(self) -> list[Any]:
         return [self.device, self.attr, self.twin, self.outbox]

@@ -9,10 +9,10 @@ import logging
 import pytest
 
 from actors.bus.actor import BusActor
-from actors.bus.topics import FIXED_SUBSCRIPTIONS, encode_topic
+from actors.bus.topics import FIXED_SUBSCRIPTIONS
 from kubeedge_actors import Config
 from kubeedge_actors.testing import ActorHarness, connection_event, make_message
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.wire import Group, Module, encode_topic
 from tests.bus.fakes import FakeBroker, FakeMqttClient
 
 

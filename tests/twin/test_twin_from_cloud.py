@@ -162,6 +162,17 @@ def test_bad_cloud_content_is_rejected_and_the_twin_keeps_serving() -> None:
     assert [topic for topic, _ in published(harness)] == ["$hw/events/device/sensor-1/twin/get/result"]
 
 
+def test_a_rejected_cloud_message_is_logged_with_its_result_code(caplog: pytest.LogCaptureFixture) -> None:
+    harness, _ = twin_harness(sensor())
+    bad = from_cloud("update", "membership", "{not json")
+
+    with caplog.at_level(logging.WARNING):
+        harness.deliver(bad)
+
+    [warning] = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert warning.startswith(f"twin: rejected {bad.id} (update membership from {bad.source}) (400): ")
+
+
 # --- delivery to the cloud ------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import subprocess
 import tarfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from actors.edged.localimage import busybox_rootfs_tar
@@ -151,6 +152,20 @@ def pull_secret_object(name: str, registry_host: str, username: str, password: s
     }
 
 
+def processes_naming(text: str) -> list[int]:
+    """Ids of the processes (not zombies) whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):  # ended meanwhile
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if text in command and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
 def sigterm_and_wait(process: subprocess.Popen[Any], timeout_s: float) -> tuple[int | None, float]:
     """SIGTERM, then wait for the exit: (exit code or None if still running, seconds taken)."""
     started = time.monotonic()
@@ -166,6 +181,7 @@ __all__ = [
     "SLEEPER",
     "ThrottledRelay",
     "pod_object",
+    "processes_naming",
     "pull_secret_object",
     "push_unique_image",
     "sigterm_and_wait",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -156,7 +157,7 @@ def test_sigterm_while_pods_are_being_pulled_exits_and_the_next_start_runs_them(
 
     assert code == 0
     assert made_at_stop == []
-    assert "edged: 8 background jobs still running at stop; left behind" in log
+    assert re.search(r"edged: \d+ background jobs still running at stop; left behind", log), log
     assert sorted(after) == sorted(names) and all(len(ids) == 1 for ids in after.values())
 
 

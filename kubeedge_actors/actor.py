@@ -252,6 +252,10 @@ class ModuleActor(pykka.ThreadingActor):
         ``discard`` is for a value that holds a resource (a connected socket): when the actor
         stops before its handler has taken the value, ``discard(value)`` closes it, on the
         worker thread or in ``on_stop``, so nothing leaks however the stop and the job race.
+
+        When the actor stops, jobs not started yet are dropped, and running ones get
+        :attr:`module_stop_wait_s` to end before the stop goes on without them; their events
+        are dropped. Workers are daemon threads: a job that never ends cannot hold the exit.
         """
         if self._module_workers is None:
             self._module_workers = DaemonThreadPool(self.module_worker_count, f"{self.module_name}-worker")

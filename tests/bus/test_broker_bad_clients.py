@@ -13,6 +13,8 @@ from tests.bus.conftest import StartBroker
 from tests.bus.paho_client import PahoClient
 from tests.bus.raw_mqtt import (
     DISCONNECT,
+    PINGREQ,
+    PINGRESP,
     PUBCOMP,
     PUBREL,
     RawClient,
@@ -163,9 +165,32 @@ def test_a_client_that_never_reads_is_dropped_when_its_queue_is_full_and_a_reade
     assert stalled.closed_by_broker()
     assert broker.figures()["mqtt_broker_slow_clients_dropped_total"] == 1
     [warning] = warnings_from_the_broker(caplog)
-    assert "'never-reads'" in warning and "does not keep up" in warning
+    assert "'never-reads'" in warning and "it does not read" in warning
     for client in (reader, publisher):
         client.close()
+
+
+def test_a_client_that_reads_but_never_acknowledges_keeps_its_connection_and_what_overflows_is_dropped(
+    start_broker: StartBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = start_broker(session_queue_size=5, max_inflight=2)
+    unacking = RawClient(broker.settings.port)
+    unacking.connect("never-acks")
+    unacking.send(subscribe_packet(1, ("jobs", 1)))
+    unacking.read()
+    publisher = PahoClient(broker.settings.port)
+
+    for n in range(10):
+        publisher.publish("jobs", b"%d" % n, qos=1)
+    unacking.send(packet(PINGREQ << 4, b""))
+
+    assert [unacking.read().payload for _ in range(2)] == [b"0", b"1"]  # the inflight window
+    assert unacking.read().kind == PINGRESP  # still connected and served
+    assert broker.figures()["mqtt_broker_messages_dropped_total"] == 3  # 10 - 2 in flight - 5 queued
+    assert broker.figures()["mqtt_broker_slow_clients_dropped_total"] == 0
+    [warning] = warnings_from_the_broker(caplog)
+    assert "'never-acks'" in warning and "acknowledges slower than messages come" in warning
+    publisher.close()
 
 
 def test_a_silent_client_is_closed_after_one_and_a_half_keep_alives_and_its_will_is_published(

@@ -66,6 +66,7 @@ class ClientConnection(asyncio.Protocol):
         self.last_packet_at = self.loop.time()
         self.paused = False
         self.closing = False
+        self._told_dropping = False
         self._timer: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol -------------------------------------------------------------------
@@ -122,9 +123,21 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def overflowed(self, waiting: int) -> None:
-        if not self.closing:
+        if self.closing:
+            return
+        if self.paused:  # the socket and the transport's buffer are full: it does not read
             self.core.counters.slow_clients_dropped += 1
-            self._drop(f"it does not keep up: {waiting} messages wait for it (mqtt.session-queue-size)")
+            self._drop(f"it does not read: {waiting} messages wait for it (mqtt.session-queue-size)")
+        elif not self._told_dropping:
+            # It reads but acknowledges QoS 1/2 slower than messages come: drop, as Mosquitto
+            # does at max_queued_messages, rather than cut a client that works.
+            self._told_dropping = True
+            logger.warning(
+                "bus: broker: %s acknowledges slower than messages come: %d wait for it (mqtt.session-queue-size); "
+                "more are dropped and counted",
+                self._who(),
+                waiting,
+            )
 
     def close_now(self, reason: str) -> None:
         if not self.closing:

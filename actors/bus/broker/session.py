@@ -7,9 +7,9 @@ Outgoing flow (MQTT 3.1.1 section 4.3)::
                   │ or max_inflight unacked        └─QoS 1─► inflight ──PUBACK──► done
                   │                                └─QoS 2─► inflight ──PUBREC──► PUBREL sent ──PUBCOMP──► done
 
-The queue is bounded: a connected client whose queue overflows does not keep up (it stopped
-reading, or never acknowledges), and its link ends its connection; an absent client's
-messages beyond the bound are dropped. QoS 0 messages are not kept for an absent client.
+The queue is bounded: beyond it messages are dropped (and counted), and a connected client
+whose queue overflows while its socket takes nothing more (it stopped reading) loses its
+connection. QoS 0 messages are not kept for an absent client.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class Link(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def overflowed(self, waiting: int) -> None:
-        """The client does not keep up with ``waiting`` messages queued: end its connection."""
+        """The queue is full with ``waiting`` messages and one more was dropped: a client that
+        stopped reading loses its connection."""
 
     def close_now(self, reason: str) -> None:
         """End the connection at once (its client id was taken over, or the broker stops)."""

@@ -3,9 +3,9 @@
 ::
 
     TCP accepted ──CONNECT accepted──► session attached ──DISCONNECT──► closed, will discarded
-        │ no CONNECT in time (10 s),            │ protocol error, packet too large, keep-alive
-        │ bad CONNECT, CONNACK refusal        │ expired (1.5 × its keep-alive), slow client,
-        ▼                                     ▼ taken over, connection lost
+        │ no CONNECT in time,                 │ protocol error, packet too large, keep-alive
+        │ bad CONNECT, CONNACK refusal        │ expired (1.5 × its keep-alive), stopped
+        ▼                                     ▼ reading, taken over, connection lost
       closed                               closed, will published
 
 Whatever a client does wrong ends only its own connection, once: one log line, one count.

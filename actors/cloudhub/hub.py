@@ -112,8 +112,15 @@ class CloudHubActor(ModuleActor):
 
         self._server.start(on_frames, self.module_tell_self)
         settings = self._server.settings
-        scheme = "wss" if settings.ssl_context is not None else "ws (not encrypted)"
-        logger.info("cloudhub: serving edges on %s://%s:%d/<project-id>/<node-id>/events", scheme, settings.host, self._server.port)
+        if settings.ssl_context is not None:
+            logger.info("cloudhub: serving edges on wss://%s:%d/<project-id>/<node-id>/events", settings.host, self._server.port)
+        else:
+            logger.warning(
+                "cloudhub: serving edges on ws://%s:%d/<project-id>/<node-id>/events"
+                " (not encrypted: cloudhub.cert and cloudhub.key are empty)",
+                settings.host,
+                self._server.port,
+            )
 
     def on_stop(self) -> None:
         if self._server is not None:

@@ -43,11 +43,13 @@ def server_settings(config: Config) -> ServerSettings:
     """The server's settings from ``cloudhub.*``; no TLS when cert and key are both empty.
 
     Raises:
-        CloudHubError: a TLS file cannot be loaded.
+        CloudHubError: a TLS file cannot be loaded, or only one of cert and key is set.
     """
     cert, key = config["cloudhub.cert"], config["cloudhub.key"]
+    if bool(cert) != bool(key):
+        raise CloudHubError("cloudhub.cert and cloudhub.key go together: set both (TLS), or leave both empty (plain ws://)")
     context = None
-    if cert or key:
+    if cert:
         ca = config.path("cloudhub.ca") if config["cloudhub.ca"] else None
         context = server_ssl_context(config.path("cloudhub.cert"), config.path("cloudhub.key"), ca)
     return ServerSettings(

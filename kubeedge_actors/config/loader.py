@@ -39,6 +39,8 @@ class _Leaf:
 class Config:
     """Validated configuration values by dotted key, with defaults for absent keys.
 
+    A key the files of :func:`load_config` leave out has ``Key.value_when_absent`` (what the
+    original's files meant without it); :meth:`defaults` has every key as the shipped conf.
     Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`; read it with
     ``config["edgehub.controller.heartbeat"]``. Asking for a key that is not in the key table
     is a ``KeyError``: a typo in code fails loudly.
@@ -46,7 +48,7 @@ class Config:
     Attributes:
         base_dir: relative paths in values are relative to this folder (the one holding
             ``conf/``; the working directory for built-in defaults).
-        warnings: what the loader warned about (unknown keys).
+        warnings: what the loader warned about (unknown keys, a node name that is not the node id).
         sources: where each value set in a file came from, as ``file:line``.
     """
 

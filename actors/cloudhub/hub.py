@@ -43,11 +43,13 @@ def server_settings(config: Config) -> ServerSettings:
     """The server's settings from ``cloudhub.*``; no TLS when cert and key are both empty.
 
     Raises:
-        CloudHubError: a TLS file cannot be loaded.
+        CloudHubError: a TLS file cannot be loaded, or only one of cert and key is set.
     """
     cert, key = config["cloudhub.cert"], config["cloudhub.key"]
+    if bool(cert) != bool(key):
+        raise CloudHubError("cloudhub.cert and cloudhub.key go together: set both (TLS), or leave both empty (plain ws://)")
     context = None
-    if cert or key:
+    if cert:
         ca = config.path("cloudhub.ca") if config["cloudhub.ca"] else None
         context = server_ssl_context(config.path("cloudhub.cert"), config.path("cloudhub.key"), ca)
     return ServerSettings(
@@ -112,8 +114,15 @@ class CloudHubActor(ModuleActor):
 
         self._server.start(on_frames, self.module_tell_self)
         settings = self._server.settings
-        scheme = "wss" if settings.ssl_context is not None else "ws (not encrypted)"
-        logger.info("cloudhub: serving edges on %s://%s:%d/<project-id>/<node-id>/events", scheme, settings.host, self._server.port)
+        if settings.ssl_context is not None:
+            logger.info("cloudhub: serving edges on wss://%s:%d/<project-id>/<node-id>/events", settings.host, self._server.port)
+        else:
+            logger.warning(
+                "cloudhub: serving edges on ws://%s:%d/<project-id>/<node-id>/events"
+                " (not encrypted: cloudhub.cert and cloudhub.key are empty)",
+                settings.host,
+                self._server.port,
+            )
 
     def on_stop(self) -> None:
         if self._server is not None:

@@ -151,7 +151,10 @@ class HubActor(ModuleActor):
     def on_start(self) -> None:
         self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "hub: frames from the cloud")
         if self._settings.is_tls and self._settings.cafile is None:
-            logger.warning("hub: edgehub.websocket.cafile is empty: the cloud's certificate is not verified (as in the original)")
+            logger.warning(
+                "hub: edgehub.websocket.cafile is not set: the cloud's certificate is not verified, as in the original;"
+                " set edgehub.websocket.cafile to the CA that signed it to verify the cloud"
+            )
         elif not self._settings.is_tls:
             logger.warning("hub: %s is not encrypted (ws://); use wss:// outside development", self._dialer.url)
         self.module_tell_self(DialCloud(self._generation + 1))

@@ -116,7 +116,7 @@ def client_ssl_context(settings: LinkSettings) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise CloudLinkError(f"cannot load the CA file {settings.cafile} (edgehub.websocket.cafile): {exc}{_CERTS_HINT}") from exc
     else:
-        # The original never verifies the cloud (spec §3.2); kept for configs without a CA.
+        # docs/protocol.md#3.2: the original never verifies the cloud; a config without a CA means the same.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if settings.certfile is not None:

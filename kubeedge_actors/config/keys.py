@@ -20,6 +20,9 @@ SHIPPED_FILES = (EDGE_FILE, MODULES_FILE, LOGGING_FILE, CLOUD_FILE)
 
 Check = Callable[[Any], str | None]
 
+#: ``Key.absent`` of a key whose absence means its default.
+AS_DEFAULT: Any = object()
+
 
 @dataclass(frozen=True)
 class Key:
@@ -29,9 +32,12 @@ class Key:
         name: dotted name, e.g. ``edgehub.controller.heartbeat``.
         file: the shipped file it is written to.
         kind: ``str``, ``int``, ``float``, ``bool`` or ``list`` (of strings).
-        default: the value when the key is absent.
+        default: the value written in the shipped file, and the value without any conf folder.
         doc: one line for the comment in the shipped file.
         check: extra validation; returns the reason a value is bad, or None.
+        absent: the value when a conf folder's files leave the key out, where that differs
+            from ``default``: what a file written for the original means without the key.
+            The doc line says what it means.
     """
 
     name: str
@@ -40,6 +46,12 @@ class Key:
     default: Any
     doc: str
     check: Check | None = None
+    absent: Any = AS_DEFAULT
+
+    @property
+    def value_when_absent(self) -> Any:
+        """What the key is when a conf folder's files do not set it."""
+        return self.default if self.absent is AS_DEFAULT else self.absent
 
 
 def positive(value: Any) -> str | None:
@@ -98,7 +110,8 @@ KEYS: tuple[Key, ...] = (
     Key("edgehub.websocket.url", EDGE_FILE, str, "wss://127.0.0.1:10000/default/edge-node/events", "cloud hub: wss://host:port/<project-id>/<node-id>/events (ws:// for development)", url_with_scheme("ws", "wss")),
     Key("edgehub.websocket.certfile", EDGE_FILE, str, "certs/edge.crt", "client certificate presented to the cloud"),
     Key("edgehub.websocket.keyfile", EDGE_FILE, str, "certs/edge.key", "key of the client certificate"),
-    Key("edgehub.websocket.cafile", EDGE_FILE, str, "certs/ca.crt", "(ours) CA that signed the cloud's certificate; empty: the cloud is not verified, as in the original"),
+    # The original never verifies the cloud (docs/protocol.md#3.2): its files, which have no such key, keep meaning that.
+    Key("edgehub.websocket.cafile", EDGE_FILE, str, "certs/ca.crt", "(ours) CA the cloud's certificate is verified against; empty, or absent as in the original's files: not verified (a warning says so)", absent=""),
     Key("edgehub.websocket.handshake-timeout", EDGE_FILE, float, 30.0, "seconds for the TLS and websocket handshake", positive),
     Key("edgehub.websocket.write-deadline", EDGE_FILE, float, 15.0, "seconds a write to the cloud may take", positive),
     Key("edgehub.websocket.read-deadline", EDGE_FILE, float, 15.0, "read by the original but never applied; kept for compatibility", positive),
@@ -152,8 +165,8 @@ KEYS: tuple[Key, ...] = (
     Key("cloudhub.address", CLOUD_FILE, str, "127.0.0.1", "websocket listen address (0.0.0.0 for every interface)"),
     Key("cloudhub.port", CLOUD_FILE, int, 10000, "websocket listen port", port),
     Key("cloudhub.ca", CLOUD_FILE, str, "certs/ca.crt", "CA of the edge certificates"),
-    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate"),
-    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key"),
+    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate; empty with cloudhub.key: no TLS, edges dial ws:// (for development)"),
+    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key; empty with cloudhub.cert: no TLS"),
     Key("cloudhub.keepalive-interval", CLOUD_FILE, float, 30.0, "seconds of silence after which an edge is dropped", positive),
     Key("cloudhub.write-timeout", CLOUD_FILE, float, 30.0, "seconds a write to an edge may take", positive),
     Key("cloudhub.node-limit", CLOUD_FILE, int, 1000, "edges connected at once; more get HTTP 429", positive),

@@ -1,7 +1,8 @@
 """Tier 1: scripts/rewrite_citations.py turns old citations into citations of docs/, and a
 second run changes nothing.
 
-The old forms are built from pieces here: written out, they would fail tests/test_docs.py.
+The old forms are built from pieces here: written out, they would fail tests/test_docs.py, and
+the script would rewrite this file.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ MARKDOWN = rewrite.Style(markdown_link=True)
         (f"(spec {ERRATA.lower()} 10)", "(docs/protocol.md#13.10)"),
         (f"shared with twin (contract {TAG}7)", "shared with twin (the contract in docs/architecture.md#4.7)"),
         (f"routing ({TAG}1, {TAG}2)", "routing (docs/architecture.md#4.1, docs/architecture.md#4.2)"),
-        ("the spec's disconnect notice", "the original's disconnect notice"),
+        ("the " + "spec's disconnect notice", "the original's disconnect notice"),
         (f"the wire examples of the spec ({S}2.1)", "the wire examples (docs/protocol.md#2.1)"),
         ("class C10, 0xC1, docs/protocol.md#6.2", "class C10, 0xC1, docs/protocol.md#6.2"),
     ],

@@ -1,4 +1,4 @@
-"""The embedded MQTT broker of ``mqtt.mode`` 0 and 1 (spec §4.1), behind one narrow adapter.
+"""The embedded MQTT broker of ``mqtt.mode`` 0 and 1 (docs/protocol.md#4.1), behind one narrow adapter.
 
 amqtt runs in its own asyncio loop on its own thread; the bus starts it in ``on_start``, stops
 it in ``on_stop``, and connects to it like any client. An edge with no broker installed still

@@ -1,4 +1,4 @@
-"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (spec §7).
+"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (docs/protocol.md#7).
 
 How one pod moves, all on the actor's thread except the work in brackets::
 
@@ -73,13 +73,13 @@ class EdgedActor(ModuleActor):
 
     Consumes:
         ``insert`` / ``update`` / ``delete`` on ``<ns>/pod/<name>`` (meta forwards the cloud's
-        message, C3): run, update (a changed container spec recreates it; a deletionTimestamp
+        message, docs/architecture.md#4.3): run, update (a changed container spec recreates it; a deletionTimestamp
         stops it) or remove a pod.
         ``insert`` / ``update`` / ``delete`` on ``<ns>/configmap/<name>`` and
         ``<ns>/secret/<name>``: rewrite the volumes of the pods using it; a pod waiting for it
         starts at once.
         ``response`` on ``<ns>/pod`` that no waiter took: a pod list, each pod added.
-    Produces (to ``metaManager``, all sync, C3):
+    Produces (to ``metaManager``, all sync, docs/architecture.md#4.3):
         ``query <edged.register-node-namespace>/pod`` at start (retried with back-off);
         ``query <ns>/configmap/<name>`` and ``<ns>/secret/<name>`` for volumes and environment,
         ``<node ns>/secret/<name>`` for image pull secrets;
@@ -87,7 +87,7 @@ class EdgedActor(ModuleActor):
         ``update <node ns>/nodestatus/<hostname-override>`` ``{"UID", "Status",
         "ExtendResources"}`` every ``edged.node-status-update-frequency`` seconds.
     Serves ``GET http://127.0.0.1:<edged.server-port>/pods`` (0: off).
-    Manages only containers labelled with its node id (Errata 9).
+    Manages only containers labelled with its node id (docs/protocol.md#13.9).
     """
 
     module_name = Module.EDGED
@@ -266,7 +266,7 @@ class EdgedActor(ModuleActor):
             return []
         return [p for p in self._pods.values() if ref.name in p.pull_secrets and p.namespace != namespace]
 
-    # --- the pod list at start (spec §7.1, without the original's 10 s sleep: Errata 8) ------
+    # --- the pod list at start (docs/protocol.md#7.1, without the original's 10 s sleep: docs/protocol.md#13.8) ---
 
     def _ask_meta(
         self, operation: str, resource: str, content: Any, answered: Callable[[str, Message | None, BaseException | None], None]
@@ -426,7 +426,7 @@ class EdgedActor(ModuleActor):
             self._relist()
 
     def _housekeep(self) -> None:
-        """Containers of pods meta no longer has go (spec §7.1 housekeeping)."""
+        """Containers of pods meta no longer has go (docs/protocol.md#7.1 housekeeping)."""
         if self._pods_loaded and self._inventory_ready:
             for uid in (self._inventory.pod_uids() | set(self._deleted)) - set(self._pods):
                 self._sync_pod(uid)
@@ -543,7 +543,7 @@ class EdgedActor(ModuleActor):
     # --- status -----------------------------------------------------------------------------
 
     def _report(self, uid: str) -> None:
-        """Send the pod's status to meta if it changed (spec §7.5; on change, not on a 10 s tick)."""
+        """Send the pod's status to meta if it changed (docs/protocol.md#7.5; on change, not on a 10 s tick)."""
         pod = self._pods.get(uid)
         if pod is None:
             return
@@ -603,7 +603,7 @@ class EdgedActor(ModuleActor):
             pods_terminating=float(len(self._deleted)),
         )
 
-    # --- garbage collection (spec §7.4) -----------------------------------------------------
+    # --- garbage collection (docs/protocol.md#7.4) ------------------------------------------
 
     def _on_collect_containers(self, _: CollectContainers) -> None:
         if not (self._pods_loaded and self._inventory_ready) or self._docker_down:

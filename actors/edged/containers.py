@@ -1,4 +1,4 @@
-"""From a pod's container spec to the Docker container edged makes (spec §7.2).
+"""From a pod's container spec to the Docker container edged makes (docs/protocol.md#7.2).
 
 Names, labels, environment (with configmap and secret references, which the original
 ignored), command expansion, bind mounts and resource limits. Pure functions.
@@ -37,7 +37,7 @@ class ContainerConfigError(ValueError):
 
 
 def container_name(pod: Pod, container: ContainerSpec, restart_count: int) -> str:
-    """``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>`` (spec §7.2)."""
+    """``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>`` (docs/protocol.md#7.2)."""
     return "_".join(("k8s", container.name, pod.name, pod.namespace, pod.uid, str(restart_count)))
 
 
@@ -180,7 +180,7 @@ def build_container_config(
     cpu_millis = container.cpu_request_millis if container.cpu_request_millis is not None else container.cpu_limit_millis
     quota = None
     if container.cpu_limit_millis is not None:
-        quota = max(container.cpu_limit_millis * 100_000 // 1000, 1000)  # spec §7.2
+        quota = max(container.cpu_limit_millis * 100_000 // 1000, 1000)  # docs/protocol.md#7.2
     return ContainerConfig(
         name=container_name(pod, container, restart_count),
         image=container.image,
@@ -194,7 +194,7 @@ def build_container_config(
         stdin_open=container.stdin,
         privileged=container.privileged,
         user=str(container.run_as_user) if container.run_as_user is not None else None,
-        cpu_shares=max(cpu_millis * 1024 // 1000, 2) if cpu_millis is not None else None,  # spec §7.2
+        cpu_shares=max(cpu_millis * 1024 // 1000, 2) if cpu_millis is not None else None,  # docs/protocol.md#7.2
         cpu_quota=quota,
         cpu_period=100_000 if quota is not None else None,
         memory_limit=container.memory_limit,

@@ -3,7 +3,7 @@
 :func:`parse_pod` refuses only content that is not a pod at all (no name or uid: nothing to
 report a status under). Everything else wrong with a spec (a missing image, a bad field, an
 unknown volume type) is kept as a :class:`Problem` on the pod or the container, so that edged
-reports it in the pod's status instead of failing (Errata 4: defaults filled in, not demanded).
+reports it in the pod's status instead of failing (docs/protocol.md#13.4: defaults filled in, not demanded).
 """
 
 from __future__ import annotations

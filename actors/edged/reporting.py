@@ -1,5 +1,5 @@
-"""Status bookkeeping (spec §7.5). Pod status: computed on every change, sent to meta only when
-it changed, sent again when meta did not store it, and listed on ``GET /pods`` (spec §7.7).
+"""Status bookkeeping (docs/protocol.md#7.5). Pod status: computed on every change, sent to meta only when
+it changed, sent again when meta did not store it, and listed on ``GET /pods`` (docs/protocol.md#7.7).
 Node status: sent on a timer, keeping its Ready condition's transition time."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pod folders and volume files under ``<edged.root-directory>/pods/<uid>/`` (spec §7.7).
+"""Pod folders and volume files under ``<edged.root-directory>/pods/<uid>/`` (docs/protocol.md#7.7).
 
 The filesystem side effect of edged, behind one small class. Configmap and secret volumes are
 written the way the kubelet's atomic writer does it, so that a container sees a changed
@@ -39,7 +39,7 @@ class PodFiles:
     def ensure_pod_dirs(self, uid: str) -> Path:
         pod_dir = self.pod_dir(uid)
         for sub in ("volumes", "plugins"):
-            (pod_dir / sub).mkdir(mode=0o750, parents=True, exist_ok=True)  # spec §7.1 step 2
+            (pod_dir / sub).mkdir(mode=0o750, parents=True, exist_ok=True)  # docs/protocol.md#7.1 step 2
         return pod_dir
 
     def volume_dir(self, uid: str, kind: str, volume: str) -> Path:

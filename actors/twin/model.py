@@ -1,4 +1,4 @@
-"""Devices, attributes and twins: immutable values, their wire JSON and request parsing (spec §5.4).
+"""Devices, attributes and twins: immutable values, their wire JSON and request parsing (docs/protocol.md#5.4).
 
 Wire shapes follow the original's Go structs: keys in struct order, map keys sorted (Go's
 encoder sorts them), compact JSON. Inside a value object ``"value"`` and
@@ -21,14 +21,14 @@ TYPE_DELETED = "deleted"
 VALUE_TYPES = frozenset({TYPE_STRING, "int", "float", "boolean", TYPE_DELETED})
 DEVICE_STATES = frozenset({"online", "offline", "unknown"})
 
-# spec §5.5: keys and values share one character class.
+# docs/protocol.md#5.5: keys and values share one character class.
 _KEY_PATTERN = re.compile(r"[a-zA-Z0-9\-_.,:/@#]{1,128}")
 _VALUE_PATTERN = re.compile(r"[a-zA-Z0-9\-_.,:/@#]{1,512}")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
 class TwinRequestError(MessageRejected):
-    """A request the twin refuses; ``code`` is the result code of spec §5.4 (400, 404, 500)."""
+    """A request the twin refuses; ``code`` is the result code of docs/protocol.md#5.4 (400, 404, 500)."""
 
     def __init__(self, reason: str, code: int = 400) -> None:
         super().__init__(reason)
@@ -40,7 +40,7 @@ class TwinRequestError(MessageRejected):
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """A twin value's version: bumped by the edge, adopted from the cloud (spec §5.5)."""
+    """A twin value's version: bumped by the edge, adopted from the cloud (docs/protocol.md#5.5)."""
 
     cloud: int = 0
     edge: int = 0
@@ -78,7 +78,7 @@ class Twin:
         return self.attr_type == TYPE_DELETED
 
     def to_wire(self, *, versions: bool) -> dict[str, Any]:
-        """MsgTwin (spec §5.4); ``versions`` False strips them, as edge → app messages do."""
+        """MsgTwin (docs/protocol.md#5.4); ``versions`` False strips them, as edge → app messages do."""
         wire: dict[str, Any] = {}
         if self.expected is not None:
             wire["expected"] = self.expected.to_wire()
@@ -104,7 +104,7 @@ class Attr:
     attr_type: str = TYPE_STRING
 
     def to_wire(self) -> dict[str, Any]:
-        """MsgAttr (spec §5.4)."""
+        """MsgAttr (docs/protocol.md#5.4)."""
         return {"value": self.value, "optional": self.optional, "metadata": {"type": self.attr_type}}
 
 
@@ -121,7 +121,7 @@ class Device:
     twins: Mapping[str, Twin] = field(default_factory=dict)
 
     def to_wire(self, *, with_twins: bool = True) -> dict[str, Any]:
-        """Device (spec §5.4): every key omitted when empty; twins of type deleted become null."""
+        """Device (docs/protocol.md#5.4): every key omitted when empty; twins of type deleted become null."""
         fields = (
             ("id", self.id),
             ("name", self.name),
@@ -147,7 +147,7 @@ def to_json_bytes(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-# --- validation (spec §5.5) ----------------------------------------------------------------------
+# --- validation (docs/protocol.md#5.5) -----------------------------------------------------------
 
 
 def is_valid_key(key: str) -> bool:

@@ -1,4 +1,4 @@
-"""Twin and attribute update rules (spec §5.5, §5.6): pure functions over immutable values.
+"""Twin and attribute update rules (docs/protocol.md#5.5, docs/protocol.md#5.6): pure functions over immutable values.
 
 A request is applied as a whole: every key is checked before anything changes, so a Rest
 request with one bad twin changes nothing and gets one 400 (the original could half-apply).
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class Deal(IntEnum):
-    """spec §5.5 deal types."""
+    """docs/protocol.md#5.5 deal types."""
 
     REST = 0  # an update from an MQTT app
     SYNC = 1  # cloud_updated, membership add and detail
@@ -59,7 +59,7 @@ class TwinChanges:
 
 
 def deal_version(local: Version | None, requested: Version | None, deal: Deal) -> Version | None:
-    """spec §5.5 ``dealVersion``: the version after the change.
+    """docs/protocol.md#5.5 ``dealVersion``: the version after the change.
 
     Raises:
         _Rejected: a sync whose version is missing (except sync-delete), older or conflicting.
@@ -145,7 +145,7 @@ def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twi
     if value_type is None:
         return None
     if value_type == TYPE_DELETED and deal != Deal.REST:
-        # spec §5.5: a sync add of a deleted twin keeps the supplied versions.
+        # docs/protocol.md#5.5: a sync add of a deleted twin keeps the supplied versions.
         return Twin(name, expected_version=request.expected_version, actual_version=request.actual_version, attr_type=TYPE_DELETED)
     twin = Twin(name, optional=True if request.optional is None else request.optional, attr_type=value_type)
     try:
@@ -156,7 +156,7 @@ def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twi
             version = deal_version(Version(), getattr(request, f"{side}_version"), deal)
             value = _checked_value(name, side, value_request, value_type, deal)
             if isinstance(value, _Skip):
-                return None  # spec §5.5: a sync add that fails validation is skipped
+                return None  # docs/protocol.md#5.5: a sync add that fails validation is skipped
             twin = _with_value(twin, side, Value(value, now_ms), version)
     except _Rejected as rejected:
         logger.warning("twin: sync add of twin %s skipped: %s", name, rejected)
@@ -169,7 +169,7 @@ def _delete(before: Twin, request: TwinRequest | None, deal: Deal, changes: Twin
         raise TwinRequestError(f"twin {before.name!r} is not optional and cannot be deleted")
     expected_version, actual_version = before.expected_version, before.actual_version
     try:
-        # spec §5.5: only versions that already exist are touched.
+        # docs/protocol.md#5.5: only versions that already exist are touched.
         kind = Deal.REST if deal == Deal.REST else Deal.SYNC_DELETE
         if expected_version is not None:
             expected_version = deal_version(expected_version, request.expected_version if request else None, kind)
@@ -201,14 +201,14 @@ def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, change
             logger.info("twin: cloud change of twin %s %s refused (%s); sending the edge's twin back", before.name, side, why)
             rejected = True
             if side == "actual":
-                break  # spec §5.5: once actual is rejected, optional and metadata are skipped too
+                break  # docs/protocol.md#5.5: once actual is rejected, optional and metadata are skipped too
             continue
         value = _checked_value(before.name, side, value_request, value_type, deal)
         if not isinstance(value, _Skip):
             after = _with_value(after, side, Value(value, now_ms), version)
     else:
         if request.optional is False and after.optional:
-            after = replace(after, optional=False)  # spec §5.5: optional only goes true → false
+            after = replace(after, optional=False)  # docs/protocol.md#5.5: optional only goes true → false
     if rejected:
         changes.sync_result[before.name] = after
     return after
@@ -221,7 +221,7 @@ def _with_value(twin: Twin, side: str, value: Value, version: Version | None) ->
 
 
 def compute_delta(twins: Mapping[str, Twin]) -> dict[str, str]:
-    """spec §5.5 step 4: name → expected value, for twins whose actual value lags."""
+    """docs/protocol.md#5.5 step 4: name → expected value, for twins whose actual value lags."""
     delta = {}
     for name, twin in twins.items():
         if twin.deleted or twin.expected is None or not twin.expected.value:
@@ -235,7 +235,7 @@ def compute_delta(twins: Mapping[str, Twin]) -> dict[str, str]:
 def apply_attr_requests(
     attributes: Mapping[str, Attr], requests: Mapping[str, AttrRequest | None], *, detail: bool
 ) -> tuple[dict[str, Attr], dict[str, Attr | None]]:
-    """spec §5.6 attribute update: the attributes afterwards and name → changed (None: deleted).
+    """docs/protocol.md#5.6 attribute update: the attributes afterwards and name → changed (None: deleted).
 
     ``detail`` (membership) deletes every attribute the request does not list.
     """

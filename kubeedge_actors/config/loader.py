@@ -1,4 +1,4 @@
-"""Load ``conf/*.yaml`` into one dotted key space, as the original does (spec §1.6).
+"""Load ``conf/*.yaml`` into one dotted key space, as the original does (docs/protocol.md#1.6).
 
 - every ``*.yaml`` / ``*.yml`` file in the folder is read and merged;
 - keys we know are type-checked: a bad value is a :class:`ConfigError` naming file, key, line;

@@ -39,7 +39,7 @@ FAST = EdgedTimings(
 
 
 class EdgeNode:
-    """A router, a probe answering as meta (C3), and a real edged with its own node id.
+    """A router, a probe answering as meta (docs/architecture.md#4.3), and a real edged with its own node id.
 
     The probe answers queries from :attr:`objects` (resource → object) and the pod query with
     :attr:`pods`, each as a JSON string in a JSON array, and "OK" to status updates.

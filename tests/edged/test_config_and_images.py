@@ -28,7 +28,7 @@ def test_a_configmap_volume_is_written_with_the_default_mode_and_bind_mounted(ed
 
     folder = volume_dir(edge, pod)
     assert (folder / "app.conf").read_text() == "level=debug"
-    assert (folder / "app.conf").stat().st_mode & 0o777 == 0o644  # Errata 4: defaultMode 420
+    assert (folder / "app.conf").stat().st_mode & 0o777 == 0o644  # docs/protocol.md#13.4: defaultMode 420
     [container] = edge.runtime.running()
     [mount] = edge.runtime.configs[container.id].mounts
     assert (mount.source, mount.target, mount.read_only) == (str(folder), "/etc/app", False)

@@ -1,4 +1,4 @@
-"""Tier 1: the hub actor object with a recording router and a fake link (spec §3)."""
+"""Tier 1: the hub actor object with a recording router and a fake link (docs/protocol.md#3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tier 2: the started hub in a real router, probes for meta/twin/bus, and a real (TLS)
-websocket cloud on loopback (spec §3)."""
+websocket cloud on loopback (docs/protocol.md#3)."""
 
 from __future__ import annotations
 

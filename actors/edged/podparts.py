@@ -105,7 +105,7 @@ def parse_volume(raw: Any, where: str) -> Volume:
     name = raw["name"]
     if name in ("", ".", "..") or "/" in name or "\x00" in name:  # it names a folder of the pod
         raise SpecError(f"{where}.name: {name!r} cannot name a folder")
-    kinds = [k for k in raw if k != "name"]
+    kinds = [k for k in raw if k != "name" and raw[k] is not None]  # null: absent, as Go decodes it
     if not kinds:  # Kubernetes' default for a volume without a source
         return Volume(name, "emptyDir")
     if len(kinds) != 1:

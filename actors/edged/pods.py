@@ -257,7 +257,8 @@ def parse_container(raw: Any, where: str, volumes: Mapping[str, Volume]) -> Cont
     """
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: a container must be an object")
-    name = raw.get("name", "")
+    name = raw.get("name")
+    name = "" if name is None else name  # the original decodes a missing name as ""
     if not isinstance(name, str):
         raise SpecError(f"{where}.name: must be a string, not {type(name).__name__}")
     image = raw.get("image")

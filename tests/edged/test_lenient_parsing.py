@@ -228,9 +228,10 @@ def test_a_pull_policy_is_read_in_any_case_and_an_unknown_one_is_the_images_defa
     assert [("imagePullPolicy" in n) for n in pod.notes] == ([True] if spelling == "Sometimes" else [])
 
 
-def test_a_volume_without_a_source_is_an_empty_dir_as_kubernetes_defaults_it() -> None:
+@pytest.mark.parametrize("volume", [{"name": "scratch"}, {"name": "scratch", "configMap": None}], ids=["no-source", "null-source"])
+def test_a_volume_without_a_source_is_an_empty_dir_as_kubernetes_defaults_it(volume: dict[str, Any]) -> None:
     content = with_container(volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}])
-    content["spec"]["volumes"] = [{"name": "scratch"}]
+    content["spec"]["volumes"] = [volume]
 
     pod = parse_pod(content)
 

@@ -75,7 +75,11 @@ class PodFiles:
         return target
 
     def remove_pod(self, uid: str) -> None:
-        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+        try:
+            folder = self.pod_dir(uid)
+        except ValueError:
+            return  # a uid that cannot name a folder never had one
+        shutil.rmtree(folder, ignore_errors=True)
 
     def pod_uids(self) -> set[str]:
         if not self.pods_dir.is_dir():

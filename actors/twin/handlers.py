@@ -238,7 +238,8 @@ class DeviceTwins:
         before = self._current(effects, request.id)
         base = before or Device(request.id, request.name, request.description, request.state, request.last_online)
         attributes, changed_attrs = apply_attr_requests(base.attributes, request.attributes, detail=True)
-        changes = apply_twin_requests(base.twins, request.twins, Deal.SYNC, now_ms())
+        # The original checks twin names and values only on twin/update and cloud_updated bodies.
+        changes = apply_twin_requests(base.twins, request.twins, Deal.SYNC, now_ms(), text_checked=False)
         device = replace(base, attributes=attributes, twins=changes.twins)
         effects.devices[device.id] = device
         if before is None:

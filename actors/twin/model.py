@@ -9,12 +9,15 @@ keys are omitted when absent.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubeedge_actors.errors import MessageRejected
+
+logger = logging.getLogger(__name__)
 
 TYPE_STRING = "string"
 TYPE_DELETED = "deleted"
@@ -154,15 +157,16 @@ def is_valid_key(key: str) -> bool:
     return _KEY_PATTERN.fullmatch(key) is not None
 
 
-def value_error(value: str | None, value_type: str) -> str | None:
+def value_error(value: str | None, value_type: str, *, text_checked: bool = True) -> str | None:
     """Why ``value`` is not a valid value of ``value_type``, or None when it is.
 
     An empty value is allowed (v1.0.0); booleans must be exactly ``true`` or ``false`` (the v0.2
-    fix of R0's inverted check).
+    fix of R0's inverted check). ``text_checked`` False skips the character class: the original
+    checks it only on ``twin/update`` and ``cloud_updated`` bodies, never on membership.
     """
     if value is None or value == "":
         return None
-    if _VALUE_PATTERN.fullmatch(value) is None:
+    if text_checked and _VALUE_PATTERN.fullmatch(value) is None:
         return f"value {value!r} must be 1-512 characters of a-z A-Z 0-9 - _ . , : / @ #"
     check = _TYPE_CHECKS.get(value_type)
     return None if check is None or check(value) else f"value {value!r} is not a valid {value_type}"
@@ -256,8 +260,12 @@ def event_id_of(document: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_twin_requests(document: Mapping[str, Any], *, required: bool) -> dict[str, TwinRequest | None]:
-    """The ``twin`` map of a request; a ``null`` entry means delete."""
+def parse_twin_requests(document: Mapping[str, Any], *, required: bool, keys_checked: bool = True) -> dict[str, TwinRequest | None]:
+    """The ``twin`` map of a request; a ``null`` entry means delete.
+
+    ``keys_checked`` False takes any twin name: the original checks names only on
+    ``twin/update`` and ``cloud_updated`` bodies, never on the devices of a membership message.
+    """
     twins = get_field(document, "twin", dict, "")
     if twins is None:
         if required:
@@ -265,7 +273,7 @@ def parse_twin_requests(document: Mapping[str, Any], *, required: bool) -> dict[
         return {}
     requests: dict[str, TwinRequest | None] = {}
     for name, body in twins.items():
-        if not is_valid_key(name):
+        if keys_checked and not is_valid_key(name):
             raise TwinRequestError(f"twin key {name!r} must be 1-128 characters of a-z A-Z 0-9 - _ . , : / @ #")
         if body is not None and not isinstance(body, dict):
             raise TwinRequestError(f"twin {name!r} must be an object or null")
@@ -334,7 +342,11 @@ class DeviceRequest:
 
 
 def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
-    """The Device list under ``key`` (``added_devices``, ``removed_devices``, ``devices``)."""
+    """The Device list under ``key`` (``added_devices``, ``removed_devices``, ``devices``).
+
+    A device without an id is skipped with a warning (no topic could name it; the others are
+    applied); a list or a device the original could not decode refuses the whole message.
+    """
     devices = get_field(document, key, list, "") or []
     parsed = []
     for index, body in enumerate(devices):
@@ -343,7 +355,8 @@ def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
             raise TwinRequestError(f"{key}[{index}] must be an object")
         device_id = get_field(body, "id", str, where)
         if not device_id:
-            raise TwinRequestError(f"{where}id is missing")
+            logger.warning("twin: %sid is missing: that device is skipped, the others are applied", where)
+            continue
         parsed.append(
             DeviceRequest(
                 id=device_id,
@@ -352,7 +365,7 @@ def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
                 state=get_field(body, "state", str, where) or "",
                 last_online=get_field(body, "last_online", str, where) or "",
                 attributes=parse_attr_requests(body),
-                twins=parse_twin_requests(body, required=False),
+                twins=parse_twin_requests(body, required=False, keys_checked=False),
                 listed=body,
             )
         )

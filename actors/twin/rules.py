@@ -78,8 +78,13 @@ def deal_version(local: Version | None, requested: Version | None, deal: Deal) -
     return requested
 
 
-def apply_twin_requests(twins: Mapping[str, Twin], requests: Mapping[str, TwinRequest | None], deal: Deal, now_ms: int) -> TwinChanges:
+def apply_twin_requests(
+    twins: Mapping[str, Twin], requests: Mapping[str, TwinRequest | None], deal: Deal, now_ms: int, *, text_checked: bool = True
+) -> TwinChanges:
     """Apply a request's twins to a device's twins.
+
+    ``text_checked`` False takes values of any characters (membership: the original checks
+    only their type there).
 
     Raises:
         TwinRequestError: (Rest only) a bad value or type, or a delete that is not allowed.
@@ -88,12 +93,12 @@ def apply_twin_requests(twins: Mapping[str, Twin], requests: Mapping[str, TwinRe
     for name, request in requests.items():
         before = twins.get(name)
         if before is None:
-            after = _add(name, request, deal, now_ms)
+            after = _add(name, request, deal, now_ms, text_checked=text_checked)
         elif _is_delete(request, deal):
             after = _delete(before, request, deal, changes)
         else:
             assert request is not None  # a null request on an existing twin is a delete
-            after = _compare(before, request, deal, now_ms, changes)
+            after = _compare(before, request, deal, now_ms, changes, text_checked=text_checked)
         if after is None or after == before:
             continue
         changes.twins[name] = after
@@ -119,8 +124,8 @@ def _type_of(request: TwinRequest, deal: Deal, default: str) -> str | None:
     return None
 
 
-def _checked_value(name: str, side: str, request: ValueRequest, value_type: str, deal: Deal) -> str | _Skip | None:
-    problem = value_error(request.value, value_type)
+def _checked_value(name: str, side: str, request: ValueRequest, value_type: str, deal: Deal, *, text_checked: bool) -> str | _Skip | None:
+    problem = value_error(request.value, value_type, text_checked=text_checked)
     if problem is None:
         return request.value
     if deal == Deal.REST:
@@ -136,7 +141,7 @@ class _Skip:
 _SKIP = _Skip()
 
 
-def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twin | None:
+def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int, *, text_checked: bool) -> Twin | None:
     if request is None:
         if deal == Deal.REST:
             raise TwinRequestError(f"twin {name!r} cannot be deleted: it does not exist")
@@ -154,7 +159,7 @@ def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twi
             if value_request is None:
                 continue
             version = deal_version(Version(), getattr(request, f"{side}_version"), deal)
-            value = _checked_value(name, side, value_request, value_type, deal)
+            value = _checked_value(name, side, value_request, value_type, deal, text_checked=text_checked)
             if isinstance(value, _Skip):
                 return None  # docs/protocol.md#5.5: a sync add that fails validation is skipped
             twin = _with_value(twin, side, Value(value, now_ms), version)
@@ -184,7 +189,7 @@ def _delete(before: Twin, request: TwinRequest | None, deal: Deal, changes: Twin
     )
 
 
-def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, changes: TwinChanges) -> Twin | None:
+def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, changes: TwinChanges, *, text_checked: bool) -> Twin | None:
     # A deleted twin takes the request's type; one without metadata becomes a string again.
     value_type = _type_of(request, deal, TYPE_STRING) if before.deleted else before.attr_type
     if value_type is None:
@@ -203,7 +208,7 @@ def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, change
             if side == "actual":
                 break  # docs/protocol.md#5.5: once actual is rejected, optional and metadata are skipped too
             continue
-        value = _checked_value(before.name, side, value_request, value_type, deal)
+        value = _checked_value(before.name, side, value_request, value_type, deal, text_checked=text_checked)
         if not isinstance(value, _Skip):
             after = _with_value(after, side, Value(value, now_ms), version)
     else:

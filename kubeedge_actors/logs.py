@@ -1,4 +1,4 @@
-"""Logging handlers from ``logging.yaml`` (spec §8.2), which only the composition root installs,
+"""Logging handlers from ``logging.yaml`` (docs/protocol.md#8.2), which only the composition root installs,
 and :class:`RateLimitedWarning` for modules that must not let a noisy peer flood the log."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The MQTT bridge (spec §4): device topics to the twin, the rest to the cloud, and back.
+"""The MQTT bridge (docs/protocol.md#4): device topics to the twin, the rest to the cloud, and back.
 
 Connection lifecycle of each broker (one client per broker)::
 
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 INTERNAL = "internal"
 EXTERNAL = "external"
 RECONNECT_INITIAL_S = 0.5
-EXTERNAL_PUBLISH_QOS = 1  # spec §4.2: QoS 1, retain false on the external broker
+EXTERNAL_PUBLISH_QOS = 1  # docs/protocol.md#4.2: QoS 1, retain false on the external broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +82,11 @@ class BusActor(ModuleActor):
         ``subscribe`` (resource = topic filter): subscribe on every broker, kept across
         reconnects. ``publish`` (resource = topic): publish the content (bytes as they are,
         text as UTF-8, anything else as its JSON); this includes the hub's ``node/connection``
-        events (spec §3.9). ``message``: publish ``content["message"]`` as JSON to its
+        events (docs/protocol.md#3.9). ``message``: publish ``content["message"]`` as JSON to its
         ``topic``. ``get_result`` on ``auth_info``: publish the content's JSON to
         ``$hw/events/node/<node-id>/authInfo/get/result``. Anything else is rejected.
     Produces:
-        for each MQTT message on a subscription (spec §4.4): source ``bus``, group ``user``,
+        for each MQTT message on a subscription (docs/protocol.md#4.4): source ``bus``, group ``user``,
         operation ``response``, resource = base64url topic (raw for ``SYS/dis/upload_records``),
         content = payload text; sent to group ``twin`` for ``$hw/events/device…`` and
         ``$hw/events/node…`` topics, to module ``websocket`` otherwise.
@@ -260,7 +260,7 @@ class BusActor(ModuleActor):
 
 
 def default_clients(config: Config) -> list[MqttClient]:
-    """The broker clients ``mqtt.mode`` asks for (spec §4.1): 0 internal, 1 both, 2 external."""
+    """The broker clients ``mqtt.mode`` asks for (docs/protocol.md#4.1): 0 internal, 1 both, 2 external."""
     mode = config["mqtt.mode"]
     queue_limit = config["mqtt.inbound-queue-size"]
     clients: list[MqttClient] = []

@@ -1,6 +1,6 @@
 """Tier 3: a device app on a real broker (Mosquitto, and the embedded one) talks to bus + twin.
 
-The payloads checked here are those of spec §5.4; the cloud is a probe registered as
+The payloads checked here are those of docs/protocol.md#5.4; the cloud is a probe registered as
 ``websocket`` and cloud messages are injected as the hub would (``send_to_group("twin", ...)``).
 """
 
@@ -171,7 +171,7 @@ def test_changes_made_while_the_cloud_is_away_reach_it_once_each_in_order_after_
     edge_updates = [m for m in edge.cloud.messages if m.resource == "device/lamp/twin/edge_updated"]
     assert [m.content["twin"]["level"]["actual"]["value"] for m in edge_updates] == ["1", "2", "3"]
     assert edge_updates[0].content["twin"]["level"]["actual_version"] == {"cloud": 0, "edge": 1}
-    assert edge.app.wait_for("node/connection") == b"cloud_connected"  # spec §3.9, wire-visible
+    assert edge.app.wait_for("node/connection") == b"cloud_connected"  # docs/protocol.md#3.9, wire-visible
 
 
 def test_a_broker_restart_is_survived_with_subscriptions_restored(mosquitto_edge: Edge) -> None:

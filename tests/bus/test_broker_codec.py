@@ -70,6 +70,11 @@ def test_reserved_types_and_wrong_fixed_flags_are_protocol_errors(data: bytes, r
         frames_of(data)
 
 
+def test_a_reserved_packet_type_is_refused_from_its_header_before_its_body_arrives() -> None:
+    with pytest.raises(ProtocolError, match="reserved"):
+        frames_of(b"\xf0\xff\xff\x3f")  # type 15 announcing a body of ~1 MiB
+
+
 def connect_body(data: bytes) -> bytes:
     [(_, _, body)] = frames_of(data)
     return body

@@ -128,14 +128,15 @@ class FrameReader:
                 if header is None:
                     break
                 length, body_start = header
+                first = buffer[offset]
+                _check_fixed_header(first >> 4, first & 0x0F)  # before waiting for the body
                 size = body_start - offset + length
                 if size > self.max_packet_size:
                     raise PacketTooLarge(f"a packet of {size} bytes is over the limit of {self.max_packet_size} bytes")
                 if end < body_start + length:
                     break
-                first = buffer[offset]
                 offset = body_start + length
-                yield _checked_frame(first >> 4, first & 0x0F, bytes(buffer[body_start:offset]))
+                yield Frame(first >> 4, first & 0x0F, bytes(buffer[body_start:offset]))
         finally:
             del buffer[:offset]
 
@@ -154,12 +155,11 @@ def _remaining_length(buffer: bytearray, start: int, end: int) -> tuple[int, int
     return None
 
 
-def _checked_frame(kind: int, flags: int, body: bytes) -> Frame:
+def _check_fixed_header(kind: int, flags: int) -> None:
     if kind in (0, 15):
         raise ProtocolError(f"packet type {kind} is reserved")
     if kind != PacketType.PUBLISH and flags != _FIXED_FLAGS[kind]:
         raise ProtocolError(f"{PacketType(kind).name} with fixed-header flags {flags:#06b} (MQTT-2.2.2-2)")
-    return Frame(kind, flags, body)
 
 
 class _Fields:

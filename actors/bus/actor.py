@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actors.bus.broker import AmqttBroker, EmbeddedBroker
+from actors.bus.broker import EmbeddedBroker, EmbeddedMqttBroker, broker_settings
 from actors.bus.mqtt import MqttClient, MqttConnected, MqttConnectionLost, MqttMessageReceived, PahoMqttClient
 from actors.bus.topics import (
     FIXED_SUBSCRIPTIONS,
@@ -93,7 +93,7 @@ class BusActor(ModuleActor):
 
     Args:
         clients: broker clients (default: from ``mqtt.mode``, internal and/or external).
-        broker: the embedded broker (default: amqtt on ``mqtt.internal-server`` in modes 0, 1).
+        broker: the embedded broker (default: ours on ``mqtt.internal-server`` in modes 0, 1).
     """
 
     module_name = Module.BUS
@@ -111,7 +111,7 @@ class BusActor(ModuleActor):
         super().__init__(router, config, **kwargs)
         config = self.module_config
         mode = config["mqtt.mode"]
-        self.broker = broker if broker is not None or mode == 2 else AmqttBroker(config["mqtt.internal-server"])
+        self.broker = broker if broker is not None or mode == 2 else EmbeddedMqttBroker(broker_settings(config))
         self.clients = list(clients) if clients is not None else default_clients(config)
         max_wait_s = config["mqtt.reconnect-max-interval"]
         self.links: dict[str, _Link] = {}
@@ -242,7 +242,8 @@ class BusActor(ModuleActor):
     # --- metrics ----------------------------------------------------------------------------
 
     def module_metrics(self) -> dict[str, float]:
-        """Each broker's state and losses, and what went through or was dropped on the way."""
+        """Each broker's state and losses, what went through or was dropped on the way, and
+        the embedded broker's own figures (bad clients refused or dropped)."""
         figures: dict[str, float] = {}
         for name, link in self.links.items():
             figures[labelled("mqtt_connected", broker=name)] = 1.0 if link.state == "connected" else 0.0
@@ -253,6 +254,8 @@ class BusActor(ModuleActor):
         figures["mqtt_received_total"] = float(self.received)
         figures["mqtt_inbound_waiting"] = float(self.inbound.in_flight)
         figures["mqtt_inbound_dropped_total"] = float(self.inbound.dropped)  # the hand-over's drops
+        if self.broker is not None:
+            figures.update(self.broker.figures())
         return figures
 
 

@@ -104,6 +104,7 @@ KEYS: tuple[Key, ...] = (
     Key("mqtt.qos", EDGE_FILE, int, 0, "QoS of publishes on the embedded broker", one_of(0, 1, 2)),
     Key("mqtt.retain", EDGE_FILE, bool, False, "retain flag of publishes on the embedded broker"),
     Key("mqtt.session-queue-size", EDGE_FILE, int, 100, "embedded broker: queued messages per session", positive),
+    Key("mqtt.max-packet-size", EDGE_FILE, int, 1048576, "(ours) embedded broker: bytes of the largest packet a client may send; a larger one ends its connection", positive),
     Key("mqtt.inbound-queue-size", EDGE_FILE, int, 10000, "(ours) MQTT messages waiting for the bus actor; more are dropped and counted", positive),
     Key("mqtt.reconnect-max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the back-off between broker reconnects", positive),
     # --- edgehub (docs/protocol.md#3, docs/protocol.md#8.1) -----------------------------------

@@ -78,7 +78,7 @@ def configure_logging(config: Config, level_override: str | None = None) -> None
         root.addHandler(handler)
     root.setLevel(log_level(level_override or config["loggerLevel"]))
     # Library chatter is not ours to show, even at DEBUG.
-    for noisy in ("urllib3", "docker", "websockets", "amqtt", "transitions", "peewee"):
+    for noisy in ("urllib3", "docker", "websockets", "peewee"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
 
 

@@ -96,12 +96,17 @@ def _run_until_signalled(runtime: Runtime, *, all_must_start: bool = False) -> i
     return 0
 
 
+#: docs/protocol.md#1.1: the original stops its modules on these (and on SIGILL, SIGTRAP and
+#: SIGABRT, which report faults and keep their default here). SIGHUP: the terminal went away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 def _on_stop_signals(callback: Callable[[], None]) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         callback()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, handler)
 
 
 COMMANDS: dict[str, Command] = {"edge": run_edge, "cloud": run_cloud, "ctl": run_ctl, "certs": run_certs, "image": run_image}

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
+from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -86,6 +88,9 @@ class ModuleActor(pykka.ThreadingActor):
     use_daemon_thread = True
     #: Threads for :meth:`module_run_in_background`; created on first use.
     module_worker_count: ClassVar[int] = 4
+    #: How long a stop waits for background jobs already running (queued ones are dropped);
+    #: one still running then (a long Docker call) is left behind and cannot hold the exit.
+    module_stop_wait_s: ClassVar[float] = 1.0
 
     def __init__(self, router: Router, config: Config | None = None, *, name: str | None = None, group: str | None = None) -> None:
         super().__init__()
@@ -104,7 +109,8 @@ class ModuleActor(pykka.ThreadingActor):
         self._module_unclaimed: set[_Unclaimed[Any]] = set()
         self._module_unclaimed_lock = threading.Lock()
         self._module_stopped = False
-        self._module_workers: ThreadPoolExecutor | None = None
+        self._module_workers: Executor | None = None
+        self._module_jobs: set[Future[None]] = set()
 
     # --- what subclasses implement ---------------------------------------------------------
 
@@ -175,11 +181,22 @@ class ModuleActor(pykka.ThreadingActor):
         if self._module_workers is not None:
             self._module_workers.shutdown(wait=False, cancel_futures=True)
             self._module_workers = None
+            self._wait_for_running_jobs()
         with self._module_unclaimed_lock:
             self._module_stopped = True
             leftovers, self._module_unclaimed = self._module_unclaimed, set()
         for unclaimed in leftovers:
             unclaimed.close(self.module_name)
+
+    def _wait_for_running_jobs(self) -> None:
+        # Most jobs are short (a container create, an inspect): let them end rather than cut
+        # them off. The ones that do not end in time run on in their daemon threads, and what
+        # they report is dropped: the process may exit under them (docs/protocol.md#1.1).
+        jobs = set(self._module_jobs)
+        if jobs:
+            _, running = wait_for_futures(jobs, timeout=self.module_stop_wait_s)
+            if running:
+                logger.info("%s: %d background jobs still running at stop; left behind", self.module_name, len(running))
 
     def on_failure(
         self,
@@ -235,9 +252,13 @@ class ModuleActor(pykka.ThreadingActor):
         ``discard`` is for a value that holds a resource (a connected socket): when the actor
         stops before its handler has taken the value, ``discard(value)`` closes it, on the
         worker thread or in ``on_stop``, so nothing leaks however the stop and the job race.
+
+        When the actor stops, jobs not started yet are dropped, and running ones get
+        :attr:`module_stop_wait_s` to end before the stop goes on without them; their events
+        are dropped. Workers are daemon threads: a job that never ends cannot hold the exit.
         """
         if self._module_workers is None:
-            self._module_workers = ThreadPoolExecutor(self.module_worker_count, thread_name_prefix=f"{self.module_name}-worker")
+            self._module_workers = DaemonThreadPool(self.module_worker_count, f"{self.module_name}-worker")
 
         def job() -> None:
             try:
@@ -249,7 +270,9 @@ class ModuleActor(pykka.ThreadingActor):
             else:
                 self._hand_over_or_discard(_Unclaimed(outcome.value, discard), done(outcome))
 
-        self._module_workers.submit(job)
+        future = self._module_workers.submit(job)
+        self._module_jobs.add(future)
+        future.add_done_callback(self._module_jobs.discard)
 
     def _hand_over_or_discard(self, unclaimed: _Unclaimed[Any], event: Any) -> None:
         """From a worker: tell the actor ``event``, or close the value if the actor has stopped."""
@@ -308,6 +331,72 @@ class _Unclaimed(Generic[T]):
             logger.exception("%s: closing a background result the stopped actor never took failed", module_name)
 
 
+class DaemonThreadPool(Executor):
+    """An executor whose threads are daemons: the interpreter does not wait for them at exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit, so one
+    worker in a long call (an image pull, a 120 s Docker timeout) kept a stopped edge alive.
+    Threads start on demand, up to ``size``, and end at :meth:`shutdown`.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._changed = threading.Condition()
+        self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+        self._threads = 0
+        self._idle = 0
+        self._shut_down = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._changed:
+            if self._shut_down:
+                raise RuntimeError(f"{self._name}: cannot take jobs after shutdown")
+            self._queue.append((future, lambda: fn(*args, **kwargs)))
+            if len(self._queue) <= self._idle:
+                self._changed.notify()
+            elif self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._serve, name=f"{self._name}-{self._threads}", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No new jobs; with ``cancel_futures`` queued ones are cancelled. ``wait`` waits for
+        the threads to end."""
+        with self._changed:
+            self._shut_down = True
+            if cancel_futures:
+                for future, _ in self._queue:
+                    future.cancel()
+                self._queue.clear()
+            self._changed.notify_all()
+            while wait and self._threads:
+                self._changed.wait()
+
+    def _serve(self) -> None:
+        while (item := self._next()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as error:  # the future carries it to whoever waits
+                future.set_exception(error)
+
+    def _next(self) -> tuple[Future[Any], Callable[[], Any]] | None:
+        with self._changed:
+            self._idle += 1
+            while not self._queue and not self._shut_down:
+                self._changed.wait()
+            self._idle -= 1
+            if self._queue:
+                return self._queue.popleft()  # queued before shutdown without cancel: still run
+            self._threads -= 1
+            self._changed.notify_all()
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Deliver:
     """A callback to run on the actor's own thread (``module_on_reply``, ``module_run_in_background``)."""
@@ -315,4 +404,4 @@ class _Deliver:
     callback: Callable[[], None]
 
 
-__all__ = ["ModuleActor", "Outcome"]
+__all__ = ["DaemonThreadPool", "ModuleActor", "Outcome"]

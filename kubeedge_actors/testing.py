@@ -207,7 +207,7 @@ class ActorHarness(Generic[A]):
         self.router = RecordingRouter()
         self.scheduler: ManualScheduler = self.router.scheduler  # type: ignore[assignment]
         self.actor: A = actor_class(self.router, config or Config.defaults(), **kwargs)
-        self.actor._module_workers = _InlineExecutor()  # type: ignore[assignment]  # background jobs run at once
+        self.actor._module_workers = _InlineExecutor()  # background jobs run at once
 
     def start(self) -> A:
         self.actor.on_start()

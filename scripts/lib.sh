@@ -5,7 +5,15 @@ VENV=.venv
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"
 
-say() { printf '==> %s\n' "$*" >&2; }
+# Never fails: clean-up must go on when stderr is a pipe whose reader is gone (`| tee`, Ctrl-C).
+say() { printf '==> %s\n' "$*" >&2 2>/dev/null || true; }
+
+# For an EXIT trap: from here on a failed command or a write to a dead pipe does not end the
+# script before the rest of its clean-up has run.
+begin_cleanup() {
+  set +e
+  trap '' PIPE
+}
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -54,7 +62,9 @@ start_dockerd_if_needed() {
   fi
   for driver in overlay2 vfs; do
     say "starting dockerd (storage driver $driver)"
-    dockerd --storage-driver "$driver" --pidfile "$RUN_DIR/dockerd.pid" >"$RUN_DIR/dockerd.log" 2>&1 &
+    # Its own session: a Ctrl-C to the terminal's process group reaches the edge only, and
+    # dockerd is stopped after it (stop_dockerd_if_started).
+    setsid dockerd --storage-driver "$driver" --pidfile "$RUN_DIR/dockerd.pid" >"$RUN_DIR/dockerd.log" 2>&1 &
     for _ in $(seq 1 60); do
       if docker_is_up; then DOCKERD_STARTED=1; return 0; fi
       kill -0 $! 2>/dev/null || break
@@ -71,7 +81,7 @@ stop_dockerd_if_started() {
   local pid
   pid=$(cat "$RUN_DIR/dockerd.pid" 2>/dev/null) || return 0
   say "stopping the dockerd this script started"
-  kill "$pid" 2>/dev/null
+  kill "$pid" 2>/dev/null || return 0
   # dockerd gives each running container 10 s to stop before it exits itself.
   for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true

@@ -176,15 +176,17 @@ class EdgedActor(ModuleActor):
         logger.info("edged: started for node %s (pods under %s)", self.node_id, self.files.pods_dir)
 
     def on_stop(self) -> None:
-        self._stopping.set()
+        self._stopping.set()  # pod syncs under way start nothing new (sync.py)
         if self._watch is not None:
             self._watch.close()
             self._watch = None
         if self._server is not None:
             self._server.stop()
             self._server = None
-        self.runtime.close()
+        # Lets the running syncs end (a create, a start) before closing what they use; one
+        # stuck in a pull is left behind, and the next start adopts what it made.
         super().on_stop()
+        self.runtime.close()
 
     # --- messages from meta -----------------------------------------------------------------
 

@@ -49,7 +49,9 @@ def site(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=["ctrl-c", "sigterm", "terminal-closed", "sigquit"]
+)
 def test_the_edge_starts_with_the_shipped_conf_reports_its_modules_and_stops_cleanly(site: Path, stop_signal: int) -> None:
     process = start_edge(site)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -82,11 +83,25 @@ def configure_logging(config: Config, level_override: str | None = None) -> None
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """Standard output that goes quiet once its reader is gone.
+
+    Ctrl-C on ``scripts/edge | tee edge.log`` ends ``tee`` first: the lines the edge logs while
+    it stops would each print a traceback of the broken pipe. The stop matters, not them.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802  # logging's name
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            self.setStream(open(os.devnull, "w"))  # noqa: SIM115  # lives as long as the handler
+            return
+        super().handleError(record)
+
+
 def _handlers(config: Config) -> list[logging.Handler]:
     handlers: list[logging.Handler] = []
     writers = config["writers"]
     if "stdout" in writers or not writers:
-        handlers.append(logging.StreamHandler(sys.stdout))
+        handlers.append(ConsoleHandler(sys.stdout))
     if "file" in writers:
         path: Path = config.path("loggerFile")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ class PodListServer:
         server = ThreadingHTTPServer(self._address, _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="edged-http", daemon=True)
+        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.1), name="edged-http", daemon=True)
         self._thread.start()
         return int(server.server_address[1])
 

@@ -15,10 +15,11 @@ by its owner only (it holds secrets). Two journal modes (the edge's ``database.j
     changes nothing.
 ``delete``
     A rollback journal, as the original has it: such a program opens the file and reads while
-    the edge runs. A commit costs ~0.5 ms (the journal is created, synced and deleted each
+    the edge runs. A commit costs ~0.5–1 ms (the journal is created, synced and deleted each
     time), and a reader in a read transaction holds the edge's commits back until it ends
     (:class:`BusyWait`). ``synchronous=FULL``: with NORMAL, a power cut at the wrong moment
-    can damage a rollback-journal file; FULL cost no more than NORMAL on this project's disks.
+    can damage a rollback-journal file, and FULL measured no dearer than NORMAL here (both
+    0.5–1.1 ms a commit). A ``kill -9`` loses no committed transaction in either mode.
 
 The mode is set on every open, so a file switches when the key changes (SQLite copies a WAL
 back into the file when it leaves WAL, also one a ``kill -9`` left behind). Switching needs

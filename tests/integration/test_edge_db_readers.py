@@ -141,7 +141,10 @@ class Workload:
 
     def deploy_device(self) -> None:
         """The device (the cloud hub sends its twin), then its attributes: this project's cloud
-        hub has none to send, so the test sends them through it as the cloud does (spec §5.4)."""
+        hub has none to send, so the test sends them through it as the cloud does (docs/protocol.md#5.4)."""
+        # The membership detail the twin asked for on connecting lists every device without
+        # attributes, and a member's attributes follow the list (docs/protocol.md#5.6): it must come first.
+        wait_until(lambda: self.scenario.edge.waiting_for_the_cloud() == 0, 30, 0.05, "the twin's membership detail answered")
         self.apply(THERMOMETER.format(device=self.device, node=self.scenario.node_id))
         self.app.wait_for(f"$hw/events/node/{self.scenario.node_id}/membership/updated", timeout_s=30)
         attributes = {

@@ -1,6 +1,6 @@
 """Every benchmark in benchmarks/, each in its own process, then one table.
 
-``python benchmarks/all.py [name ...]`` runs router, meta, twin, pods, link and footprint (or
+``python benchmarks/all.py [name ...]`` runs router, meta, twin, pods, link, broker and footprint (or
 the ones named), one after the other so they do not measure each other, and prints:
 
 - the machine (date, ``nproc``, memory, CPU model, Python version), for the README;
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("router", "meta", "twin", "pods", "link", "footprint")
+BENCHMARKS = ("router", "meta", "twin", "pods", "link", "broker", "footprint")
 _FIGURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S+$")
 
 

@@ -10,7 +10,7 @@ read from /proc over the same window (``--seconds``, 60 by default).
 - ``idle_cpu_pct``: its CPU time over the window, as a percentage of one core.
 - ``baseline_rss_mb`` / ``baseline_cpu_pct``: a bare Python process that imports everything
   the edge process imports (``kubeedge_actors.__main__``, so the same libraries: pykka,
-  paho-mqtt, websocket-client, websockets, docker, peewee, ruamel.yaml, amqtt,
+  paho-mqtt, websocket-client, websockets, docker, peewee, ruamel.yaml,
   prometheus-client, cryptography) and then waits on an event, over the same window.
 - ``rss_vs_baseline``: idle_rss_mb / baseline_rss_mb (what running costs beyond loading the
   code). The baseline's CPU is ~0, so a CPU ratio would be meaningless; ``cpu_over_baseline_pct``

@@ -47,7 +47,7 @@ COMMAND = ["sleep", "3600"]
 
 
 class MetaStandIn(ModuleActor):
-    """Answers edged as meta does (C3) and notes when each pod is first reported Running."""
+    """Answers edged as meta does (docs/architecture.md#4.3) and notes when each pod is first reported Running."""
 
     module_name = Module.META
     module_group = "meta"

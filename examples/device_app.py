@@ -1,6 +1,6 @@
 """A device app that talks to the edge's device twin over MQTT, as apps written for KubeEdge do.
 
-It uses only the twin topics of the original (spec §5.4), so the same app works against
+It uses only the twin topics of the original (docs/protocol.md#5.4), so the same app works against
 KubeEdge's edge core and against kubeedge-actors. Examples, with the edge running (the default
 conf starts an embedded broker on 127.0.0.1:1884):
 

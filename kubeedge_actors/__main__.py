@@ -1,7 +1,7 @@
 """``python -m kubeedge_actors``: the one composition root.
 
 It reads ``conf/`` under the working directory (the original reads ``conf/`` beside its
-binary, spec errata 10), configures logging, builds the runtime with the built-in modules
+binary, docs/protocol.md#13.10), configures logging, builds the runtime with the built-in modules
 and runs until SIGINT or SIGTERM. Other commands: ``cloud`` runs this project's cloud hub
 (its own runtime), ``ctl`` talks to a running cloud hub, ``certs`` writes TLS files,
 ``image`` makes the local busybox image the examples run.

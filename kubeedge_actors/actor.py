@@ -127,7 +127,7 @@ class ModuleActor(pykka.ThreadingActor):
     def handle_rejection(self, message: Message, error: MessageRejected) -> None:
         """Report bad input: a warning, and an error reply if the sender waits for one.
 
-        An error with a ``code`` (the twin's result codes, spec §5.4) has it in the warning.
+        An error with a ``code`` (the twin's result codes, docs/protocol.md#5.4) has it in the warning.
         """
         code = getattr(error, "code", None)
         logger.warning(
@@ -270,7 +270,7 @@ class ModuleActor(pykka.ThreadingActor):
         self.handle_internal(event)
 
     def module_ask_cloud_connection(self) -> None:
-        """Ask the hub, if it is running, to send this module the cloud-connection event (C1)
+        """Ask the hub, if it is running, to send this module the cloud-connection event (docs/architecture.md#4.1)
         as of now; it arrives like any other ``node/connection`` event.
 
         For ``on_start`` of a module that tracks the connection: one restarted after a crash

@@ -20,11 +20,11 @@ class MessageRejected(KubeEdgeActorsError):
 
 
 class MessageDecodeError(MessageRejected):
-    """Bytes or JSON that are not a valid envelope (spec §2.1)."""
+    """Bytes or JSON that are not a valid envelope (docs/protocol.md#2.1)."""
 
 
 class ResourceError(MessageRejected):
-    """A resource string that is not of the expected form (spec §2.5)."""
+    """A resource string that is not of the expected form (docs/protocol.md#2.5)."""
 
 
 class UnknownResourceError(MessageRejected):

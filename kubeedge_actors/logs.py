@@ -1,4 +1,4 @@
-"""Logging handlers from ``logging.yaml`` (spec §8.2), which only the composition root installs,
+"""Logging handlers from ``logging.yaml`` (docs/protocol.md#8.2), which only the composition root installs,
 and :class:`RateLimitedWarning` for modules that must not let a noisy peer flood the log."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def configure_logging(config: Config, level_override: str | None = None) -> None
         root.addHandler(handler)
     root.setLevel(log_level(level_override or config["loggerLevel"]))
     # Library chatter is not ours to show, even at DEBUG.
-    for noisy in ("urllib3", "docker", "websockets", "amqtt", "transitions", "peewee"):
+    for noisy in ("urllib3", "docker", "websockets", "peewee"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
 
 

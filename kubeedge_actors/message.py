@@ -1,4 +1,4 @@
-"""The one envelope for everything between modules and over the wire (spec §2).
+"""The one envelope for everything between modules and over the wire (docs/protocol.md#2).
 
 Python names inside (``header.id``, ``header.parent_id``); the exact wire names live only in
 :func:`encode_message` / :func:`decode_message`.
@@ -32,7 +32,7 @@ def new_message_id() -> str:
 
 
 def now_ms() -> int:
-    """Milliseconds since the Unix epoch (spec: nanoseconds divided by 10^6)."""
+    """Milliseconds since the Unix epoch (as the original: nanoseconds divided by 10^6)."""
     return time.time_ns() // 1_000_000
 
 
@@ -70,7 +70,7 @@ class Message:
     """An immutable envelope: header, route and JSON-shaped content.
 
     Content is read-only by convention: parse it into typed values at the receiving actor's
-    edge. In-process it may also be ``bytes`` (raw MQTT payloads, spec §4.5).
+    edge. In-process it may also be ``bytes`` (raw MQTT payloads, docs/protocol.md#4.5).
     """
 
     header: Header
@@ -127,7 +127,7 @@ class Message:
         return self.route.operation == Operation.ERROR
 
     def reply(self, content: Any) -> Message:
-        """The answer to this message (beehive ``NewRespByMessage``, spec §2.2).
+        """The answer to this message (beehive ``NewRespByMessage``, docs/protocol.md#2.2).
 
         New id; ``parent_msg_id`` = this message's id; source, group and resource copied;
         operation ``response``.
@@ -139,7 +139,7 @@ class Message:
     def error_reply(self, reason: str) -> Message:
         """An ``error`` answer to this message, carrying ``reason`` as content.
 
-        Unlike the original (spec §2.2), ``parent_msg_id`` is this message's id, so the
+        Unlike the original (docs/protocol.md#2.2), ``parent_msg_id`` is this message's id, so the
         waiter of a sync request does receive it.
         """
         header = Header(new_message_id(), self.header.id, now_ms(), False)
@@ -193,7 +193,7 @@ class Message:
 
 
 def message_to_wire(message: Message) -> dict[str, Any]:
-    """The wire form of spec §2.1 as a dict.
+    """The wire form of docs/protocol.md#2.1 as a dict.
 
     ``parent_msg_id``, ``sync`` and ``group`` are always present (the original's tags never
     omit them); ``source``, ``operation`` and ``resource`` are omitted when empty.

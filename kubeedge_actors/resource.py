@@ -1,4 +1,4 @@
-"""Resource strings in the edge and the cloud form (spec §2.5).
+"""Resource strings in the edge and the cloud form (docs/protocol.md#2.5).
 
 - edge: ``<namespace>/<type>[/<name>]``, e.g. ``default/pod/nginx`` or ``default/podstatus``;
 - cloud: ``node/<node-id>/`` + the edge form; the cloud hub adds the prefix to everything
@@ -27,7 +27,7 @@ class Resource:
 
     @property
     def key(self) -> str:
-        """The storage key of meta: the full edge resource string (spec §6.1)."""
+        """The storage key of meta: the full edge resource string (docs/protocol.md#6.1)."""
         return str(self)
 
 

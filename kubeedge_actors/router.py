@@ -1,9 +1,9 @@
-"""Beehive's context as an object: who is registered, and how messages reach them (spec §1.2).
+"""Beehive's context as an object: who is registered, and how messages reach them (docs/protocol.md#1.2).
 
 Actors address each other by *name* through the router, never by holding an ``ActorRef``,
 so that a restarted actor is reachable at once under the same name.
 
-A sync request (spec §1.3) is matched to its reply by ``parent_msg_id``::
+A sync request (docs/protocol.md#1.3) is matched to its reply by ``parent_msg_id``::
 
     send_sync(module, request) ──► waiter[request.id] registered ──► request enqueued
                                                                         │
@@ -31,8 +31,8 @@ from kubeedge_actors.scheduler import Scheduler, TimerHandle
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SYNC_TIMEOUT_S = 30.0  # beehive's default for a timeout <= 0 (spec §1.2)
-HELD_MESSAGES_LIMIT = 1024  # beehive's channel capacity (spec §1.2)
+DEFAULT_SYNC_TIMEOUT_S = 30.0  # beehive's default for a timeout <= 0 (docs/protocol.md#1.2)
+HELD_MESSAGES_LIMIT = 1024  # beehive's channel capacity (docs/protocol.md#1.2)
 _DEAD_LETTER_LOG_INTERVAL_S = 10.0
 
 

@@ -61,17 +61,17 @@ def make_message(
 
 
 def cloud_message(operation: str, resource: str, content: Any = None, *, source: str = "controller") -> Message:
-    """A message as the cloud's controller sends it to the edge (group ``resource``, spec §9.2)."""
+    """A message as the cloud's controller sends it to the edge (group ``resource``, docs/protocol.md#9.2)."""
     return make_message(operation, resource, content, source=source, group=CloudGroup.RESOURCE)
 
 
 def edged_message(operation: str, resource: str, content: Any = None, *, sync: bool = False) -> Message:
-    """A message as edged sends it to meta (source ``edged``, group ``meta``, spec §7.5)."""
+    """A message as edged sends it to meta (source ``edged``, group ``meta``, docs/protocol.md#7.5)."""
     return make_message(operation, resource, content, source=Module.EDGED, group=Group.META, sync=sync)
 
 
 def connection_event(connected: bool, group: str = Group.META) -> Message:
-    """The hub's cloud-connection event (spec §3.9)."""
+    """The hub's cloud-connection event (docs/protocol.md#3.9)."""
     return make_message(
         Operation.PUBLISH,
         NODE_CONNECTION_RESOURCE,

@@ -1,10 +1,10 @@
 """Names that travel on the wire or in ``modules.yaml``, and the small encodings two modules share.
 
-Module and group names are what beehive registered (spec §1.4); operations and resource types
-are the constants of spec §2.3–2.4. Operations stay open strings on :class:`Message`: these
+Module and group names are what beehive registered (docs/protocol.md#1.4); operations and resource types
+are the constants of docs/protocol.md#2.3 and docs/protocol.md#2.4. Operations stay open strings on :class:`Message`: these
 enums exist so code compares against one spelling, not so that unknown values are refused.
 Modules do not import each other, so what one writes and another reads is encoded here: the
-bus's topic resources (spec §4.4) and the hub's connection events (spec §3.9).
+bus's topic resources (docs/protocol.md#4.4) and the hub's connection events (docs/protocol.md#3.9).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kubeedge_actors.errors import MessageRejected
 
 
 class Module(StrEnum):
-    """Beehive module names of the edge (spec §1.4)."""
+    """Beehive module names of the edge (docs/protocol.md#1.4)."""
 
     HUB = "websocket"
     BUS = "eventbus"
@@ -28,7 +28,7 @@ class Module(StrEnum):
 
 
 class Group(StrEnum):
-    """Beehive group names (spec §1.4)."""
+    """Beehive group names (docs/protocol.md#1.4)."""
 
     HUB = "hub"
     BUS = "bus"
@@ -39,7 +39,7 @@ class Group(StrEnum):
 
 
 class CloudGroup(StrEnum):
-    """``route.group`` values on the cloud link (spec §3.7); not beehive groups."""
+    """``route.group`` values on the cloud link (docs/protocol.md#3.7); not beehive groups."""
 
     RESOURCE = "resource"
     FUNC = "func"
@@ -49,7 +49,7 @@ class CloudGroup(StrEnum):
 
 
 class Operation(StrEnum):
-    """Operations of spec §2.3."""
+    """Operations of docs/protocol.md#2.3."""
 
     INSERT = "insert"
     DELETE = "delete"
@@ -77,7 +77,7 @@ class Operation(StrEnum):
 
 
 class ResourceType(StrEnum):
-    """Resource types of spec §2.4 (the ``<type>`` part of a resource)."""
+    """Resource types of docs/protocol.md#2.4 (the ``<type>`` part of a resource)."""
 
     POD = "pod"
     CONFIGMAP = "configmap"
@@ -96,7 +96,7 @@ class ResourceType(StrEnum):
     ENDPOINTSLIST = "endpointslist"
 
 
-#: Resource of the cloud-connection events (spec §3.9), sent with source ``edgehub``.
+#: Resource of the cloud-connection events (docs/protocol.md#3.9), sent with source ``edgehub``.
 NODE_CONNECTION_RESOURCE = "node/connection"
 NODE_CONNECTION_SOURCE = "edgehub"
 CLOUD_CONNECTED = "cloud_connected"
@@ -104,7 +104,7 @@ CLOUD_DISCONNECTED = "cloud_disconnected"
 
 
 def cloud_connected(content: Any) -> bool:
-    """What a ``node/connection`` event says (spec §3.9): True for ``cloud_connected``, False
+    """What a ``node/connection`` event says (docs/protocol.md#3.9): True for ``cloud_connected``, False
     for ``cloud_disconnected``; bytes are read as UTF-8.
 
     Raises:
@@ -118,7 +118,7 @@ def cloud_connected(content: Any) -> bool:
 
 
 def encode_topic(topic: str) -> str:
-    """The resource that carries an MQTT ``topic`` from the bus: URL-safe base64 with padding (spec §4.4)."""
+    """The resource that carries an MQTT ``topic`` from the bus: URL-safe base64 with padding (docs/protocol.md#4.4)."""
     return base64.urlsafe_b64encode(topic.encode("utf-8")).decode("ascii")
 
 

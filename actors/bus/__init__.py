@@ -1,4 +1,4 @@
-"""The eventbus module: the MQTT bridge between device apps and the twin and cloud (spec §4)."""
+"""The eventbus module: the MQTT bridge between device apps and the twin and cloud (docs/protocol.md#4)."""
 
 from __future__ import annotations
 

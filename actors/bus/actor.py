@@ -1,4 +1,4 @@
-"""The MQTT bridge (spec §4): device topics to the twin, the rest to the cloud, and back.
+"""The MQTT bridge (docs/protocol.md#4): device topics to the twin, the rest to the cloud, and back.
 
 Connection lifecycle of each broker (one client per broker)::
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actors.bus.broker import AmqttBroker, EmbeddedBroker
+from actors.bus.broker import EmbeddedBroker, EmbeddedMqttBroker, broker_settings
 from actors.bus.mqtt import MqttClient, MqttConnected, MqttConnectionLost, MqttMessageReceived, PahoMqttClient
 from actors.bus.topics import (
     FIXED_SUBSCRIPTIONS,
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 INTERNAL = "internal"
 EXTERNAL = "external"
 RECONNECT_INITIAL_S = 0.5
-EXTERNAL_PUBLISH_QOS = 1  # spec §4.2: QoS 1, retain false on the external broker
+EXTERNAL_PUBLISH_QOS = 1  # docs/protocol.md#4.2: QoS 1, retain false on the external broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +82,18 @@ class BusActor(ModuleActor):
         ``subscribe`` (resource = topic filter): subscribe on every broker, kept across
         reconnects. ``publish`` (resource = topic): publish the content (bytes as they are,
         text as UTF-8, anything else as its JSON); this includes the hub's ``node/connection``
-        events (spec §3.9). ``message``: publish ``content["message"]`` as JSON to its
+        events (docs/protocol.md#3.9). ``message``: publish ``content["message"]`` as JSON to its
         ``topic``. ``get_result`` on ``auth_info``: publish the content's JSON to
         ``$hw/events/node/<node-id>/authInfo/get/result``. Anything else is rejected.
     Produces:
-        for each MQTT message on a subscription (spec §4.4): source ``bus``, group ``user``,
+        for each MQTT message on a subscription (docs/protocol.md#4.4): source ``bus``, group ``user``,
         operation ``response``, resource = base64url topic (raw for ``SYS/dis/upload_records``),
         content = payload text; sent to group ``twin`` for ``$hw/events/device…`` and
         ``$hw/events/node…`` topics, to module ``websocket`` otherwise.
 
     Args:
         clients: broker clients (default: from ``mqtt.mode``, internal and/or external).
-        broker: the embedded broker (default: amqtt on ``mqtt.internal-server`` in modes 0, 1).
+        broker: the embedded broker (default: ours on ``mqtt.internal-server`` in modes 0, 1).
     """
 
     module_name = Module.BUS
@@ -111,7 +111,7 @@ class BusActor(ModuleActor):
         super().__init__(router, config, **kwargs)
         config = self.module_config
         mode = config["mqtt.mode"]
-        self.broker = broker if broker is not None or mode == 2 else AmqttBroker(config["mqtt.internal-server"])
+        self.broker = broker if broker is not None or mode == 2 else EmbeddedMqttBroker(broker_settings(config))
         self.clients = list(clients) if clients is not None else default_clients(config)
         max_wait_s = config["mqtt.reconnect-max-interval"]
         self.links: dict[str, _Link] = {}
@@ -242,7 +242,8 @@ class BusActor(ModuleActor):
     # --- metrics ----------------------------------------------------------------------------
 
     def module_metrics(self) -> dict[str, float]:
-        """Each broker's state and losses, and what went through or was dropped on the way."""
+        """Each broker's state and losses, what went through or was dropped on the way, and
+        the embedded broker's own figures (bad clients refused or dropped)."""
         figures: dict[str, float] = {}
         for name, link in self.links.items():
             figures[labelled("mqtt_connected", broker=name)] = 1.0 if link.state == "connected" else 0.0
@@ -253,11 +254,13 @@ class BusActor(ModuleActor):
         figures["mqtt_received_total"] = float(self.received)
         figures["mqtt_inbound_waiting"] = float(self.inbound.in_flight)
         figures["mqtt_inbound_dropped_total"] = float(self.inbound.dropped)  # the hand-over's drops
+        if self.broker is not None:
+            figures.update(self.broker.figures())
         return figures
 
 
 def default_clients(config: Config) -> list[MqttClient]:
-    """The broker clients ``mqtt.mode`` asks for (spec §4.1): 0 internal, 1 both, 2 external."""
+    """The broker clients ``mqtt.mode`` asks for (docs/protocol.md#4.1): 0 internal, 1 both, 2 external."""
     mode = config["mqtt.mode"]
     queue_limit = config["mqtt.inbound-queue-size"]
     clients: list[MqttClient] = []

@@ -130,7 +130,7 @@ class PahoMqttClient:
         self._client.max_queued_messages_set(queue_limit)
         if self.address.tls:
             self._client.tls_set()
-            self._client.tls_insecure_set(True)  # spec §4.2: the original skips verification
+            self._client.tls_insecure_set(True)  # docs/protocol.md#4.2: the original skips verification
         self._client.on_connect = self._paho_connected
         self._client.on_disconnect = self._paho_disconnected
         self._client.on_message = self._paho_message

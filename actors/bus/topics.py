@@ -1,4 +1,4 @@
-"""MQTT topics and payloads ↔ envelopes: the pure half of the bus (spec §4.3–4.5)."""
+"""MQTT topics and payloads ↔ envelopes: the pure half of the bus (docs/protocol.md#4.3 to docs/protocol.md#4.5)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
 from kubeedge_actors.wire import Group, Module, Operation, encode_topic
 
-# spec §4.3: the fixed subscriptions, all at QoS 1.
+# docs/protocol.md#4.3: the fixed subscriptions, all at QoS 1.
 FIXED_SUBSCRIPTIONS: tuple[str, ...] = (
     "$hw/events/upload/#",
     "$hw/events/device/+/state/update",
@@ -23,7 +23,7 @@ _TWIN_TOPIC_PREFIXES = ("$hw/events/device", "$hw/events/node")
 
 
 def mqtt_to_message(topic: str, payload: bytes) -> tuple[str, Message]:
-    """spec §4.4: the envelope for one MQTT message, and where it goes.
+    """docs/protocol.md#4.4: the envelope for one MQTT message, and where it goes.
 
     Returns:
         ``("group", msg)`` for the twin group, ``("module", msg)`` for the hub.
@@ -38,7 +38,7 @@ def mqtt_to_message(topic: str, payload: bytes) -> tuple[str, Message]:
 
 
 def payload_of(content: Any) -> bytes:
-    """The MQTT payload for a ``publish`` content (spec §4.5).
+    """The MQTT payload for a ``publish`` content (docs/protocol.md#4.5).
 
     Bytes go as they are, text as UTF-8, anything else as its JSON (the original crashed on
     an object).
@@ -51,11 +51,11 @@ def payload_of(content: Any) -> bytes:
 
 
 def message_operation_target(content: Any) -> tuple[str, bytes]:
-    """spec §4.5 ``message``: the topic and payload of ``content["message"]``.
+    """docs/protocol.md#4.5 ``message``: the topic and payload of ``content["message"]``.
 
     Raises:
         MessageRejected: the content is not ``{"message": {"topic": "...", ...}}`` (the
-            original's loop ended on this, Errata 7).
+            original's loop ended on this, docs/protocol.md#13.7).
     """
     inner = content.get("message") if isinstance(content, dict) else None
     topic = inner.get("topic") if isinstance(inner, dict) else None

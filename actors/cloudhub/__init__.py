@@ -1,4 +1,4 @@
-"""cloudhub: this project's own cloud (spec §9), the embedded default for development,
+"""cloudhub: this project's own cloud (docs/protocol.md#9), the embedded default for development,
 tests and single-site use. ``python -m kubeedge_actors cloud`` runs it.
 
 Its own runtime of four modules, started in this order::

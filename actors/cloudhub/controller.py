@@ -1,4 +1,4 @@
-"""The controller of the cloud hub: pods, configmaps, secrets and node state (spec §9.2)."""
+"""The controller of the cloud hub: pods, configmaps, secrets and node state (docs/protocol.md#9.2)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ _Users = dict[tuple[str, str, str], set[str]]
 
 
 class ControllerActor(ModuleActor):
-    """Pods, configmaps and secrets for the edges, and what the edges report (spec §9.2).
+    """Pods, configmaps and secrets for the edges, and what the edges report (docs/protocol.md#9.2).
 
     Consumes:
         from the control API (group ``api``, sync): ``apply``, ``delete`` and ``list``
@@ -127,7 +127,7 @@ class ControllerActor(ModuleActor):
             logger.info("controller: node %s deleted %s", node, retired.key)
 
     def _on_pod_status(self, node: str, namespace: str, content: Any) -> None:
-        # One {"UID","Name","Status"}, or an array of them from meta's resync (spec §6.4).
+        # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).
         reports = content if isinstance(content, list) else [content]
         out: list[Message] = []
         for report in reports:
@@ -136,7 +136,7 @@ class ControllerActor(ModuleActor):
             key = ObjectKey("Pod", namespace, report["Name"])
             stored = self._store.get_object(key)
             if stored is None or _pod_node(stored.body) != node:
-                # spec §9.3: a status for a pod the cloud does not have → delete it on the edge.
+                # docs/protocol.md#9.3: a status for a pod the cloud does not have → delete it on the edge.
                 if not any(p.key == key for p in self._store.pending_deletes(node)):
                     logger.info("controller: node %s reports %s, which the cloud does not have; deleting it there", node, key)
                     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": namespace, "name": key.name}}
@@ -153,7 +153,7 @@ class ControllerActor(ModuleActor):
     def _answer_query(self, query: Message, key: ObjectKey) -> None:
         stored = self._store.get_object(key)
         if stored is None:
-            # As the original: nothing is sent; the edge's query times out (spec §9.2).
+            # As the original: nothing is sent; the edge's query times out (docs/protocol.md#9.2).
             logger.info("controller: query %s for %s, which does not exist", query.id, key)
             return
         reply = query.reply(stored.body).with_route(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE)

@@ -1,5 +1,5 @@
-"""The device controller of the cloud hub: Device objects ↔ the edge's device twins (spec §5.4,
-§5.7 v1.0.0 column, §9.3)."""
+"""The device controller of the cloud hub: Device objects ↔ the edge's device twins (docs/protocol.md#5.4,
+docs/protocol.md#5.7 v1.0.0 column, docs/protocol.md#9.3)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class DeviceControllerActor(ModuleActor):
             logger.debug("devicecontroller: ignored %s (%s %s) from node %s", message.id, message.operation, resource, node)
 
     # Every report is answered, also one that is not applied: the twin resends a report until a
-    # reply names it (spec §5.8; the original cloud never replies), and an error reply ends that too.
+    # reply names it (docs/protocol.md#5.8; the original cloud never replies), and an error reply ends that too.
 
     def _on_reported(self, message: Message, node: str, name: str) -> None:
         device = self._store.on_node(node, name)
@@ -223,7 +223,7 @@ class DeviceControllerActor(ModuleActor):
         self.module_router.send(CLOUDHUB_MODULE, reply.with_route(source=DEVICE_CONTROLLER_SOURCE, group=CloudGroup.TWIN))
 
     def _send(self, messages: list[Message]) -> None:
-        # A node that is away asks for the membership detail when it is back (spec §5.6).
+        # A node that is away asks for the membership detail when it is back (docs/protocol.md#5.6).
         ready = [message for message in messages if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
 

@@ -1,5 +1,5 @@
 """Device manifests (``devices.kubeedge.io/v1alpha1``, kind ``Device``) and the twin shapes
-the cloud sends for them (spec §5.4, filled as the v1.0.0 device controller does, §9.3).
+the cloud sends for them (docs/protocol.md#5.4, filled as the v1.0.0 device controller does, docs/protocol.md#9.3).
 
 Pure functions: no I/O, no state.
 """
@@ -106,7 +106,7 @@ def _desired_twin(entry: Any, label: str) -> DesiredTwin:
 
 def twin_map(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ``twin`` map of a cloud message: expected values with ``{"cloud": version, "edge": 0}``
-    (spec §5.4); twins no longer wanted are sent with type ``deleted``."""
+    (docs/protocol.md#5.4); twins no longer wanted are sent with type ``deleted``."""
     versions = {"cloud": version, "edge": 0}
     twins: dict[str, Any] = {
         twin.name: {
@@ -123,7 +123,7 @@ def twin_map(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> d
 
 
 def edge_device(spec: DeviceSpec, version: int | None = None) -> dict[str, Any]:
-    """A Device of spec §5.4 (id = name = the object's name, empty keys left out); with a
+    """A Device of docs/protocol.md#5.4 (id = name = the object's name, empty keys left out); with a
     ``version``, its twins too."""
     device: dict[str, Any] = {"id": spec.name, "name": spec.name}
     if version is not None and spec.twins:
@@ -145,9 +145,9 @@ class ReportedTwin:
 
     Attributes:
         shown: ``{"value", "metadata": {"timestamp", "type"}}``, as v1.0.0 writes
-            ``status.twins[].reported`` (spec §5.7).
-        version: its ``actual_version`` as ``(cloud, edge)`` (spec §5.4), None when absent; the
-            edge counter grows with each change the edge makes (spec §5.5).
+            ``status.twins[].reported`` (docs/protocol.md#5.7).
+        version: its ``actual_version`` as ``(cloud, edge)`` (docs/protocol.md#5.4), None when absent; the
+            edge counter grows with each change the edge makes (docs/protocol.md#5.5).
     """
 
     shown: dict[str, Any]
@@ -221,7 +221,7 @@ def _timestamp_of(shown: dict[str, Any]) -> int | None:
 
 @dataclass(frozen=True)
 class DeviceState:
-    """What a ``device/<id>/state`` message says (spec §5.4: the state-result JSON as a string)."""
+    """What a ``device/<id>/state`` message says (docs/protocol.md#5.4: the state-result JSON as a string)."""
 
     state: str
     last_online: str

@@ -1,4 +1,4 @@
-"""The cloud end of the link: cloudhub (spec §9.2–9.3), module ``cloudhub``."""
+"""The cloud end of the link: cloudhub (docs/protocol.md#9.2 and docs/protocol.md#9.3), module ``cloudhub``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 #: Batches of frames read and not yet handled; beyond this the server's batches are dropped.
 INBOUND_LIMIT = 2_000
 _WARN_INTERVAL_S = 10.0
-#: Edge resources of the twin's messages to the cloud (spec §5.4): for the device controller.
+#: Edge resources of the twin's messages to the cloud (docs/protocol.md#5.4): for the device controller.
 _DEVICE_RESOURCES = ("device/", "membership")
 
 
@@ -43,11 +43,13 @@ def server_settings(config: Config) -> ServerSettings:
     """The server's settings from ``cloudhub.*``; no TLS when cert and key are both empty.
 
     Raises:
-        CloudHubError: a TLS file cannot be loaded.
+        CloudHubError: a TLS file cannot be loaded, or only one of cert and key is set.
     """
     cert, key = config["cloudhub.cert"], config["cloudhub.key"]
+    if bool(cert) != bool(key):
+        raise CloudHubError("cloudhub.cert and cloudhub.key go together: set both (TLS), or leave both empty (plain ws://)")
     context = None
-    if cert or key:
+    if cert:
         ca = config.path("cloudhub.ca") if config["cloudhub.ca"] else None
         context = server_ssl_context(config.path("cloudhub.cert"), config.path("cloudhub.key"), ca)
     return ServerSettings(
@@ -61,7 +63,7 @@ def server_settings(config: Config) -> ServerSettings:
 
 
 def connection_event(node_id: str, connected: bool) -> Message:
-    """The connect/disconnect event cloudhub publishes to the controllers (spec §9.2)."""
+    """The connect/disconnect event cloudhub publishes to the controllers (docs/protocol.md#9.2)."""
     operation = Operation.CONNECTED if connected else Operation.DISCONNECTED
     content = json.dumps({"event_type": operation, "timestamp": int(time.time()), "client_id": node_id}, separators=(",", ":"))
     return Message.new(
@@ -70,7 +72,7 @@ def connection_event(node_id: str, connected: bool) -> Message:
 
 
 class CloudHubActor(ModuleActor):
-    """The websocket server for many edges (spec §9.2).
+    """The websocket server for many edges (docs/protocol.md#9.2).
 
     Consumes:
         messages from the controllers with resource ``node/<id>/...``: the prefix is stripped,
@@ -78,8 +80,8 @@ class CloudHubActor(ModuleActor):
         counted) when the node is not connected: the controllers redeliver on connect.
     Produces:
         every envelope an edge sends, its resource prefixed with ``node/<id>/``, to module
-        ``devicecontroller`` for ``device/...`` and ``membership...`` resources (twin, spec
-        §5.4) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
+        ``devicecontroller`` for ``device/...`` and ``membership...`` resources (twin,
+        docs/protocol.md#5.4) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
         receiver spares the other the work); keepalives are dropped, as at v1.0.0.
         to group ``controller``: ``connected``/``disconnected`` on ``node/<id>`` with source
         ``cloudhub`` when an edge comes and goes. Frames that are not envelopes are logged,
@@ -112,8 +114,15 @@ class CloudHubActor(ModuleActor):
 
         self._server.start(on_frames, self.module_tell_self)
         settings = self._server.settings
-        scheme = "wss" if settings.ssl_context is not None else "ws (not encrypted)"
-        logger.info("cloudhub: serving edges on %s://%s:%d/<project-id>/<node-id>/events", scheme, settings.host, self._server.port)
+        if settings.ssl_context is not None:
+            logger.info("cloudhub: serving edges on wss://%s:%d/<project-id>/<node-id>/events", settings.host, self._server.port)
+        else:
+            logger.warning(
+                "cloudhub: serving edges on ws://%s:%d/<project-id>/<node-id>/events"
+                " (not encrypted: cloudhub.cert and cloudhub.key are empty)",
+                settings.host,
+                self._server.port,
+            )
 
     def on_stop(self) -> None:
         if self._server is not None:
@@ -140,7 +149,7 @@ class CloudHubActor(ModuleActor):
             self.undeliverable_count += 1
             logger.debug("cloudhub: node %s is not connected; dropped %s (%s)", node_id, message.id, message.operation)
             return
-        # spec §9.2: the prefix is stripped and the event conversion drops sync.
+        # docs/protocol.md#9.2: the prefix is stripped and the event conversion drops sync.
         outbound = message.with_route(resource=resource).with_header(sync=False)
         if not self._to_edges:
             self.module_tell_self(FlushToEdges())  # after the rest of this batch
@@ -208,7 +217,7 @@ class CloudHubActor(ModuleActor):
         try:
             message = decode_message(data)
             if message.operation == Operation.KEEPALIVE:
-                self.keepalive_count += 1  # the server drops them first; v1.0.0 drops them too (spec §9.3)
+                self.keepalive_count += 1  # the server drops them first; v1.0.0 drops them too (docs/protocol.md#9.3)
                 return None
             target = DEVICE_CONTROLLER_MODULE if message.resource.startswith(_DEVICE_RESOURCES) else CONTROLLER_MODULE
             return target, message.with_route(resource=add_node_prefix(node_id, message.resource))

@@ -134,7 +134,7 @@ def _prepare_pod(pod: dict[str, Any], key: ObjectKey, node: str | None) -> None:
 
 def _default_pod(spec: dict[str, Any]) -> None:
     # What the API server fills in, so pods look to the edge as they do from Kubernetes
-    # (the original edge refuses a configmap volume without defaultMode, Errata 4).
+    # (the original edge refuses a configmap volume without defaultMode, docs/protocol.md#13.4).
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -200,7 +200,7 @@ def same_content(new: dict[str, Any], stored: dict[str, Any]) -> bool:
 
 def pod_references(pod: dict[str, Any]) -> set[tuple[str, str]]:
     """``(kind, name)`` of the configmaps and secrets a pod uses: volumes (also projected),
-    ``envFrom``, ``env[].valueFrom`` and ``imagePullSecrets`` (spec §9.2 "uses")."""
+    ``envFrom``, ``env[].valueFrom`` and ``imagePullSecrets`` (docs/protocol.md#9.2 "uses")."""
     spec = pod.get("spec") or {}
     found: set[tuple[str, str]] = set()
 

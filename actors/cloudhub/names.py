@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-#: Module names as in the original cloud (spec §1.5); groups as at v1.0.0 (spec §9.3).
+#: Module names as in the original cloud (docs/protocol.md#1.5); groups as at v1.0.0 (docs/protocol.md#9.3).
 CLOUDHUB_MODULE = "cloudhub"
 CLOUDHUB_GROUP = "cloudhub"
 CONTROLLER_MODULE = "controller"
@@ -13,7 +13,7 @@ CONTROLLER_GROUP = "controller"
 API_MODULE = "cloudapi"
 API_GROUP = "api"
 
-#: What the controllers send to edges as (spec §9.2, §9.3).
+#: What the controllers send to edges as (docs/protocol.md#9.2, docs/protocol.md#9.3).
 CONTROLLER_SOURCE = "controller"
 DEVICE_CONTROLLER_SOURCE = "devicecontroller"
 

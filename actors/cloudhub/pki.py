@@ -61,7 +61,7 @@ def write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: b
 
 
 def _new_key() -> rsa.RSAPrivateKey:
-    # RSA: the original cloud offers only ECDHE-RSA-AES128-GCM-SHA256 (spec §3.2).
+    # RSA: the original cloud offers only ECDHE-RSA-AES128-GCM-SHA256 (docs/protocol.md#3.2).
     return rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
 
 

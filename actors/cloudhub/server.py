@@ -3,8 +3,8 @@
 ::
 
     edge ──TLS──► GET /<project-id>/<node-id>/events (or /<node-id>/events)
-      process_request: another path → 404; node-limit edges connected → 429 (spec §9.2)
-      handler: a newer connection of a node replaces the older one, which gets the spec's
+      process_request: another path → 404; node-limit edges connected → 429 (docs/protocol.md#9.2)
+      handler: a newer connection of a node replaces the older one, which gets the original's
                disconnect notice and a close (code 4001)
       frames (text or binary) ──────────────► on_frames([(conn_id, data), ...]): what one
                                                turn of the loop read, in order
@@ -13,7 +13,7 @@
       keepalives ───────────────────────────► counted and dropped here: liveness is this
                                                adapter's business, and 200 edges' heartbeats
                                                then wake no actor (v1.0.0 drops them too)
-      nothing read for keepalive-interval ──► closed (code 4002, spec §3.6)
+      nothing read for keepalive-interval ──► closed (code 4002, docs/protocol.md#3.6)
       end of a connection ──────────────────► on_event(EdgeDisconnected)
 
 Callbacks run on the server's thread: they must only convert and hand over.
@@ -94,7 +94,7 @@ class ServerSettings:
 
 def server_ssl_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext:
     """TLS ≥ 1.2 with the hub's RSA certificate; an edge certificate, when one is presented,
-    must chain to ``ca`` (the original requests it and never checks it, spec §3.2).
+    must chain to ``ca`` (the original requests it and never checks it, docs/protocol.md#3.2).
 
     Raises:
         CloudHubError: a file cannot be loaded.
@@ -129,7 +129,7 @@ def parse_events_path(path: str) -> tuple[str, str] | None:
 
 
 def is_keepalive(data: str | bytes) -> bool:
-    """Whether a frame is the edge's heartbeat (spec §3.6); only small frames that mention it
+    """Whether a frame is the edge's heartbeat (docs/protocol.md#3.6); only small frames that mention it
     are decoded to make sure."""
     if len(data) > _KEEPALIVE_MAX_BYTES or ("keepalive" not in data if isinstance(data, str) else b"keepalive" not in data):
         return False
@@ -140,7 +140,7 @@ def is_keepalive(data: str | bytes) -> bool:
 
 
 def replaced_notice(node_id: str) -> str:
-    """What the original writes to a connection it refuses (spec §9.2; source and group swapped)."""
+    """What the original writes to a connection it refuses (docs/protocol.md#9.2; source and group swapped)."""
     notice = Message.new(
         source="resource",
         group="cloudhub",
@@ -248,7 +248,7 @@ class EdgeServer:
                 settings.port,
                 ssl=settings.ssl_context,
                 process_request=self._admit,
-                ping_interval=None,  # the original cloud never pings; edges send keepalives (spec §3.6)
+                ping_interval=None,  # the original cloud never pings; edges send keepalives (docs/protocol.md#3.6)
                 compression=None,
                 max_size=MAX_FRAME_BYTES,
                 max_queue=_MAX_QUEUED_FRAMES,

@@ -1,4 +1,4 @@
-"""edged: the mini-kubelet. Pods from meta run as Docker containers (spec §7)."""
+"""edged: the mini-kubelet. Pods from meta run as Docker containers (docs/protocol.md#7)."""
 
 from __future__ import annotations
 

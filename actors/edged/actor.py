@@ -1,4 +1,4 @@
-"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (spec §7).
+"""The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (docs/protocol.md#7).
 
 How one pod moves, all on the actor's thread except the work in brackets::
 
@@ -46,7 +46,7 @@ from actors.edged.lifecycle import StartGates, plan_pod
 from actors.edged.metaclient import MetaObjectSource, meta_request, query_objects
 from actors.edged.model import ContainerRuntime, EventWatch, RuntimeUnavailableError
 from actors.edged.node import interface_ipv4
-from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod
+from actors.edged.pods import ObjectRef, Pod, PodRejected, Problem, parse_pod, placed_by_containers
 from actors.edged.reporting import NodeReports, PodReports, edged_figures
 from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
@@ -73,13 +73,13 @@ class EdgedActor(ModuleActor):
 
     Consumes:
         ``insert`` / ``update`` / ``delete`` on ``<ns>/pod/<name>`` (meta forwards the cloud's
-        message, C3): run, update (a changed container spec recreates it; a deletionTimestamp
+        message, docs/architecture.md#4.3): run, update (a changed container spec recreates it; a deletionTimestamp
         stops it) or remove a pod.
         ``insert`` / ``update`` / ``delete`` on ``<ns>/configmap/<name>`` and
         ``<ns>/secret/<name>``: rewrite the volumes of the pods using it; a pod waiting for it
         starts at once.
         ``response`` on ``<ns>/pod`` that no waiter took: a pod list, each pod added.
-    Produces (to ``metaManager``, all sync, C3):
+    Produces (to ``metaManager``, all sync, docs/architecture.md#4.3):
         ``query <edged.register-node-namespace>/pod`` at start (retried with back-off);
         ``query <ns>/configmap/<name>`` and ``<ns>/secret/<name>`` for volumes and environment,
         ``<node ns>/secret/<name>`` for image pull secrets;
@@ -87,7 +87,7 @@ class EdgedActor(ModuleActor):
         ``update <node ns>/nodestatus/<hostname-override>`` ``{"UID", "Status",
         "ExtendResources"}`` every ``edged.node-status-update-frequency`` seconds.
     Serves ``GET http://127.0.0.1:<edged.server-port>/pods`` (0: off).
-    Manages only containers labelled with its node id (Errata 9).
+    Manages only containers labelled with its node id (docs/protocol.md#13.9).
     """
 
     module_name = Module.EDGED
@@ -195,7 +195,7 @@ class EdgedActor(ModuleActor):
             if not resource.name and operation == Operation.RESPONSE:
                 self._pods_listed(query_objects(message), message.id)
             elif resource.name and operation in (Operation.INSERT, Operation.UPDATE):
-                self._apply_pod(parse_pod(message.content), message.id)
+                self._apply_pod(parse_pod(message.content, resource.namespace), message.id)
             elif resource.name and operation == Operation.DELETE:
                 self._delete_pod(resource.namespace, resource.name, message)
             else:
@@ -209,17 +209,22 @@ class EdgedActor(ModuleActor):
             raise UnknownResourceError(f"edged: cannot {operation} {message.resource!r}")
 
     def _apply_pod(self, pod: Pod, message_id: str) -> None:
+        if not self._settle_assumed(pod, message_id):
+            return
         earlier_uid = self._uid_by_key.get(pod.key)
         if earlier_uid is not None and earlier_uid != pod.uid:
             self._forget_pod(earlier_uid, self._pods[earlier_uid].stop_grace_s)  # replaced under the same name
         known = pod.uid in self._pods
         # The cloud sends every pod again on each reconnect: an unchanged one is no news.
-        log = logger.debug if self._pods.get(pod.uid) == pod else logger.info
+        changed = self._pods.get(pod.uid) != pod
+        log = logger.info if changed else logger.debug
         self._pods[pod.uid] = pod
         self._uid_by_key[pod.key] = pod.uid
         self._deleted.pop(pod.uid, None)
         self._reports.pod_seen(pod.uid)
         log("edged: pod %s %s (%s)", pod.key, "updated" if known else "added", message_id)
+        for note in pod.notes if changed else ():
+            logger.warning("edged: pod %s: %s (%s)", pod.key, note, message_id)
         if pod.problem is not None:
             logger.warning("edged: pod %s cannot run: %s (%s)", pod.key, pod.problem.message, message_id)
         self._sync_pod(pod.uid)
@@ -229,16 +234,38 @@ class EdgedActor(ModuleActor):
         uid = self._uid_by_key.get(f"{namespace}/{name}")
         grace = None
         try:
-            deleted = parse_pod(message.content)
-            uid, grace = deleted.uid, deleted.stop_grace_s  # the uid names the pod; a name may be reused
+            deleted = parse_pod(message.content, namespace)
+            grace = deleted.stop_grace_s
+            if not deleted.uid_derived or uid is None:
+                uid = deleted.uid  # the uid names the pod; a name may be reused
         except PodRejected:
             pass  # a delete may carry no pod: the name is enough
-        if uid is None or (uid not in self._pods and not self._inventory.of_pod(uid)):
+        if uid is not None and (uid in self._pods or self._inventory.of_pod(uid)):
+            uids = [uid]
+        else:  # meta's list could not say where a pod without metadata.namespace was: this one
+            uids = [p.uid for p in self._pods.values() if p.namespace_assumed and p.name == name]
+        if not uids:
             logger.info("edged: delete of unknown pod %s/%s ignored (%s)", namespace, name, message.id)
             return
-        pod = self._pods.get(uid)
-        self._forget_pod(uid, grace if grace is not None else pod.stop_grace_s if pod else 30.0)
+        for uid in uids:
+            pod = self._pods.get(uid)
+            self._forget_pod(uid, grace if grace is not None else pod.stop_grace_s if pod else 30.0)
         logger.info("edged: pod %s/%s deleted (%s)", namespace, name, message.id)
+
+    def _settle_assumed(self, pod: Pod, message_id: str) -> bool:
+        """Keep one pod per name where meta's list had to assume a namespace: a pod whose message
+        placed it replaces the assumed one (whose containers, if any, go); an assumed one is not
+        added beside it. Returns whether ``pod`` is to be applied."""
+        rivals = [
+            p for p in self._pods.values() if p.name == pod.name and p.uid != pod.uid and p.namespace_assumed != pod.namespace_assumed
+        ]
+        if pod.namespace_assumed and rivals:
+            logger.debug("edged: pod %s from meta's list is known as %s (%s)", pod.name, rivals[0].key, message_id)
+            return False
+        for rival in rivals:
+            logger.info("edged: pod %s, listed without a namespace, is %s (%s)", rival.key, pod.key, message_id)
+            self._forget_pod(rival.uid, rival.stop_grace_s)
+        return True
 
     def _forget_pod(self, uid: str, grace_s: float) -> None:
         pod = self._pods.pop(uid, None)
@@ -266,7 +293,7 @@ class EdgedActor(ModuleActor):
             return []
         return [p for p in self._pods.values() if ref.name in p.pull_secrets and p.namespace != namespace]
 
-    # --- the pod list at start (spec §7.1, without the original's 10 s sleep: Errata 8) ------
+    # --- the pod list at start (docs/protocol.md#7.1, without the original's 10 s sleep: docs/protocol.md#13.8) ---
 
     def _ask_meta(
         self, operation: str, resource: str, content: Any, answered: Callable[[str, Message | None, BaseException | None], None]
@@ -300,6 +327,8 @@ class EdgedActor(ModuleActor):
             except PodRejected as exc:
                 logger.warning("edged: skipped a stored pod (%s): %s", message_id, exc)
                 continue
+            if self._inventory_ready:
+                pod = placed_by_containers(pod, self._inventory.all())
             if self._pods.get(pod.uid) != pod:
                 self._apply_pod(pod, message_id)
         if not self._pods_loaded:
@@ -414,6 +443,10 @@ class EdgedActor(ModuleActor):
         self._inventory_ready = True
         if first:
             logger.info("edged: %d containers of node %s found in Docker", len(self._inventory), self.node_id)
+            for pod in [p for p in self._pods.values() if p.namespace_assumed]:  # listed before Docker was
+                placed = placed_by_containers(pod, self._inventory.all())
+                if placed is not pod:
+                    self._apply_pod(placed, "Docker's containers")
         if first or self._resync_after_listing:
             self._resync_after_listing = False
             changed |= set(self._pods)
@@ -426,7 +459,7 @@ class EdgedActor(ModuleActor):
             self._relist()
 
     def _housekeep(self) -> None:
-        """Containers of pods meta no longer has go (spec §7.1 housekeeping)."""
+        """Containers of pods meta no longer has go (docs/protocol.md#7.1 housekeeping)."""
         if self._pods_loaded and self._inventory_ready:
             for uid in (self._inventory.pod_uids() | set(self._deleted)) - set(self._pods):
                 self._sync_pod(uid)
@@ -543,10 +576,10 @@ class EdgedActor(ModuleActor):
     # --- status -----------------------------------------------------------------------------
 
     def _report(self, uid: str) -> None:
-        """Send the pod's status to meta if it changed (spec §7.5; on change, not on a 10 s tick)."""
+        """Send the pod's status to meta if it changed (docs/protocol.md#7.5; on change, not on a 10 s tick)."""
         pod = self._pods.get(uid)
-        if pod is None:
-            return
+        if pod is None or (pod.namespace_assumed and not self._inventory_ready):
+            return  # where it belongs shows once Docker's containers are known
         status = self._reports.changed_status(pod, self._inventory.of_pod(uid), self._waiting.get(uid, {}), self.host_ip)
         if status is None:
             return
@@ -603,7 +636,7 @@ class EdgedActor(ModuleActor):
             pods_terminating=float(len(self._deleted)),
         )
 
-    # --- garbage collection (spec §7.4) -----------------------------------------------------
+    # --- garbage collection (docs/protocol.md#7.4) ------------------------------------------
 
     def _on_collect_containers(self, _: CollectContainers) -> None:
         if not (self._pods_loaded and self._inventory_ready) or self._docker_down:

@@ -1,4 +1,4 @@
-"""From a pod's container spec to the Docker container edged makes (spec §7.2).
+"""From a pod's container spec to the Docker container edged makes (docs/protocol.md#7.2).
 
 Names, labels, environment (with configmap and secret references, which the original
 ignored), command expansion, bind mounts and resource limits. Pure functions.
@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import os
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from actors.edged.model import (
@@ -25,11 +28,16 @@ from actors.edged.model import (
     ContainerConfig,
     Mount,
 )
-from actors.edged.pods import ContainerSpec, ObjectRef, Pod
+from actors.edged.pods import ContainerSpec, ObjectRef, Pod, ResourceField
 
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+#: Kubernetes' relaxed variable names (printable ASCII but '='); keys of an ``envFrom`` object
+#: that are not names are skipped, as Kubernetes does.
+_ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+$")
 #: Looks up a configmap or secret of the pod's namespace; None when it does not exist.
 ObjectLookup = Callable[[ObjectRef], Mapping[str, Any] | None]
+#: The node's allocatable CPU (cores) and memory (bytes): what a ``resourceFieldRef`` to a
+#: limit that is not set gives, as in Kubernetes.
+Allocatable = Callable[[], tuple[Decimal, Decimal]]
 
 
 class ContainerConfigError(ValueError):
@@ -37,7 +45,7 @@ class ContainerConfigError(ValueError):
 
 
 def container_name(pod: Pod, container: ContainerSpec, restart_count: int) -> str:
-    """``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>`` (spec §7.2)."""
+    """``k8s_<container>_<pod>_<namespace>_<uid>_<restarts>`` (docs/protocol.md#7.2)."""
     return "_".join(("k8s", container.name, pod.name, pod.namespace, pod.uid, str(restart_count)))
 
 
@@ -85,7 +93,9 @@ def object_files(ref: ObjectRef, obj: Mapping[str, Any]) -> dict[str, bytes]:
     return files
 
 
-def resolve_env(pod: Pod, container: ContainerSpec, lookup: ObjectLookup, host_ip: str) -> dict[str, str]:
+def resolve_env(
+    pod: Pod, container: ContainerSpec, lookup: ObjectLookup, host_ip: str, allocatable: Allocatable | None = None
+) -> dict[str, str]:
     """The container's environment, as Kubernetes builds it: ``envFrom`` first, then ``env``
     in order, each value expanded against the variables before it.
 
@@ -119,6 +129,8 @@ def resolve_env(pod: Pod, container: ContainerSpec, lookup: ObjectLookup, host_i
             env[var.name] = values[var.key]
         elif var.field_path:
             env[var.name] = field_value(pod, var.field_path, host_ip)
+        elif var.resource is not None:
+            env[var.name] = resource_value(pod, container, var.resource, allocatable or node_allocatable)
         else:
             env[var.name] = expand(var.value or "", env)
     return env
@@ -143,6 +155,35 @@ def field_value(pod: Pod, path: str, host_ip: str) -> str:
         source = pod.labels if match[1] == "labels" else pod.annotations
         return source.get(match[2], "")
     raise ContainerConfigError(f"fieldRef {path!r} is not supported")
+
+
+def resource_value(pod: Pod, container: ContainerSpec, field: ResourceField, allocatable: Allocatable) -> str:
+    """A ``resourceFieldRef`` value, as the kubelet computes it: the request or limit over the
+    divisor, rounded up; a limit not set is the node's allocatable, a request not set the limit
+    (Kubernetes' default) or 0."""
+    if field.container:
+        named = next((c for c in pod.containers if c.name == field.container), None)
+        if named is None:
+            raise ContainerConfigError(f"resourceFieldRef: no container named {field.container!r} in the pod")
+        container = named
+    kind, resource = field.resource.split(".")
+    if resource == "cpu":
+        limit = Decimal(container.cpu_limit_millis) / 1000 if container.cpu_limit_millis is not None else None
+        request = Decimal(container.cpu_request_millis) / 1000 if container.cpu_request_millis is not None else None
+    else:
+        limit = Decimal(container.memory_limit) if container.memory_limit is not None else None
+        request = Decimal(container.memory_request) if container.memory_request is not None else None
+    if kind == "limits":
+        amount = limit if limit is not None else allocatable()[0 if resource == "cpu" else 1]
+    else:
+        amount = request if request is not None else limit if limit is not None else Decimal(0)
+    return str(math.ceil(amount / field.divisor))
+
+
+def node_allocatable() -> tuple[Decimal, Decimal]:
+    """This machine's CPUs and memory less 100Mi, as the node status reports them allocatable."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") - 100 * 1024 * 1024
+    return Decimal(os.cpu_count() or 1), Decimal(max(memory, 0))
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -180,7 +221,7 @@ def build_container_config(
     cpu_millis = container.cpu_request_millis if container.cpu_request_millis is not None else container.cpu_limit_millis
     quota = None
     if container.cpu_limit_millis is not None:
-        quota = max(container.cpu_limit_millis * 100_000 // 1000, 1000)  # spec §7.2
+        quota = max(container.cpu_limit_millis * 100_000 // 1000, 1000)  # docs/protocol.md#7.2
     return ContainerConfig(
         name=container_name(pod, container, restart_count),
         image=container.image,
@@ -194,7 +235,7 @@ def build_container_config(
         stdin_open=container.stdin,
         privileged=container.privileged,
         user=str(container.run_as_user) if container.run_as_user is not None else None,
-        cpu_shares=max(cpu_millis * 1024 // 1000, 2) if cpu_millis is not None else None,  # spec §7.2
+        cpu_shares=max(cpu_millis * 1024 // 1000, 2) if cpu_millis is not None else None,  # docs/protocol.md#7.2
         cpu_quota=quota,
         cpu_period=100_000 if quota is not None else None,
         memory_limit=container.memory_limit,
@@ -227,7 +268,9 @@ __all__ = [
     "container_name",
     "expand",
     "field_value",
+    "node_allocatable",
     "object_files",
     "object_values",
     "resolve_env",
+    "resource_value",
 ]

@@ -1,11 +1,11 @@
-"""Container and image garbage collection (spec §7.4).
+"""Container and image garbage collection (docs/protocol.md#7.4).
 
 Container GC keeps ``edged.maximum-dead-containers-per-container`` dead containers per pod
 container (never the newest one of a live pod: its state is the pod's status) and removes the
 others once they are a minute old. Image GC removes, least recently used first, images that
 *this edged pulled* and no container uses, when the disk holding Docker's images is above
 ``edged.image-gc-high-threshold`` percent full, until it is below the low threshold. Only
-images edged pulled: like containers (Errata 9), what other agents put on the daemon is not
+images edged pulled: like containers (docs/protocol.md#13.9), what other agents put on the daemon is not
 ours to delete.
 """
 

@@ -1,4 +1,4 @@
-"""Image references, pull policies and registry credentials (spec §7.1 steps 4–5).
+"""Image references, pull policies and registry credentials (docs/protocol.md#7.1 steps 4–5).
 
 Pure functions: parsing what a pod says into what a pull needs.
 """
@@ -84,7 +84,7 @@ def normalize_registry(server: str) -> str:
 
 def registry_auth_from_secret(secret: Any, registry: str) -> RegistryAuth | None:
     """Credentials for ``registry`` from a ``kubernetes.io/dockerconfigjson`` (or ``dockercfg``)
-    secret; entries are tried in order (spec §7.2). None when the secret has none for it.
+    secret; entries are tried in order (docs/protocol.md#7.2). None when the secret has none for it.
 
     Raises:
         ValueError: the secret is not such a secret or its data cannot be decoded.

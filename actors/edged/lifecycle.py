@@ -9,7 +9,7 @@ worker. One container of a pod, as the planner sees it::
                       ▼                                                    ▼ CrashLoopBackOff
                  pod deleted / terminating: stop (grace period), remove
 
-Back-off (spec §7.3, the kubelet's): the first restart is immediate, then 10 s doubling to
+Back-off (docs/protocol.md#7.3, the kubelet's): the first restart is immediate, then 10 s doubling to
 300 s; a container that ran for 10 minutes starts from the beginning again. Failed image pulls
 and failed creates wait 10 s doubling to 300 s (ErrImagePull → ImagePullBackOff).
 """
@@ -122,7 +122,7 @@ class StartGates:
 
 
 def should_restart(policy: str, exit_code: int) -> bool:
-    """spec §7.3: Never: no; OnFailure: exit code ≠ 0; Always: yes."""
+    """docs/protocol.md#7.3: Never: no; OnFailure: exit code ≠ 0; Always: yes."""
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
 

@@ -1,4 +1,4 @@
-"""edged's side of contract C3: queries to meta and status updates, as messages.
+"""edged's side of the contract in docs/architecture.md#4.3: queries to meta and status updates, as messages.
 
 meta answers a query with operation ``response`` and a JSON array of the stored objects,
 each as a JSON string (``[]`` when nothing matches), or with operation ``error``.
@@ -24,7 +24,7 @@ class MetaReplyError(MessageRejected):
 
 
 def meta_request(operation: str, resource: str, content: Any = None) -> Message:
-    """A message from edged to meta (C3: source ``edged``, group ``meta``)."""
+    """A message from edged to meta (docs/architecture.md#4.3: source ``edged``, group ``meta``)."""
     return Message.new(source=Module.EDGED, group=Group.META, operation=operation, resource=resource, content=content)
 
 
@@ -41,7 +41,7 @@ def query_objects(reply: Message) -> list[dict[str, Any]]:
         return []
     if isinstance(content, str | bytes):
         content = _json(content)
-    if isinstance(content, dict):  # a bare object (spec §6.3 item 4): tolerated
+    if isinstance(content, dict):  # a bare object (docs/protocol.md#6.3 item 4): tolerated
         return [content]
     if not isinstance(content, list):
         raise MetaReplyError(f"meta's answer must be a list, not {type(content).__name__}")
@@ -62,7 +62,7 @@ def _json(text: str | bytes) -> Any:
 
 
 class MetaObjectSource:
-    """Fetches configmaps and secrets with a sync query to meta (spec §7.6). Blocking: workers only."""
+    """Fetches configmaps and secrets with a sync query to meta (docs/protocol.md#7.6). Blocking: workers only."""
 
     def __init__(self, router: Router, timeout_s: float = 60.0) -> None:
         self._router = router

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from kubeedge_actors.errors import KubeEdgeActorsError
 
-# spec §7.2: the labels of every container edged makes.
+# docs/protocol.md#7.2: the labels of every container edged makes.
 POD_NAME_LABEL = "io.kubernetes.pod.name"
 POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
@@ -23,7 +23,7 @@ TERMINATION_MESSAGE_PATH_LABEL = "io.kubernetes.container.terminationMessagePath
 TERMINATION_MESSAGE_POLICY_LABEL = "io.kubernetes.container.terminationMessagePolicy"
 GRACE_PERIOD_LABEL = "io.kubernetes.pod.terminationGracePeriod"  # the kubelet's, for orphans
 #: Ours: the node (edgehub.controller.node-id) whose edged made the container. edged manages
-#: only containers carrying its own node id (Errata 9: the original took over every container
+#: only containers carrying its own node id (docs/protocol.md#13.9: the original took over every container
 #: labelled with a pod uid, other agents' too).
 NODE_ID_LABEL = "io.kubeedge-actors.node-id"
 

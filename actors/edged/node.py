@@ -1,4 +1,4 @@
-"""The node's status (spec §7.5): host facts read from the system, and the body sent to meta."""
+"""The node's status (docs/protocol.md#7.5): host facts read from the system, and the body sent to meta."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: spec §7.5: the original reports this constant as the node's UID; the cloud ignores it.
+#: docs/protocol.md#7.5: the original reports this constant as the node's UID; the cloud ignores it.
 NODE_UID = "38796d14-1df3-11e8-8e5a-286ed488f209"
 MAX_PODS = "110"
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -34,7 +34,7 @@ class HostFacts:
 
 def interface_ipv4(interface: str) -> str:
     """The first IPv4 address of ``interface``, or of the interface of the default route, or
-    127.0.0.1 (spec §7.5: hostIP is the address of ``edged.interface-name``)."""
+    127.0.0.1 (docs/protocol.md#7.5: hostIP is the address of ``edged.interface-name``)."""
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             packed = fcntl.ioctl(sock.fileno(), 0x8915, struct.pack("256s", interface[:15].encode()))  # SIOCGIFADDR
@@ -75,7 +75,7 @@ def node_status_body(
     now: str,
     previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"UID", "Status": v1.NodeStatus, "ExtendResources": null}`` (spec §7.5)."""
+    """``{"UID", "Status": v1.NodeStatus, "ExtendResources": null}`` (docs/protocol.md#7.5)."""
     ready = docker_version is not None
     condition = {
         "type": "Ready",
@@ -103,7 +103,7 @@ def node_status_body(
             "bootID": facts.boot_id,
             "kernelVersion": facts.kernel,
             "osImage": facts.os_image,
-            # Errata 5: the original sent the kernel version here.
+            # docs/protocol.md#13.5: the original sent the kernel version here.
             "containerRuntimeVersion": f"docker://{docker_version}" if docker_version else "",
             "kubeletVersion": kubelet_version,
             "kubeProxyVersion": "",

@@ -1,5 +1,5 @@
-"""Status bookkeeping (spec §7.5). Pod status: computed on every change, sent to meta only when
-it changed, sent again when meta did not store it, and listed on ``GET /pods`` (spec §7.7).
+"""Status bookkeeping (docs/protocol.md#7.5). Pod status: computed on every change, sent to meta only when
+it changed, sent again when meta did not store it, and listed on ``GET /pods`` (docs/protocol.md#7.7).
 Node status: sent on a timer, keeping its Ready condition's transition time."""
 
 from __future__ import annotations
@@ -69,8 +69,14 @@ class PodReports:
         return Counter(self._computed.get(uid, {}).get("phase", "Pending") for uid in uids)
 
     def pod_list(self, pods: Iterable[Pod]) -> list[dict[str, Any]]:
-        """The items of ``GET /pods``: each pod with its last status."""
-        return [{**pod.raw, "status": self._computed.get(pod.uid, {})} for pod in pods]
+        """The items of ``GET /pods``: each pod with its last status, and the namespace and uid
+        edged runs it under (filled in when the cloud sent none)."""
+        return [{**pod.raw, "metadata": _metadata(pod), "status": self._computed.get(pod.uid, {})} for pod in pods]
+
+
+def _metadata(pod: Pod) -> dict[str, Any]:
+    metadata = pod.raw.get("metadata")
+    return {**(metadata if isinstance(metadata, dict) else {}), "namespace": pod.namespace, "uid": pod.uid}
 
 
 class NodeReports:

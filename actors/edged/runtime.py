@@ -60,7 +60,7 @@ class DockerContainerRuntime:
     Args:
         base_url: the daemon endpoint (``edged.docker-address``).
         node_id: value of the node-id label on every container edged makes.
-        timeout_s: per-request timeout (spec §7.2: 2 min); a stop adds its grace period.
+        timeout_s: per-request timeout (docs/protocol.md#7.2: 2 min); a stop adds its grace period.
         max_pool_size: connections kept to the daemon (one per worker thread).
     """
 
@@ -126,7 +126,7 @@ class DockerContainerRuntime:
         api = self._api()
         with _converted(f"create {config.name}"):
             host_config = api.create_host_config(
-                network_mode="host",  # spec §7.2: every container of a pod shares the host's network
+                network_mode="host",  # docs/protocol.md#7.2: every container of a pod shares the host's network
                 mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in config.mounts],
                 privileged=config.privileged,
                 cpu_shares=config.cpu_shares,

@@ -1,4 +1,4 @@
-"""The read-only HTTP endpoint ``GET http://127.0.0.1:<edged.server-port>/pods`` (spec §7.7).
+"""The read-only HTTP endpoint ``GET http://127.0.0.1:<edged.server-port>/pods`` (docs/protocol.md#7.7).
 
 The actor publishes the pod list after every change, as items it never changes afterwards;
 a request encodes the latest items once (so a burst of status changes costs the actor no

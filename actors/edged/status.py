@@ -1,5 +1,5 @@
 """A pod's v1.PodStatus from its containers, as Kubernetes defines phase, conditions and
-container states (spec §7.5), and the body edged sends meta for it.
+container states (docs/protocol.md#7.5), and the body edged sends meta for it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from actors.edged.timefmt import docker_to_k8s
 
 
 def pod_status_body(pod: Pod, status: dict[str, Any]) -> dict[str, Any]:
-    """spec §7.5: Go field names without JSON tags, so the keys are capitalised."""
+    """docs/protocol.md#7.5: Go field names without JSON tags, so the keys are capitalised."""
     return {"UID": pod.uid, "Name": pod.name, "Status": status}
 
 
@@ -47,7 +47,7 @@ def pod_status(
         "phase": phase,
         "conditions": _conditions(phase, statuses, previous, now),
         "hostIP": host_ip,
-        "podIP": host_ip,  # host networking (spec §7.5)
+        "podIP": host_ip,  # host networking (docs/protocol.md#7.5)
         "podIPs": [{"ip": host_ip}] if host_ip else [],
         "startTime": start_time,
         "containerStatuses": statuses,

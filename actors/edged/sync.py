@@ -1,4 +1,4 @@
-"""Carrying out a :class:`PodPlan` on a worker thread (spec §7.1, addition and deletion workers).
+"""Carrying out a :class:`PodPlan` on a worker thread (docs/protocol.md#7.1, addition and deletion workers).
 
 Everything here blocks (Docker, files, sync queries to meta); it touches no actor state and
 returns a :class:`PodSyncResult` the actor applies on its own thread.
@@ -187,7 +187,7 @@ def _host_path(volume: Volume) -> str:
 
 
 class _PullCredentials:
-    """Image pull secrets, fetched once per job and only when a pull needs them (spec §7.1 step 4:
+    """Image pull secrets, fetched once per job and only when a pull needs them (docs/protocol.md#7.1 step 4:
     looked up in the node's namespace)."""
 
     def __init__(self, pod: Pod, context: SyncContext) -> None:
@@ -297,7 +297,7 @@ class _NeverPull(Exception):
 
 
 def ensure_image(image: str, policy: str, credentials: _PullCredentials, runtime: ContainerRuntime) -> bool:
-    """Pull as the policy says (Errata 3: a present image is not pulled under IfNotPresent).
+    """Pull as the policy says (docs/protocol.md#13.3: a present image is not pulled under IfNotPresent).
 
     Returns:
         whether it was pulled.

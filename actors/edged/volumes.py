@@ -1,4 +1,4 @@
-"""Pod folders and volume files under ``<edged.root-directory>/pods/<uid>/`` (spec §7.7).
+"""Pod folders and volume files under ``<edged.root-directory>/pods/<uid>/`` (docs/protocol.md#7.7).
 
 The filesystem side effect of edged, behind one small class. Configmap and secret volumes are
 written the way the kubelet's atomic writer does it, so that a container sees a changed
@@ -39,7 +39,7 @@ class PodFiles:
     def ensure_pod_dirs(self, uid: str) -> Path:
         pod_dir = self.pod_dir(uid)
         for sub in ("volumes", "plugins"):
-            (pod_dir / sub).mkdir(mode=0o750, parents=True, exist_ok=True)  # spec §7.1 step 2
+            (pod_dir / sub).mkdir(mode=0o750, parents=True, exist_ok=True)  # docs/protocol.md#7.1 step 2
         return pod_dir
 
     def volume_dir(self, uid: str, kind: str, volume: str) -> Path:
@@ -75,7 +75,11 @@ class PodFiles:
         return target
 
     def remove_pod(self, uid: str) -> None:
-        shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
+        try:
+            folder = self.pod_dir(uid)
+        except ValueError:
+            return  # a uid that cannot name a folder never had one
+        shutil.rmtree(folder, ignore_errors=True)
 
     def pod_uids(self) -> set[str]:
         if not self.pods_dir.is_dir():

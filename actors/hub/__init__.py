@@ -1,4 +1,4 @@
-"""hub: the edge end of the cloud link (edgehub, spec §3); wire name ``websocket``."""
+"""hub: the edge end of the cloud link (edgehub, docs/protocol.md#3); wire name ``websocket``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The edge end of the cloud link: edgehub (spec §3), wire name ``websocket``, group ``hub``."""
+"""The edge end of the cloud link: edgehub (docs/protocol.md#3), wire name ``websocket``, group ``hub``."""
 
 from __future__ import annotations
 
@@ -28,14 +28,14 @@ from kubeedge_actors.wire import (
 
 logger = logging.getLogger(__name__)
 
-#: spec §3.7: the cloud's route.group → the beehive group that gets the message.
+#: docs/protocol.md#3.7: the cloud's route.group → the beehive group that gets the message.
 INBOUND_GROUPS: dict[str, str] = {
     CloudGroup.RESOURCE: Group.META,
     CloudGroup.FUNC: Group.META,
     CloudGroup.TWIN: Group.TWIN,
     CloudGroup.USER: Group.BUS,
 }
-#: spec §3.9 (C1): who hears about every connect and disconnect.
+#: docs/protocol.md#3.9 (docs/architecture.md#4.1): who hears about every connect and disconnect.
 CONNECTION_EVENT_GROUPS: tuple[str, ...] = (Group.META, Group.TWIN, Group.BUS)
 #: Batches of frames (each at most 256) read from the cloud and not yet handled; beyond this
 #: the reader's batches are dropped and counted.
@@ -84,7 +84,7 @@ class ConnectionLost:
 
 
 class HubActor(ModuleActor):
-    """The websocket link to the cloud (spec §3).
+    """The websocket link to the cloud (docs/protocol.md#3).
 
     Consumes:
         any envelope sent to module ``websocket``: written to the cloud unchanged (text frame);
@@ -97,10 +97,10 @@ class HubActor(ModuleActor):
         every envelope from the cloud: to ``router.send_resp`` when a ``send_sync`` waits for
         its ``parent_msg_id``, else by ``route.group`` (``resource``/``func`` → group meta,
         ``twin`` → twin, ``user`` → bus; others dropped and counted); frames that are not an
-        envelope are logged, counted and skipped (Errata 2).
+        envelope are logged, counted and skipped (docs/protocol.md#13.2).
         ``node/connection`` publish, content ``cloud_connected``/``cloud_disconnected``, to
-        groups meta, twin and bus on every connect and disconnect (spec §3.9).
-        a keepalive to the cloud every ``edgehub.controller.heartbeat`` seconds (spec §3.6).
+        groups meta, twin and bus on every connect and disconnect (docs/protocol.md#3.9).
+        a keepalive to the cloud every ``edgehub.controller.heartbeat`` seconds (docs/protocol.md#3.6).
 
     Connection states::
 
@@ -151,7 +151,10 @@ class HubActor(ModuleActor):
     def on_start(self) -> None:
         self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "hub: frames from the cloud")
         if self._settings.is_tls and self._settings.cafile is None:
-            logger.warning("hub: edgehub.websocket.cafile is empty: the cloud's certificate is not verified (as in the original)")
+            logger.warning(
+                "hub: edgehub.websocket.cafile is not set: the cloud's certificate is not verified, as in the original;"
+                " set edgehub.websocket.cafile to the CA that signed it to verify the cloud"
+            )
         elif not self._settings.is_tls:
             logger.warning("hub: %s is not encrypted (ws://); use wss:// outside development", self._dialer.url)
         self.module_tell_self(DialCloud(self._generation + 1))
@@ -322,7 +325,7 @@ class HubActor(ModuleActor):
 
     def _route_inbound(self, message: Message) -> None:
         router = self.module_router
-        # spec §3.8: a reply someone waits for goes to its waiter, not to the group.
+        # docs/protocol.md#3.8: a reply someone waits for goes to its waiter, not to the group.
         if message.parent_id and router.has_waiter(message.parent_id) and router.send_resp(message):
             return
         group = INBOUND_GROUPS.get(message.group)
@@ -381,7 +384,7 @@ class HubActor(ModuleActor):
 
 
 def _connection_event(group: str, connected: bool, parent_id: str = "") -> Message:
-    """spec §3.9: ``node/connection`` from ``edgehub``, content ``cloud_connected``/``cloud_disconnected``."""
+    """docs/protocol.md#3.9: ``node/connection`` from ``edgehub``, content ``cloud_connected``/``cloud_disconnected``."""
     content = CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED
     return Message.new(
         source=NODE_CONNECTION_SOURCE,

@@ -7,7 +7,7 @@
         ├─ frames read ───────────────────► on_frames(g, [data, ...])  (text or binary; what
         │                                    was available, so one hand-over per batch)
         ├─ writes what send_many() queued, in order, as text frames
-        ├─ a keepalive every heartbeat (spec §3.6)
+        ├─ a keepalive every heartbeat (docs/protocol.md#3.6)
         └─ any I/O error ─────────────────► on_lost(g, reason) and the thread ends;
                                              take_unsent() then gives back what was not written
     close() ─► queued frames written, a close frame (1000), the thread ends; no on_lost.
@@ -95,7 +95,7 @@ class LinkSettings:
 
 
 def keepalive_text() -> str:
-    """The heartbeat of spec §3.6, with a fresh id and timestamp."""
+    """The heartbeat of docs/protocol.md#3.6, with a fresh id and timestamp."""
     keepalive = Message.new(
         source=Module.HUB, group=CloudGroup.RESOURCE, operation=Operation.KEEPALIVE, resource=ResourceType.NODE, content="ping"
     )
@@ -116,7 +116,7 @@ def client_ssl_context(settings: LinkSettings) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise CloudLinkError(f"cannot load the CA file {settings.cafile} (edgehub.websocket.cafile): {exc}{_CERTS_HINT}") from exc
     else:
-        # The original never verifies the cloud (spec §3.2); kept for configs without a CA.
+        # docs/protocol.md#3.2: the original never verifies the cloud; a config without a CA means the same.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if settings.certfile is not None:
@@ -169,14 +169,14 @@ class WebsocketDialer:
         ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True, enable_multithread=False)
         headers = [f"node_id: {settings.node_id}", f"project_id: {settings.project_id}"]
         try:
-            # No Origin header: the original cloud's upgrader accepts a missing one (spec §9.2).
+            # No Origin header: the original cloud's upgrader accepts a missing one (docs/protocol.md#9.2).
             ws.connect(settings.url, header=headers, timeout=settings.handshake_timeout_s, suppress_origin=True)  # type: ignore[no-untyped-call]
         except websocket.WebSocketBadStatusException as exc:
             body = (exc.resp_body or b"").decode("utf-8", "replace").strip()[:200]
             raise CloudLinkError(f"the cloud refused the connection: HTTP {exc.status_code} {body}".rstrip()) from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise CloudLinkError(f"{type(exc).__name__}: {exc}") from exc
-        ws.settimeout(settings.write_deadline_s)  # bounds every write (spec §3.3 write deadline)
+        ws.settimeout(settings.write_deadline_s)  # bounds every write (docs/protocol.md#3.3 write deadline)
         return CloudConnection(ws, generation, settings.heartbeat_s, on_frames, on_lost)
 
 

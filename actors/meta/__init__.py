@@ -1,4 +1,4 @@
-"""meta (wire name ``metaManager``, group ``meta``): the edge's metadata in SQLite (spec §6)."""
+"""meta (wire name ``metaManager``, group ``meta``): the edge's metadata in SQLite (docs/protocol.md#6)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from kubeedge_actors.wire import (
 
 logger = logging.getLogger(__name__)
 
-CONTROLLER = "controller"  # source of the cloud's pushes (spec §9.2)
+CONTROLLER = "controller"  # source of the cloud's pushes (docs/protocol.md#9.2)
 MAX_BATCH_WRITES = 500
 
 
@@ -42,7 +42,7 @@ class FlushWrites:
 
 @dataclass(frozen=True, slots=True)
 class ResyncPodStatus:
-    """Timer tick: send the stored pod statuses to the cloud (spec §6.4)."""
+    """Timer tick: send the stored pod statuses to the cloud (docs/protocol.md#6.4)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class _Outgoing:
 
 
 class MetaActor(ModuleActor):
-    """Stores what the cloud and edged send in the ``meta`` table and answers queries (spec §6).
+    """Stores what the cloud and edged send in the ``meta`` table and answers queries (docs/protocol.md#6).
 
     Consumes:
         - ``insert`` / ``update`` / ``delete`` / ``response`` on ``<ns>/<type>/<name>``, from
@@ -101,8 +101,8 @@ class MetaActor(ModuleActor):
             else MetaStore(self.module_config.path("database.source"), self.module_config["database.journal-mode"])
         )
         self.connected: bool = self.module_config["metamanager.edgesite"]
-        # The original waits 60 s (spec §6.3), but its hub drops the reply keeper after one
-        # heartbeat (spec §3.8): a later answer never reached it. Wait that long, so edged gets
+        # The original waits 60 s (docs/protocol.md#6.3), but its hub drops the reply keeper after one
+        # heartbeat (docs/protocol.md#3.8): a later answer never reached it. Wait that long, so edged gets
         # its answer well within its own timeout.
         self.remote_query_timeout_s: float = remote_query_timeout_s or self.module_config["edgehub.controller.heartbeat"]
         self.max_batch_writes = max_batch_writes
@@ -208,19 +208,19 @@ class MetaActor(ModuleActor):
     def _after_commit(self, module: str | None, message: Message) -> None:
         self._outgoing.append(_Outgoing(module, message))
 
-    # --- the operations of spec §6.2 --------------------------------------------------------
+    # --- the operations of docs/protocol.md#6.2 ---------------------------------------------
 
     def _insert(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         if not self.store.save(target.key, target.type, value):
-            logger.debug("meta: %s insert of stored %s kept the stored row (spec §6.2)", message.id, target.key)
+            logger.debug("meta: %s insert of stored %s kept the stored row (docs/protocol.md#6.2)", message.id, target.key)
         self._to_edged(message)
         self._after_commit(Module.HUB, message.reply("OK"))
 
     def _update(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         if target.type == ResourceType.PODSTATUS and self.store.get(target.key) == value:
-            self._reply_to_edged(message, "OK")  # spec §6.2: an unchanged pod status goes no further
+            self._reply_to_edged(message, "OK")  # docs/protocol.md#6.2: an unchanged pod status goes no further
             return
         self.store.upsert(target.key, target.type, value)
         if message.source == Module.EDGED:
@@ -231,7 +231,7 @@ class MetaActor(ModuleActor):
         elif message.source == CONTROLLER:
             self._to_edged(message)
             self._after_commit(Module.HUB, message.reply("OK"))
-        # any other source: stored only (spec §6.2)
+        # any other source: stored only (docs/protocol.md#6.2)
 
     def _delete(self, message: Message, target: Resource, _value: str | None) -> None:
         self.store.delete(target.key)
@@ -241,7 +241,7 @@ class MetaActor(ModuleActor):
     def _store_response(self, message: Message, target: Resource, value: str | None) -> None:
         assert value is not None
         self.store.upsert(target.key, target.type, value)
-        if message.source == CONTROLLER:  # spec §6.2, v1.0.0
+        if message.source == CONTROLLER:  # docs/protocol.md#6.2, v1.0.0
             self._to_edged(message)
         else:
             self._after_commit(Module.HUB, message)
@@ -252,7 +252,7 @@ class MetaActor(ModuleActor):
     def _reply_to_edged(self, request: Message, content: Any) -> None:
         self._after_commit(None if request.is_sync else Module.EDGED, request.reply(content))
 
-    # --- queries (spec §6.3) ----------------------------------------------------------------
+    # --- queries (docs/protocol.md#6.3) -----------------------------------------------------
 
     def _query(self, message: Message) -> None:
         target = target_of(message, name_required=False)
@@ -264,7 +264,7 @@ class MetaActor(ModuleActor):
 
     def _local_values(self, target: Resource) -> list[str]:
         if not target.name:
-            # spec §6.3: by type across all namespaces; edged's start-up query relies on it.
+            # docs/protocol.md#6.3: by type across all namespaces; edged's start-up query relies on it.
             return self.store.values_of_type(target.type)
         value = self.store.get(target.key)
         return [] if value is None else [value]
@@ -288,7 +288,7 @@ class MetaActor(ModuleActor):
             return
         self._remote_waiting[target.key] = [request]
         self.remote_queries += 1
-        copy = request.clone()  # spec §6.3: a copy with a new id
+        copy = request.clone()  # docs/protocol.md#6.3: a copy with a new id
         logger.debug("meta: %s asks the cloud for %s as %s", request.id, target.key, copy.id)
         future = self.module_router.send_sync(Module.HUB, copy, self.remote_query_timeout_s)
         self.module_on_reply(future, lambda reply, error: self._on_cloud_answer(target, copy, reply, error))
@@ -306,7 +306,7 @@ class MetaActor(ModuleActor):
                 return
             self.store.upsert(target.key, target.type, value)
             for request in waiting:
-                self._answer(request, [value])  # spec §6.3 item 4 fixed: the shape of a local answer
+                self._answer(request, [value])  # docs/protocol.md#6.3 item 4 fixed: the shape of a local answer
             return
         if reply is not None:
             logger.warning("meta: the cloud answered %s for %s with %s", copy.id, target.key, reply.operation)
@@ -346,14 +346,14 @@ class MetaActor(ModuleActor):
             raise MetaRejected(f"cannot publish on {message.resource!r}: only {NODE_CONNECTION_RESOURCE!r}")
         connected = cloud_connected(message.content)
         if connected == self.connected:
-            return  # the original receives each event twice (spec §3.9)
+            return  # the original receives each event twice (docs/protocol.md#3.9)
         self.connected = connected
         logger.info("meta: cloud %s (event %s)", "connected" if connected else "disconnected", message.id)
         if connected:
             self._resync_pod_status()  # what changed while away, without waiting for the tick
 
     def _resync_pod_status(self) -> None:
-        """spec §6.4, fixed: drop statuses of pods that are gone; one update per namespace."""
+        """docs/protocol.md#6.4, fixed: drop statuses of pods that are gone; one update per namespace."""
         pods = self.store.keys_of_type(ResourceType.POD)
         statuses: list[tuple[str, str]] = []
         orphans: list[str] = []

@@ -12,7 +12,7 @@ from typing import Any
 from kubeedge_actors import Message, MessageRejected, Resource, ResourceError, parse_edge_resource
 from kubeedge_actors.wire import ResourceType
 
-#: Types a query may fetch from the cloud when they are missing locally (spec §6.3 item 1).
+#: Types a query may fetch from the cloud when they are missing locally (docs/protocol.md#6.3 item 1).
 REMOTE_TYPES = frozenset({ResourceType.CONFIGMAP, ResourceType.SECRET})
 
 #: The largest value meta stores. Kubernetes refuses objects above ~1.5 MiB (etcd's request
@@ -25,8 +25,8 @@ class MetaRejected(MessageRejected):
 
 
 def target_of(message: Message, *, name_required: bool) -> Resource:
-    """Parse the message's resource, ``<namespace>/<type>[/<name>]`` (spec §2.5); its ``key``
-    is the row's key in the ``meta`` table (spec §6.1).
+    """Parse the message's resource, ``<namespace>/<type>[/<name>]`` (docs/protocol.md#2.5); its ``key``
+    is the row's key in the ``meta`` table (docs/protocol.md#6.1).
 
     Raises:
         MetaRejected: malformed, or no name where one is required (writes need one).
@@ -41,7 +41,7 @@ def target_of(message: Message, *, name_required: bool) -> Resource:
 
 
 def encode_value(content: Any) -> str:
-    """The stored form of content: its JSON with sorted keys (spec §6.1).
+    """The stored form of content: its JSON with sorted keys (docs/protocol.md#6.1).
 
     Bytes (v1.0.0 stores raw bytes verbatim) must hold UTF-8 JSON and are stored in the same
     canonical form, so equal objects always compare equal as stored text.
@@ -85,7 +85,7 @@ def decode_value(value: str) -> Any:
 
 
 def pod_key_of_status(status_key: str) -> str | None:
-    """``<ns>/pod/<name>`` for ``<ns>/podstatus/<name>``; None for any other key (spec §6.4)."""
+    """``<ns>/pod/<name>`` for ``<ns>/podstatus/<name>``; None for any other key (docs/protocol.md#6.4)."""
     parts = status_key.split("/")
     if len(parts) != 3 or parts[1] != ResourceType.PODSTATUS or not parts[0] or not parts[2]:
         return None

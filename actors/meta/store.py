@@ -1,4 +1,4 @@
-"""The ``meta`` table (spec §6.1) behind one narrow adapter, over peewee.
+"""The ``meta`` table (docs/protocol.md#6.1) behind one narrow adapter, over peewee.
 
 Every write runs in a transaction: on its own, or inside a *batch* the actor opens with
 :meth:`MetaStore.begin` and closes with :meth:`MetaStore.commit` (or :meth:`rollback`), so a
@@ -82,7 +82,7 @@ class MetaStorage(Protocol):
 
 
 class MetaStore:
-    """The ``meta`` table in the SQLite file shared with twin (contract C7).
+    """The ``meta`` table in the SQLite file shared with twin (the contract in docs/architecture.md#4.7).
 
     A lock another program holds on the file (possible with ``database.journal-mode:
     delete``) is waited for, however long: see :class:`~kubeedge_actors.sqlite.BusyWait`.
@@ -202,11 +202,11 @@ class MetaStore:
     # --- writes ---------------------------------------------------------------------------
 
     def save(self, key: str, resource_type: str, value: str) -> bool:
-        """Insert unless the key exists (spec §6.1 Save); returns whether a row was added."""
+        """Insert unless the key exists (docs/protocol.md#6.1 Save); returns whether a row was added."""
         return self._write(lambda: bool(self._execute(self.sql.save, (key, resource_type, value)).rowcount > 0), "a write")
 
     def upsert(self, key: str, resource_type: str, value: str) -> None:
-        """``INSERT OR REPLACE`` (spec §6.1 Insert-or-update)."""
+        """``INSERT OR REPLACE`` (docs/protocol.md#6.1 Insert-or-update)."""
         self._write(lambda: self._execute(self.sql.upsert, (key, resource_type, value)), "a write")
 
     def delete(self, key: str) -> bool:
@@ -234,7 +234,7 @@ class MetaStore:
         return None if row is None else cast(str | None, row[0])
 
     def values_of_type(self, resource_type: str) -> list[str]:
-        """Every value of a type, ordered by key (spec §6.1 Query by type)."""
+        """Every value of a type, ordered by key (docs/protocol.md#6.1 Query by type)."""
         return [value for _key, value in self.items_of_type(resource_type)]
 
     def items_of_type(self, resource_type: str) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The twin module: device twins in SQLite, in sync with device apps and the cloud (spec §5)."""
+"""The twin module: device twins in SQLite, in sync with device apps and the cloud (docs/protocol.md#5)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The device twin module (spec §5): devices, attributes and twins in SQLite, in sync with the
+"""The device twin module (docs/protocol.md#5): devices, attributes and twins in SQLite, in sync with the
 device apps over MQTT (through the bus) and with the cloud (through the hub).
 
 Handling one message::
 
-    classify (spec §5.3) ─► handler builds Effects ─► one SQLite transaction (rows + outbox)
+    classify (docs/protocol.md#5.3) ─► handler builds Effects ─► one SQLite transaction (rows + outbox)
         ─► device map updated ─► MQTT publishes to the eventbus ─► outbox flushed if connected
 
 A failed write changes nothing in memory (SQLite stays the truth) and a Rest request gets 500.
@@ -38,7 +38,7 @@ from kubeedge_actors.wire import (
 
 logger = logging.getLogger(__name__)
 
-CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (spec §5.3)
+CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (docs/protocol.md#5.3)
 TIDY_DELAY_S = 1.0
 
 
@@ -77,7 +77,7 @@ class TwinActor(ModuleActor):
     Produces:
         to ``eventbus`` (source ``twin``, group ``bus``, operation ``publish``, resource =
         topic, content = JSON bytes): the result, document, delta, ``updated`` and membership
-        topics of spec §5.4. To ``websocket``, kept until delivered: ``device/<id>/twin/edge_updated``,
+        topics of docs/protocol.md#5.4. To ``websocket``, kept until delivered: ``device/<id>/twin/edge_updated``,
         ``device/<id>/state`` and the ``membership/detail`` request after each connect.
 
     Args:
@@ -156,14 +156,14 @@ class TwinActor(ModuleActor):
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {message.resource!r} from {source!r}")
 
     def _cloud_confirms_reports(self) -> None:
-        """spec §5.8: the original waits for these replies; a cloud that sends them lets the
+        """docs/protocol.md#5.8: the original waits for these replies; a cloud that sends them lets the
         twin keep every report until it is confirmed, so a link that breaks loses none."""
         if not self.outbox.keep_until_confirmed:
             self.outbox.keep_until_confirmed = True
             logger.info("twin: the cloud confirms reports; each is kept until confirmed and resent after a link loss")
 
     def _from_device(self, message: Message) -> None:
-        """spec §5.3, source ``bus``: the topic names the action."""
+        """docs/protocol.md#5.3, source ``bus``: the topic names the action."""
         topic = decode_topic(message.resource)
         parts = topic.split("/")
         if len(parts) == 4 and parts[2] in ("connected", "disconnected"):
@@ -197,7 +197,7 @@ class TwinActor(ModuleActor):
         return {}
 
     def _from_cloud(self, message: Message) -> None:
-        """spec §5.3, sources ``edgemgr`` / ``devicecontroller``: rules in this order."""
+        """docs/protocol.md#5.3, sources ``edgemgr`` / ``devicecontroller``: rules in this order."""
         resource, content = message.resource, message.content
         parts = resource.split("/")
         if "membership/detail" in resource:
@@ -209,7 +209,7 @@ class TwinActor(ModuleActor):
         elif Operation.UPDATED in message.operation and len(parts) == 2 and parts[0] == "device":
             effects = self.twins.attributes_updated(parts[1], content)
         elif message.parent_id:
-            # spec §5.3: a reply only confirms (a cloud may answer edge_updated, e.g. this project's).
+            # docs/protocol.md#5.3: a reply only confirms (a cloud may answer edge_updated, e.g. this project's).
             logger.debug("twin: %s answers %s (%s)", message.id, message.parent_id, resource)
             return
         else:
@@ -225,7 +225,7 @@ class TwinActor(ModuleActor):
             self._schedule_tidy()
 
     def _connection_changed(self, connected: bool) -> None:
-        """spec §5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
+        """docs/protocol.md#5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
         if connected:
             if self.connected:
                 return

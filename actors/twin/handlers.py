@@ -1,4 +1,4 @@
-"""What each twin request does (spec §5.4–5.6), as :class:`Effects` the actor then carries out.
+"""What each twin request does (docs/protocol.md#5.4 to docs/protocol.md#5.6), as :class:`Effects` the actor then carries out.
 
 Nothing here writes, publishes or sends: a handler reads the device map and returns the rows to
 store, the MQTT payloads to publish and the messages for the cloud. The actor stores first and
@@ -67,7 +67,7 @@ def device_topic(device_id: str, suffix: str) -> str:
 
 
 def error_result(event_id: str, code: int, reason: str) -> dict[str, Any]:
-    """spec §5.4 error result; ``code`` and ``reason`` omitted when zero or empty."""
+    """docs/protocol.md#5.4 error result; ``code`` and ``reason`` omitted when zero or empty."""
     document: dict[str, Any] = {"event_id": event_id, "timestamp": now_ms()}
     if code:
         document["code"] = code
@@ -77,12 +77,12 @@ def error_result(event_id: str, code: int, reason: str) -> dict[str, Any]:
 
 
 def cloud_message(operation: str, resource: str, content: Any) -> Message:
-    """A message for the cloud (spec §5.4 "Messages exchanged with the cloud")."""
+    """A message for the cloud (docs/protocol.md#5.4 "Messages exchanged with the cloud")."""
     return Message.new(source="twin", group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=content)
 
 
 def membership_detail_request(node_id: str) -> Message:
-    """spec §5.4: the membership-detail request, its content a JSON *string*."""
+    """docs/protocol.md#5.4: the membership-detail request, its content a JSON *string*."""
     content = {"event_type": "group_membership_event", "event_id": "123", "group_id": node_id, "operation": "detail", "timestamp": now_ms()}
     return cloud_message(Operation.GET, "membership/detail", json.dumps(content, separators=(",", ":")))
 
@@ -120,7 +120,7 @@ class DeviceTwins:
     # --- from device apps (MQTT) ------------------------------------------------------------
 
     def twin_update(self, device_id: str, payload: Payload) -> Effects:
-        """``twin/update`` (Rest): answered on ``twin/update/result``, errors included (Errata 1)."""
+        """``twin/update`` (Rest): answered on ``twin/update/result``, errors included (docs/protocol.md#13.1)."""
         effects = Effects()
         topic = device_topic(device_id, "twin/update/result")
         event_id = ""
@@ -157,7 +157,7 @@ class DeviceTwins:
         return effects
 
     def cloud_updated(self, device_id: str, payload: Payload) -> Effects:
-        """``twin/cloud_updated`` from the cloud or MQTT: a Sync (spec §5.5)."""
+        """``twin/cloud_updated`` from the cloud or MQTT: a Sync (docs/protocol.md#5.5)."""
         effects = Effects()
         document = parse_json_object(payload, "the cloud twin update")
         requests = parse_twin_requests(document, required=True)
@@ -167,7 +167,7 @@ class DeviceTwins:
         return effects
 
     def state_update(self, device_id: str, payload: Payload) -> Effects:
-        """``state/update``: store, answer on ``state/update/result``, tell the cloud (spec §5.6)."""
+        """``state/update``: store, answer on ``state/update/result``, tell the cloud (docs/protocol.md#5.6)."""
         effects = Effects()
         document = parse_json_object(payload, "the state update")
         state = get_field(document, "state", str, "")
@@ -198,7 +198,7 @@ class DeviceTwins:
     # --- from the cloud -----------------------------------------------------------------------
 
     def membership_updated(self, payload: Payload) -> Effects:
-        """Devices added to and removed from this node (spec §5.6)."""
+        """Devices added to and removed from this node (docs/protocol.md#5.6)."""
         effects = Effects()
         document = parse_json_object(payload, "the membership update")
         added, removed = parse_devices(document, "added_devices"), parse_devices(document, "removed_devices")
@@ -209,7 +209,7 @@ class DeviceTwins:
         return effects
 
     def membership_detail(self, payload: Payload) -> Effects:
-        """Every member of this node: listed ones added, the others removed (spec §5.6)."""
+        """Every member of this node: listed ones added, the others removed (docs/protocol.md#5.6)."""
         effects = Effects()
         listed = parse_devices(parse_json_object(payload, "the membership detail"), "devices")
         for request in listed:
@@ -221,7 +221,7 @@ class DeviceTwins:
         return effects
 
     def attributes_updated(self, device_id: str, payload: Payload) -> Effects:
-        """Attribute changes from the cloud (spec §5.6, deal type 0)."""
+        """Attribute changes from the cloud (docs/protocol.md#5.6, deal type 0)."""
         effects = Effects()
         document = parse_json_object(payload, "the attribute update")
         requests = parse_attr_requests(document)
@@ -238,7 +238,8 @@ class DeviceTwins:
         before = self._current(effects, request.id)
         base = before or Device(request.id, request.name, request.description, request.state, request.last_online)
         attributes, changed_attrs = apply_attr_requests(base.attributes, request.attributes, detail=True)
-        changes = apply_twin_requests(base.twins, request.twins, Deal.SYNC, now_ms())
+        # The original checks twin names and values only on twin/update and cloud_updated bodies.
+        changes = apply_twin_requests(base.twins, request.twins, Deal.SYNC, now_ms(), text_checked=False)
         device = replace(base, attributes=attributes, twins=changes.twins)
         effects.devices[device.id] = device
         if before is None:
@@ -258,12 +259,12 @@ class DeviceTwins:
         self._membership_updated(effects, added=None, removed=[dict(listed)])
 
     def _membership_updated(self, effects: Effects, *, added: list[Any] | None, removed: list[Any] | None) -> None:
-        """Tell the device apps of one member added or removed (spec §5.6)."""
+        """Tell the device apps of one member added or removed (docs/protocol.md#5.6)."""
         document = {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": added, "removed_devices": removed}
         effects.publish(f"$hw/events/node/{self.node_id}/membership/updated", document)
 
     def _twin_changes(self, effects: Effects, device: Device, changes: TwinChanges, event_id: str) -> None:
-        """spec §5.5 "after processing": store, document, delta, edge_updated."""
+        """docs/protocol.md#5.5 "after processing": store, document, delta, edge_updated."""
         device_id = device.id
         if changes.changed:
             effects.devices[device_id] = replace(self._current(effects, device_id) or device, twins=changes.twins)

@@ -1,4 +1,4 @@
-"""Devices, attributes and twins: immutable values, their wire JSON and request parsing (spec §5.4).
+"""Devices, attributes and twins: immutable values, their wire JSON and request parsing (docs/protocol.md#5.4).
 
 Wire shapes follow the original's Go structs: keys in struct order, map keys sorted (Go's
 encoder sorts them), compact JSON. Inside a value object ``"value"`` and
@@ -9,6 +9,7 @@ keys are omitted when absent.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,19 +17,21 @@ from typing import Any
 
 from kubeedge_actors.errors import MessageRejected
 
+logger = logging.getLogger(__name__)
+
 TYPE_STRING = "string"
 TYPE_DELETED = "deleted"
 VALUE_TYPES = frozenset({TYPE_STRING, "int", "float", "boolean", TYPE_DELETED})
 DEVICE_STATES = frozenset({"online", "offline", "unknown"})
 
-# spec §5.5: keys and values share one character class.
+# docs/protocol.md#5.5: keys and values share one character class.
 _KEY_PATTERN = re.compile(r"[a-zA-Z0-9\-_.,:/@#]{1,128}")
 _VALUE_PATTERN = re.compile(r"[a-zA-Z0-9\-_.,:/@#]{1,512}")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
 class TwinRequestError(MessageRejected):
-    """A request the twin refuses; ``code`` is the result code of spec §5.4 (400, 404, 500)."""
+    """A request the twin refuses; ``code`` is the result code of docs/protocol.md#5.4 (400, 404, 500)."""
 
     def __init__(self, reason: str, code: int = 400) -> None:
         super().__init__(reason)
@@ -40,7 +43,7 @@ class TwinRequestError(MessageRejected):
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """A twin value's version: bumped by the edge, adopted from the cloud (spec §5.5)."""
+    """A twin value's version: bumped by the edge, adopted from the cloud (docs/protocol.md#5.5)."""
 
     cloud: int = 0
     edge: int = 0
@@ -78,7 +81,7 @@ class Twin:
         return self.attr_type == TYPE_DELETED
 
     def to_wire(self, *, versions: bool) -> dict[str, Any]:
-        """MsgTwin (spec §5.4); ``versions`` False strips them, as edge → app messages do."""
+        """MsgTwin (docs/protocol.md#5.4); ``versions`` False strips them, as edge → app messages do."""
         wire: dict[str, Any] = {}
         if self.expected is not None:
             wire["expected"] = self.expected.to_wire()
@@ -104,7 +107,7 @@ class Attr:
     attr_type: str = TYPE_STRING
 
     def to_wire(self) -> dict[str, Any]:
-        """MsgAttr (spec §5.4)."""
+        """MsgAttr (docs/protocol.md#5.4)."""
         return {"value": self.value, "optional": self.optional, "metadata": {"type": self.attr_type}}
 
 
@@ -121,7 +124,7 @@ class Device:
     twins: Mapping[str, Twin] = field(default_factory=dict)
 
     def to_wire(self, *, with_twins: bool = True) -> dict[str, Any]:
-        """Device (spec §5.4): every key omitted when empty; twins of type deleted become null."""
+        """Device (docs/protocol.md#5.4): every key omitted when empty; twins of type deleted become null."""
         fields = (
             ("id", self.id),
             ("name", self.name),
@@ -147,22 +150,23 @@ def to_json_bytes(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-# --- validation (spec §5.5) ----------------------------------------------------------------------
+# --- validation (docs/protocol.md#5.5) -----------------------------------------------------------
 
 
 def is_valid_key(key: str) -> bool:
     return _KEY_PATTERN.fullmatch(key) is not None
 
 
-def value_error(value: str | None, value_type: str) -> str | None:
+def value_error(value: str | None, value_type: str, *, text_checked: bool = True) -> str | None:
     """Why ``value`` is not a valid value of ``value_type``, or None when it is.
 
     An empty value is allowed (v1.0.0); booleans must be exactly ``true`` or ``false`` (the v0.2
-    fix of R0's inverted check).
+    fix of R0's inverted check). ``text_checked`` False skips the character class: the original
+    checks it only on ``twin/update`` and ``cloud_updated`` bodies, never on membership.
     """
     if value is None or value == "":
         return None
-    if _VALUE_PATTERN.fullmatch(value) is None:
+    if text_checked and _VALUE_PATTERN.fullmatch(value) is None:
         return f"value {value!r} must be 1-512 characters of a-z A-Z 0-9 - _ . , : / @ #"
     check = _TYPE_CHECKS.get(value_type)
     return None if check is None or check(value) else f"value {value!r} is not a valid {value_type}"
@@ -256,8 +260,12 @@ def event_id_of(document: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_twin_requests(document: Mapping[str, Any], *, required: bool) -> dict[str, TwinRequest | None]:
-    """The ``twin`` map of a request; a ``null`` entry means delete."""
+def parse_twin_requests(document: Mapping[str, Any], *, required: bool, keys_checked: bool = True) -> dict[str, TwinRequest | None]:
+    """The ``twin`` map of a request; a ``null`` entry means delete.
+
+    ``keys_checked`` False takes any twin name: the original checks names only on
+    ``twin/update`` and ``cloud_updated`` bodies, never on the devices of a membership message.
+    """
     twins = get_field(document, "twin", dict, "")
     if twins is None:
         if required:
@@ -265,7 +273,7 @@ def parse_twin_requests(document: Mapping[str, Any], *, required: bool) -> dict[
         return {}
     requests: dict[str, TwinRequest | None] = {}
     for name, body in twins.items():
-        if not is_valid_key(name):
+        if keys_checked and not is_valid_key(name):
             raise TwinRequestError(f"twin key {name!r} must be 1-128 characters of a-z A-Z 0-9 - _ . , : / @ #")
         if body is not None and not isinstance(body, dict):
             raise TwinRequestError(f"twin {name!r} must be an object or null")
@@ -334,7 +342,11 @@ class DeviceRequest:
 
 
 def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
-    """The Device list under ``key`` (``added_devices``, ``removed_devices``, ``devices``)."""
+    """The Device list under ``key`` (``added_devices``, ``removed_devices``, ``devices``).
+
+    A device without an id is skipped with a warning (no topic could name it; the others are
+    applied); a list or a device the original could not decode refuses the whole message.
+    """
     devices = get_field(document, key, list, "") or []
     parsed = []
     for index, body in enumerate(devices):
@@ -343,7 +355,8 @@ def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
             raise TwinRequestError(f"{key}[{index}] must be an object")
         device_id = get_field(body, "id", str, where)
         if not device_id:
-            raise TwinRequestError(f"{where}id is missing")
+            logger.warning("twin: %sid is missing: that device is skipped, the others are applied", where)
+            continue
         parsed.append(
             DeviceRequest(
                 id=device_id,
@@ -352,7 +365,7 @@ def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
                 state=get_field(body, "state", str, where) or "",
                 last_online=get_field(body, "last_online", str, where) or "",
                 attributes=parse_attr_requests(body),
-                twins=parse_twin_requests(body, required=False),
+                twins=parse_twin_requests(body, required=False, keys_checked=False),
                 listed=body,
             )
         )

@@ -1,4 +1,4 @@
-"""Delivery to the cloud that loses nothing (spec §5.8, fixed).
+"""Delivery to the cloud that loses nothing (docs/protocol.md#5.8, fixed).
 
 Every message for the cloud is stored in ``twin_outbox`` in the same transaction as the change
 it reports, before it is sent. Then:
@@ -6,7 +6,7 @@ it reports, before it is sent. Then:
 - while the cloud is away it waits; on ``cloud_connected`` the backlog goes out in order, and
   a new message never overtakes an older one;
 - a message the hub has taken while connected is delivered: the hub keeps what it holds, in
-  order, across a link loss (contract C2), and neither original cloud ever replies to
+  order, across a link loss (the contract in docs/architecture.md#4.2), and neither original cloud ever replies to
   ``edge_updated`` or ``device/<id>/state``, so waiting for a reply would resend them forever
   (the original's bug);
 - except that frames already written into a link that then breaks are lost with it: once a

@@ -1,4 +1,4 @@
-"""Twin and attribute update rules (spec §5.5, §5.6): pure functions over immutable values.
+"""Twin and attribute update rules (docs/protocol.md#5.5, docs/protocol.md#5.6): pure functions over immutable values.
 
 A request is applied as a whole: every key is checked before anything changes, so a Rest
 request with one bad twin changes nothing and gets one 400 (the original could half-apply).
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class Deal(IntEnum):
-    """spec §5.5 deal types."""
+    """docs/protocol.md#5.5 deal types."""
 
     REST = 0  # an update from an MQTT app
     SYNC = 1  # cloud_updated, membership add and detail
@@ -59,7 +59,7 @@ class TwinChanges:
 
 
 def deal_version(local: Version | None, requested: Version | None, deal: Deal) -> Version | None:
-    """spec §5.5 ``dealVersion``: the version after the change.
+    """docs/protocol.md#5.5 ``dealVersion``: the version after the change.
 
     Raises:
         _Rejected: a sync whose version is missing (except sync-delete), older or conflicting.
@@ -78,8 +78,13 @@ def deal_version(local: Version | None, requested: Version | None, deal: Deal) -
     return requested
 
 
-def apply_twin_requests(twins: Mapping[str, Twin], requests: Mapping[str, TwinRequest | None], deal: Deal, now_ms: int) -> TwinChanges:
+def apply_twin_requests(
+    twins: Mapping[str, Twin], requests: Mapping[str, TwinRequest | None], deal: Deal, now_ms: int, *, text_checked: bool = True
+) -> TwinChanges:
     """Apply a request's twins to a device's twins.
+
+    ``text_checked`` False takes values of any characters (membership: the original checks
+    only their type there).
 
     Raises:
         TwinRequestError: (Rest only) a bad value or type, or a delete that is not allowed.
@@ -88,12 +93,12 @@ def apply_twin_requests(twins: Mapping[str, Twin], requests: Mapping[str, TwinRe
     for name, request in requests.items():
         before = twins.get(name)
         if before is None:
-            after = _add(name, request, deal, now_ms)
+            after = _add(name, request, deal, now_ms, text_checked=text_checked)
         elif _is_delete(request, deal):
             after = _delete(before, request, deal, changes)
         else:
             assert request is not None  # a null request on an existing twin is a delete
-            after = _compare(before, request, deal, now_ms, changes)
+            after = _compare(before, request, deal, now_ms, changes, text_checked=text_checked)
         if after is None or after == before:
             continue
         changes.twins[name] = after
@@ -119,8 +124,8 @@ def _type_of(request: TwinRequest, deal: Deal, default: str) -> str | None:
     return None
 
 
-def _checked_value(name: str, side: str, request: ValueRequest, value_type: str, deal: Deal) -> str | _Skip | None:
-    problem = value_error(request.value, value_type)
+def _checked_value(name: str, side: str, request: ValueRequest, value_type: str, deal: Deal, *, text_checked: bool) -> str | _Skip | None:
+    problem = value_error(request.value, value_type, text_checked=text_checked)
     if problem is None:
         return request.value
     if deal == Deal.REST:
@@ -136,7 +141,7 @@ class _Skip:
 _SKIP = _Skip()
 
 
-def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twin | None:
+def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int, *, text_checked: bool) -> Twin | None:
     if request is None:
         if deal == Deal.REST:
             raise TwinRequestError(f"twin {name!r} cannot be deleted: it does not exist")
@@ -145,7 +150,7 @@ def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twi
     if value_type is None:
         return None
     if value_type == TYPE_DELETED and deal != Deal.REST:
-        # spec §5.5: a sync add of a deleted twin keeps the supplied versions.
+        # docs/protocol.md#5.5: a sync add of a deleted twin keeps the supplied versions.
         return Twin(name, expected_version=request.expected_version, actual_version=request.actual_version, attr_type=TYPE_DELETED)
     twin = Twin(name, optional=True if request.optional is None else request.optional, attr_type=value_type)
     try:
@@ -154,9 +159,9 @@ def _add(name: str, request: TwinRequest | None, deal: Deal, now_ms: int) -> Twi
             if value_request is None:
                 continue
             version = deal_version(Version(), getattr(request, f"{side}_version"), deal)
-            value = _checked_value(name, side, value_request, value_type, deal)
+            value = _checked_value(name, side, value_request, value_type, deal, text_checked=text_checked)
             if isinstance(value, _Skip):
-                return None  # spec §5.5: a sync add that fails validation is skipped
+                return None  # docs/protocol.md#5.5: a sync add that fails validation is skipped
             twin = _with_value(twin, side, Value(value, now_ms), version)
     except _Rejected as rejected:
         logger.warning("twin: sync add of twin %s skipped: %s", name, rejected)
@@ -169,7 +174,7 @@ def _delete(before: Twin, request: TwinRequest | None, deal: Deal, changes: Twin
         raise TwinRequestError(f"twin {before.name!r} is not optional and cannot be deleted")
     expected_version, actual_version = before.expected_version, before.actual_version
     try:
-        # spec §5.5: only versions that already exist are touched.
+        # docs/protocol.md#5.5: only versions that already exist are touched.
         kind = Deal.REST if deal == Deal.REST else Deal.SYNC_DELETE
         if expected_version is not None:
             expected_version = deal_version(expected_version, request.expected_version if request else None, kind)
@@ -184,7 +189,7 @@ def _delete(before: Twin, request: TwinRequest | None, deal: Deal, changes: Twin
     )
 
 
-def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, changes: TwinChanges) -> Twin | None:
+def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, changes: TwinChanges, *, text_checked: bool) -> Twin | None:
     # A deleted twin takes the request's type; one without metadata becomes a string again.
     value_type = _type_of(request, deal, TYPE_STRING) if before.deleted else before.attr_type
     if value_type is None:
@@ -201,14 +206,14 @@ def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, change
             logger.info("twin: cloud change of twin %s %s refused (%s); sending the edge's twin back", before.name, side, why)
             rejected = True
             if side == "actual":
-                break  # spec §5.5: once actual is rejected, optional and metadata are skipped too
+                break  # docs/protocol.md#5.5: once actual is rejected, optional and metadata are skipped too
             continue
-        value = _checked_value(before.name, side, value_request, value_type, deal)
+        value = _checked_value(before.name, side, value_request, value_type, deal, text_checked=text_checked)
         if not isinstance(value, _Skip):
             after = _with_value(after, side, Value(value, now_ms), version)
     else:
         if request.optional is False and after.optional:
-            after = replace(after, optional=False)  # spec §5.5: optional only goes true → false
+            after = replace(after, optional=False)  # docs/protocol.md#5.5: optional only goes true → false
     if rejected:
         changes.sync_result[before.name] = after
     return after
@@ -221,7 +226,7 @@ def _with_value(twin: Twin, side: str, value: Value, version: Version | None) ->
 
 
 def compute_delta(twins: Mapping[str, Twin]) -> dict[str, str]:
-    """spec §5.5 step 4: name → expected value, for twins whose actual value lags."""
+    """docs/protocol.md#5.5 step 4: name → expected value, for twins whose actual value lags."""
     delta = {}
     for name, twin in twins.items():
         if twin.deleted or twin.expected is None or not twin.expected.value:
@@ -235,7 +240,7 @@ def compute_delta(twins: Mapping[str, Twin]) -> dict[str, str]:
 def apply_attr_requests(
     attributes: Mapping[str, Attr], requests: Mapping[str, AttrRequest | None], *, detail: bool
 ) -> tuple[dict[str, Attr], dict[str, Attr | None]]:
-    """spec §5.6 attribute update: the attributes afterwards and name → changed (None: deleted).
+    """docs/protocol.md#5.6 attribute update: the attributes afterwards and name → changed (None: deleted).
 
     ``detail`` (membership) deletes every attribute the request does not list.
     """

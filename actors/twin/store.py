@@ -1,7 +1,7 @@
 """The twin's SQLite tables through peewee: ``device``, ``device_attr``, ``device_twin`` exactly
-as spec §5.1, plus ``twin_outbox`` (ours) holding messages for the cloud until delivered.
+as in docs/protocol.md#5.1, plus ``twin_outbox`` (ours) holding messages for the cloud until delivered.
 
-The file is shared with meta (contract C7); it is opened on the actor's thread in ``on_start``.
+The file is shared with meta (the contract in docs/architecture.md#4.7); it is opened on the actor's thread in ``on_start``.
 Every change one message makes is written in one transaction (:meth:`SqliteTwinStore.commit`),
 so a twin change and the message that tells the cloud about it are stored together or not at all.
 """
@@ -78,7 +78,7 @@ class TwinStore(Protocol):
         """Write the batch in one transaction; raises :class:`StoreError`."""
 
 
-# --- the tables (spec §5.1) ---------------------------------------------------------------------
+# --- the tables (docs/protocol.md#5.1) ----------------------------------------------------------
 
 
 class _BoolField(peewee.BooleanField):
@@ -326,7 +326,7 @@ def _attr_columns(attr: Attr) -> dict[str, Any]:
         "value": attr.value,
         "optional": attr.optional,
         "attr_type": attr.attr_type,
-        "metadata": "{}",  # spec §5.1: the type metadata without its type
+        "metadata": "{}",  # docs/protocol.md#5.1: the type metadata without its type
     }
 
 
@@ -356,7 +356,7 @@ def _attr_from_row(row: DeviceAttrRow) -> Attr:
 
 
 def _twin_from_row(row: DeviceTwinRow) -> Twin:
-    # Unlike the original (spec §5.1), the actual value's metadata is attached too.
+    # Unlike the original (docs/protocol.md#5.1), the actual value's metadata is attached too.
     return Twin(
         name=row.name or "",
         description=row.description or "",

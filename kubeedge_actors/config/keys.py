@@ -1,7 +1,7 @@
 """Every configuration key: its file, type, default and meaning.
 
 This table is the one source of the shipped ``conf/*.yaml`` files (see ``render.py``) and of
-the loader's checks. Keys are the seed's dotted keys (spec §8.1); ours are marked "(ours)".
+the loader's checks. Keys are the seed's dotted keys (docs/protocol.md#8.1); ours are marked "(ours)".
 Keys that some version of the original reads but we do not use are listed in
 :data:`UNUSED_KEYS` / :data:`UNUSED_PREFIXES` and accepted silently.
 """
@@ -20,6 +20,9 @@ SHIPPED_FILES = (EDGE_FILE, MODULES_FILE, LOGGING_FILE, CLOUD_FILE)
 
 Check = Callable[[Any], str | None]
 
+#: ``Key.absent`` of a key whose absence means its default.
+AS_DEFAULT: Any = object()
+
 
 @dataclass(frozen=True)
 class Key:
@@ -29,9 +32,12 @@ class Key:
         name: dotted name, e.g. ``edgehub.controller.heartbeat``.
         file: the shipped file it is written to.
         kind: ``str``, ``int``, ``float``, ``bool`` or ``list`` (of strings).
-        default: the value when the key is absent.
+        default: the value written in the shipped file, and the value without any conf folder.
         doc: one line for the comment in the shipped file.
         check: extra validation; returns the reason a value is bad, or None.
+        absent: the value when a conf folder's files leave the key out, where that differs
+            from ``default``: what a file written for the original means without the key.
+            The doc line says what it means.
     """
 
     name: str
@@ -40,6 +46,12 @@ class Key:
     default: Any
     doc: str
     check: Check | None = None
+    absent: Any = AS_DEFAULT
+
+    @property
+    def value_when_absent(self) -> Any:
+        """What the key is when a conf folder's files do not set it."""
+        return self.default if self.absent is AS_DEFAULT else self.absent
 
 
 def positive(value: Any) -> str | None:
@@ -85,20 +97,22 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL")
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off
 KEYS: tuple[Key, ...] = (
-    # --- mqtt (spec §4.1, §8.1) ---------------------------------------------------------------
+    # --- mqtt (docs/protocol.md#4.1, docs/protocol.md#8.1) ------------------------------------
     Key("mqtt.server", EDGE_FILE, str, "tcp://127.0.0.1:1883", "external MQTT broker (modes 1 and 2)", url_with_scheme("tcp", "ssl", "mqtt", "mqtts")),
     Key("mqtt.internal-server", EDGE_FILE, str, "tcp://127.0.0.1:1884", "listen address of the embedded broker (modes 0 and 1)", url_with_scheme("tcp", "mqtt")),
     Key("mqtt.mode", EDGE_FILE, int, 0, "0: embedded broker only, 1: embedded and external, 2: external only", one_of(0, 1, 2)),
     Key("mqtt.qos", EDGE_FILE, int, 0, "QoS of publishes on the embedded broker", one_of(0, 1, 2)),
     Key("mqtt.retain", EDGE_FILE, bool, False, "retain flag of publishes on the embedded broker"),
     Key("mqtt.session-queue-size", EDGE_FILE, int, 100, "embedded broker: queued messages per session", positive),
+    Key("mqtt.max-packet-size", EDGE_FILE, int, 1048576, "(ours) embedded broker: bytes of the largest packet a client may send; a larger one ends its connection", positive),
     Key("mqtt.inbound-queue-size", EDGE_FILE, int, 10000, "(ours) MQTT messages waiting for the bus actor; more are dropped and counted", positive),
     Key("mqtt.reconnect-max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the back-off between broker reconnects", positive),
-    # --- edgehub (spec §3, §8.1) --------------------------------------------------------------
+    # --- edgehub (docs/protocol.md#3, docs/protocol.md#8.1) -----------------------------------
     Key("edgehub.websocket.url", EDGE_FILE, str, "wss://127.0.0.1:10000/default/edge-node/events", "cloud hub: wss://host:port/<project-id>/<node-id>/events (ws:// for development)", url_with_scheme("ws", "wss")),
     Key("edgehub.websocket.certfile", EDGE_FILE, str, "certs/edge.crt", "client certificate presented to the cloud"),
     Key("edgehub.websocket.keyfile", EDGE_FILE, str, "certs/edge.key", "key of the client certificate"),
-    Key("edgehub.websocket.cafile", EDGE_FILE, str, "certs/ca.crt", "(ours) CA that signed the cloud's certificate; empty: the cloud is not verified, as in the original"),
+    # The original never verifies the cloud (docs/protocol.md#3.2): its files, which have no such key, keep meaning that.
+    Key("edgehub.websocket.cafile", EDGE_FILE, str, "certs/ca.crt", "(ours) CA the cloud's certificate is verified against; empty, or absent as in the original's files: not verified (a warning says so)", absent=""),
     Key("edgehub.websocket.handshake-timeout", EDGE_FILE, float, 30.0, "seconds for the TLS and websocket handshake", positive),
     Key("edgehub.websocket.write-deadline", EDGE_FILE, float, 15.0, "seconds a write to the cloud may take", positive),
     Key("edgehub.websocket.read-deadline", EDGE_FILE, float, 15.0, "read by the original but never applied; kept for compatibility", positive),
@@ -108,7 +122,7 @@ KEYS: tuple[Key, ...] = (
     Key("edgehub.reconnect.initial-interval", EDGE_FILE, float, 1.0, "(ours) first wait in seconds before redialling the cloud", positive),
     Key("edgehub.reconnect.max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the redial back-off (jittered)", positive),
     Key("edgehub.outbox-size", EDGE_FILE, int, 10000, "(ours) messages for the cloud kept while it is away; overflow is counted and logged", positive),
-    # --- edged (spec §7, §8.1) ----------------------------------------------------------------
+    # --- edged (docs/protocol.md#7, docs/protocol.md#8.1) -------------------------------------
     Key("edged.register-node-namespace", EDGE_FILE, str, "default", "namespace of node status, pod list and pull-secret lookups"),
     Key("edged.hostname-override", EDGE_FILE, str, "edge-node", "node name in node status: must equal edgehub.controller.node-id"),
     Key("edged.interface-name", EDGE_FILE, str, "eth0", "network interface whose IPv4 address is the host and pod IP"),
@@ -126,7 +140,7 @@ KEYS: tuple[Key, ...] = (
         "(ours) pod folders (volumes, configmap and secret files) live under <this>/pods; relative: beside conf/ (the original: /var/lib/edged)",
     ),
     Key("edged.server-port", EDGE_FILE, int, 10255, "(ours) read-only HTTP endpoint GET /pods on 127.0.0.1; 0 turns it off", port),
-    # --- database and meta (spec §6) ----------------------------------------------------------
+    # --- database and meta (docs/protocol.md#6) -----------------------------------------------
     Key("database.source", EDGE_FILE, str, "edge.db", "SQLite file shared by meta and twin"),
     Key("database.journal-mode", EDGE_FILE, str, "wal", "(ours) wal, or delete: programs that force journal_mode=DELETE (the original's driver) can read the file while the edge runs; commits cost ~10x more", one_of("wal", "delete")),
     Key("meta.sync.podstatus.interval", EDGE_FILE, float, 60.0, "seconds between pod status resyncs to the cloud", positive),
@@ -135,7 +149,7 @@ KEYS: tuple[Key, ...] = (
     Key("metrics.enabled", EDGE_FILE, bool, False, "(ours) serve Prometheus metrics"),
     Key("metrics.address", EDGE_FILE, str, "127.0.0.1", "(ours) metrics listen address"),
     Key("metrics.port", EDGE_FILE, int, 9464, "(ours) metrics listen port", port),
-    # --- modules.yaml (spec §1.5) -------------------------------------------------------------
+    # --- modules.yaml (docs/protocol.md#1.5) --------------------------------------------------
     Key("modules.enabled", MODULES_FILE, list, ["eventbus", "websocket", "metaManager", "edged", "twin"], "modules to run, by wire name"),
     Key("modules.restart.retries", MODULES_FILE, int, 5, "(ours) restarts of a crashed module before it is given up; 0: no limit", not_negative),
     Key("modules.restart.interval", MODULES_FILE, float, 1.0, "(ours) seconds before the first restart", positive),
@@ -143,18 +157,18 @@ KEYS: tuple[Key, ...] = (
     Key("modules.restart.max-interval", MODULES_FILE, float, 30.0, "(ours) cap in seconds of the wait between restarts", positive),
     Key("modules.restart.reset-after", MODULES_FILE, float, 60.0, "(ours) seconds of running that forget earlier crashes", positive),
     Key("modules.stop-timeout", MODULES_FILE, float, 10.0, "(ours) seconds each module gets to stop", positive),
-    # --- logging.yaml (spec §8.2) -------------------------------------------------------------
+    # --- logging.yaml (docs/protocol.md#8.2) --------------------------------------------------
     Key("loggerLevel", LOGGING_FILE, str, "INFO", "DEBUG, INFO, WARN, ERROR or FATAL", one_of(*LOG_LEVELS)),
     Key("enableRsyslog", LOGGING_FILE, bool, False, "also log to the local syslog socket"),
     Key("logFormatText", LOGGING_FILE, bool, True, "plain text lines; false: one JSON object per line"),
     Key("writers", LOGGING_FILE, list, ["stdout"], "where logs go: stdout and/or file"),
     Key("loggerFile", LOGGING_FILE, str, "edge.log", "log file of the file writer"),
-    # --- cloudhub.yaml: this project's cloud hub (spec §9.2) ----------------------------------
+    # --- cloudhub.yaml: this project's cloud hub (docs/protocol.md#9.2) -----------------------
     Key("cloudhub.address", CLOUD_FILE, str, "127.0.0.1", "websocket listen address (0.0.0.0 for every interface)"),
     Key("cloudhub.port", CLOUD_FILE, int, 10000, "websocket listen port", port),
     Key("cloudhub.ca", CLOUD_FILE, str, "certs/ca.crt", "CA of the edge certificates"),
-    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate"),
-    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key"),
+    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate; empty with cloudhub.key: no TLS, edges dial ws:// (for development)"),
+    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key; empty with cloudhub.cert: no TLS"),
     Key("cloudhub.keepalive-interval", CLOUD_FILE, float, 30.0, "seconds of silence after which an edge is dropped", positive),
     Key("cloudhub.write-timeout", CLOUD_FILE, float, 30.0, "seconds a write to an edge may take", positive),
     Key("cloudhub.node-limit", CLOUD_FILE, int, 1000, "edges connected at once; more get HTTP 429", positive),
@@ -164,7 +178,7 @@ KEYS: tuple[Key, ...] = (
 )
 # fmt: on
 
-#: Keys some version of the original reads and we do not use (spec §8): accepted silently.
+#: Keys some version of the original reads and we do not use (docs/protocol.md#8): accepted silently.
 UNUSED_KEYS: frozenset[str] = frozenset(
     {
         "edgehub.controller.protocol",

@@ -1,9 +1,12 @@
-"""Load ``conf/*.yaml`` into one dotted key space, as the original does (spec §1.6).
+"""Load ``conf/*.yaml`` into one dotted key space, as the original does (docs/protocol.md#1.6).
 
 - every ``*.yaml`` / ``*.yml`` file in the folder is read and merged;
 - keys we know are type-checked: a bad value is a :class:`ConfigError` naming file, key, line;
 - keys of the original that we do not use are accepted silently;
-- any other key is a warning that suggests the known key it was probably meant to be.
+- any other key is a warning that suggests the known key it was probably meant to be;
+- a key the files leave out has the value its absence meant in the original's files
+  (``Key.absent``), which is its shipped default unless the key table says otherwise;
+- a node name in node status that is not the node id is a warning (docs/protocol.md#9.4).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class _Leaf:
 class Config:
     """Validated configuration values by dotted key, with defaults for absent keys.
 
+    A key the files of :func:`load_config` leave out has ``Key.value_when_absent`` (what the
+    original's files meant without it); :meth:`defaults` has every key as the shipped conf.
     Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`; read it with
     ``config["edgehub.controller.heartbeat"]``. Asking for a key that is not in the key table
     is a ``KeyError``: a typo in code fails loudly.
@@ -43,7 +48,7 @@ class Config:
     Attributes:
         base_dir: relative paths in values are relative to this folder (the one holding
             ``conf/``; the working directory for built-in defaults).
-        warnings: what the loader warned about (unknown keys).
+        warnings: what the loader warned about (unknown keys, a node name that is not the node id).
         sources: where each value set in a file came from, as ``file:line``.
     """
 
@@ -122,10 +127,28 @@ def load_config(config_dir: Path | str, *, log_warnings: bool = True) -> Config:
                 continue
             values[leaf.key] = _checked(spec, leaf.value, leaf)
             sources[leaf.key] = f"{leaf.file}:{leaf.line}"
+    for key in KEYS:
+        values.setdefault(key.name, key.value_when_absent)
+    warnings += _identity_warnings(values, sources)
     if log_warnings:
         for warning in warnings:
             logger.warning("config: %s", warning)
     return Config(values, base_dir=directory.resolve().parent, warnings=tuple(warnings), sources=sources)
+
+
+def _identity_warnings(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[str]:
+    """The original names the node in node status by ``edged.hostname-override`` and everywhere
+    else by ``edgehub.controller.node-id``; we do the same, and say when they differ, because a
+    KubeEdge cloud then updates another Node than the one it sends pods to."""
+    node_id, hostname = values["edgehub.controller.node-id"], values["edged.hostname-override"]
+    if node_id == hostname:
+        return []
+    where = sources.get("edged.hostname-override") or sources.get("edgehub.controller.node-id") or "<defaults>"
+    return [
+        f"{where}: edged.hostname-override {hostname!r} is not edgehub.controller.node-id {node_id!r}: node status is reported"
+        f" for node {hostname!r}, the cloud link and pods are node {node_id!r}; a KubeEdge cloud wants both to be the"
+        " Kubernetes node name"
+    ]
 
 
 def _read_leaves(path: Path) -> list[_Leaf]:

@@ -85,3 +85,6 @@ class FakeBroker:
 
     def stop(self) -> None:
         self.running = False
+
+    def figures(self) -> dict[str, float]:
+        return {"mqtt_broker_connections": 1.0}

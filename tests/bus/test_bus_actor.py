@@ -307,3 +307,17 @@ def test_the_figures_count_messages_through_the_bus_and_the_hand_overs_drops() -
 
     assert (figures["mqtt_received_total"], figures["mqtt_inbound_dropped_total"], figures["mqtt_inbound_waiting"]) == (3, 2, 0)
     assert (figures["mqtt_published_total"], figures['mqtt_publishes_refused_total{broker="external"}']) == (1, 1)
+
+
+def test_the_embedded_brokers_own_figures_are_among_the_bus_figures() -> None:
+    harness = started_bus(FakeMqttClient("internal"), mode=0)
+
+    figures = harness.actor.module_metrics()
+
+    assert figures["mqtt_broker_connections"] == 1
+
+
+def test_without_an_embedded_broker_there_are_no_broker_figures() -> None:
+    harness = started_bus(mode=2)
+
+    assert not any(name.startswith("mqtt_broker_") for name in harness.actor.module_metrics())

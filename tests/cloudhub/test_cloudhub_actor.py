@@ -1,4 +1,4 @@
-"""Tier 1: the cloudhub actor with a recording router and a fake websocket server (spec §9.2)."""
+"""Tier 1: the cloudhub actor with a recording router and a fake websocket server (docs/protocol.md#9.2)."""
 
 from __future__ import annotations
 

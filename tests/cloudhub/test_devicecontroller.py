@@ -1,4 +1,4 @@
-"""Tier 1: the device controller with a recording router and a real SQLite file (spec §5.4, §5.7)."""
+"""Tier 1: the device controller with a recording router and a real SQLite file (docs/protocol.md#5.4, docs/protocol.md#5.7)."""
 
 from __future__ import annotations
 
@@ -251,7 +251,7 @@ def test_a_device_name_used_in_another_namespace_is_refused(start_controller: Ca
 
 
 def edge_updated(value: str, edge_version: int | None, timestamp_ms: int, *, node: str = "edge-1") -> Message:
-    """The twin's report of ``temperature`` = ``value`` (spec §5.4), as the edge made it."""
+    """The twin's report of ``temperature`` = ``value`` (docs/protocol.md#5.4), as the edge made it."""
     twin: dict[str, Any] = {
         "actual": {"value": value, "metadata": {"timestamp": timestamp_ms}},
         "metadata": {"type": "string"},

@@ -47,5 +47,5 @@ def pull_secret(name: str, registry: str, username: str, password: str, namespac
 
 
 def as_meta_answer(*objects: dict[str, Any]) -> list[str]:
-    """meta's answer to a query (C3): a JSON array of JSON strings."""
+    """meta's answer to a query (docs/architecture.md#4.3): a JSON array of JSON strings."""
     return [json.dumps(o) for o in objects]

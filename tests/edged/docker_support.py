@@ -39,7 +39,7 @@ FAST = EdgedTimings(
 
 
 class EdgeNode:
-    """A router, a probe answering as meta (C3), and a real edged with its own node id.
+    """A router, a probe answering as meta (docs/architecture.md#4.3), and a real edged with its own node id.
 
     The probe answers queries from :attr:`objects` (resource → object) and the pod query with
     :attr:`pods`, each as a JSON string in a JSON array, and "OK" to status updates.
@@ -60,7 +60,8 @@ class EdgeNode:
         values.update(config)
         self.config = Config.defaults().with_values(values)
         self.router = Router()
-        self.pods: list[dict[str, Any]] = []
+        self.pods: list[dict[str, Any]] = []  # meta's answer to the pod query
+        self._pod_rows: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, dict[str, Any]] = {}
         self.meta: Probe = start_probe(self.router, Module.META, "meta", auto_reply=self._answer)
         self.edged: pykka.ActorRef[Any] | None = None
@@ -83,16 +84,20 @@ class EdgeNode:
             self.router.unregister(Module.EDGED)
             self.edged = None
 
-    def send(self, operation: str, obj: dict[str, Any], kind: str = "pod") -> None:
+    def send(self, operation: str, obj: dict[str, Any], kind: str = "pod", *, namespace: str = "") -> None:
+        """Send ``obj`` to edged under ``<namespace>/<kind>/<name>`` (namespace: the object's,
+        else ``default``), keeping meta's pod rows as meta does: one per resource."""
         meta = obj["metadata"]
-        namespace = meta.get("namespace", "default")
-        if kind == "pod" and operation != "delete":
-            self.pods = [p for p in self.pods if p["metadata"]["uid"] != meta["uid"]] + [obj]
-        elif kind == "pod":
-            self.pods = [p for p in self.pods if p["metadata"]["uid"] != meta["uid"]]
+        namespace = namespace or meta.get("namespace") or "default"
+        resource = f"{namespace}/{kind}/{meta['name']}"
+        if kind == "pod":
+            self._pod_rows = {key: p for key, p in self._pod_rows.items() if key != resource}
+            if operation != "delete":
+                self._pod_rows[resource] = obj
+            self.pods = list(self._pod_rows.values())
         else:
-            self.objects[f"{namespace}/{kind}/{meta['name']}"] = obj
-        self.router.send(Module.EDGED, cloud_message(operation, f"{namespace}/{kind}/{meta['name']}", obj))
+            self.objects[resource] = obj
+        self.router.send(Module.EDGED, cloud_message(operation, resource, obj))
 
     def wait_status(self, name: str, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0) -> dict[str, Any]:
         message = self.meta.wait_for(lambda m: m.resource.endswith(f"/podstatus/{name}") and predicate(m.content["Status"]), timeout_s)

@@ -79,7 +79,7 @@ def test_node_status_goes_to_meta_at_start_and_every_interval_with_the_docker_ve
     body = updates[0].content
     assert updates[0].resource == "default/nodestatus/edge-node"
     assert set(body) == {"UID", "Status", "ExtendResources"} and body["ExtendResources"] is None
-    assert body["Status"]["nodeInfo"]["containerRuntimeVersion"] == "docker://20.10.24"  # Errata 5
+    assert body["Status"]["nodeInfo"]["containerRuntimeVersion"] == "docker://20.10.24"  # docs/protocol.md#13.5
     assert body["Status"]["conditions"][0]["reason"] == "EdgeReady"
 
 

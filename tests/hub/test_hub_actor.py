@@ -1,17 +1,18 @@
-"""Tier 1: the hub actor object with a recording router and a fake link (spec §3)."""
+"""Tier 1: the hub actor object with a recording router and a fake link (docs/protocol.md#3)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from actors.hub import HubActor
 from actors.hub.actor import INBOUND_GROUPS
-from kubeedge_actors import Config, Message
+from kubeedge_actors import Config, Message, load_config
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_actors.testing import ActorHarness, cloud_message, edged_message, make_message
 from tests.hub.fakes import FakeDialer
@@ -333,7 +334,7 @@ def test_stopping_closes_the_link_and_tells_the_others() -> None:
 @pytest.mark.parametrize(
     ("url", "cafile", "warning"),
     [
-        ("wss://cloud:10000/p/n/events", "", "hub: edgehub.websocket.cafile is empty: the cloud's certificate is not verified"),
+        ("wss://cloud:10000/p/n/events", "", "hub: edgehub.websocket.cafile is not set: the cloud's certificate is not verified"),
         ("ws://cloud:10000/p/n/events", "", "is not encrypted (ws://)"),
         ("wss://cloud:10000/p/n/events", "certs/ca.crt", None),
     ],
@@ -351,6 +352,23 @@ def test_an_unverified_or_unencrypted_cloud_is_named_once_at_start(
     start_warnings = [r.getMessage() for r in caplog.records if "verified" in r.getMessage() or "encrypted" in r.getMessage()]
     assert len(start_warnings) == (1 if warning else 0)
     assert warning is None or warning in start_warnings[0]
+
+
+def test_a_cafile_left_out_of_the_conf_is_one_warning_that_says_how_to_verify_the_cloud(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "edge.yaml").write_text("edgehub:\n  websocket:\n    certfile: certs/edge.crt\n    keyfile: certs/edge.key\n")
+    config = load_config(tmp_path).with_values({"edgehub.websocket.url": "wss://cloud:10000/p/n/events"})
+    dialer = FakeDialer().refuse(times=3)
+
+    with caplog.at_level(logging.WARNING):
+        harness = ActorHarness(HubActor, config, dialer=dialer)
+        harness.start()
+        harness.advance(3.0)
+
+    [warning] = [r.getMessage() for r in caplog.records if "cafile" in r.getMessage()]
+    assert "the cloud's certificate is not verified, as in the original" in warning
+    assert "set edgehub.websocket.cafile to the CA that signed it to verify the cloud" in warning
 
 
 def test_only_the_first_of_a_streak_of_failed_dials_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,10 @@
 """Tier 2: the started hub in a real router, probes for meta/twin/bus, and a real (TLS)
-websocket cloud on loopback (spec §3)."""
+websocket cloud on loopback (docs/protocol.md#3)."""
 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pykka
 import pytest
 
-from kubeedge_actors import Config, Router
+from actors.hub.transport import CloudLinkError, LinkSettings, client_ssl_context
+from kubeedge_actors import Config, Router, load_config
 from kubeedge_actors.message import encode_message
 from kubeedge_actors.testing import cloud_message, make_message, wait_until
 from tests.hub.cloud_double import CloudDouble
@@ -236,6 +238,36 @@ def test_without_a_ca_the_cloud_is_not_verified_as_in_the_original(
     cloud.wait_for_handshakes(1)
 
 
+def test_a_conf_without_a_cafile_connects_to_a_cloud_it_cannot_verify_as_the_original_does(
+    cloud: CloudDouble, tmp_path: Path, start_edge: Callable[[Config], Edge]
+) -> None:
+    other_ca = make_tls_files(tmp_path / "other")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "edge.yaml").write_text(  # as v1.0.0's edge.yaml: certfile and keyfile, no cafile
+        f"edgehub:\n  websocket:\n    url: {cloud.url}\n    certfile: {other_ca.client_cert}\n    keyfile: {other_ca.client_key}\n"
+    )
+
+    start_edge(load_config(conf))
+
+    cloud.wait_for_handshakes(1)
+
+
+def test_a_cafile_set_but_missing_is_an_error_naming_the_file_and_the_key(tmp_path: Path) -> None:
+    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tmp_path / "nope" / "ca.crt")})
+
+    with pytest.raises(CloudLinkError, match=rf"cannot load the CA file {tmp_path / 'nope' / 'ca.crt'} \(edgehub\.websocket\.cafile\)"):
+        client_ssl_context(LinkSettings.from_config(config))
+
+
+def test_a_cafile_that_is_set_makes_the_cloud_verified(tls_files: TlsFiles) -> None:
+    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tls_files.ca), "edgehub.websocket.certfile": ""})
+
+    context = client_ssl_context(LinkSettings.from_config(config))
+
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
 def test_a_cloud_answering_429_is_retried(cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[[Config], Edge]) -> None:
     cloud.refuse_with = 429
     edge = start_edge(edge_config(cloud, tls_files))
@@ -246,10 +278,13 @@ def test_a_cloud_answering_429_is_retried(cloud: CloudDouble, tls_files: TlsFile
     edge.meta.wait_for(lambda m: m.content == "cloud_connected")
 
 
-def test_a_plain_ws_cloud_works_for_development(start_edge: Callable[[Config], Edge]) -> None:
+@pytest.mark.parametrize("missing_client_files", [False, True], ids=["no-client-files", "client-files-that-do-not-exist"])
+def test_a_plain_ws_cloud_works_for_development(missing_client_files: bool, tmp_path: Path, start_edge: Callable[[Config], Edge]) -> None:
+    # ws:// loads no TLS file: the seed README's certfile/keyfile that do not exist do not matter.
+    missing = {"edgehub.websocket.certfile": str(tmp_path / "edge.crt"), "edgehub.websocket.keyfile": str(tmp_path / "edge.key")}
     cloud = CloudDouble(None).start()
     try:
-        edge = start_edge(edge_config(cloud, None))
+        edge = start_edge(edge_config(cloud, None, **(missing if missing_client_files else {})))
         edge.meta.wait_for(lambda m: m.content == "cloud_connected")
         edge.router.send("websocket", make_message("update", "default/podstatus/a"))
 

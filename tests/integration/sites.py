@@ -74,9 +74,14 @@ def write_conf(conf_dir: Path, values: dict[str, Any]) -> None:
 
 
 def read_conf(conf_dir: Path, key: str) -> Any:
-    """The value of a dotted key as the site's conf files hold it."""
-    node = YAML(typ="safe").load((conf_dir / KEYS_BY_NAME[key].file).read_text(encoding="utf-8"))
+    """The value of a dotted key as the site's conf files hold it (what its absence means when
+    they leave it out, as in a conf written for the original)."""
+    spec = KEYS_BY_NAME[key]
+    path = conf_dir / spec.file
+    node = YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.is_file() else None
     for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return spec.value_when_absent
         node = node[part]
     return node
 
@@ -253,7 +258,7 @@ class CloudHubProcess(SiteProcess):
 
     def start(self) -> CloudHubProcess:
         self.launch()
-        port = self.wait_for_log(r"serving edges on wss://127\.0\.0\.1:(\d+)/")
+        port = self.wait_for_log(r"serving edges on wss?://127\.0\.0\.1:(\d+)/")
         api = self.wait_for_log(r"control API on http://127\.0\.0\.1:(\d+)/")
         if not self.port:
             self.port, self.api_port = int(port.group(1)), int(api.group(1))

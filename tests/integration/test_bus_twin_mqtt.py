@@ -1,11 +1,12 @@
 """Tier 3: a device app on a real broker (Mosquitto, and the embedded one) talks to bus + twin.
 
-The payloads checked here are those of spec §5.4; the cloud is a probe registered as
+The payloads checked here are those of docs/protocol.md#5.4; the cloud is a probe registered as
 ``websocket`` and cloud messages are injected as the hub would (``send_to_group("twin", ...)``).
 """
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from actors import builtin_modules
 from kubeedge_actors import Config, Router, Runtime
 from kubeedge_actors.testing import Probe, connection_event, make_message, start_probe
 from kubeedge_actors.wire import Group, Module
+from tests.bus.raw_mqtt import RawClient, packet, publish_packet, varint
 from tests.integration.twin_device_app import DeviceApp
 from tests.services import MosquittoBroker, free_port
 
@@ -41,6 +44,7 @@ TOPIC = "$hw/events/device/lamp/"
 
 @dataclass
 class Edge:
+    runtime: Runtime
     router: Router
     cloud: Probe
     app: DeviceApp
@@ -71,7 +75,7 @@ def running_edge(tmp_path: Path, port: int, broker: MosquittoBroker | None, **va
     app = DeviceApp("127.0.0.1", port)
     try:
         app.request(f"$hw/events/node/{NODE}/membership/get", f"$hw/events/node/{NODE}/membership/get/result", {"event_id": "ready"})
-        yield Edge(router, cloud, app, broker)
+        yield Edge(runtime, router, cloud, app, broker)
     finally:
         app.close()
         runtime.stop()
@@ -167,7 +171,7 @@ def test_changes_made_while_the_cloud_is_away_reach_it_once_each_in_order_after_
     edge_updates = [m for m in edge.cloud.messages if m.resource == "device/lamp/twin/edge_updated"]
     assert [m.content["twin"]["level"]["actual"]["value"] for m in edge_updates] == ["1", "2", "3"]
     assert edge_updates[0].content["twin"]["level"]["actual_version"] == {"cloud": 0, "edge": 1}
-    assert edge.app.wait_for("node/connection") == b"cloud_connected"  # spec §3.9, wire-visible
+    assert edge.app.wait_for("node/connection") == b"cloud_connected"  # docs/protocol.md#3.9, wire-visible
 
 
 def test_a_broker_restart_is_survived_with_subscriptions_restored(mosquitto_edge: Edge) -> None:
@@ -179,3 +183,42 @@ def test_a_broker_restart_is_survived_with_subscriptions_restored(mosquitto_edge
     got = edge.app.twin_get("lamp", timeout_s=15)
 
     assert got["twin"]["power"]["expected"]["value"] == "on"
+
+
+def bus_figures(runtime: Runtime) -> dict[str, float]:
+    """The eventbus module's figures as scraped from the metrics endpoint, by sample name."""
+    assert runtime.metrics is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{runtime.metrics.port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()) if k != "module"): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("module") == Module.BUS
+    }
+
+
+def test_bad_clients_on_the_embedded_broker_lose_their_own_connection_and_the_bus_and_device_app_go_on(tmp_path: Path) -> None:
+    port = free_port()
+    values = {"mqtt.mode": 0, "mqtt.internal-server": f"tcp://127.0.0.1:{port}", "metrics.enabled": True, "metrics.port": 0}
+    smuggled = publish_packet(TOPIC + "twin/get", b'{"event_id":"smuggled"}')
+    bad_packets = (
+        publish_packet("$hw/events/device/+/twin/update", smuggled),  # a wildcard topic name
+        packet(0x00, b""),  # a reserved packet type
+        b"\x30" + varint(64 << 20) + b"\x00\x01t",  # 64 MiB announced, over mqtt.max-packet-size
+    )
+    with running_edge(tmp_path, port, None, **values) as edge:
+        edge.add_lamp()
+        for data in bad_packets:
+            bad = RawClient(port)
+            bad.connect("bad-device-app")
+            bad.send(data)
+            assert bad.closed_by_broker()
+        got = edge.app.twin_get("lamp")
+        figures = bus_figures(edge.runtime)
+
+    assert got["twin"]["power"]["expected"]["value"] == "on"
+    assert [p for p in edge.app.on_topic(TOPIC + "twin/get/result") if p.get("event_id") == "smuggled"] == []
+    assert figures["kubeedge_mqtt_broker_protocol_errors_total"] == 3
+    assert figures["kubeedge_mqtt_connected{broker=internal}"] == 1
+    assert figures["kubeedge_mqtt_connection_losses_total{broker=internal}"] == 0

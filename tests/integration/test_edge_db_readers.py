@@ -34,6 +34,7 @@ from kubeedge_actors import Message
 from kubeedge_actors.testing import wait_until
 from kubeedge_actors.wire import Group
 from tests.cloudhub.running import RunningCloudHub
+from tests.integration.fault_tools import CloudInbox
 from tests.integration.scenario import Scenario
 from tests.integration.sites import REPO, api_items
 from tests.integration.twin_device_app import DeviceApp
@@ -119,6 +120,7 @@ class Workload:
     twin reports from the device app."""
 
     scenario: Scenario
+    inbox: CloudInbox
     image: str
     app: DeviceApp
     device: str = field(default_factory=lambda: f"thermo-{uuid.uuid4().hex[:6]}")
@@ -142,9 +144,10 @@ class Workload:
     def deploy_device(self) -> None:
         """The device (the cloud hub sends its twin), then its attributes: this project's cloud
         hub has none to send, so the test sends them through it as the cloud does (docs/protocol.md#5.4)."""
-        # The membership detail the twin asked for on connecting lists every device without
-        # attributes, and a member's attributes follow the list (docs/protocol.md#5.6): it must come first.
-        wait_until(lambda: self.scenario.edge.waiting_for_the_cloud() == 0, 30, 0.05, "the twin's membership detail answered")
+        # The membership detail the twin asks for on connecting lists every device without
+        # attributes, and a member's attributes follow the list (docs/protocol.md#5.6): the
+        # cloud must have taken that request before the device exists, so its answer is empty.
+        self.inbox.wait_for_count(lambda message: message.resource.endswith("/membership/detail"), 1)
         self.apply(THERMOMETER.format(device=self.device, node=self.scenario.node_id))
         self.app.wait_for(f"$hw/events/node/{self.scenario.node_id}/membership/updated", timeout_s=30)
         attributes = {
@@ -198,18 +201,25 @@ def journal_mode() -> str:
 
 
 @pytest.fixture
-def scenario(tmp_path: Path, docker_client: Any, busybox_image: str, journal_mode: str) -> Iterator[Scenario]:
+def inbox() -> CloudInbox:
+    return CloudInbox()
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, docker_client: Any, busybox_image: str, journal_mode: str, inbox: CloudInbox) -> Iterator[Scenario]:
     values = {"database.journal-mode": journal_mode}
     with Scenario(tmp_path, docker_client, edge_values=values, in_process_cloud=True) as running:
         running.cloud.start()
+        assert isinstance(running.cloud, RunningCloudHub)
+        inbox.attach(running.cloud)
         running.edge.start()
         running.wait_node("connected")
         yield running
 
 
 @pytest.fixture
-def workload(scenario: Scenario, busybox_image: str) -> Workload:
-    workload = Workload(scenario, busybox_image, scenario.device_app())
+def workload(scenario: Scenario, inbox: CloudInbox, busybox_image: str) -> Workload:
+    workload = Workload(scenario, inbox, busybox_image, scenario.device_app())
     workload.deploy_pod("web")
     workload.deploy_device()
     return workload

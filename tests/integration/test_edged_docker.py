@@ -1,4 +1,4 @@
-"""Tier 3: edged against the real Docker Engine, with a probe answering as meta (C3)."""
+"""Tier 3: edged against the real Docker Engine, with a probe answering as meta (docs/architecture.md#4.3)."""
 
 from __future__ import annotations
 

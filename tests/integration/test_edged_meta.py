@@ -1,8 +1,8 @@
 """Tier 3: edged with the real meta actor (SQLite file) and the real Docker Engine.
 
 The cloud is a probe in the hub's place: pods and configmaps go into meta as the hub routes
-them (C2: group ``resource`` → group ``meta``); meta forwards them to edged and acks the cloud;
-edged's statuses are stored by meta and forwarded to the cloud (C3).
+them (docs/architecture.md#4.2: group ``resource`` → group ``meta``); meta forwards them to edged and acks the cloud;
+edged's statuses are stored by meta and forwarded to the cloud (docs/architecture.md#4.3).
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def test_a_second_edge_with_the_same_node_id_takes_over_from_the_first(cloud: Ru
 
     newer.meta.wait_for(lambda m: m.resource == "default/pod/nginx")
     assert pods_on(older, "insert") == []
-    assert older.proxy().unrouted_counts.get()["cloudhub"] == 1  # the spec's disconnect notice
+    assert older.proxy().unrouted_counts.get()["cloudhub"] == 1  # the original's disconnect notice
 
 
 def test_an_edge_beyond_the_node_limit_is_refused_with_429_and_keeps_trying(

@@ -1,5 +1,5 @@
 """Tier 3: a Device applied with ``ctl`` reaches the edge's twin over TLS, and what the twin
-reports shows in ``ctl get devices`` (spec §5.4, §5.7)."""
+reports shows in ``ctl get devices`` (docs/protocol.md#5.4, docs/protocol.md#5.7)."""
 
 from __future__ import annotations
 

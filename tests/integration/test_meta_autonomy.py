@@ -1,5 +1,5 @@
 """Tier 3: edge autonomy on a real SQLite file: what the cloud sent survives a restart of the
-whole edge core and is served with the cloud gone (spec §6.6); the CLI runs meta on conf/."""
+whole edge core and is served with the cloud gone (docs/protocol.md#6.6); the CLI runs meta on conf/."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def pod(name: str, namespace: str = "default", **extra: Any) -> dict[str, Any]:
 
 
 def pod_status(name: str, phase: str = "Running") -> dict[str, Any]:
-    """What edged reports for a pod (capitalised keys, spec §7.5)."""
+    """What edged reports for a pod (capitalised keys, docs/protocol.md#7.5)."""
     return {"UID": f"uid-{name}", "Name": name, "Status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
@@ -32,7 +32,7 @@ def configmap(name: str, namespace: str = "default") -> dict[str, Any]:
 
 
 def stored(content: Any) -> str:
-    """The stored form: JSON with sorted keys (spec §6.1)."""
+    """The stored form: JSON with sorted keys (docs/protocol.md#6.1)."""
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -1,4 +1,4 @@
-"""Tier 1: queries answered from SQLite or the cloud (spec §6.3, contract C3), with a fake store."""
+"""Tier 1: queries answered from SQLite or the cloud (docs/protocol.md#6.3, the contract in docs/architecture.md#4.3), with a fake store."""
 
 from __future__ import annotations
 

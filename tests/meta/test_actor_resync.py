@@ -1,4 +1,4 @@
-"""Tier 1: the cloud-connection flag and the pod-status resync (spec §3.9, §6.4), fixed."""
+"""Tier 1: the cloud-connection flag and the pod-status resync (docs/protocol.md#3.9, docs/protocol.md#6.4), fixed."""
 
 from __future__ import annotations
 

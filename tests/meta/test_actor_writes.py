@@ -1,4 +1,4 @@
-"""Tier 1: meta's writes (spec §6.2) and how they are batched, with a fake store."""
+"""Tier 1: meta's writes (docs/protocol.md#6.2) and how they are batched, with a fake store."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_a_sync_message_meant_for_edged_is_answered_through_send_resp() -> None:
     assert harness.router.take("send", Module.EDGED) == []
 
 
-# --- updates by source (spec §6.2) ----------------------------------------------------------
+# --- updates by source (docs/protocol.md#6.2) -----------------------------------------------
 
 
 def test_a_status_update_from_edged_is_answered_ok_then_forwarded_unchanged_to_the_cloud() -> None:

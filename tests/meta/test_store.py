@@ -11,7 +11,7 @@ import pytest
 
 from actors.meta.store import MetaStore
 
-# The original's table (beego ORM, spec §6.1), as another writer of the file creates it.
+# The original's table (beego ORM, docs/protocol.md#6.1), as another writer of the file creates it.
 ORIGINAL_DDL = "CREATE TABLE meta (key varchar(256) NOT NULL PRIMARY KEY, type varchar(32) NOT NULL DEFAULT '', value text)"
 
 

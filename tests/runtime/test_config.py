@@ -38,13 +38,89 @@ def test_every_key_is_documented_in_its_shipped_file() -> None:
         assert f"# {key.doc}\n" in text, key.name
 
 
-@pytest.mark.parametrize("version", ["r0", "v0.2", "v1.0.0"])
-def test_a_config_written_for_the_original_loads_without_warnings(version: str) -> None:
+@pytest.mark.parametrize("version", ["seed", "r0", "v0.2", "v1.0.0"])
+def test_a_config_written_for_the_original_loads_with_its_values(version: str) -> None:
     config = load_config(ORIGINAL_CONF / version)
 
-    assert config.warnings == ()
     assert config["edgehub.controller.heartbeat"] == 15
     assert config["edged.image-gc-high-threshold"] == 80
+    assert config["edgehub.controller.node-id"] == "fb4ebb70-2783-42b8-b3ef-63e2fd6d242e"
+
+
+@pytest.mark.parametrize("version", ["v0.2", "v1.0.0"])
+def test_the_original_conf_of_v0_2_and_v1_0_0_loads_without_warnings(version: str) -> None:
+    assert load_config(ORIGINAL_CONF / version).warnings == ()
+
+
+@pytest.mark.parametrize("version", ["seed", "r0"])
+def test_a_node_name_other_than_the_node_id_is_one_warning_naming_both(version: str) -> None:
+    # The seed's hostname-override is not its node-id: each is used where the original uses it.
+    config = load_config(ORIGINAL_CONF / version)
+
+    [warning] = config.warnings
+    assert warning.startswith(f"{ORIGINAL_CONF / version / 'edge.yaml'}:")
+    assert "edged.hostname-override '93e05fa9-b782-4a59-9d02-9f6e639b4205' is not edgehub.controller.node-id" in warning
+    assert "'fb4ebb70-2783-42b8-b3ef-63e2fd6d242e'" in warning
+    assert config["edged.hostname-override"] == "93e05fa9-b782-4a59-9d02-9f6e639b4205"
+
+
+def test_a_node_id_set_alone_is_a_warning_at_its_line(tmp_path: Path) -> None:
+    folder = write(tmp_path, "edge.yaml", "edgehub:\n  controller:\n    node-id: n1\n")
+
+    [warning] = load_config(folder).warnings
+
+    assert warning.startswith(f"{folder / 'edge.yaml'}:3: edged.hostname-override 'edge-node' is not edgehub.controller.node-id 'n1'")
+
+
+def test_the_seed_readme_conf_runs_the_five_modules_with_the_embedded_broker() -> None:
+    # No modules.yaml, no mqtt.mode: what v1.0.0 does without them (docs/protocol.md#4.1).
+    config = load_config(ORIGINAL_CONF / "seed")
+
+    assert config["modules.enabled"] == ["eventbus", "websocket", "metaManager", "edged", "twin"]
+    assert config["mqtt.mode"] == 0
+    assert config["edgehub.websocket.url"] == "ws://127.0.0.1:20000/fake_group_id/events"
+    assert config["edgehub.websocket.certfile"] == "/tmp/edge.crt"
+
+
+# --- edgehub.websocket.cafile: absent means what it meant in the original --------------------
+
+
+@pytest.mark.parametrize("version", ["seed", "r0", "v0.2", "v1.0.0"])
+def test_a_cafile_absent_from_the_original_files_means_the_cloud_is_not_verified(version: str) -> None:
+    # v1.0.0's edgehub.quic.cafile is QUIC's, which we do not use: it is not the websocket's.
+    assert load_config(ORIGINAL_CONF / version)["edgehub.websocket.cafile"] == ""
+
+
+def test_a_cafile_set_in_the_files_is_the_one_used(tmp_path: Path) -> None:
+    folder = write(tmp_path / "conf", "edge.yaml", "edgehub:\n  websocket:\n    cafile: /etc/kubeedge/ca.crt\n")
+
+    assert load_config(folder)["edgehub.websocket.cafile"] == "/etc/kubeedge/ca.crt"
+
+
+def test_an_explicitly_empty_cafile_stays_empty(tmp_path: Path) -> None:
+    folder = write(tmp_path, "edge.yaml", 'edgehub:\n  websocket:\n    cafile: ""\n')
+
+    assert load_config(folder)["edgehub.websocket.cafile"] == ""
+
+
+def test_a_conf_folder_without_edge_yaml_also_leaves_the_cafile_out(tmp_path: Path) -> None:
+    folder = write(tmp_path, "modules.yaml", "modules:\n  enabled: [websocket]\n")
+
+    assert load_config(folder)["edgehub.websocket.cafile"] == ""
+
+
+def test_the_shipped_conf_and_the_built_in_defaults_keep_verifying_the_cloud() -> None:
+    assert load_config(REPO / "conf")["edgehub.websocket.cafile"] == "certs/ca.crt"
+    assert Config.defaults()["edgehub.websocket.cafile"] == "certs/ca.crt"
+    assert "\n    cafile: certs/ca.crt\n" in render_default_file("edge.yaml")
+
+
+def test_every_key_whose_absence_differs_from_its_default_says_so_in_its_doc() -> None:
+    differing = [key for key in KEYS if key.value_when_absent != key.default]
+
+    assert [key.name for key in differing] == ["edgehub.websocket.cafile"]
+    for key in differing:
+        assert "absent" in key.doc, key.name
 
 
 def test_values_from_the_original_files_are_used() -> None:

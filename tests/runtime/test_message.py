@@ -1,4 +1,5 @@
-"""The envelope and its codec against the wire examples of the spec (§2.1, §3.6, §3.9, §4.4)."""
+"""The envelope and its codec against the wire examples (docs/protocol.md#2.1, docs/protocol.md#3.6, docs/protocol.md#3.9,
+docs/protocol.md#4.4)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,19 @@ from kubeedge_actors.wire import Operation
 FIXED_ID = "5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11"
 REQUEST_ID = "0d7d1ad8-8b8e-4bd8-a8a8-5c1e33a3b8c2"
 
-# spec §3.6, with the uuid and time filled in
+# docs/protocol.md#3.6, with the uuid and time filled in
 HEARTBEAT_WIRE = (
     '{"header":{"msg_id":"5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11","parent_msg_id":"","timestamp":1541400000000,"sync":false},'
     '"route":{"source":"websocket","group":"resource","operation":"keepalive","resource":"node"},'
     '"content":"ping"}'
 )
-# spec §3.9
+# docs/protocol.md#3.9
 CONNECTED_WIRE = (
     '{"header":{"msg_id":"5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11","parent_msg_id":"","timestamp":1541400000000,"sync":false},'
     '"route":{"source":"edgehub","group":"meta","operation":"publish","resource":"node/connection"},'
     '"content":"cloud_connected"}'
 )
-# spec §4.4
+# docs/protocol.md#4.4
 BUS_WIRE = (
     '{"header":{"msg_id":"5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11","parent_msg_id":"","timestamp":1541400000000,"sync":false},'
     '"route":{"source":"bus","group":"user","operation":"response","resource":"JGh3L2V2ZW50cy9kZXZpY2UvZGV2MS90d2luL3VwZGF0ZQ=="},'

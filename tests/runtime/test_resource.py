@@ -1,4 +1,4 @@
-"""Resource strings in the edge and cloud forms (spec §2.5)."""
+"""Resource strings in the edge and cloud forms (docs/protocol.md#2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The router: delivery by name and group, sync requests, dead letters (spec §1.2–1.3)."""
+"""The router: delivery by name and group, sync requests, dead letters (docs/protocol.md#1.2 and docs/protocol.md#1.3)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_a_reply_from_another_module_resolves_the_waiter(router: Router) -> None
 
 
 def test_a_reply_sent_before_the_request_is_read_still_reaches_the_waiter(router: Router) -> None:
-    # The waiter is registered before the request is enqueued (spec §1.3 item 5).
+    # The waiter is registered before the request is enqueued (docs/protocol.md#1.3 item 5).
     request = make_message()
     router.register("slow", "g", start_probe(router, "slow", "g").ref)  # type: ignore[arg-type]
     future = router.send_sync("slow", request)

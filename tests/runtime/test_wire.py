@@ -1,4 +1,4 @@
-"""The encodings one module writes and another reads: topic resources (§4.4), connection events (§3.9)."""
+"""The encodings one module writes and another reads: topic resources (docs/protocol.md#4.4), connection events (docs/protocol.md#3.9)."""
 
 from __future__ import annotations
 

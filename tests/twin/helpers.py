@@ -17,14 +17,14 @@ NODE = "node-1"
 
 
 def bus_message(topic: str, payload: Any) -> Message:
-    """An MQTT message as the bus hands it to the twin (contract C4)."""
+    """An MQTT message as the bus hands it to the twin (the contract in docs/architecture.md#4.4)."""
     text = payload if isinstance(payload, str) else json.dumps(payload)
     resource = base64.urlsafe_b64encode(topic.encode()).decode()
     return make_message("response", resource, text, source="bus", group="user")
 
 
 def from_cloud(operation: str, resource: str, content: Any, *, parent_id: str = "") -> Message:
-    """A twin message from the v1.0.0 cloud (contract C5)."""
+    """A twin message from the v1.0.0 cloud (the contract in docs/architecture.md#4.5)."""
     return make_message(operation, resource, content, source="devicecontroller", group="twin", parent_id=parent_id)
 
 

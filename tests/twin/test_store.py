@@ -1,4 +1,4 @@
-"""The twin's tables in a real SQLite file (spec §5.1), shared with meta's table."""
+"""The twin's tables in a real SQLite file (docs/protocol.md#5.1), shared with meta's table."""
 
 from __future__ import annotations
 

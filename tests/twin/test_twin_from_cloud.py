@@ -1,4 +1,4 @@
-"""Tier 1: membership, cloud twin sync, attributes and delivery to the cloud (spec §5.4-5.8)."""
+"""Tier 1: membership, cloud twin sync, attributes and delivery to the cloud (docs/protocol.md#5.4 to docs/protocol.md#5.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tier 1: what device apps get over the twin topics (spec §5.4, §5.5), with a fake store."""
+"""Tier 1: what device apps get over the twin topics (docs/protocol.md#5.4, docs/protocol.md#5.5), with a fake store."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_an_invalid_update_gets_400_on_the_devices_own_result_topic(payload: str
     harness.deliver(bus_message(UPDATE, payload))
 
     [(topic, result)] = published(harness)
-    assert topic == RESULT  # Errata 1: not $hw/events/device//twin/update/result
+    assert topic == RESULT  # docs/protocol.md#13.1: not $hw/events/device//twin/update/result
     assert result["event_id"] == event_id and result["code"] == 400 and reason in result["reason"]
     assert set(result) == {"event_id", "timestamp", "code", "reason"}
     assert store.batches == []

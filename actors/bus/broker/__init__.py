@@ -1,0 +1,16 @@
+"""The embedded MQTT broker of ``mqtt.mode`` 0 and 1 (docs/protocol.md#4.1).
+
+A small MQTT 3.1.1 broker over asyncio, standard library only, on its own thread:
+``codec`` (packets), ``filters`` (topics and subscriptions), ``session`` (what waits for a
+client), ``core`` (routing, retained messages), ``connection`` (one client), ``server`` (the
+thread the bus starts and stops). A client that breaks the protocol, sends a packet over
+``mqtt.max-packet-size`` or stops reading loses its own connection; the others, and the
+bus, go on.
+"""
+
+from __future__ import annotations
+
+from actors.bus.broker.core import BrokerSettings
+from actors.bus.broker.server import EmbeddedBroker, EmbeddedBrokerError, EmbeddedMqttBroker, broker_settings
+
+__all__ = ["BrokerSettings", "EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker", "broker_settings"]

@@ -167,8 +167,14 @@ class _Tables:
 class SqliteTwinStore:
     """The twin's tables in the shared SQLite file ``database.source``.
 
+    A lock another program holds on the file (possible with ``database.journal-mode:
+    delete``) is waited for, however long: see :class:`~kubeedge_actors.sqlite.BusyWait`.
+
     Args:
         path: the database file.
+        journal_mode: ``wal`` or ``delete`` (``database.journal-mode``).
+        busy_timeout_ms: how long SQLite waits for a lock before the store tries again.
+        warn_after_s: how long a wait for a lock is normal (longer ones are logged as WARNING).
     """
 
     def __init__(

@@ -9,11 +9,17 @@
   (and so one transaction) per row — the plain way to write them.
 - ``query_p50_ms``: p50 of a sync query for one pod by key through ``router.send_sync``, with
   the 10,000 rows stored.
+- ``ack_p50_ms``: p50 of one insert sent alone, until its "OK" (one commit per insert: the
+  cost of a commit as sparse traffic sees it).
 - extra: ``raw_one_txn_per_s`` (the bare loop inside one transaction, the ceiling of any
   batching), ``raw_get_p50_ms`` (a bare peewee point lookup), ``row_bytes``.
 
-Rounds of the two sides alternate so machine noise hits both alike; medians are quoted.
-Usage: ``python benchmarks/meta.py [--rows N] [--queries N] [--rounds N]``
+Each figure is measured in both journal modes (``database.journal-mode``): unsuffixed for the
+default ``wal``, suffixed ``_delete`` for ``delete``; ``delete_vs_wal_*`` are the ratios (of
+``inserts_per_s``, ``ack_p50_ms``, ``raw_peewee_per_s``). ``--journal-mode`` measures one only.
+
+Rounds of the sides alternate so machine noise hits all alike; medians are quoted.
+Usage: ``python benchmarks/meta.py [--rows N] [--queries N] [--acks N] [--rounds N] [--journal-mode wal|delete|both]``
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.meta import MetaActor
 from actors.meta.store import MetaRow
-from benchmarks.stand_ins import Counter, Sink
-from kubeedge_actors import Config, Message, Router
-from kubeedge_actors.sqlite import bind_model, open_database
+from benchmarks.stand_ins import Sink
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL, bind_model, open_database
 from kubeedge_actors.testing import cloud_message, edged_message
 from kubeedge_actors.wire import Group, Module
 
@@ -89,8 +96,8 @@ def encoded(content: Any) -> str:
 # --- the bare peewee baseline ----------------------------------------------------------------
 
 
-def raw_peewee_rate(path: Path, rows: list[tuple[str, str]], *, one_transaction: bool = False) -> float:
-    database = open_database(path)
+def raw_peewee_rate(path: Path, rows: list[tuple[str, str]], journal_mode: str, *, one_transaction: bool = False) -> float:
+    database = open_database(path, journal_mode)
     model = bind_model(database, MetaRow)
     database.create_tables([model], safe=True)
     started = time.perf_counter()
@@ -107,8 +114,8 @@ def raw_peewee_rate(path: Path, rows: list[tuple[str, str]], *, one_transaction:
     return len(rows) / elapsed
 
 
-def raw_get_p50_ms(path: Path, keys: list[str]) -> float:
-    database = open_database(path)
+def raw_get_p50_ms(path: Path, keys: list[str], journal_mode: str) -> float:
+    database = open_database(path, journal_mode)
     model = bind_model(database, MetaRow)
     samples = []
     for key in keys:
@@ -122,21 +129,58 @@ def raw_get_p50_ms(path: Path, keys: list[str]) -> float:
 # --- the started actor -----------------------------------------------------------------------
 
 
-def actor_rate_and_query_p50(path: Path, messages: list[Message], query_keys: list[str]) -> tuple[float, float]:
+class Acks:
+    """The "OK"s the hub stand-in took, counted; waited on by the benchmark's thread."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.condition = threading.Condition()
+
+    def add(self) -> None:
+        with self.condition:
+            self.count += 1
+            self.condition.notify_all()
+
+    def wait_for(self, count: int, timeout_s: float = 300.0) -> None:
+        with self.condition:
+            if not self.condition.wait_for(lambda: self.count >= count, timeout_s):
+                raise RuntimeError(f"meta acknowledged {self.count} of {count} inserts")
+
+
+class AckHub(ModuleActor):
+    """Stands in for the hub: counts the acks meta sends after each commit."""
+
+    module_name = Module.HUB
+    module_group = Group.HUB
+
+    def __init__(self, router: Router, config: Any = None, *, acks: Acks, **kwargs: Any) -> None:
+        super().__init__(router, config, **kwargs)
+        self.acks = acks
+
+    def handle_message(self, message: Message) -> None:
+        self.acks.add()
+
+
+@dataclass(frozen=True)
+class ActorFigures:
+    inserts_per_s: float
+    query_p50_ms: float
+    ack_p50_ms: float
+
+
+def actor_figures(path: Path, messages: list[Message], query_keys: list[str], singles: list[Message], journal_mode: str) -> ActorFigures:
     router = Router()
-    done = threading.Event()
-    # The hub counts the "OK" acks meta sends after each commit; edged takes the forwarded pods.
-    router.register(Module.HUB, Group.HUB, Counter.start(router, name=Module.HUB, group=Group.HUB, expected=len(messages), done=done))
+    acks = Acks()
+    router.register(Module.HUB, Group.HUB, AckHub.start(router, acks=acks))
     router.register(Module.EDGED, Group.EDGED, Sink.start(router, name=Module.EDGED, group=Group.EDGED))
-    config = Config.defaults().with_values({"database.source": str(path)})
+    config = Config.defaults().with_values({"database.source": str(path), "database.journal-mode": journal_mode})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     router.send_sync(Module.META, edged_message("query", "default/pod/none"), 10).result()  # on_start has run
 
     started = time.perf_counter()
     for message in messages:
         router.send(Module.META, message)
-    if not done.wait(300):
-        raise RuntimeError("meta did not acknowledge every insert")
+    acks.wait_for(len(messages))
     elapsed = time.perf_counter() - started
 
     samples = []
@@ -146,11 +190,61 @@ def actor_rate_and_query_p50(path: Path, messages: list[Message], query_keys: li
         answer = router.send_sync(Module.META, query, 10).result()
         samples.append(time.perf_counter() - started)
         assert len(answer.content) == 1
+
+    ack_samples = []
+    for number, message in enumerate(singles, start=len(messages) + 1):
+        started = time.perf_counter()
+        router.send(Module.META, message)
+        acks.wait_for(number)
+        ack_samples.append(time.perf_counter() - started)
     pykka.ActorRegistry.stop_all()
     router.close()
     with sqlite3.connect(path) as database:
-        assert database.execute("SELECT count(*) FROM meta").fetchone()[0] == len(messages)
-    return len(messages) / elapsed, statistics.median(samples) * 1e3
+        assert database.execute("SELECT count(*) FROM meta").fetchone()[0] == len(messages) + len(singles)
+        assert database.execute("PRAGMA journal_mode").fetchone()[0] == journal_mode
+    return ActorFigures(len(messages) / elapsed, statistics.median(samples) * 1e3, statistics.median(ack_samples) * 1e3)
+
+
+@dataclass
+class Figures:
+    """One journal mode's samples, a value per round."""
+
+    actor: list[float] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+    one_txn: list[float] = field(default_factory=list)
+    query_p50: list[float] = field(default_factory=list)
+    ack_p50: list[float] = field(default_factory=list)
+    raw_get_p50: list[float] = field(default_factory=list)
+
+    def line(self, suffix: str) -> dict[str, str]:
+        actor, raw = statistics.median(self.actor), statistics.median(self.raw)
+        figures = {
+            "inserts_per_s": f"{actor:.0f}",
+            "insert_vs_raw_peewee": f"{actor / raw:.2f}",
+            "query_p50_ms": f"{statistics.median(self.query_p50):.3f}",
+            "ack_p50_ms": f"{statistics.median(self.ack_p50):.3f}",
+            "raw_peewee_per_s": f"{raw:.0f}",
+            "raw_one_txn_per_s": f"{statistics.median(self.one_txn):.0f}",
+            "raw_get_p50_ms": f"{statistics.median(self.raw_get_p50):.3f}",
+        }
+        return {f"{key}{suffix}": value for key, value in figures.items()}
+
+
+def measure_round(folder: Path, mode: str, figures: Figures, *, pods: list[dict[str, Any]], keys: list[str], query_keys: list[str]) -> None:
+    rows = [(key, encoded(p)) for key, p in zip(keys, pods, strict=True)]
+    messages = [cloud_message("insert", key, p) for key, p in zip(keys, pods, strict=True)]
+    singles = [cloud_message("insert", f"default/pod/single-{i}", pods[i % len(pods)]) for i in range(len(query_keys) // 4 or 1)]
+    figures.raw.append(raw_peewee_rate(folder / f"{mode}.raw.db", rows, mode))
+    actor = actor_figures(folder / f"{mode}.actor.db", messages, query_keys, singles, mode)
+    figures.actor.append(actor.inserts_per_s)
+    figures.query_p50.append(actor.query_p50_ms)
+    figures.ack_p50.append(actor.ack_p50_ms)
+    figures.one_txn.append(raw_peewee_rate(folder / f"{mode}.txn.db", rows, mode, one_transaction=True))
+    figures.raw_get_p50.append(raw_get_p50_ms(folder / f"{mode}.raw.db", query_keys, mode))
+    print(
+        f"  {mode}: actor {actor.inserts_per_s:,.0f}/s raw peewee {figures.raw[-1]:,.0f}/s (one txn {figures.one_txn[-1]:,.0f}/s) "
+        f"query p50 {actor.query_p50_ms:.3f} ms (raw get {figures.raw_get_p50[-1]:.3f} ms) ack p50 {actor.ack_p50_ms:.3f} ms"
+    )
 
 
 def main() -> None:
@@ -158,34 +252,30 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--journal-mode", choices=[*JOURNAL_MODES, "both"], default="both")
     args = parser.parse_args()
+    modes = list(JOURNAL_MODES) if args.journal_mode == "both" else [args.journal_mode]
 
     pods = [pod(i) for i in range(args.rows)]
     keys = [f"default/pod/{p['metadata']['name']}" for p in pods]
-    rows = [(key, encoded(p)) for key, p in zip(keys, pods, strict=True)]
     query_keys = random.Random(7).choices(keys, k=args.queries)
-    raw_rates, txn_rates, actor_rates, query_p50s, raw_get_p50s = [], [], [], [], []
+    figures = {mode: Figures() for mode in modes}
     with tempfile.TemporaryDirectory(prefix="meta-bench-") as folder:
         for number in range(1, args.rounds + 1):
-            base = Path(folder) / f"round-{number}"
-            messages = [cloud_message("insert", key, p) for key, p in zip(keys, pods, strict=True)]
-            raw_rates.append(raw_peewee_rate(base.with_suffix(".raw.db"), rows))
-            actor_rate, query_p50 = actor_rate_and_query_p50(base.with_suffix(".actor.db"), messages, query_keys)
-            actor_rates.append(actor_rate)
-            query_p50s.append(query_p50)
-            txn_rates.append(raw_peewee_rate(base.with_suffix(".txn.db"), rows, one_transaction=True))
-            raw_get_p50s.append(raw_get_p50_ms(base.with_suffix(".raw.db"), query_keys))
-            print(
-                f"round {number}: actor {actor_rate:,.0f}/s raw peewee {raw_rates[-1]:,.0f}/s "
-                f"(one txn {txn_rates[-1]:,.0f}/s) query p50 {query_p50:.3f} ms (raw get {raw_get_p50s[-1]:.3f} ms)"
-            )
+            print(f"round {number}:")
+            for mode in modes if number % 2 else reversed(modes):  # alternate which mode goes first
+                base = Path(folder) / f"round-{number}"
+                base.mkdir(exist_ok=True)
+                measure_round(base, mode, figures[mode], pods=pods, keys=keys, query_keys=query_keys)
 
-    actor, raw = statistics.median(actor_rates), statistics.median(raw_rates)
-    print(
-        f"inserts_per_s={actor:.0f} insert_vs_raw_peewee={actor / raw:.2f} query_p50_ms={statistics.median(query_p50s):.3f} "
-        f"raw_peewee_per_s={raw:.0f} raw_one_txn_per_s={statistics.median(txn_rates):.0f} "
-        f"raw_get_p50_ms={statistics.median(raw_get_p50s):.3f} row_bytes={len(rows[0][1])}"
-    )
+    line = {key: value for mode in modes for key, value in figures[mode].line("" if mode == WAL else f"_{mode}").items()}
+    if len(modes) == 2:
+        wal, delete = figures[WAL], figures[DELETE]
+        line["delete_vs_wal_inserts"] = f"{statistics.median(delete.actor) / statistics.median(wal.actor):.2f}"
+        line["delete_vs_wal_ack_p50"] = f"{statistics.median(delete.ack_p50) / statistics.median(wal.ack_p50):.2f}"
+        line["delete_vs_wal_raw"] = f"{statistics.median(delete.raw) / statistics.median(wal.raw):.3f}"
+    line["row_bytes"] = str(len(encoded(pods[0])))
+    print(" ".join(f"{key}={value}" for key, value in line.items()))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ of the rounds' p50s, p99 is over every twin sample.
 - ``twin_vs_raw_mqtt_p50``: that p50 divided by the baseline's p50 (how much the edge adds).
 - ``twin_updates_per_s``: updates answered per second with up to ``--window`` in flight.
 
-Usage: ``python benchmarks/twin.py [--updates 1000] [--rounds 5] [--qos 0] [--window 50]``
+Each figure is measured in both journal modes (``database.journal-mode``), each mode with its
+own broker and edge, rounds alternating: unsuffixed for the default ``wal``, suffixed
+``_delete`` for ``delete``; ``delete_vs_wal_p50`` and ``delete_vs_wal_updates_per_s`` are the
+ratios. ``--journal-mode`` measures one only.
+
+Usage: ``python benchmarks/twin.py [--updates 1000] [--rounds 5] [--qos 0] [--window 50] [--journal-mode wal|delete|both]``
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import builtin_modules
 from kubeedge_actors import Config, Message, Router, Runtime
+from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL
 from kubeedge_actors.testing import connection_event, start_probe
 from kubeedge_actors.wire import Group, Module
 from tests.services import MosquittoBroker
@@ -123,12 +130,13 @@ def throughput(app: App, count: int, window: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def start_edge(broker: MosquittoBroker, folder: Path) -> tuple[Runtime, Router]:
+def start_edge(broker: MosquittoBroker, folder: Path, journal_mode: str) -> tuple[Runtime, Router]:
     config = Config.defaults().with_values(
         {
             "mqtt.mode": 2,
             "mqtt.server": broker.url,
             "database.source": str(folder / "edge.db"),
+            "database.journal-mode": journal_mode,
             "edgehub.controller.node-id": NODE,
             "modules.enabled": ["twin", "eventbus"],
         }
@@ -146,49 +154,94 @@ def start_edge(broker: MosquittoBroker, folder: Path) -> tuple[Runtime, Router]:
     return runtime, router
 
 
+@dataclass
+class Setup:
+    """One journal mode's broker, edge and clients, and its samples."""
+
+    mode: str
+    broker: MosquittoBroker
+    runtime: Runtime
+    router: Router
+    device: App
+    raw: App
+    twin_p50s: list[float] = field(default_factory=list)
+    raw_p50s: list[float] = field(default_factory=list)
+    twin_all: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, mode: str, folder: Path, qos: int) -> Setup:
+        folder.mkdir()
+        broker = MosquittoBroker(folder)
+        broker.start()
+        runtime, router = start_edge(broker, folder, mode)
+        setup = cls(mode, broker, runtime, router, App(broker.port, [RESULT], qos), App(broker.port, [RAW], qos))
+        # Warm up both paths (imports, SQLite pages, TCP) and wait for the bus's subscriptions.
+        setup.device.round_trips(50, UPDATE, twin_payload("warm"))
+        setup.raw.round_trips(50, RAW, raw_payload("warm"))
+        return setup
+
+    def round(self, number: int, count: int) -> None:
+        twin = self.device.round_trips(count, UPDATE, twin_payload(f"r{number}"))
+        baseline = self.raw.round_trips(count, RAW, raw_payload(f"r{number}"))
+        self.twin_all += twin
+        self.twin_p50s.append(statistics.median(twin))
+        self.raw_p50s.append(statistics.median(baseline))
+        print(
+            f"round {number} {self.mode}: twin p50 {self.twin_p50s[-1] * 1e3:.3f} ms, raw p50 {self.raw_p50s[-1] * 1e3:.3f} ms",
+            file=sys.stderr,
+        )
+
+    def figures(self, suffix: str) -> dict[str, str]:
+        twin_p50, raw_p50 = statistics.median(self.twin_p50s), statistics.median(self.raw_p50s)
+        figures = {
+            "twin_update_p50_ms": f"{twin_p50 * 1e3:.3f}",
+            "twin_update_p99_ms": f"{statistics.quantiles(self.twin_all, n=100)[98] * 1e3:.3f}",
+            "twin_vs_raw_mqtt_p50": f"{twin_p50 / raw_p50:.2f}",
+            "twin_updates_per_s": f"{statistics.median(self.rates):.0f}",
+        }
+        return {f"{key}{suffix}": value for key, value in figures.items()}
+
+    def close(self) -> None:
+        self.device.close()
+        self.raw.close()
+        self.runtime.stop()
+        self.router.close()
+        self.broker.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=1000, help="twin round trips (and as many raw ones)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--qos", type=int, default=0, choices=(0, 1), help="QoS of the device app (the original was measured at 0)")
     parser.add_argument("--window", type=int, default=50, help="updates in flight for the throughput figure")
+    parser.add_argument("--journal-mode", choices=[*JOURNAL_MODES, "both"], default="both")
     args = parser.parse_args()
+    modes = list(JOURNAL_MODES) if args.journal_mode == "both" else [args.journal_mode]
 
+    setups: dict[str, Setup] = {}
     with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
-        folder = Path(tmp)
-        broker = MosquittoBroker(folder)
-        broker.start()
-        runtime, router = start_edge(broker, folder)
-        device = App(broker.port, [RESULT], args.qos)
-        raw = App(broker.port, [RAW], args.qos)
         try:
-            # Warm up both paths (imports, SQLite pages, TCP) and wait for the bus's subscriptions.
-            device.round_trips(50, UPDATE, twin_payload("warm"))
-            raw.round_trips(50, RAW, raw_payload("warm"))
+            for mode in modes:
+                setups[mode] = Setup.start(mode, Path(tmp) / mode, args.qos)
             per_round = max(1, args.updates // args.rounds)
-            twin_p50s, raw_p50s, twin_all = [], [], []
-            for round_number in range(args.rounds):
-                twin = device.round_trips(per_round, UPDATE, twin_payload(f"r{round_number}"))
-                baseline = raw.round_trips(per_round, RAW, raw_payload(f"r{round_number}"))
-                twin_all += twin
-                twin_p50s.append(statistics.median(twin))
-                raw_p50s.append(statistics.median(baseline))
-                print(f"round {round_number}: twin p50 {twin_p50s[-1] * 1e3:.3f} ms, raw p50 {raw_p50s[-1] * 1e3:.3f} ms", file=sys.stderr)
-            rate = statistics.median(throughput(device, args.updates, args.window) for _ in range(3))
+            for number in range(args.rounds):
+                for mode in modes if number % 2 == 0 else reversed(modes):  # alternate which mode goes first
+                    setups[mode].round(number, per_round)
+            for number in range(3):
+                for mode in modes if number % 2 == 0 else reversed(modes):
+                    setups[mode].rates.append(throughput(setups[mode].device, args.updates, args.window))
         finally:
-            device.close()
-            raw.close()
-            runtime.stop()
-            router.close()
-            broker.stop()
+            for setup in setups.values():
+                setup.close()
 
-    twin_p50 = statistics.median(twin_p50s)
-    twin_p99 = statistics.quantiles(twin_all, n=100)[98]
-    raw_p50 = statistics.median(raw_p50s)
-    print(
-        f"twin_update_p50_ms={twin_p50 * 1e3:.3f} twin_update_p99_ms={twin_p99 * 1e3:.3f} "
-        f"twin_vs_raw_mqtt_p50={twin_p50 / raw_p50:.2f} twin_updates_per_s={rate:.0f}"
-    )
+    line = {key: value for mode in modes for key, value in setups[mode].figures("" if mode == WAL else f"_{mode}").items()}
+    if len(modes) == 2:
+        wal, delete = setups[WAL], setups[DELETE]
+        line["delete_vs_wal_p50"] = f"{statistics.median(delete.twin_p50s) / statistics.median(wal.twin_p50s):.2f}"
+        line["delete_vs_wal_updates_per_s"] = f"{statistics.median(delete.rates) / statistics.median(wal.rates):.2f}"
+    print(" ".join(f"{key}={value}" for key, value in line.items()))
 
 
 if __name__ == "__main__":

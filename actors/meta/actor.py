@@ -95,7 +95,11 @@ class MetaActor(ModuleActor):
         **kwargs: Any,
     ) -> None:
         super().__init__(router, config, **kwargs)
-        self.store: MetaStorage = store if store is not None else MetaStore(self.module_config.path("database.source"))
+        self.store: MetaStorage = (
+            store
+            if store is not None
+            else MetaStore(self.module_config.path("database.source"), self.module_config["database.journal-mode"])
+        )
         self.connected: bool = self.module_config["metamanager.edgesite"]
         # The original waits 60 s (docs/protocol.md#6.3), but its hub drops the reply keeper after one
         # heartbeat (docs/protocol.md#3.8): a later answer never reached it. Wait that long, so edged gets

@@ -10,19 +10,18 @@ connection per thread): call it from the actor's ``on_start``, never from ``__in
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import peewee
 
-from kubeedge_actors.sqlite import bind_model, open_database
+from kubeedge_actors.sqlite import BUSY_TIMEOUT_MS, WAL, WARN_AFTER_S, BusyWait, bind_model, open_database
 
 TABLE = "meta"
+T = TypeVar("T")
 
 
 class MetaRow(peewee.Model):
@@ -85,31 +84,47 @@ class MetaStorage(Protocol):
 class MetaStore:
     """The ``meta`` table in the SQLite file shared with twin (the contract in docs/architecture.md#4.7).
 
+    A lock another program holds on the file (possible with ``database.journal-mode:
+    delete``) is waited for, however long: see :class:`~kubeedge_actors.sqlite.BusyWait`.
+
     Args:
         path: the database file (``database.source``); created mode 0600 if missing.
+        journal_mode: ``wal`` or ``delete`` (``database.journal-mode``).
+        busy_timeout_ms: how long SQLite waits for a lock before the store tries again.
+        warn_after_s: how long a wait for a lock is normal (longer ones are logged as WARNING).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        journal_mode: str = WAL,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        warn_after_s: float = WARN_AFTER_S,
+    ) -> None:
         self.path = Path(path)
+        self.journal_mode = journal_mode
+        self.busy_timeout_ms = busy_timeout_ms
+        self.busy = BusyWait("meta", self.path, warn_after_s=warn_after_s)
         self._db: peewee.SqliteDatabase | None = None
         self._model: type[MetaRow] | None = None
         self._sql: _Statements | None = None
-        self._batch: Any = None  # peewee's _transaction while a batch is open
+        self._in_batch = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def open(self) -> None:
         """Open the file on the calling thread and create the table if it is missing."""
-        self._db = open_database(self.path)
+        self._db = open_database(self.path, self.journal_mode, busy_timeout_ms=self.busy_timeout_ms)
         self._model = bind_model(self._db, MetaRow)
-        self._db.create_tables([self._model], safe=True)
+        self.busy.run(lambda: self.database.create_tables([self.model], safe=True), "creating its table")
         self._sql = _Statements.compile(self._model)
 
     def close(self) -> None:
         """Roll back an open batch (nothing in it was acknowledged), then close."""
         if self._db is None:
             return
-        if self._batch is not None:
+        if self._in_batch:
             self.rollback()
         self._db.close()
         self._db = None
@@ -138,71 +153,84 @@ class MetaStore:
 
     @property
     def in_batch(self) -> bool:
-        return self._batch is not None
+        return self._in_batch
 
     def begin(self) -> None:
         """Open a batch: the writes until :meth:`commit` form one transaction."""
-        if self._batch is not None:
+        if self._in_batch:
             raise RuntimeError("meta store: a batch is already open")
+        database = self.database
         # IMMEDIATE takes the write lock now: a read-then-write transaction that had to upgrade
-        # its lock could fail at once (SQLITE_BUSY) when twin writes the same file.
-        batch = self.database.transaction(lock_type="IMMEDIATE")
-        batch.__enter__()
-        self._batch = batch
+        # its lock could fail at once (SQLITE_BUSY) when twin writes the same file. Inside the
+        # batch no statement needs another lock, so none is refused.
+        self.busy.run(lambda: database.begin("IMMEDIATE"), "a batch of writes")
+        self._in_batch = True
 
     def commit(self) -> None:
-        batch, self._batch = self._batch, None
-        if batch is None:
+        if not self._in_batch:
             raise RuntimeError("meta store: no batch to commit")
-        batch.__exit__(None, None, None)
+        # A COMMIT refused as busy (a reader of a delete-mode file) leaves the transaction
+        # open, so it is tried again, never rolled back: nothing in the batch is lost.
+        self.busy.run(self.database.commit, "a commit")
+        self._in_batch = False
 
     def rollback(self) -> None:
-        batch, self._batch = self._batch, None
-        if batch is None:
+        if not self._in_batch:
             raise RuntimeError("meta store: no batch to roll back")
-        batch.__exit__(RuntimeError, None, None)  # peewee rolls back when told of an error
+        self._in_batch = False
+        self.database.rollback()
 
     def _execute(self, sql: str, params: tuple[str, ...]) -> sqlite3.Cursor:
         cursor: sqlite3.Cursor = self.database.execute_sql(sql, params)  # type: ignore[no-untyped-call]  # untyped in peewee's stubs
         return cursor
 
-    def _writing(self) -> AbstractContextManager[Any]:
-        if self._batch is not None:
-            return contextlib.nullcontext()
-        return self.database.atomic(lock_type="IMMEDIATE")
+    def _write(self, work: Callable[[], T], what: str) -> T:
+        """``work`` in the open batch, or else in a transaction of its own, tried until it is not refused."""
+        if self._in_batch:
+            return work()
+        database = self.database
+
+        def transaction() -> T:
+            with database.atomic(lock_type="IMMEDIATE"):  # rolled back whole when refused
+                return work()
+
+        return self.busy.run(transaction, what)
+
+    def _read(self, work: Callable[[], T], what: str) -> T:
+        return self.busy.run(work, what)
 
     # --- writes ---------------------------------------------------------------------------
 
     def save(self, key: str, resource_type: str, value: str) -> bool:
         """Insert unless the key exists (docs/protocol.md#6.1 Save); returns whether a row was added."""
-        with self._writing():
-            return bool(self._execute(self.sql.save, (key, resource_type, value)).rowcount > 0)
+        return self._write(lambda: bool(self._execute(self.sql.save, (key, resource_type, value)).rowcount > 0), "a write")
 
     def upsert(self, key: str, resource_type: str, value: str) -> None:
         """``INSERT OR REPLACE`` (docs/protocol.md#6.1 Insert-or-update)."""
-        with self._writing():
-            self._execute(self.sql.upsert, (key, resource_type, value))
+        self._write(lambda: self._execute(self.sql.upsert, (key, resource_type, value)), "a write")
 
     def delete(self, key: str) -> bool:
         """Delete by key; returns whether a row was there."""
-        with self._writing():
-            return bool(self._execute(self.sql.delete, (key,)).rowcount > 0)
+        return self._write(lambda: bool(self._execute(self.sql.delete, (key,)).rowcount > 0), "a delete")
 
     def delete_many(self, keys: Iterable[str]) -> int:
         model = self.model
         keys = list(keys)
         if not keys:
             return 0
-        deleted = 0
-        with self._writing():
+
+        def delete_all() -> int:
+            deleted = 0
             for start in range(0, len(keys), 500):  # below SQLite's bound-parameter limit
                 deleted += model.delete().where(model.key.in_(keys[start : start + 500])).execute()
-        return deleted
+            return deleted
+
+        return self._write(delete_all, "a delete")
 
     # --- reads ----------------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        row = self._execute(self.sql.get, (key,)).fetchone()
+        row = self._read(lambda: self._execute(self.sql.get, (key,)).fetchone(), "a query")
         return None if row is None else cast(str | None, row[0])
 
     def values_of_type(self, resource_type: str) -> list[str]:
@@ -213,17 +241,18 @@ class MetaStore:
         """``(key, value)`` of every row of a type with a value, ordered by key."""
         model = self.model
         query = model.select(model.key, model.value).where((model.type == resource_type) & model.value.is_null(False))
-        return cast(list[tuple[str, str]], list(query.order_by(model.key).tuples()))
+        return cast(list[tuple[str, str]], self._read(lambda: list(query.order_by(model.key).tuples()), "a query"))
 
     def keys_of_type(self, resource_type: str) -> set[str]:
         model = self.model
-        rows = cast(Iterable[tuple[str]], model.select(model.key).where(model.type == resource_type).tuples())
-        return {key for (key,) in rows}
+        rows = self._read(lambda: list(model.select(model.key).where(model.type == resource_type).tuples()), "a query")
+        return {key for (key,) in cast(Iterable[tuple[str]], rows)}
 
     def count_by_type(self) -> dict[str, int]:
         """How many rows of each type (for the metrics endpoint)."""
         model = self.model
-        rows = model.select(model.type, peewee.fn.COUNT(model.key)).group_by(model.type).tuples()
+        query = model.select(model.type, peewee.fn.COUNT(model.key)).group_by(model.type)
+        rows = self._read(lambda: list(query.tuples()), "counting rows")
         return {resource_type: count for resource_type, count in cast(Iterable[tuple[str, int]], rows)}
 
 

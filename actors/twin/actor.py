@@ -103,7 +103,11 @@ class TwinActor(ModuleActor):
         **kwargs: Any,
     ) -> None:
         super().__init__(router, config, **kwargs)
-        self.store: TwinStore = store if store is not None else SqliteTwinStore(self.module_config.path("database.source"))
+        self.store: TwinStore = (
+            store
+            if store is not None
+            else SqliteTwinStore(self.module_config.path("database.source"), self.module_config["database.journal-mode"])
+        )
         self.twins = DeviceTwins(self.module_config["edgehub.controller.node-id"])
         self.connected = False
         self.outbox = CloudOutbox(

@@ -20,7 +20,7 @@ import peewee
 from actors.twin.model import TYPE_STRING, Attr, Device, Twin, Value, Version
 from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.message import Message, decode_message, encode_message
-from kubeedge_actors.sqlite import bind_model, open_database
+from kubeedge_actors.sqlite import BUSY_TIMEOUT_MS, WAL, WARN_AFTER_S, BusyWait, bind_model, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -167,20 +167,36 @@ class _Tables:
 class SqliteTwinStore:
     """The twin's tables in the shared SQLite file ``database.source``.
 
+    A lock another program holds on the file (possible with ``database.journal-mode:
+    delete``) is waited for, however long: see :class:`~kubeedge_actors.sqlite.BusyWait`.
+
     Args:
         path: the database file.
+        journal_mode: ``wal`` or ``delete`` (``database.journal-mode``).
+        busy_timeout_ms: how long SQLite waits for a lock before the store tries again.
+        warn_after_s: how long a wait for a lock is normal (longer ones are logged as WARNING).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        journal_mode: str = WAL,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        warn_after_s: float = WARN_AFTER_S,
+    ) -> None:
         self.path = Path(path)
+        self.journal_mode = journal_mode
+        self.busy_timeout_ms = busy_timeout_ms
+        self.busy = BusyWait("twin", self.path, warn_after_s=warn_after_s)
         self._database: peewee.SqliteDatabase | None = None
         self._tables: _Tables | None = None
 
     def open(self) -> None:
         try:
-            database = open_database(self.path)
+            database = open_database(self.path, self.journal_mode, busy_timeout_ms=self.busy_timeout_ms)
             tables = _Tables.bound_to(database)
-            database.create_tables(tables.all(), safe=True)
+            self.busy.run(lambda: database.create_tables(tables.all(), safe=True), "creating its tables")
         except peewee.PeeweeException as exc:
             raise StoreError(f"twin: cannot open {self.path}: {exc}") from exc
         self._database, self._tables = database, tables
@@ -200,31 +216,35 @@ class SqliteTwinStore:
 
     def load_devices(self) -> dict[str, Device]:
         try:
-            t = self.tables
-            attributes: dict[str, dict[str, Attr]] = {}
-            for row in t.attr.select().order_by(t.attr.id):
-                attributes.setdefault(row.deviceid, {})[row.name] = _attr_from_row(row)
-            twins: dict[str, dict[str, Twin]] = {}
-            for row in t.twin.select().order_by(t.twin.id):
-                twins.setdefault(row.deviceid, {})[row.name] = _twin_from_row(row)
-            return {
-                row.id: Device(
-                    id=row.id,
-                    name=row.name or "",
-                    description=row.description or "",
-                    state=row.state or "",
-                    last_online=row.last_online or "",
-                    attributes=attributes.get(row.id, {}),
-                    twins=twins.get(row.id, {}),
-                )
-                for row in t.device.select()
-            }
+            return self.busy.run(self._read_devices, "loading devices")
         except peewee.PeeweeException as exc:
             raise StoreError(f"twin: cannot read devices from {self.path}: {exc}") from exc
 
+    def _read_devices(self) -> dict[str, Device]:
+        t = self.tables
+        attributes: dict[str, dict[str, Attr]] = {}
+        for row in t.attr.select().order_by(t.attr.id):
+            attributes.setdefault(row.deviceid, {})[row.name] = _attr_from_row(row)
+        twins: dict[str, dict[str, Twin]] = {}
+        for row in t.twin.select().order_by(t.twin.id):
+            twins.setdefault(row.deviceid, {})[row.name] = _twin_from_row(row)
+        return {
+            row.id: Device(
+                id=row.id,
+                name=row.name or "",
+                description=row.description or "",
+                state=row.state or "",
+                last_online=row.last_online or "",
+                attributes=attributes.get(row.id, {}),
+                twins=twins.get(row.id, {}),
+            )
+            for row in t.device.select()
+        }
+
     def load_outbox(self) -> list[OutboxRecord]:
         try:
-            rows = list(self.tables.outbox.select().order_by(self.tables.outbox.id))
+            outbox = self.tables.outbox
+            rows = self.busy.run(lambda: list(outbox.select().order_by(outbox.id)), "loading the outbox")
         except peewee.PeeweeException as exc:
             raise StoreError(f"twin: cannot read the outbox from {self.path}: {exc}") from exc
         records = []
@@ -240,9 +260,16 @@ class SqliteTwinStore:
     def commit(self, batch: StoreBatch) -> None:
         if batch.is_empty():
             return
+        tables = self.tables
+
+        def transaction() -> None:
+            # One transaction per message, rolled back whole when refused as busy, then tried
+            # again: a device's change is never lost to another program's lock.
+            with tables.device._meta.database.atomic(lock_type="IMMEDIATE"):
+                self._write(tables, batch)
+
         try:
-            with self.tables.device._meta.database.atomic():  # one transaction per message
-                self._write(self.tables, batch)
+            self.busy.run(transaction, "a write")
         except peewee.PeeweeException as exc:
             raise StoreError(f"twin: cannot write to {self.path}: {exc}") from exc
 

@@ -142,6 +142,7 @@ KEYS: tuple[Key, ...] = (
     Key("edged.server-port", EDGE_FILE, int, 10255, "(ours) read-only HTTP endpoint GET /pods on 127.0.0.1; 0 turns it off", port),
     # --- database and meta (docs/protocol.md#6) -----------------------------------------------
     Key("database.source", EDGE_FILE, str, "edge.db", "SQLite file shared by meta and twin"),
+    Key("database.journal-mode", EDGE_FILE, str, "wal", "(ours) wal, or delete: programs that force journal_mode=DELETE (the original's driver) can read the file while the edge runs; commits cost ~10x more", one_of("wal", "delete")),
     Key("meta.sync.podstatus.interval", EDGE_FILE, float, 60.0, "seconds between pod status resyncs to the cloud", positive),
     Key("metamanager.edgesite", EDGE_FILE, bool, False, "start as if the cloud were connected (edge site mode)"),
     # --- metrics (ours) -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The child of test_meta_crash: a started meta actor fed a burst of cloud writes.
 
-``python -m tests.integration.meta_burst DB`` starts meta on DB with stand-ins for the hub and
+``python -m tests.integration.meta_burst DB [JOURNAL_MODE]`` starts meta on DB (in
+``database.journal-mode`` JOURNAL_MODE, default ``wal``) with stand-ins for the hub and
 edged in a real router, prints ``ready``, then sends through the router, for pod after pod
 ``p<i>``: an insert, an update for every third, a delete for every fifth — without end, keeping
 up to :data:`IN_FLIGHT` writes unacknowledged, so meta is always in the middle of a burst when
@@ -65,11 +66,11 @@ class Sink(ModuleActor):
         pass
 
 
-def main(db_path: str) -> None:
+def main(db_path: str, journal_mode: str = "wal") -> None:
     router = Router()
     router.register(Module.HUB, Group.HUB, AckPrinter.start(router))
     router.register(Module.EDGED, Group.EDGED, Sink.start(router))
-    config = Config.defaults().with_values({"database.source": db_path})
+    config = Config.defaults().with_values({"database.source": db_path, "database.journal-mode": journal_mode})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     print("ready", flush=True)
     sent = 0
@@ -83,4 +84,4 @@ def main(db_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 
 from actors.meta import MetaActor
+from actors.meta.store import MetaStore
 from kubeedge_actors import Config, Message, Router
-from kubeedge_actors.testing import Probe, cloud_message, connection_event, edged_message, start_probe
+from kubeedge_actors.testing import Probe, cloud_message, connection_event, edged_message, start_probe, wait_until
 from kubeedge_actors.wire import Group, Module
 from tests.meta.helpers import configmap, pod, pod_status, stored
+from tests.meta.locks import HeldLock
 
 CloudAnswer = Callable[[Message], Any]
 
@@ -213,3 +216,28 @@ def test_a_restarted_meta_serves_what_the_previous_one_stored(make_site: Callabl
     answer = second.ask(edged_message("query", "default/pod"))
 
     assert answer.content == [stored(pod("web"))]
+
+
+def test_with_journal_mode_delete_a_reader_holding_the_file_delays_the_acks_and_loses_none(tmp_path: Path) -> None:
+    db_path = tmp_path / "edge.db"
+    router = Router()
+    start_probe(router, Module.EDGED, Group.EDGED)
+    hub = start_probe(router, Module.HUB, Group.HUB)
+    config = Config.defaults().with_values({"database.source": str(db_path), "database.journal-mode": "delete"})
+    store = MetaStore(db_path, "delete", busy_timeout_ms=20)  # SQLite gives up soon: meta's own wait is tested
+    router.register(Module.META, Group.META, MetaActor.start(router, config, store=store))
+    hub.wait_for(lambda m: m.resource == "node/connection")
+    reader = HeldLock(db_path, read="SELECT COUNT(*) FROM meta")  # as the original's tools read
+
+    for index in range(20):
+        router.send(Module.META, cloud_message("insert", f"default/pod/p{index}", pod(f"p{index}")))
+    wait_until(lambda: store.busy.refusals >= 3, what="meta's commit refused while the reader reads")
+    acks_while_held = [m for m in hub.messages if m.content == "OK"]
+    reader.release()
+
+    acks = hub.wait_for_count(21)[1:]
+    assert acks_while_held == []
+    assert sorted(m.resource for m in acks) == sorted(f"default/pod/p{index}" for index in range(20))
+    with contextlib.closing(sqlite3.connect(db_path)) as other:
+        assert other.execute("SELECT COUNT(*) FROM meta").fetchone() == (20,)
+    router.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from actors.twin.model import Attr, Device, Twin, Value, Version
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch
 from kubeedge_actors import Message
+from tests.integration import original_reader
+from tests.meta.locks import HeldLock
 
 
 @pytest.fixture
@@ -157,3 +162,49 @@ def test_a_write_that_fails_leaves_nothing_behind(store: SqliteTwinStore) -> Non
         store.commit(StoreBatch(devices=[Device("d2")], outbox_added=[OutboxRecord(message, False)]))  # duplicate msg_id
 
     assert store.load_devices() == {}
+
+
+# --- journal modes and another program's locks (database.journal-mode) ------------------------
+
+
+@pytest.fixture
+def delete_mode(tmp_path: Path) -> Iterator[SqliteTwinStore]:
+    store = SqliteTwinStore(tmp_path / "edge.db", "delete", busy_timeout_ms=20)  # the store's own retry is what is tested
+    store.open()
+    yield store
+    store.close()
+
+
+def test_in_journal_mode_delete_a_reader_forcing_it_reads_the_originals_tables(delete_mode: SqliteTwinStore) -> None:
+    twin = Twin("temp", expected=Value("20", 5), actual=Value("19", 6), expected_version=Version(1, 0), actual_version=Version(0, 1))
+    delete_mode.commit(
+        StoreBatch(devices=[Device("d1", "thermo")], twins=[("d1", twin)], attributes=[("d1", Attr("vendor", value="acme"))])
+    )
+
+    with contextlib.closing(original_reader.connect(str(delete_mode.path))) as connection:
+        tables = original_reader.read_tables_of(connection, ["device", "device_attr", "device_twin"])
+
+    assert [(row["id"], row["name"]) for row in tables["device"]] == [("d1", "thermo")]
+    assert [(row["deviceid"], row["name"], row["value"]) for row in tables["device_attr"]] == [("d1", "vendor", "acme")]
+    assert [(row["deviceid"], row["name"], row["expected"], row["actual"]) for row in tables["device_twin"]] == [("d1", "temp", "20", "19")]
+
+
+def test_a_write_a_reader_holds_back_waits_for_it_and_loses_nothing(delete_mode: SqliteTwinStore, caplog: pytest.LogCaptureFixture) -> None:
+    reader = HeldLock(delete_mode.path).release_when(lambda: delete_mode.busy.refusals >= 3)
+
+    with caplog.at_level(logging.INFO):
+        delete_mode.commit(StoreBatch(devices=[Device("d1")], twins=[("d1", Twin("t", actual=Value("1", 1)))]))
+
+    reader.join()
+    assert list(delete_mode.load_devices()) == ["d1"]
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+def test_loading_waits_for_another_programs_exclusive_lock(delete_mode: SqliteTwinStore) -> None:
+    delete_mode.commit(StoreBatch(devices=[Device("d1")]))
+    writer = HeldLock(delete_mode.path, "BEGIN EXCLUSIVE").release_when(lambda: delete_mode.busy.refusals >= 3)
+
+    devices = delete_mode.load_devices()
+
+    writer.join()
+    assert list(devices) == ["d1"]

@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.meta import MetaActor
 from actors.meta.store import MetaRow
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from benchmarks.stand_ins import Sink
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL, bind_model, open_database
-from kubeedge_actors.testing import cloud_message, edged_message
-from kubeedge_actors.wire import Group, Module
 
 
 def pod(index: int) -> dict[str, Any]:

@@ -36,11 +36,11 @@ import pykka
 from actors.edged import EdgedActor
 from actors.edged.localimage import ensure_busybox_image
 from actors.edged.model import NODE_ID_LABEL
+from actors.protocol import Module
+from actors.testing import cloud_message
 from benchmarks.processes import proc_rss_mb
 from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.config import Config
-from kubeedge_actors.testing import cloud_message
-from kubeedge_actors.wire import Module
 from tests.services import BUSYBOX_IMAGE
 
 COMMAND = ["sleep", "3600"]

@@ -38,10 +38,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import builtin_modules
+from actors.protocol import Group, Module
+from actors.testing import connection_event
 from kubeedge_actors import Config, Message, Router, Runtime
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL
-from kubeedge_actors.testing import connection_event, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import start_probe
 from tests.services import MosquittoBroker
 
 NODE = "bench-node"

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors.protocol import Group, Module, Operation
 from kubeedge_actors import Config, Message, ModuleActor, Router, UnknownResourceError
-from kubeedge_actors.wire import Group, Module, Operation
 
 
 @dataclass(frozen=True)

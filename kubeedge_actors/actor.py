@@ -32,7 +32,6 @@ from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.scheduler import TimerHandle
-from kubeedge_actors.wire import NODE_CONNECTION_RESOURCE, Module, Operation
 
 if TYPE_CHECKING:
     from kubeedge_actors.router import Router
@@ -291,20 +290,6 @@ class ModuleActor(pykka.ThreadingActor):
         with self._module_unclaimed_lock:
             self._module_unclaimed.discard(unclaimed)
         self.handle_internal(event)
-
-    def module_ask_cloud_connection(self) -> None:
-        """Ask the hub, if it is running, to send this module the cloud-connection event (docs/architecture.md#4.1)
-        as of now; it arrives like any other ``node/connection`` event.
-
-        For ``on_start`` of a module that tracks the connection: one restarted after a crash
-        while the hub stayed up has missed the last event. At the first start the hub is not
-        running yet and announces its first connect itself, so nothing is asked.
-        """
-        if self.module_router.is_alive(Module.HUB):
-            query = Message.new(
-                source=self.module_name, group=self.module_group, operation=Operation.QUERY, resource=NODE_CONNECTION_RESOURCE
-            )
-            self.module_router.send(Module.HUB, query)
 
     def module_on_reply(self, future: Any, callback: Callable[[Message | None, BaseException | None], None]) -> None:
         """Call ``callback(reply, error)`` on this actor's thread when a ``send_sync`` future ends."""

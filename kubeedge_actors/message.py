@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from kubeedge_actors.errors import MessageDecodeError
-from kubeedge_actors.wire import Operation
 
 # uuid.uuid4() costs ~5 µs here, most of a routed message's budget; ids need to be unique,
 # not secret, so draw the 122 random bits from a PRNG seeded by the OS (reseeded after fork).
@@ -23,6 +22,10 @@ _id_random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _id_random.seed(os.urandom(32)))
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+#: The two operations of a reply (beehive's model, docs/protocol.md#2.2): a result, or a failure.
+RESPONSE = "response"
+ERROR = "error"
 
 
 def new_message_id() -> str:
@@ -56,7 +59,8 @@ class Header(NamedTuple):
 class Route(NamedTuple):
     """Where a message comes from and what it asks for (immutable).
 
-    ``operation`` is an open string: compare it against :class:`~kubeedge_actors.wire.Operation`.
+    ``operation`` is an open string: compare it against the constants of the protocol in use
+    (the edge's are ``actors.protocol.Operation``).
     """
 
     source: str = ""
@@ -124,7 +128,7 @@ class Message:
 
     @property
     def is_error(self) -> bool:
-        return self.route.operation == Operation.ERROR
+        return self.route.operation == ERROR
 
     def reply(self, content: Any) -> Message:
         """The answer to this message (beehive ``NewRespByMessage``, docs/protocol.md#2.2).
@@ -133,7 +137,7 @@ class Message:
         operation ``response``.
         """
         header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, Operation.RESPONSE, self.route.resource)
+        route = Route(self.route.source, self.route.group, RESPONSE, self.route.resource)
         return Message(header, route, content)
 
     def error_reply(self, reason: str) -> Message:
@@ -143,7 +147,7 @@ class Message:
         waiter of a sync request does receive it.
         """
         header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, Operation.ERROR, self.route.resource)
+        route = Route(self.route.source, self.route.group, ERROR, self.route.resource)
         return Message(header, route, reason)
 
     # The copies below spell out their constructors: dataclasses.replace() costs ~3 µs each,
@@ -354,6 +358,8 @@ def _json_type(value: Any) -> str:
 
 
 __all__ = [
+    "ERROR",
+    "RESPONSE",
     "Header",
     "Message",
     "Route",

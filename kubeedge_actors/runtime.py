@@ -28,13 +28,12 @@ from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.metrics import MetricsServer
 from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Module
 
 logger = logging.getLogger(__name__)
 
-#: Start order of the built-in modules (stop is the reverse): storage first, the cloud last.
-START_ORDER: tuple[str, ...] = (Module.META, Module.TWIN, Module.BUS, Module.EDGED, Module.HUB)
 START_TIMEOUT_S = 30.0
+#: :attr:`ModuleSpec.start_order` of a spec that does not say.
+DEFAULT_START_ORDER = 50
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,16 @@ class ModuleSpec:
         name: the wire name; defaults to ``actor_class.module_name``.
         group: the group; defaults to ``actor_class.module_group``.
         make_kwargs: extra constructor arguments (adapters), made anew for every (re)start.
+        start_order: lower starts first, and stops last; equal numbers start in the order the
+            specs were given. The composition root decides (the edge's: storage first, the
+            cloud link last); the runtime only follows.
     """
 
     actor_class: type[ModuleActor]
     name: str = ""
     group: str = ""
     make_kwargs: Callable[[Config], Mapping[str, Any]] | None = None
+    start_order: int = DEFAULT_START_ORDER
 
     @property
     def module_name(self) -> str:
@@ -212,9 +215,9 @@ class Runtime:
 
     def _plan(self) -> tuple[list[ModuleSpec], tuple[str, ...]]:
         enabled = _unique(self.config["modules.enabled"])
-        specs = [self._available[name] for name in enabled if name in self._available]
+        specs = [spec for name, spec in self._available.items() if name in enabled]  # in the order given
         skipped = tuple(name for name in enabled if name not in self._available)
-        return sorted([*specs, *self._extra], key=_start_rank), skipped
+        return sorted([*specs, *self._extra], key=lambda spec: spec.start_order), skipped
 
     def _start_module(self, spec: ModuleSpec) -> None:
         supervised = _Supervised(spec, self.policy.new_backoff())
@@ -282,15 +285,8 @@ class Runtime:
         self.router.unregister(name)
 
 
-def _start_rank(spec: ModuleSpec) -> int:
-    name = spec.module_name
-    if name in START_ORDER:
-        return START_ORDER.index(name)
-    return START_ORDER.index(Module.HUB) - 1  # added modules start before the cloud link opens
-
-
 def _unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-__all__ = ["START_ORDER", "ModuleSpec", "RestartPolicy", "Runtime"]
+__all__ = ["DEFAULT_START_ORDER", "ModuleSpec", "RestartPolicy", "Runtime"]

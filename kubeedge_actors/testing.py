@@ -29,16 +29,6 @@ from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
-from kubeedge_actors.wire import (
-    CLOUD_CONNECTED,
-    CLOUD_DISCONNECTED,
-    NODE_CONNECTION_RESOURCE,
-    NODE_CONNECTION_SOURCE,
-    CloudGroup,
-    Group,
-    Module,
-    Operation,
-)
 
 A = TypeVar("A", bound=ModuleActor)
 _T = TypeVar("_T")
@@ -47,38 +37,17 @@ _T = TypeVar("_T")
 
 
 def make_message(
-    operation: str = Operation.UPDATE,
+    operation: str = "update",
     resource: str = "default/pod/nginx",
     content: Any = None,
     *,
     source: str = "test",
-    group: str = Group.USER,
+    group: str = "user",
     sync: bool = False,
     parent_id: str = "",
 ) -> Message:
     """A message with test-friendly defaults; every field can be given."""
     return Message.new(source=source, group=group, operation=operation, resource=resource, content=content, parent_id=parent_id, sync=sync)
-
-
-def cloud_message(operation: str, resource: str, content: Any = None, *, source: str = "controller") -> Message:
-    """A message as the cloud's controller sends it to the edge (group ``resource``, docs/protocol.md#9.2)."""
-    return make_message(operation, resource, content, source=source, group=CloudGroup.RESOURCE)
-
-
-def edged_message(operation: str, resource: str, content: Any = None, *, sync: bool = False) -> Message:
-    """A message as edged sends it to meta (source ``edged``, group ``meta``, docs/protocol.md#7.5)."""
-    return make_message(operation, resource, content, source=Module.EDGED, group=Group.META, sync=sync)
-
-
-def connection_event(connected: bool, group: str = Group.META) -> Message:
-    """The hub's cloud-connection event (docs/protocol.md#3.9)."""
-    return make_message(
-        Operation.PUBLISH,
-        NODE_CONNECTION_RESOURCE,
-        CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED,
-        source=NODE_CONNECTION_SOURCE,
-        group=group,
-    )
 
 
 # --- tier 1: the actor object on the test's thread -------------------------------------------
@@ -424,9 +393,6 @@ __all__ = [
     "ProbeActor",
     "RecordingRouter",
     "Sent",
-    "cloud_message",
-    "connection_event",
-    "edged_message",
     "make_message",
     "start_probe",
     "stop_all_actors",

@@ -28,6 +28,7 @@ from actors.bus.topics import (
     mqtt_to_message,
     payload_of,
 )
+from actors.protocol import Group, Module, Operation
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
@@ -36,7 +37,6 @@ from kubeedge_actors.handover import Handover
 from kubeedge_actors.message import Message
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Group, Module, Operation
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from actors.protocol import Group, Module, Operation, encode_topic
 from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
-from kubeedge_actors.wire import Group, Module, Operation, encode_topic
 
 # docs/protocol.md#4.3: the fixed subscriptions, all at QoS 1.
 FIXED_SUBSCRIPTIONS: tuple[str, ...] = (

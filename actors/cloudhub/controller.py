@@ -21,9 +21,8 @@ from actors.cloudhub.manifests import (
 from actors.cloudhub.names import API_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, CONTROLLER_SOURCE, ApiOperation
 from actors.cloudhub.store import CloudStore, StoredObject
 from actors.cloudhub.views import node_rows, object_rows, pod_rows
+from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
-from kubeedge_actors.resource import add_node_prefix, build_edge_resource, split_node_prefix
-from kubeedge_actors.wire import CloudGroup, Operation, ResourceType
 
 logger = logging.getLogger(__name__)
 

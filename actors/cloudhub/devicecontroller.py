@@ -28,9 +28,8 @@ from actors.cloudhub.names import (
     DEVICE_CONTROLLER_SOURCE,
     ApiOperation,
 )
+from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
-from kubeedge_actors.resource import add_node_prefix, split_node_prefix
-from kubeedge_actors.wire import CloudGroup, Operation
 
 logger = logging.getLogger(__name__)
 

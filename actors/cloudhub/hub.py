@@ -10,13 +10,12 @@ from typing import Any
 
 from actors.cloudhub.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
 from actors.cloudhub.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
+from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
-from kubeedge_actors.resource import add_node_prefix, split_node_prefix
-from kubeedge_actors.wire import CloudGroup, Operation
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from actors.protocol import ResourceType
 from kubeedge_actors.errors import MessageRejected
-from kubeedge_actors.wire import ResourceType
 
 KINDS: dict[str, str] = {"Pod": ResourceType.POD, "ConfigMap": ResourceType.CONFIGMAP, "Secret": ResourceType.SECRET}
 DEVICE_KIND = "Device"

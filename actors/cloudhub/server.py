@@ -39,10 +39,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from actors.protocol import Operation, add_node_prefix
 from kubeedge_actors.errors import KubeEdgeActorsError, MessageDecodeError
 from kubeedge_actors.message import Message, decode_message, encode_message
-from kubeedge_actors.resource import add_node_prefix
-from kubeedge_actors.wire import Operation
 
 logger = logging.getLogger(__name__)
 # websockets says "connection open" for every edge at INFO; cloudhub logs what matters itself.

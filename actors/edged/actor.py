@@ -54,16 +54,15 @@ from actors.edged.status import pod_status_body
 from actors.edged.sync import ContainerOutcome, FetchObject, SyncContext, run_pod_sync
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
+from actors.protocol import Group, Module, Operation, ResourceType, parse_edge_resource
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import UnknownResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.message import Message
-from kubeedge_actors.resource import parse_edge_resource
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import TimerHandle
-from kubeedge_actors.wire import Group, Module, Operation, ResourceType
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from actors.edged.pods import ObjectRef
 from actors.edged.sync import ObjectFetchError
+from actors.protocol import Group, Module, Operation
 from kubeedge_actors.errors import DeliveryError, MessageRejected
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Group, Module, Operation
 
 
 class MetaReplyError(MessageRejected):

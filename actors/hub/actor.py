@@ -9,13 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.hub.transport import CloudDialer, CloudLink, LinkSettings, WebsocketDialer
-from kubeedge_actors import Config, Message, ModuleActor, Outcome, Router
-from kubeedge_actors.backoff import Backoff
-from kubeedge_actors.errors import MessageDecodeError
-from kubeedge_actors.handover import Handover
-from kubeedge_actors.logs import RateLimitedWarning
-from kubeedge_actors.message import decode_message, encode_message
-from kubeedge_actors.wire import (
+from actors.protocol import (
     CLOUD_CONNECTED,
     CLOUD_DISCONNECTED,
     NODE_CONNECTION_RESOURCE,
@@ -25,6 +19,12 @@ from kubeedge_actors.wire import (
     Module,
     Operation,
 )
+from kubeedge_actors import Config, Message, ModuleActor, Outcome, Router
+from kubeedge_actors.backoff import Backoff
+from kubeedge_actors.errors import MessageDecodeError
+from kubeedge_actors.handover import Handover
+from kubeedge_actors.logs import RateLimitedWarning
+from kubeedge_actors.message import decode_message, encode_message
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from typing import Any, Protocol
 
 import websocket
 
+from actors.protocol import CloudGroup, Module, Operation, ResourceType
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.message import Message, encode_message
-from kubeedge_actors.wire import CloudGroup, Module, Operation, ResourceType
 
 logger = logging.getLogger(__name__)
 

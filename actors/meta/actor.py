@@ -17,17 +17,19 @@ from actors.meta.content import (
     target_of,
 )
 from actors.meta.store import MetaStorage, MetaStore
-from kubeedge_actors import Config, Message, ModuleActor, Resource, Router
-from kubeedge_actors.metrics import labelled
-from kubeedge_actors.wire import (
+from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
     CloudGroup,
     Group,
     Module,
     Operation,
+    Resource,
     ResourceType,
+    ask_cloud_connection,
     cloud_connected,
 )
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.metrics import labelled
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class MetaActor(ModuleActor):
         self.store.open()
         self.module_tell_every(self._resync_interval_s, ResyncPodStatus())
         logger.info("meta: serving; cloud %s", "connected (edge site)" if self.connected else "not connected yet")
-        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
+        ask_cloud_connection(self)  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         if self._crashed:

@@ -16,6 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.protocol import (
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    Group,
+    Module,
+    Operation,
+    ask_cloud_connection,
+    cloud_connected,
+    decode_topic,
+)
 from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
@@ -26,15 +36,6 @@ from kubeedge_actors.errors import UnknownResourceError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import TimerHandle
-from kubeedge_actors.wire import (
-    NODE_CONNECTION_RESOURCE,
-    NODE_CONNECTION_SOURCE,
-    Group,
-    Module,
-    Operation,
-    cloud_connected,
-    decode_topic,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class TwinActor(ModuleActor):
         self.twins.devices = self.store.load_devices()
         self.outbox.restore(self.store.load_outbox())
         logger.info("twin: %d devices loaded; %d messages wait for the cloud", len(self.twins.devices), len(self.outbox))
-        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
+        ask_cloud_connection(self)  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         try:

@@ -10,9 +10,10 @@ import pytest
 
 from actors.bus.actor import BusActor
 from actors.bus.topics import FIXED_SUBSCRIPTIONS
+from actors.protocol import Group, Module, encode_topic
+from actors.testing import connection_event
 from kubeedge_actors import Config
-from kubeedge_actors.testing import ActorHarness, connection_event, make_message
-from kubeedge_actors.wire import Group, Module, encode_topic
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.bus.fakes import FakeBroker, FakeMqttClient
 
 

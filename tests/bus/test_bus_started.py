@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from actors.bus.actor import BusActor
+from actors.protocol import Group, Module
 from kubeedge_actors import Config, Router
 from kubeedge_actors.testing import make_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
 from tests.bus.fakes import FakeMqttClient
 
 

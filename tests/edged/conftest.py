@@ -9,10 +9,11 @@ import pytest
 
 from actors.edged import EdgedActor, EdgedTimings
 from actors.edged.gc import PulledImages
+from actors.protocol import Module
+from actors.testing import cloud_message
 from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
-from kubeedge_actors.testing import ActorHarness, cloud_message
-from kubeedge_actors.wire import Module
+from kubeedge_actors.testing import ActorHarness
 from tests.edged.builders import as_meta_answer
 from tests.edged.fakes import FakeObjects, FakeRuntime
 

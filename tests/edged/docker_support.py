@@ -20,11 +20,12 @@ import pykka
 from actors.edged import EdgedActor, EdgedTimings
 from actors.edged.localimage import busybox_rootfs_tar
 from actors.edged.model import NODE_ID_LABEL
+from actors.protocol import Module
+from actors.testing import cloud_message
 from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
-from kubeedge_actors.testing import Probe, cloud_message, start_probe, wait_until
-from kubeedge_actors.wire import Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.services import free_port, service_missing, wait_for_port
 
 FAST = EdgedTimings(

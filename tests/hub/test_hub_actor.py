@@ -12,9 +12,10 @@ import pytest
 
 from actors.hub import HubActor
 from actors.hub.actor import INBOUND_GROUPS
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors import Config, Message, load_config
 from kubeedge_actors.message import decode_message, encode_message
-from kubeedge_actors.testing import ActorHarness, cloud_message, edged_message, make_message
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.hub.fakes import FakeDialer
 
 CONNECTION_GROUPS = ["meta", "twin", "bus"]

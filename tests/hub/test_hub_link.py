@@ -13,9 +13,10 @@ import pykka
 import pytest
 
 from actors.hub.transport import CloudLinkError, LinkSettings, client_ssl_context
+from actors.testing import cloud_message
 from kubeedge_actors import Config, Router, load_config
 from kubeedge_actors.message import encode_message
-from kubeedge_actors.testing import cloud_message, make_message, wait_until
+from kubeedge_actors.testing import make_message, wait_until
 from tests.hub.cloud_double import CloudDouble
 from tests.hub.edge import RunningEdge as Edge
 from tests.hub.edge import start_edge as start_running_edge

@@ -17,9 +17,9 @@ import threading
 from typing import Any
 
 from actors.meta import MetaActor
+from actors.protocol import Group, Module
+from actors.testing import cloud_message
 from kubeedge_actors import Config, Message, ModuleActor, Router
-from kubeedge_actors.testing import cloud_message
-from kubeedge_actors.wire import Group, Module
 
 IN_FLIGHT = 5_000
 

@@ -17,9 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors import builtin_modules
+from actors.protocol import Group, Module
+from actors.testing import connection_event
 from kubeedge_actors import Config, Router, Runtime
-from kubeedge_actors.testing import Probe, connection_event, make_message, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, make_message, start_probe
 from tests.bus.raw_mqtt import RawClient, packet, publish_packet, varint
 from tests.integration.twin_device_app import DeviceApp
 from tests.services import MosquittoBroker, free_port

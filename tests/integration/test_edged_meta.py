@@ -18,11 +18,12 @@ import pytest
 from actors.edged import EdgedActor
 from actors.edged.model import NODE_ID_LABEL
 from actors.meta import MetaActor
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
-from kubeedge_actors.testing import Probe, cloud_message, edged_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.edged.builders import make_configmap, make_pod
 from tests.edged.docker_support import FAST, exec_in, remove_all
 

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from actors import builtin_modules
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors import Config, Runtime
-from kubeedge_actors.testing import cloud_message, edged_message, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import start_probe
 from tests.meta.helpers import configmap, pod, stored
 
 REPO = Path(__file__).resolve().parents[2]

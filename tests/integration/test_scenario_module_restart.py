@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from actors import builtin_modules
+from actors.protocol import Group, Module
+from actors.testing import edged_message
 from kubeedge_actors import Runtime
 from kubeedge_actors.actor import _Deliver
-from kubeedge_actors.testing import Probe, edged_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.cloudhub.running import RunningCloudHub, edge_config
 from tests.services import TlsFiles
 from tests.twin.helpers import bus_message

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from actors.meta.content import MAX_VALUE_BYTES
-from kubeedge_actors.testing import cloud_message, connection_event, edged_message, make_message
-from kubeedge_actors.wire import Module
+from actors.protocol import Module
+from actors.testing import cloud_message, connection_event, edged_message
+from kubeedge_actors.testing import make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import fake_store, meta_harness, pod, stored
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from actors.protocol import Module
+from actors.testing import connection_event, edged_message
 from kubeedge_actors import DeadLetterError, SyncTimeoutError
-from kubeedge_actors.testing import ActorHarness, connection_event, edged_message, make_message
-from kubeedge_actors.wire import Module
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import configmap, fake_store, meta_harness, pod, stored
 

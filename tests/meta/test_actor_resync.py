@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from kubeedge_actors.testing import connection_event, make_message
-from kubeedge_actors.wire import Module
+from actors.protocol import Module
+from actors.testing import connection_event
+from kubeedge_actors.testing import make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import fake_store, meta_harness, pod, pod_status, stored
 

@@ -13,9 +13,10 @@ import pytest
 
 from actors.meta import MetaActor
 from actors.meta.store import MetaStore
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, connection_event, edged_message
 from kubeedge_actors import Config, Message, Router
-from kubeedge_actors.testing import Probe, cloud_message, connection_event, edged_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.meta.helpers import configmap, pod, pod_status, stored
 from tests.meta.locks import HeldLock
 

@@ -204,21 +204,3 @@ def test_the_recording_router_records_a_batch_as_single_sends() -> None:
     harness.router.send_batch("meta", messages)
 
     assert harness.router.take("send", "meta") == messages
-
-
-def test_asking_for_the_cloud_connection_sends_a_query_to_the_running_hub(router: Router) -> None:
-    hub = start_probe(router, "websocket", "hub")
-    ref = EchoActor.start(router)
-
-    ref.proxy().module_ask_cloud_connection().get(timeout=5)
-
-    query = hub.wait_for()
-    assert (query.source, query.group, query.operation, query.resource) == ("echo", "echo", "query", "node/connection")
-
-
-def test_asking_for_the_cloud_connection_without_a_running_hub_sends_nothing(router: Router) -> None:
-    ref = EchoActor.start(router)
-
-    ref.proxy().module_ask_cloud_connection().get(timeout=5)
-
-    assert router.dead_letter_count == 0

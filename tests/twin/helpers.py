@@ -6,11 +6,11 @@ import base64
 import json
 from typing import Any
 
+from actors.protocol import Module
 from actors.twin.actor import TwinActor
 from actors.twin.model import Device, Twin, Value, Version
 from kubeedge_actors import Config, Message
 from kubeedge_actors.testing import ActorHarness, make_message
-from kubeedge_actors.wire import Module
 from tests.twin.fakes import FakeTwinStore
 
 NODE = "node-1"

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
+from actors.protocol import Group
+from actors.testing import connection_event
 from actors.twin.model import Device, Twin, Value, Version
 from actors.twin.store import OutboxRecord
 from kubeedge_actors import Message
-from kubeedge_actors.testing import connection_event
-from kubeedge_actors.wire import Group
 from tests.twin.fakes import FakeTwinStore
 from tests.twin.helpers import NODE, bus_message, from_cloud, payloads_on, published, sensor, to_cloud, twin_harness
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pykka
 import pytest
 
+from actors.protocol import Group, Module
+from actors.testing import connection_event
 from actors.twin.actor import TwinActor
 from kubeedge_actors import Config, Router
-from kubeedge_actors.testing import Probe, connection_event, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, start_probe
 from tests.twin.helpers import bus_message, from_cloud
 
 LAMP = {"id": "lamp", "name": "lamp", "twin": {"power": {"expected": {"value": "on"}, "expected_version": {"cloud": 1, "edge": 0}}}}

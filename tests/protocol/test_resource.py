@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubeedge_actors import (
-    Resource,
-    ResourceError,
-    add_node_prefix,
-    build_edge_resource,
-    parse_cloud_resource,
-    parse_edge_resource,
-    split_node_prefix,
-)
+from actors.protocol import Resource, add_node_prefix, build_edge_resource, parse_cloud_resource, parse_edge_resource, split_node_prefix
+from kubeedge_actors import ResourceError
 
 
 @pytest.mark.parametrize(

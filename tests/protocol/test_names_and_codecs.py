@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from actors.protocol import cloud_connected, decode_topic, encode_topic
 from kubeedge_actors.errors import MessageRejected
-from kubeedge_actors.wire import cloud_connected, decode_topic, encode_topic
 
 
 @pytest.mark.parametrize(

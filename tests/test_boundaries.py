@@ -36,7 +36,7 @@ def offending(paths: list[Path], allowed: object) -> list[str]:
 
 
 def top(name: str) -> str:
-    return name.split(".")[0]
+    return name.split(".", maxsplit=1)[0]
 
 
 def test_the_runtime_imports_no_module_of_the_edge_and_nothing_of_the_cloud() -> None:

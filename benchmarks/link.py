@@ -41,13 +41,14 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.cloudhub.pki import write_certificates
 from actors.hub import HubActor
 from actors.hub.transport import keepalive_text
+from actors.keys import edge_defaults
 from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.message import encode_message, message_to_wire
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud.pki import write_certificates
 
 #: The bare loops, by the name of their figure: (encode at send time, the server decodes).
 BARE_LOOPS = {"raw_ws": "json", "preencoded_ws": "preencoded", "codec_ws": "codec"}
@@ -122,7 +123,7 @@ class Counter(ModuleActor):
 
 
 def start_edge(cloud: CloudHubProcess, certs: Path, node: str, target: list[int], done: threading.Event) -> tuple[Router, Any]:
-    config = Config.defaults().with_values(
+    config = edge_defaults().with_values(
         {
             "edgehub.websocket.url": cloud.url(node),
             "edgehub.controller.node-id": node,

@@ -38,9 +38,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import builtin_modules
+from actors.keys import edge_defaults
 from actors.protocol import Group, Module
 from actors.testing import connection_event
-from kubeedge_actors import Config, Message, Router, Runtime
+from kubeedge_actors import Message, Router, Runtime
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL
 from kubeedge_actors.testing import start_probe
 from tests.services import MosquittoBroker
@@ -132,7 +133,7 @@ def throughput(app: App, count: int, window: int) -> float:
 
 
 def start_edge(broker: MosquittoBroker, folder: Path, journal_mode: str) -> tuple[Runtime, Router]:
-    config = Config.defaults().with_values(
+    config = edge_defaults().with_values(
         {
             "mqtt.mode": 2,
             "mqtt.server": broker.url,

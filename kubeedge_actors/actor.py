@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import pykka
 
-from kubeedge_actors.config import Config
+from kubeedge_actors.config import RUNTIME_KEYS, Config, KeyTable
 from kubeedge_actors.errors import MessageRejected
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import MessageBatch
@@ -85,6 +85,8 @@ class ModuleActor(pykka.ThreadingActor):
     #: A module that ignores its stop timeout must not keep the process alive after the
     #: runtime has stopped (the runtime stops every module before the process exits).
     use_daemon_thread = True
+    #: The keys of the program this module belongs to: its configuration when none is given.
+    module_config_keys: ClassVar[KeyTable] = RUNTIME_KEYS
     #: Threads for :meth:`module_run_in_background`; created on first use.
     module_worker_count: ClassVar[int] = 4
     #: How long a stop waits for background jobs already running (queued ones are dropped);
@@ -94,7 +96,7 @@ class ModuleActor(pykka.ThreadingActor):
     def __init__(self, router: Router, config: Config | None = None, *, name: str | None = None, group: str | None = None) -> None:
         super().__init__()
         self.module_router = router
-        self.module_config = config if config is not None else Config.defaults()
+        self.module_config = config if config is not None else Config.defaults(self.module_config_keys)
         if name:
             self.module_name = name  # type: ignore[misc]  # instance override of the class default
         if group:

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGE_MODULES = sorted(p.name for p in (ROOT / "actors").iterdir() if (p / "__init__.py").exists())
-SHARED_EDGE = {"actors", "actors.protocol", "actors.testing"}
+SHARED_EDGE = {"actors", "actors.keys", "actors.protocol", "actors.testing"}
 
 
 def imports_of(path: Path) -> Iterator[tuple[int, str]]:
@@ -55,3 +57,34 @@ def test_an_edge_module_imports_no_other_module(module: str) -> None:
         return name.split(".")[1] == module
 
     assert offending(sorted((ROOT / "actors" / module).rglob("*.py")), allowed) == []
+
+
+#: What only the cloud side needs: its own package, its websocket server, its PKI.
+CLOUD_ONLY = ("kubeedge_cloud", "websockets", "cryptography")
+LOADED = f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({CLOUD_ONLY!r})))"
+HELP = """
+import runpy, sys
+sys.argv = ["kubeedge_actors", "--help"]
+try:
+    runpy.run_module("kubeedge_actors", run_name="__main__")
+except SystemExit:
+    pass
+"""
+BUILT_RUNTIME = """
+import sys
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+Runtime(edge_defaults(), builtin_modules())
+"""
+EDGE_STARTS = {"--help": HELP, "built runtime": BUILT_RUNTIME}
+
+
+@pytest.mark.parametrize("start", EDGE_STARTS, ids=list(EDGE_STARTS))
+def test_the_edge_loads_nothing_of_the_cloud_side(start: str) -> None:
+    program = EDGE_STARTS[start] + LOADED
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

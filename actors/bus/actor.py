@@ -28,6 +28,7 @@ from actors.bus.topics import (
     mqtt_to_message,
     payload_of,
 )
+from actors.keys import EDGE_KEYS
 from actors.protocol import Group, Module, Operation
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
@@ -98,6 +99,7 @@ class BusActor(ModuleActor):
 
     module_name = Module.BUS
     module_group = Group.BUS
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,

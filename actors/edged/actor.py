@@ -54,6 +54,7 @@ from actors.edged.status import pod_status_body
 from actors.edged.sync import ContainerOutcome, FetchObject, SyncContext, run_pod_sync
 from actors.edged.timings import EdgedTimings
 from actors.edged.volumes import PodFiles
+from actors.keys import EDGE_KEYS
 from actors.protocol import Group, Module, Operation, ResourceType, parse_edge_resource
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.backoff import Backoff
@@ -91,6 +92,7 @@ class EdgedActor(ModuleActor):
 
     module_name = Module.EDGED
     module_group = Group.EDGED
+    module_config_keys = EDGE_KEYS
     module_worker_count = 10  # the original runs 5 addition and 5 deletion workers
 
     def __init__(

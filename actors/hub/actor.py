@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.hub.transport import CloudDialer, CloudLink, LinkSettings, WebsocketDialer
+from actors.keys import EDGE_KEYS
 from actors.protocol import (
     CLOUD_CONNECTED,
     CLOUD_DISCONNECTED,
@@ -112,6 +113,7 @@ class HubActor(ModuleActor):
 
     module_name = Module.HUB
     module_group = Group.HUB
+    module_config_keys = EDGE_KEYS
 
     def __init__(self, router: Router, config: Config | None = None, *, dialer: CloudDialer | None = None, **kwargs: Any) -> None:
         super().__init__(router, config, **kwargs)

@@ -53,7 +53,7 @@ _READ_BATCH = 256  # frames read before they are handed over
 _CLOSE_WAIT_S = 1.0
 #: Zeros of the key stream under a frame header and its mask key, by header length.
 _UNMASKED = {length: bytes(length + 4) for length in (2, 4, 10)}
-_CERTS_HINT = " (`python -m kubeedge_actors certs` writes a CA and certificates for development)"
+_CERTS_HINT = " (`python -m kubeedge_cloud certs` writes a CA and certificates for development)"
 
 
 class CloudLinkError(KubeEdgeActorsError):

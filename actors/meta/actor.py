@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.keys import EDGE_KEYS
 from actors.meta.content import (
     REMOTE_TYPES,
     MetaRejected,
@@ -85,6 +86,7 @@ class MetaActor(ModuleActor):
 
     module_name = Module.META
     module_group = Group.META
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.keys import EDGE_KEYS
 from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
     NODE_CONNECTION_SOURCE,
@@ -90,6 +91,7 @@ class TwinActor(ModuleActor):
 
     module_name = Module.TWIN
     module_group = Group.TWIN
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,

@@ -6,7 +6,10 @@
 - any other key is a warning that suggests the known key it was probably meant to be;
 - a key the files leave out has the value its absence meant in the original's files
   (``Key.absent``), which is its shipped default unless the key table says otherwise;
-- a node name in node status that is not the node id is a warning (docs/protocol.md#9.4).
+- a file another program keeps in the same folder (``KeyTable.foreign_files``) is not read;
+- the table's checks across keys add warnings.
+
+Which keys exist is the program's :class:`~kubeedge_actors.config.keys.KeyTable`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from kubeedge_actors.config.keys import KEYS, KEYS_BY_NAME, UNUSED_KEYS, UNUSED_PREFIXES, Key
+from kubeedge_actors.config.keys import RUNTIME_KEYS, Key, KeyTable
 from kubeedge_actors.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -42,10 +45,11 @@ class Config:
     A key the files of :func:`load_config` leave out has ``Key.value_when_absent`` (what the
     original's files meant without it); :meth:`defaults` has every key as the shipped conf.
     Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`; read it with
-    ``config["edgehub.controller.heartbeat"]``. Asking for a key that is not in the key table
-    is a ``KeyError``: a typo in code fails loudly.
+    ``config["modules.stop-timeout"]``. Asking for a key that is not in its key table is a
+    ``KeyError``: a typo in code fails loudly.
 
     Attributes:
+        table: the keys this configuration has.
         base_dir: relative paths in values are relative to this folder (the one holding
             ``conf/``; the working directory for built-in defaults).
         warnings: what the loader warned about (unknown keys, a node name that is not the node id).
@@ -55,24 +59,26 @@ class Config:
     def __init__(
         self,
         values: Mapping[str, Any],
+        table: KeyTable = RUNTIME_KEYS,
         *,
         base_dir: Path | None = None,
         warnings: tuple[str, ...] = (),
         sources: Mapping[str, str] | None = None,
     ) -> None:
-        self._values = {key.name: key.default for key in KEYS}
+        self.table = table
+        self._values = {key.name: key.default for key in table.keys}
         self._values.update(values)
         self.base_dir = base_dir if base_dir is not None else Path.cwd()
         self.warnings = warnings
         self.sources = dict(sources or {})
 
     @classmethod
-    def defaults(cls) -> Config:
-        """Every key at its default."""
-        return cls({})
+    def defaults(cls, table: KeyTable = RUNTIME_KEYS) -> Config:
+        """Every key of ``table`` at its shipped default."""
+        return cls({}, table)
 
     def __getitem__(self, key: str) -> Any:
-        if key not in KEYS_BY_NAME:
+        if key not in self.table.by_name:
             raise KeyError(f"{key!r} is not a configuration key")
         value = self._values[key]
         return list(value) if isinstance(value, list) else value
@@ -81,7 +87,7 @@ class Config:
         return self[key]
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        for key in KEYS:
+        for key in self.table.keys:
             yield key.name, self[key.name]
 
     def path(self, key: str) -> Path:
@@ -97,15 +103,15 @@ class Config:
         """
         merged = dict(self._values)
         for key, value in values.items():
-            spec = KEYS_BY_NAME.get(key)
+            spec = self.table.by_name.get(key)
             if spec is None:
-                raise ConfigError(f"{key!r} is not a configuration key{_suggestion(key)}")
+                raise ConfigError(f"{key!r} is not a configuration key{_suggestion(self.table, key)}")
             merged[key] = _checked(spec, value, _Leaf(key, value, "<override>", 0))
-        return Config(merged, base_dir=self.base_dir, warnings=self.warnings, sources=self.sources)
+        return Config(merged, self.table, base_dir=self.base_dir, warnings=self.warnings, sources=self.sources)
 
 
-def load_config(config_dir: Path | str, *, log_warnings: bool = True) -> Config:
-    """Read every YAML file in ``config_dir``.
+def load_config(config_dir: Path | str, table: KeyTable, *, log_warnings: bool = True) -> Config:
+    """Read every YAML file in ``config_dir`` but the foreign ones, against ``table``.
 
     Raises:
         ConfigError: the folder is missing, a file is not YAML, or a known key has a bad
@@ -117,41 +123,27 @@ def load_config(config_dir: Path | str, *, log_warnings: bool = True) -> Config:
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     warnings: list[str] = []
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file() and table.reads(p.name))
     for path in files:
-        for leaf in _read_leaves(path):
-            spec = KEYS_BY_NAME.get(leaf.key)
+        for leaf in _read_leaves(path, table):
+            spec = table.by_name.get(leaf.key)
             if spec is None:
-                if not _is_unused_key_of_original(leaf.key):
-                    warnings.append(f"{leaf.file}:{leaf.line}: unknown key {leaf.key!r}{_suggestion(leaf.key)}; ignored")
+                if not table.is_unused_key_of_original(leaf.key):
+                    warnings.append(f"{leaf.file}:{leaf.line}: unknown key {leaf.key!r}{_suggestion(table, leaf.key)}; ignored")
                 continue
             values[leaf.key] = _checked(spec, leaf.value, leaf)
             sources[leaf.key] = f"{leaf.file}:{leaf.line}"
-    for key in KEYS:
+    for key in table.keys:
         values.setdefault(key.name, key.value_when_absent)
-    warnings += _identity_warnings(values, sources)
+    for check in table.checks:
+        warnings += check(values, sources)
     if log_warnings:
         for warning in warnings:
             logger.warning("config: %s", warning)
-    return Config(values, base_dir=directory.resolve().parent, warnings=tuple(warnings), sources=sources)
+    return Config(values, table, base_dir=directory.resolve().parent, warnings=tuple(warnings), sources=sources)
 
 
-def _identity_warnings(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[str]:
-    """The original names the node in node status by ``edged.hostname-override`` and everywhere
-    else by ``edgehub.controller.node-id``; we do the same, and say when they differ, because a
-    KubeEdge cloud then updates another Node than the one it sends pods to."""
-    node_id, hostname = values["edgehub.controller.node-id"], values["edged.hostname-override"]
-    if node_id == hostname:
-        return []
-    where = sources.get("edged.hostname-override") or sources.get("edgehub.controller.node-id") or "<defaults>"
-    return [
-        f"{where}: edged.hostname-override {hostname!r} is not edgehub.controller.node-id {node_id!r}: node status is reported"
-        f" for node {hostname!r}, the cloud link and pods are node {node_id!r}; a KubeEdge cloud wants both to be the"
-        " Kubernetes node name"
-    ]
-
-
-def _read_leaves(path: Path) -> list[_Leaf]:
+def _read_leaves(path: Path, table: KeyTable) -> list[_Leaf]:
     try:
         document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
@@ -165,15 +157,15 @@ def _read_leaves(path: Path) -> list[_Leaf]:
         return []
     if not isinstance(document, CommentedMap):
         raise ConfigError(f"{path}:1: the file must hold a mapping of keys, not {type(document).__name__}")
-    return list(_flatten(document, "", str(path)))
+    return list(_flatten(document, "", str(path), table))
 
 
-def _flatten(mapping: CommentedMap, prefix: str, file: str) -> Iterator[_Leaf]:
+def _flatten(mapping: CommentedMap, prefix: str, file: str, table: KeyTable) -> Iterator[_Leaf]:
     for name, value in mapping.items():
         key = f"{prefix}{name}"
         line = mapping.lc.value(name)[0] + 1 if name in mapping.lc.data else 0
-        if isinstance(value, CommentedMap) and key not in KEYS_BY_NAME:
-            yield from _flatten(value, key + ".", file)
+        if isinstance(value, CommentedMap) and key not in table.by_name:
+            yield from _flatten(value, key + ".", file, table)
         else:
             yield _Leaf(key, value, file, line)
 
@@ -215,12 +207,8 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
 }
 
 
-def _is_unused_key_of_original(key: str) -> bool:
-    return key in UNUSED_KEYS or key.startswith(UNUSED_PREFIXES)
-
-
-def _suggestion(key: str) -> str:
-    matches = difflib.get_close_matches(key, list(KEYS_BY_NAME), n=1, cutoff=0.75)
+def _suggestion(table: KeyTable, key: str) -> str:
+    matches = difflib.get_close_matches(key, list(table.by_name), n=1, cutoff=0.75)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from actors.edged import EdgedActor, EdgedTimings
 from actors.edged.gc import PulledImages
+from actors.keys import edge_defaults
 from actors.protocol import Module
 from actors.testing import cloud_message
-from kubeedge_actors.config import Config
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import ActorHarness
 from tests.edged.builders import as_meta_answer
@@ -34,7 +34,7 @@ class Edge:
         self.objects = FakeObjects()
         self.harness: ActorHarness[EdgedActor] = ActorHarness(
             EdgedActor,
-            Config.defaults().with_values(values),
+            edge_defaults().with_values(values),
             runtime=self.runtime,
             fetch_object=self.objects.fetch,
             pulled_images=PulledImages(tmp_path / "images.json", self.clock),

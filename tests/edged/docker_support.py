@@ -18,11 +18,11 @@ from typing import Any
 import pykka
 
 from actors.edged import EdgedActor, EdgedTimings
-from actors.edged.localimage import busybox_rootfs_tar
 from actors.edged.model import NODE_ID_LABEL
+from actors.keys import edge_defaults
 from actors.protocol import Module
 from actors.testing import cloud_message
-from kubeedge_actors.config import Config
+from examples.busybox_image import busybox_rootfs_tar
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.testing import Probe, start_probe, wait_until
@@ -59,7 +59,7 @@ class EdgeNode:
             "edged.node-status-update-frequency": 1.0,
         }
         values.update(config)
-        self.config = Config.defaults().with_values(values)
+        self.config = edge_defaults().with_values(values)
         self.router = Router()
         self.pods: list[dict[str, Any]] = []  # meta's answer to the pod query
         self._pod_rows: dict[str, dict[str, Any]] = {}

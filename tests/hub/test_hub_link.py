@@ -13,6 +13,7 @@ import pykka
 import pytest
 
 from actors.hub.transport import CloudLinkError, LinkSettings, client_ssl_context
+from actors.keys import EDGE_KEYS, edge_defaults
 from actors.testing import cloud_message
 from kubeedge_actors import Config, Router, load_config
 from kubeedge_actors.message import encode_message
@@ -35,7 +36,7 @@ def edge_config(cloud: CloudDouble, tls: TlsFiles | None, **values: Any) -> Conf
         "edgehub.reconnect.max-interval": 0.2,
     }
     settings.update(values)
-    return Config.defaults().with_values(settings)
+    return edge_defaults().with_values(settings)
 
 
 @pytest.fixture
@@ -249,20 +250,20 @@ def test_a_conf_without_a_cafile_connects_to_a_cloud_it_cannot_verify_as_the_ori
         f"edgehub:\n  websocket:\n    url: {cloud.url}\n    certfile: {other_ca.client_cert}\n    keyfile: {other_ca.client_key}\n"
     )
 
-    start_edge(load_config(conf))
+    start_edge(load_config(conf, EDGE_KEYS))
 
     cloud.wait_for_handshakes(1)
 
 
 def test_a_cafile_set_but_missing_is_an_error_naming_the_file_and_the_key(tmp_path: Path) -> None:
-    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tmp_path / "nope" / "ca.crt")})
+    config = edge_defaults().with_values({"edgehub.websocket.cafile": str(tmp_path / "nope" / "ca.crt")})
 
     with pytest.raises(CloudLinkError, match=rf"cannot load the CA file {tmp_path / 'nope' / 'ca.crt'} \(edgehub\.websocket\.cafile\)"):
         client_ssl_context(LinkSettings.from_config(config))
 
 
 def test_a_cafile_that_is_set_makes_the_cloud_verified(tls_files: TlsFiles) -> None:
-    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tls_files.ca), "edgehub.websocket.certfile": ""})
+    config = edge_defaults().with_values({"edgehub.websocket.cafile": str(tls_files.ca), "edgehub.websocket.certfile": ""})
 
     context = client_ssl_context(LinkSettings.from_config(config))
 

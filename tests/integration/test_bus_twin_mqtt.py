@@ -17,9 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors import builtin_modules
+from actors.keys import edge_defaults
 from actors.protocol import Group, Module
 from actors.testing import connection_event
-from kubeedge_actors import Config, Router, Runtime
+from kubeedge_actors import Router, Runtime
 from kubeedge_actors.testing import Probe, make_message, start_probe
 from tests.bus.raw_mqtt import RawClient, packet, publish_packet, varint
 from tests.integration.twin_device_app import DeviceApp
@@ -71,7 +72,7 @@ def running_edge(tmp_path: Path, port: int, broker: MosquittoBroker | None, **va
     }
     router = Router()
     cloud = start_probe(router, Module.HUB, Group.HUB)
-    runtime = Runtime(Config.defaults().with_values(values), builtin_modules(), router=router)
+    runtime = Runtime(edge_defaults().with_values(values), builtin_modules(), router=router)
     runtime.start()  # returns once each on_start has run: the embedded broker listens
     app = DeviceApp("127.0.0.1", port)
     try:

@@ -30,7 +30,7 @@ import pytest
 
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import wait_until
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 from tests.integration.fault_tools import CloudInbox, PrivateDockerd
 from tests.integration.scenario import Scenario
 from tests.integration.sites import EdgeProcess, Holdings

@@ -20,7 +20,7 @@ from actors.testing import edged_message
 from kubeedge_actors import Runtime
 from kubeedge_actors.actor import _Deliver
 from kubeedge_actors.testing import Probe, start_probe, wait_until
-from tests.cloudhub.running import RunningCloudHub, edge_config
+from tests.cloud.running import RunningCloudHub, edge_config
 from tests.services import TlsFiles
 from tests.twin.helpers import bus_message
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
 from actors.meta.store import MetaStore
 from actors.protocol import Group, Module
 from actors.testing import cloud_message, connection_event, edged_message
-from kubeedge_actors import Config, Message, Router
+from kubeedge_actors import Message, Router
 from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.meta.helpers import configmap, pod, pod_status, stored
 from tests.meta.locks import HeldLock
@@ -31,7 +32,7 @@ class Site:
         self.router = Router()
         self.edged: Probe = start_probe(self.router, Module.EDGED, Group.EDGED)
         self.hub: Probe = start_probe(self.router, Module.HUB, Group.HUB, auto_reply=cloud)
-        config = Config.defaults().with_values(
+        config = edge_defaults().with_values(
             {"database.source": str(db_path), "metamanager.edgesite": connected, "meta.sync.podstatus.interval": interval_s}
         )
         self.meta = MetaActor.start(self.router, config, remote_query_timeout_s=timeout_s)
@@ -224,7 +225,7 @@ def test_with_journal_mode_delete_a_reader_holding_the_file_delays_the_acks_and_
     router = Router()
     start_probe(router, Module.EDGED, Group.EDGED)
     hub = start_probe(router, Module.HUB, Group.HUB)
-    config = Config.defaults().with_values({"database.source": str(db_path), "database.journal-mode": "delete"})
+    config = edge_defaults().with_values({"database.source": str(db_path), "database.journal-mode": "delete"})
     store = MetaStore(db_path, "delete", busy_timeout_ms=20)  # SQLite gives up soon: meta's own wait is tested
     router.register(Module.META, Group.META, MetaActor.start(router, config, store=store))
     hub.wait_for(lambda m: m.resource == "node/connection")

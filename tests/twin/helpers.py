@@ -6,10 +6,11 @@ import base64
 import json
 from typing import Any
 
+from actors.keys import edge_defaults
 from actors.protocol import Module
 from actors.twin.actor import TwinActor
 from actors.twin.model import Device, Twin, Value, Version
-from kubeedge_actors import Config, Message
+from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
 from tests.twin.fakes import FakeTwinStore
 
@@ -36,7 +37,7 @@ def sensor(**twins: Twin) -> Device:
 
 def twin_harness(*devices: Device, store: FakeTwinStore | None = None, **kwargs: Any) -> tuple[ActorHarness[TwinActor], FakeTwinStore]:
     store = store or FakeTwinStore({device.id: device for device in devices})
-    config = Config.defaults().with_values({"edgehub.controller.node-id": NODE})
+    config = edge_defaults().with_values({"edgehub.controller.node-id": NODE})
     harness = ActorHarness(TwinActor, config, store=store, **kwargs)
     harness.start()
     return harness, store

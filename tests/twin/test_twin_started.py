@@ -9,10 +9,11 @@ from pathlib import Path
 import pykka
 import pytest
 
+from actors.keys import edge_defaults
 from actors.protocol import Group, Module
 from actors.testing import connection_event
 from actors.twin.actor import TwinActor
-from kubeedge_actors import Config, Router
+from kubeedge_actors import Router
 from kubeedge_actors.testing import Probe, start_probe
 from tests.twin.helpers import bus_message, from_cloud
 
@@ -27,7 +28,7 @@ def router() -> Iterator[Router]:
 
 
 def start_twin(router: Router, tmp_path: Path) -> pykka.ActorRef[TwinActor]:
-    config = Config.defaults().with_values({"database.source": str(tmp_path / "edge.db"), "edgehub.controller.node-id": "node-1"})
+    config = edge_defaults().with_values({"database.source": str(tmp_path / "edge.db"), "edgehub.controller.node-id": "node-1"})
     ref = TwinActor.start(router, config)
     router.register(Module.TWIN, Group.TWIN, ref)
     return ref

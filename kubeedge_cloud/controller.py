@@ -7,7 +7,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from actors.cloudhub.manifests import (
+from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.manifests import (
     KINDS,
     ManifestError,
     ObjectKey,
@@ -18,11 +21,9 @@ from actors.cloudhub.manifests import (
     same_content,
     with_server_fields,
 )
-from actors.cloudhub.names import API_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, CONTROLLER_SOURCE, ApiOperation
-from actors.cloudhub.store import CloudStore, StoredObject
-from actors.cloudhub.views import node_rows, object_rows, pod_rows
-from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_cloud.names import API_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, CONTROLLER_SOURCE, ApiOperation
+from kubeedge_cloud.store import CloudStore, StoredObject
+from kubeedge_cloud.views import node_rows, object_rows, pod_rows
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ControllerActor(ModuleActor):
 
     Consumes:
         from the control API (group ``api``, sync): ``apply``, ``delete`` and ``list``
-        (see :class:`~actors.cloudhub.names.ApiOperation`), answered with the result or an error.
+        (see :class:`~kubeedge_cloud.names.ApiOperation`), answered with the result or an error.
         from cloudhub: ``connected``/``disconnected`` on ``node/<id>``: on connect the node
         gets its pending deletes, then its configmaps and secrets, then its pods (``update``).
         from edges (``node/<id>/...``): ``update`` of ``nodestatus``/``podstatus`` (stored),
@@ -50,6 +51,7 @@ class ControllerActor(ModuleActor):
 
     module_name = CONTROLLER_MODULE
     module_group = CONTROLLER_GROUP
+    module_config_keys = CLOUD_KEYS
 
     def __init__(self, router: Router, config: Config | None = None, *, store: CloudStore | None = None, **kwargs: Any) -> None:
         super().__init__(router, config, **kwargs)

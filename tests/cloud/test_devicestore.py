@@ -6,8 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from actors.cloudhub.devices import ReportedTwin
-from actors.cloudhub.devicestore import DeviceStore
+from kubeedge_cloud.devices import ReportedTwin
+from kubeedge_cloud.devicestore import DeviceStore
 
 # cloud_device as the first release created it (before the report versions and state timestamps).
 FIRST_RELEASE_TABLE = """

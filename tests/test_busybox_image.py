@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.edged.localimage import BUSYBOX, LocalImageError, busybox_rootfs_tar, ensure_busybox_image
+from examples.busybox_image import BUSYBOX, LocalImageError, busybox_rootfs_tar, ensure_busybox_image
 
 
 def fake_busybox(folder: Path, applets: list[str]) -> Path:

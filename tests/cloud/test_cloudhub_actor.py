@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from actors.cloudhub.hub import CloudHubActor
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.testing import ActorHarness, make_message
-from tests.cloudhub.fakes import FakeEdgeServer
+from kubeedge_cloud.hub import CloudHubActor
+from tests.cloud.fakes import FakeEdgeServer
 
 
 def start_hub() -> tuple[ActorHarness[CloudHubActor], FakeEdgeServer]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import peewee
 
-from actors.cloudhub.database import TablesStore, next_in_sequence
-from actors.cloudhub.manifests import ObjectKey
+from kubeedge_cloud.database import TablesStore, next_in_sequence
+from kubeedge_cloud.manifests import ObjectKey
 
 
 class _Model(peewee.Model):

@@ -7,11 +7,12 @@ import io
 from pathlib import Path
 from typing import Any
 
-from actors.cloudhub import cloud_runtime
-from actors.cloudhub.ctl import ApiClient, run_ctl
 from kubeedge_actors import Config, Runtime
 from kubeedge_actors.__main__ import build_parser
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud import cloud_runtime
+from kubeedge_cloud.ctl import ApiClient, run_ctl
+from kubeedge_cloud.keys import cloud_defaults
 from tests.services import TlsFiles
 
 
@@ -34,7 +35,7 @@ class RunningCloudHub:
             "cloudhub.database": str(folder / "cloud.db"),
             **values,
         }
-        self.config = Config.defaults().with_values(settings)
+        self.config = cloud_defaults().with_values(settings)
         self.runtime: Runtime | None = None
 
     def start(self) -> RunningCloudHub:
@@ -101,4 +102,4 @@ def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: A
         "edgehub.reconnect.max-interval": 0.3,
         **values,
     }
-    return Config.defaults().with_values(settings)
+    return cloud_defaults().with_values(settings)

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from actors.cloudhub.devicecontroller import DeviceControllerActor
-from actors.cloudhub.devicestore import DeviceStore
-from actors.cloudhub.hub import connection_event
-from kubeedge_actors import Config, Message
+from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
-from tests.cloudhub.control_api import api, apply
+from kubeedge_cloud.devicecontroller import DeviceControllerActor
+from kubeedge_cloud.devicestore import DeviceStore
+from kubeedge_cloud.hub import connection_event
+from kubeedge_cloud.keys import cloud_defaults
+from tests.cloud.control_api import api, apply
 
 Harness = ActorHarness[DeviceControllerActor]
 
@@ -24,7 +25,7 @@ def start_controller(tmp_path: Path) -> Iterator[Callable[[], Harness]]:
     started: list[Harness] = []
 
     def start() -> Harness:
-        harness = ActorHarness(DeviceControllerActor, Config.defaults(), store=DeviceStore(tmp_path / "cloud.db"))
+        harness = ActorHarness(DeviceControllerActor, cloud_defaults(), store=DeviceStore(tmp_path / "cloud.db"))
         harness.start()
         started.append(harness)
         return harness

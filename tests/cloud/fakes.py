@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from actors.cloudhub.server import EdgeConnected, EdgeDisconnected, ServerSettings
+from kubeedge_cloud.server import EdgeConnected, EdgeDisconnected, ServerSettings
 
 
 class FakeEdgeServer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from actors.cloudhub.devicestore import DeviceStore
-from actors.cloudhub.store import CloudStore
+from kubeedge_cloud.devicestore import DeviceStore
+from kubeedge_cloud.store import CloudStore
 
 
 def test_a_transaction_that_reads_then_writes_is_not_failed_by_the_other_stores_write(tmp_path: Path) -> None:

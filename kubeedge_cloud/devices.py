@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from actors.cloudhub.manifests import DEVICE_API_GROUP, ManifestError, object_key
 from kubeedge_actors.message import new_message_id, now_ms
+from kubeedge_cloud.manifests import DEVICE_API_GROUP, ManifestError, object_key
 
 TWIN_TYPES = ("string", "int", "float", "boolean")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors.cloudhub.devices import ReportedTwin, newer_reports, reported_from_edge
+from kubeedge_cloud.devices import ReportedTwin, newer_reports, reported_from_edge
 
 
 def shown(value: str, timestamp_ms: int | None) -> dict[str, Any]:

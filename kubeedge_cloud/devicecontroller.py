@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors.cloudhub.devices import (
+from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
+from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_cloud.devices import (
     DeviceSpec,
     cloud_updated_content,
     edge_device,
@@ -18,9 +20,10 @@ from actors.cloudhub.devices import (
     with_node_selector,
     with_reported,
 )
-from actors.cloudhub.devicestore import DeviceStore, StoredDevice
-from actors.cloudhub.manifests import ManifestError, object_key, same_content, with_server_fields
-from actors.cloudhub.names import (
+from kubeedge_cloud.devicestore import DeviceStore, StoredDevice
+from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.manifests import ManifestError, object_key, same_content, with_server_fields
+from kubeedge_cloud.names import (
     API_GROUP,
     CLOUDHUB_MODULE,
     CONTROLLER_GROUP,
@@ -28,8 +31,6 @@ from actors.cloudhub.names import (
     DEVICE_CONTROLLER_SOURCE,
     ApiOperation,
 )
-from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
-from kubeedge_actors import Config, Message, ModuleActor, Router
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class DeviceControllerActor(ModuleActor):
 
     module_name = DEVICE_CONTROLLER_MODULE
     module_group = CONTROLLER_GROUP
+    module_config_keys = CLOUD_KEYS
 
     def __init__(self, router: Router, config: Config | None = None, *, store: DeviceStore | None = None, **kwargs: Any) -> None:
         super().__init__(router, config, **kwargs)

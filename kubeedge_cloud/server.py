@@ -103,7 +103,7 @@ def server_ssl_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext
     try:
         context.load_cert_chain(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
-        hint = " (`python -m kubeedge_actors certs` writes one for development)" if isinstance(exc, FileNotFoundError) else ""
+        hint = " (`python -m kubeedge_cloud certs` writes one for development)" if isinstance(exc, FileNotFoundError) else ""
         raise CloudHubError(f"cannot load the cloud hub certificate {cert} / key {key}: {exc}{hint}") from exc
     if ca is not None:
         try:

@@ -8,14 +8,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from actors.cloudhub.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
-from actors.cloudhub.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
 from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
+from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
+from kubeedge_cloud.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class CloudHubActor(ModuleActor):
 
     module_name = CLOUDHUB_MODULE
     module_group = CLOUDHUB_GROUP
+    module_config_keys = CLOUD_KEYS
 
     def __init__(self, router: Router, config: Config | None = None, *, server: EdgeServer | None = None, **kwargs: Any) -> None:
         super().__init__(router, config, **kwargs)

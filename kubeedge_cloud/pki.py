@@ -1,4 +1,4 @@
-"""The certificates of ``python -m kubeedge_actors certs`` (see ``certs.py``): a CA, the cloud
+"""The certificates of ``python -m kubeedge_cloud certs`` (see ``certs.py``): a CA, the cloud
 hub's RSA server certificate and an edge client certificate.
 
 Kept apart from the command so that a process that never writes certificates (the edge) does

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from actors.cloudhub.manifests import (
+from kubeedge_cloud.manifests import (
     ManifestError,
     ObjectKey,
     canonical_kind,

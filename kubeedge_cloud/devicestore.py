@@ -14,8 +14,8 @@ from typing import Any
 
 import peewee
 
-from actors.cloudhub.database import TablesStore, next_in_sequence
-from actors.cloudhub.devices import DeviceState, ReportedTwin, parse_version
+from kubeedge_cloud.database import TablesStore, next_in_sequence
+from kubeedge_cloud.devices import DeviceState, ReportedTwin, parse_version
 
 
 class _Model(peewee.Model):

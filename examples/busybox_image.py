@@ -1,4 +1,4 @@
-"""``python -m kubeedge_actors image``: a local busybox image, made without a registry.
+"""``python examples/busybox_image.py``: a local busybox image, made without a registry.
 
 The quickstart's pod and the tests run ``kubeedge-actors/busybox:<tag>``: a rootfs holding
 Debian's static busybox (package ``busybox-static``) and a link per applet, imported into
@@ -18,11 +18,12 @@ from typing import TextIO
 import docker
 import docker.errors
 
-from kubeedge_actors.config import Config
-
 QUICKSTART_IMAGE = "kubeedge-actors/busybox:quickstart"
 BUSYBOX = Path("/bin/busybox")
 _FOLDERS = ("bin", "etc", "tmp", "proc", "sys", "dev")
+
+
+DOCKER_ADDRESS = "unix:///var/run/docker.sock"
 
 
 class LocalImageError(Exception):
@@ -91,17 +92,18 @@ def _has_image(client: docker.APIClient, reference: str) -> bool:
 
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--docker-address", default=DOCKER_ADDRESS, help=f"the Docker Engine (default: {DOCKER_ADDRESS})")
     parser.add_argument("reference", nargs="?", default=QUICKSTART_IMAGE, help=f"image to make (default: {QUICKSTART_IMAGE})")
     parser.add_argument("--busybox", type=Path, default=BUSYBOX, help=f"static busybox binary to put in it (default: {BUSYBOX})")
     parser.add_argument("--force", action="store_true", help="import again even when Docker has the image")
 
 
-def run_image(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Make the image through the Docker Engine at ``edged.docker-address``."""
+def run_image(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Make the image through the Docker Engine at ``--docker-address``."""
     try:
-        client = docker.APIClient(base_url=config["edged.docker-address"], timeout=120)
+        client = docker.APIClient(base_url=args.docker_address, timeout=120)
     except docker.errors.DockerException as exc:
-        print(f"error: cannot reach Docker at {config['edged.docker-address']}: {exc}", file=sys.stderr)
+        print(f"error: cannot reach Docker at {args.docker_address}: {exc}", file=sys.stderr)
         return 2
     try:
         imported = ensure_busybox_image(client, args.reference, args.busybox, force=args.force)
@@ -114,6 +116,16 @@ def run_image(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Make the local busybox image the examples run (no registry needed).")
+    add_image_arguments(parser)
+    return run_image(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
 __all__ = [
     "BUSYBOX",
     "QUICKSTART_IMAGE",
@@ -121,5 +133,6 @@ __all__ = [
     "add_image_arguments",
     "busybox_rootfs_tar",
     "ensure_busybox_image",
+    "main",
     "run_image",
 ]

@@ -20,11 +20,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from actors.cloudhub.apiserver import ApiAnswer, ApiRequest, ApiServer
-from actors.cloudhub.manifests import DEVICE_KIND, ManifestError, canonical_kind, flatten_lists
-from actors.cloudhub.names import API_GROUP, API_MODULE, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, ApiOperation
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import DeadLetterError, DeliveryError
+from kubeedge_cloud.apiserver import ApiAnswer, ApiRequest, ApiServer
+from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.manifests import DEVICE_KIND, ManifestError, canonical_kind, flatten_lists
+from kubeedge_cloud.names import API_GROUP, API_MODULE, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, ApiOperation
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class ApiActor(ModuleActor):
 
     module_name = API_MODULE
     module_group = API_GROUP
+    module_config_keys = CLOUD_KEYS
 
     def __init__(self, router: Router, config: Config | None = None, *, server: ApiServer | None = None, **kwargs: Any) -> None:
         super().__init__(router, config, **kwargs)

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from actors.cloudhub.controller import ControllerActor
-from actors.cloudhub.hub import connection_event
-from actors.cloudhub.store import CloudStore
-from kubeedge_actors import Config, Message
+from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
-from tests.cloudhub.control_api import api, apply
+from kubeedge_cloud.controller import ControllerActor
+from kubeedge_cloud.hub import connection_event
+from kubeedge_cloud.keys import cloud_defaults
+from kubeedge_cloud.store import CloudStore
+from tests.cloud.control_api import api, apply
 
 Harness = ActorHarness[ControllerActor]
 
@@ -25,7 +26,7 @@ def start_controller(tmp_path: Path) -> Iterator[Callable[[], Harness]]:
     def start() -> Harness:
         for earlier in started:
             earlier.stop()
-        harness = ActorHarness(ControllerActor, Config.defaults(), store=CloudStore(tmp_path / "cloud.db"))
+        harness = ActorHarness(ControllerActor, cloud_defaults(), store=CloudStore(tmp_path / "cloud.db"))
         harness.start()
         started.append(harness)
         return harness

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import websocket
 
-from actors.cloudhub.server import (
+from actors.hub.transport import keepalive_text
+from kubeedge_actors.message import decode_message
+from kubeedge_cloud.server import (
     CLOSE_KEEPALIVE,
     CLOSE_REPLACED,
     EdgeConnected,
@@ -22,8 +24,6 @@ from actors.cloudhub.server import (
     parse_events_path,
     server_ssl_context,
 )
-from actors.hub.transport import keepalive_text
-from kubeedge_actors.message import decode_message
 from tests.services import TlsFiles, free_port, make_tls_files
 
 

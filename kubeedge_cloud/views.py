@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from actors.cloudhub.manifests import ObjectKey
-from actors.cloudhub.store import NodeRecord, PodStatusRecord, StoredObject
+from kubeedge_cloud.manifests import ObjectKey
+from kubeedge_cloud.store import NodeRecord, PodStatusRecord, StoredObject
 
 
 def node_rows(records: Iterable[NodeRecord], pod_nodes: Iterable[str]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""``python -m kubeedge_actors ctl``: kubectl-style commands against a running cloud hub.
+"""``python -m kubeedge_cloud ctl``: kubectl-style commands against a running cloud hub.
 
 ::
 
@@ -24,8 +24,8 @@ from typing import Any, TextIO
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from actors.cloudhub.manifests import DEFAULT_NAMESPACE, KIND_ALIASES, flatten_lists
 from kubeedge_actors.config import Config
+from kubeedge_cloud.manifests import DEFAULT_NAMESPACE, KIND_ALIASES, flatten_lists
 
 _TIMEOUT_S = 40.0
 

@@ -8,7 +8,7 @@ puts the two together.
 
 from __future__ import annotations
 
-from kubeedge_actors.actor import ModuleActor, Outcome
+from kubeedge_actors.actor import ModuleActor, Outcome, handles
 from kubeedge_actors.config import Config, load_config
 from kubeedge_actors.errors import (
     ConfigError,
@@ -55,5 +55,6 @@ __all__ = [
     "__version__",
     "decode_message",
     "encode_message",
+    "handles",
     "load_config",
 ]

@@ -41,6 +41,26 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+_HANDLES = "_module_handles"
+H = TypeVar("H", bound=Callable[..., None])
+
+
+def handles(*event_types: type) -> Callable[[H], H]:
+    """Mark a :class:`ModuleActor` method as the handler of internal events of these types::
+
+        @handles(DialCloud)
+        def _dial(self, event: DialCloud) -> None: ...
+
+    The one way every module dispatches its own events (timers, worker results, library data).
+    """
+
+    def mark(method: H) -> H:
+        setattr(method, _HANDLES, (*getattr(method, _HANDLES, ()), *event_types))
+        return method
+
+    return mark
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[T]):
     """What a background job produced: a value, or the exception it raised."""
@@ -93,6 +113,17 @@ class ModuleActor(pykka.ThreadingActor):
     #: one still running then (a long Docker call) is left behind and cannot hold the exit.
     module_stop_wait_s: ClassVar[float] = 1.0
 
+    #: Event type → the method marked ``@handles(...)`` for it (built per class).
+    _module_event_handlers: ClassVar[dict[type, Callable[[Any, Any], None]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls._module_event_handlers)  # a subclass inherits its base's handlers
+        for member in vars(cls).values():
+            for event_type in getattr(member, _HANDLES, ()):
+                table[event_type] = member
+        cls._module_event_handlers = table
+
     def __init__(self, router: Router, config: Config | None = None, *, name: str | None = None, group: str | None = None) -> None:
         super().__init__()
         self.module_router = router
@@ -120,8 +151,14 @@ class ModuleActor(pykka.ThreadingActor):
         logger.warning("%s: no handler for %s (%s %s)", self.module_name, message.id, message.operation, message.resource)
 
     def handle_internal(self, event: Any) -> None:
-        """Handle one of the actor's own events (timer ticks, worker results, library data)."""
-        logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
+        """Handle one of the actor's own events (timer ticks, worker results, library data):
+        the method marked ``@handles(type(event))`` runs. Modules mark methods rather than
+        override this (a recorder of everything, such as the test probe, overrides it)."""
+        handler = self._module_event_handlers.get(type(event))
+        if handler is None:
+            logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
+            return
+        handler(self, event)
 
     def module_metrics(self) -> dict[str, float]:
         """Figures for the metrics endpoint, e.g. ``{"cloud_connected": 1, "reconnects_total": 3}``.

@@ -29,7 +29,7 @@ from actors.protocol import (
     ask_cloud_connection,
     cloud_connected,
 )
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.metrics import labelled
 
 logger = logging.getLogger(__name__)
@@ -166,15 +166,15 @@ class MetaActor(ModuleActor):
         else:
             raise MetaRejected(f"unknown operation {message.operation!r}")
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, FlushWrites):
-            self._flush_told = False
-            self._flush()
-        elif isinstance(event, ResyncPodStatus):
-            self._flush()
-            self._resync_pod_status()
-        else:
-            super().handle_internal(event)
+    @handles(FlushWrites)
+    def _on_flush_writes(self, _: FlushWrites) -> None:
+        self._flush_told = False
+        self._flush()
+
+    @handles(ResyncPodStatus)
+    def _on_resync_pod_status(self, _: ResyncPodStatus) -> None:
+        self._flush()
+        self._resync_pod_status()
 
     # --- batched writes ---------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+from actors.keys import edge_defaults
 from kubeedge_actors import Config, Runtime
-from kubeedge_actors.__main__ import build_parser
 from kubeedge_actors.testing import wait_until
 from kubeedge_cloud import cloud_runtime
+from kubeedge_cloud.__main__ import build_parser
 from kubeedge_cloud.ctl import ApiClient, run_ctl
 from kubeedge_cloud.keys import cloud_defaults
 from tests.services import TlsFiles
@@ -102,4 +103,4 @@ def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: A
         "edgehub.reconnect.max-interval": 0.3,
         **values,
     }
-    return cloud_defaults().with_values(settings)
+    return edge_defaults().with_values(settings)

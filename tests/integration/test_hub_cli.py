@@ -127,5 +127,5 @@ def test_the_cloud_without_its_certificate_exits_with_one_clear_line(site: Path)
     result = run(site, "cloud")
 
     assert result.returncode == 2
-    assert result.stderr.startswith("kubeedge-actors: cannot load the cloud hub certificate")
+    assert result.stderr.startswith("kubeedge-cloud: cannot load the cloud hub certificate")
     assert len(result.stderr.splitlines()) == 1

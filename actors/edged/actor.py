@@ -1,16 +1,14 @@
 """The edged actor: the mini-kubelet that runs the cloud's pods as Docker containers (docs/protocol.md#7).
 
-The actor only coordinates; all state is its own, one record per pod (records.py). How one pod
-moves, all on the actor's thread except the work in brackets::
+The actor only coordinates. Its state is one record per pod (records.py); its helpers run on
+its thread and own no thread of their own (the work in brackets runs on its workers)::
 
-    meta's pod ──► record ──► plan_pod (lifecycle.py) ──► objects asked of meta ──► [run_pod_sync
-    Docker's news (observer.py) ┘     ▲                  (objects.py, replies here)    on a worker:
-                                      │                                                 sync.py]
-                                      └──── PodSynced: observations applied, failures counted ◄─┘
-                                               └──► pod status to meta when it changed (reporting.py)
+    meta's messages ───────────► PodTable ──┐
+    Docker's events, listings ─► observer ──┼─► syncer: plan (lifecycle.py), ask meta for the
+      [list, inspect]                       │   objects (objects.py), [the job: sync.py], apply
+    timers ─► collector [GC], node status   └─► pod status to meta when it changed (reporting.py)
 
-Decisions that need no state are pure functions (lifecycle, status, containers, pods, gc);
-Docker's events, listings and inspections are the observer's; GC rounds the collector's.
+Decisions that need no state are pure functions (lifecycle, status, containers, pods, gc).
 """
 
 from __future__ import annotations

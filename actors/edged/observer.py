@@ -8,7 +8,9 @@ events and worker results, and gets back an :class:`Observed` naming the pods to
 A container a pod's job makes is inspected once, by the job after starting it: the job says
 beforehand which names it makes (:meth:`ContainerObserver.expect_made`), and the ``create``
 and ``start`` events of those containers, early or late, carry nothing that inspection did
-not see. Any other event (``die``, ``oom``, an outsider's ``start``...) is inspected.
+not see. Any other event (``die``, ``oom``, an outsider's ``start``...) is inspected. What is
+expected and never comes (events lost while the stream was down) is forgotten when the stream
+opens again; the listing that follows looks at every container.
 """
 
 from __future__ import annotations
@@ -150,7 +152,6 @@ class ContainerObserver:
             return NOTHING
         seq = self.inventory.next_seq()
         if event.action == "destroy":
-            self._expected.pop(event.name, None)
             return self._changed(self.inventory.apply(seq, event.container_id, None))
         runtime, container_id = self._runtime, event.container_id
         self._host.module_run_in_background(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from kubeedge_actors.actor import Outcome
 from kubeedge_actors.message import Message
@@ -32,12 +32,12 @@ class Host(Protocol):
     module_router: Router
 
     def module_run_in_background(
-        self, work: Callable[[], T], done: Callable[[Outcome[T]], Any], *, discard: Callable[[T], None] | None = None
+        self, work: Callable[[], T], done: Callable[[Outcome[T]], object], *, discard: Callable[[T], None] | None = None
     ) -> None: ...
 
-    def module_tell_self(self, event: Any) -> None: ...
+    def module_tell_self(self, event: object) -> None: ...
 
-    def module_tell_later(self, delay_s: float, event: Any) -> TimerHandle: ...
+    def module_tell_later(self, delay_s: float, event: object) -> TimerHandle: ...
 
     def module_on_reply(self, future: Future[Message], callback: Callable[[Message | None, BaseException | None], None]) -> None: ...
 

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import pykka
 
 from actors.edged import EdgedActor, EdgedTimings
-from actors.edged.model import NODE_ID_LABEL
+from actors.edged.model import NODE_ID_LABEL, ContainerInfo, ContainerRuntime
+from actors.edged.runtime import DockerContainerRuntime
 from actors.keys import edge_defaults
 from actors.protocol import Module
 from actors.testing import cloud_message
@@ -37,6 +39,20 @@ FAST = EdgedTimings(
     meta_timeout_s=10.0,
     pull_backoff_flip_s=0.3,
 )
+
+
+class CountingDocker(DockerContainerRuntime):
+    """The real Docker adapter, counting the inspections of each container (workers call it)."""
+
+    def __init__(self, base_url: str, node_id: str) -> None:
+        super().__init__(base_url, node_id)
+        self._count_lock = threading.Lock()
+        self.inspections: Counter[str] = Counter()
+
+    def inspect_container(self, container_id: str) -> ContainerInfo | None:
+        with self._count_lock:
+            self.inspections[container_id] += 1
+        return super().inspect_container(container_id)
 
 
 class EdgeNode:
@@ -75,8 +91,8 @@ class EdgeNode:
         found = self.objects.get(request.resource)
         return [json.dumps(found)] if found is not None else []
 
-    def start_edged(self, timings: EdgedTimings = FAST) -> None:
-        self.edged = EdgedActor.start(self.router, self.config, timings=timings)
+    def start_edged(self, timings: EdgedTimings = FAST, runtime: ContainerRuntime | None = None) -> None:
+        self.edged = EdgedActor.start(self.router, self.config, timings=timings, runtime=runtime)
         self.router.register(Module.EDGED, "edged", self.edged)
 
     def stop_edged(self) -> None:

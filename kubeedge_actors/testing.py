@@ -168,14 +168,15 @@ class ActorHarness(Generic[A]):
 
     Args:
         actor_class: the :class:`ModuleActor` subclass under test.
-        config: its configuration (defaults when None).
+        config: its configuration (the defaults of the actor's key table when None).
         **kwargs: extra constructor arguments, e.g. fake adapters.
     """
 
     def __init__(self, actor_class: type[A], config: Config | None = None, **kwargs: Any) -> None:
         self.router = RecordingRouter()
         self.scheduler: ManualScheduler = self.router.scheduler  # type: ignore[assignment]
-        self.actor: A = actor_class(self.router, config or Config.defaults(), **kwargs)
+        # None: the actor's own defaults (ModuleActor.module_config_keys), all its keys present.
+        self.actor: A = actor_class(self.router, config, **kwargs)
         self.actor._module_workers = _InlineExecutor()  # background jobs run at once
 
     def start(self) -> A:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_for_futures
@@ -28,10 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import pykka
 
 from kubeedge_actors.config import RUNTIME_KEYS, Config, KeyTable
-from kubeedge_actors.errors import MessageRejected, ModuleDefinitionError, ShutDownError
+from kubeedge_actors.errors import MessageRejected, ModuleDefinitionError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.scheduler import TimerHandle
+from kubeedge_actors.workers import DaemonThreadPool
 
 if TYPE_CHECKING:
     from kubeedge_actors.router import Router
@@ -355,72 +355,6 @@ class _Unclaimed(Generic[T]):
             logger.exception("%s: closing a background result the stopped actor never took failed", module_name)
 
 
-class DaemonThreadPool(Executor):
-    """An executor whose threads are daemons: the interpreter does not wait for them at exit.
-
-    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit, so one
-    worker in a long call (an image pull, a 120 s Docker timeout) kept a stopped edge alive.
-    Threads start on demand, up to ``size``, and end at :meth:`shutdown`.
-    """
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._changed = threading.Condition()
-        self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
-        self._threads = 0
-        self._idle = 0
-        self._shut_down = False
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-        with self._changed:
-            if self._shut_down:
-                raise ShutDownError(f"{self._name}: cannot take jobs after shutdown")
-            self._queue.append((future, lambda: fn(*args, **kwargs)))
-            if len(self._queue) <= self._idle:
-                self._changed.notify()
-            elif self._threads < self._size:
-                self._threads += 1
-                threading.Thread(target=self._serve, name=f"{self._name}-{self._threads}", daemon=True).start()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """No new jobs; with ``cancel_futures`` queued ones are cancelled. ``wait`` waits for
-        the threads to end."""
-        with self._changed:
-            self._shut_down = True
-            if cancel_futures:
-                for future, _ in self._queue:
-                    future.cancel()
-                self._queue.clear()
-            self._changed.notify_all()
-            while wait and self._threads:
-                self._changed.wait()
-
-    def _serve(self) -> None:
-        while (item := self._next()) is not None:
-            future, call = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(call())
-            except BaseException as error:  # the future carries it to whoever waits
-                future.set_exception(error)
-
-    def _next(self) -> tuple[Future[Any], Callable[[], Any]] | None:
-        with self._changed:
-            self._idle += 1
-            while not self._queue and not self._shut_down:
-                self._changed.wait()
-            self._idle -= 1
-            if self._queue:
-                return self._queue.popleft()  # queued before shutdown without cancel: still run
-            self._threads -= 1
-            self._changed.notify_all()
-            return None
-
-
 @dataclass(frozen=True, slots=True)
 class _Deliver:
     """A callback to run on the actor's own thread (``module_on_reply``, ``module_run_in_background``)."""
@@ -428,4 +362,4 @@ class _Deliver:
     callback: Callable[[], None]
 
 
-__all__ = ["DaemonThreadPool", "ModuleActor", "Outcome"]
+__all__ = ["ModuleActor", "Outcome"]

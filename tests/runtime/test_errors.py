@@ -10,12 +10,12 @@ import pytest
 
 from actors.keys import edge_defaults
 from kubeedge_actors import ModuleActor, Router
-from kubeedge_actors.actor import DaemonThreadPool
 from kubeedge_actors.checks import errors_outside_the_root
 from kubeedge_actors.config import Key, KeyTable
 from kubeedge_actors.errors import ConfigKeyError, InvalidArgumentError, ModuleDefinitionError, ShutDownError
 from kubeedge_actors.scheduler import Scheduler
 from kubeedge_actors.sqlite import open_database
+from kubeedge_actors.workers import DaemonThreadPool
 
 
 def test_every_error_the_runtime_defines_or_raises_derives_from_the_root() -> None:

@@ -107,6 +107,10 @@ class Config:
 
     def number(self, key: str) -> float:
         """The value of a ``float`` key."""
+        self._expect_kind(key, float)
+        value = self._values[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # a Config built by hand may hold 30 for 30.0
         return self._typed(key, float)
 
     def flag(self, key: str) -> bool:
@@ -117,7 +121,8 @@ class Config:
         """The value of a ``list`` key, as a tuple (settings are frozen)."""
         self._expect_kind(key, list)
         value = self._values[key]
-        assert isinstance(value, list)  # the loader converted it to the key's kind
+        if not isinstance(value, list):
+            raise ConfigKeyError(f"{key} holds {value!r}, not a list of strings")
         return tuple(value)
 
     def path(self, key: str) -> Path:
@@ -143,7 +148,9 @@ class Config:
     def _typed(self, key: str, kind: type[_V]) -> _V:
         self._expect_kind(key, kind)
         value = self._values[key]
-        assert isinstance(value, kind)  # the loader converted it to the key's kind
+        # The loader and with_values convert to the key's kind; a Config built by hand may not.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ConfigKeyError(f"{key} holds {value!r}, not {_KIND_NAMES[kind]}")
         return value
 
     def with_values(self, values: Mapping[str, object]) -> Config:

@@ -116,3 +116,11 @@ def test_the_log_settings_resolve_the_log_file_beside_the_conf_folder(tmp_path: 
     assert LogSettings.from_config(config) == LogSettings(
         level="INFO", text=True, writers=("stdout", "file"), file=tmp_path / "logs" / "edge.log", rsyslog=False
     )
+
+
+def test_a_config_built_by_hand_is_read_as_the_table_says_or_fails_naming_the_key() -> None:
+    config = Config({"demo.wait": 2, "demo.count": "3"}, TABLE)
+
+    assert config.number("demo.wait") == 2.0
+    with pytest.raises(ConfigKeyError, match=r"demo\.count holds '3', not an integer"):
+        config.integer("demo.count")

@@ -12,18 +12,22 @@ from kubeedge_actors.actor import ModuleActor, Outcome, handles
 from kubeedge_actors.config import Config, load_config
 from kubeedge_actors.errors import (
     ConfigError,
+    ConfigKeyError,
     DeadLetterError,
     DeliveryError,
+    InvalidArgumentError,
     KubeEdgeActorsError,
     MessageDecodeError,
     MessageRejected,
+    ModuleDefinitionError,
     ResourceError,
+    ShutDownError,
     SyncTimeoutError,
     UnknownResourceError,
 )
 from kubeedge_actors.message import ERROR, RESPONSE, Header, Message, Route, decode_message, encode_message
 from kubeedge_actors.router import Router
-from kubeedge_actors.runtime import ModuleSpec, RestartPolicy, Runtime
+from kubeedge_actors.runtime import ModuleSpec, RestartPolicy, Runtime, RuntimeSettings
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
 
 __version__ = "0.1.0"
@@ -33,14 +37,17 @@ __all__ = [
     "RESPONSE",
     "Config",
     "ConfigError",
+    "ConfigKeyError",
     "DeadLetterError",
     "DeliveryError",
     "Header",
+    "InvalidArgumentError",
     "KubeEdgeActorsError",
     "Message",
     "MessageDecodeError",
     "MessageRejected",
     "ModuleActor",
+    "ModuleDefinitionError",
     "ModuleSpec",
     "Outcome",
     "ResourceError",
@@ -48,7 +55,9 @@ __all__ = [
     "Route",
     "Router",
     "Runtime",
+    "RuntimeSettings",
     "Scheduler",
+    "ShutDownError",
     "SyncTimeoutError",
     "TimerHandle",
     "UnknownResourceError",

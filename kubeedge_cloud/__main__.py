@@ -29,9 +29,9 @@ from kubeedge_actors.program import (
 from kubeedge_cloud import cloud_runtime
 from kubeedge_cloud.certs import add_certs_arguments, run_certs
 from kubeedge_cloud.ctl import add_ctl_arguments, run_ctl
-from kubeedge_cloud.hub import server_settings
+from kubeedge_cloud.errors import CloudHubError
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.server import CloudHubError
+from kubeedge_cloud.settings import HubSettings
 
 Command = Callable[[Config, argparse.Namespace], int]
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_cloud(config: Config, args: argparse.Namespace) -> int:
     """Run the cloud side until SIGINT or SIGTERM; exit code 2 when its TLS files are unusable."""
     try:
-        server_settings(config)  # fail here, in one line, rather than in a restarting actor
+        HubSettings.from_config(config).server_settings()  # fail here, in one line, rather than in a restarting actor
     except CloudHubError as exc:
         print(f"kubeedge-cloud: {exc}", file=sys.stderr)
         return 2

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import DeadLetterError, DeliveryError
+from kubeedge_actors.message import Content, Json, JsonObject
 from kubeedge_cloud.apiserver import ApiAnswer, ApiRequest, ApiServer
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.manifests import DEVICE_KIND, ManifestError, canonical_kind, flatten_lists
 from kubeedge_cloud.names import API_GROUP, API_MODULE, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, ApiOperation
+from kubeedge_cloud.settings import ApiSettings
+from kubeedge_cloud.views import ObjectResult
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,18 @@ class ApiActor(ModuleActor):
     module_group = API_GROUP
     module_config_keys = CLOUD_KEYS
 
-    def __init__(self, router: Router, config: Config | None = None, *, server: ApiServer | None = None, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
-        config = self.module_config
-        self.server = server or ApiServer(config["cloudhub.api-address"], config["cloudhub.api-port"], self.answer)
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        server: ApiServer | None = None,
+    ) -> None:
+        super().__init__(router, config, name=name, group=group)
+        self.settings = ApiSettings.from_config(self.module_config)
+        self.server = server or ApiServer(self.settings.address, self.settings.port, self.answer)
 
     def on_start(self) -> None:
         self.server.start()
@@ -80,13 +90,13 @@ class ApiActor(ModuleActor):
             return self._delete_named(route[3], route[2], route[4], request.query.get("node"))
         return _error(HTTPStatus.NOT_FOUND, f"no such endpoint {request.method} {request.path}")
 
-    def _apply(self, body: Any, node: str | None) -> ApiAnswer:
+    def _apply(self, body: Json, node: str | None) -> ApiAnswer:
         objects = flatten_lists(body if isinstance(body, list) else [body])
         if not objects:
             return _error(HTTPStatus.BAD_REQUEST, "nothing to apply: the body holds no manifest")
         return self._split(ApiOperation.APPLY, objects, {"node": node})
 
-    def _delete_objects(self, body: Any) -> ApiAnswer:
+    def _delete_objects(self, body: Json) -> ApiAnswer:
         objects = flatten_lists(body if isinstance(body, list) else [body])
         if not objects:
             return _error(HTTPStatus.BAD_REQUEST, "nothing to delete: the body holds no manifest")
@@ -106,11 +116,11 @@ class ApiActor(ModuleActor):
             )
         return answer
 
-    def _split(self, operation: ApiOperation, objects: list[Any], extra: dict[str, Any]) -> ApiAnswer:
+    def _split(self, operation: ApiOperation, objects: list[Json], extra: JsonObject) -> ApiAnswer:
         """Devices go to the device controller, everything else to the controller."""
         devices = [o for o in objects if isinstance(o, dict) and o.get("kind") == DEVICE_KIND]
         others = [o for o in objects if not (isinstance(o, dict) and o.get("kind") == DEVICE_KIND)]
-        results: list[Any] = []
+        results: list[ObjectResult] = []
         for module, batch in ((CONTROLLER_MODULE, others), (DEVICE_CONTROLLER_MODULE, devices)):
             if not batch:
                 continue
@@ -120,7 +130,7 @@ class ApiActor(ModuleActor):
             results.extend(answer.content.get("results") or [])
         return ApiAnswer(HTTPStatus.OK, {"results": results})
 
-    def _ask(self, module: str, operation: str, resource: str, content: Any) -> ApiAnswer:
+    def _ask(self, module: str, operation: str, resource: str, content: Content) -> ApiAnswer:
         request = Message.new(source="ctl", group=API_GROUP, operation=operation, resource=resource, content=content)
         try:
             reply = self.module_router.send_sync(module, request, API_TIMEOUT_S).result(API_TIMEOUT_S + 5)

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from kubeedge_actors.message import Json, JsonObject
+from kubeedge_cloud.errors import ApiRequestError, ApiServerError
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +28,13 @@ class ApiRequest:
     method: str
     path: str  # without the query
     query: dict[str, str]
-    body: Any = None  # parsed JSON, or None
+    body: Json = None  # parsed JSON, or None
 
 
 @dataclass(frozen=True)
 class ApiAnswer:
     status: int
-    content: dict[str, Any] = field(default_factory=dict)
+    content: JsonObject = field(default_factory=dict)
 
 
 class ApiServer:
@@ -46,14 +48,21 @@ class ApiServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Bind and serve. Raises OSError when the address is taken."""
+        """Bind and serve.
+
+        Raises:
+            ApiServerError: the address is taken (or cannot be had).
+        """
         answer = self._answer
 
         class Handler(_Handler):
             pass
 
         Handler.answer = staticmethod(answer)
-        self._server = ThreadingHTTPServer((self.address, self.port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((self.address, self.port), Handler)
+        except OSError as exc:
+            raise ApiServerError(f"the control API cannot listen on {self.address}:{self.port}: {exc.strerror or exc}") from exc
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         server = self._server
@@ -88,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {name: values[-1] for name, values in parse_qs(url.query).items()}
         try:
             body = self._read_body()
-        except ValueError as exc:
+        except ApiRequestError as exc:
             self._reply(ApiAnswer(HTTPStatus.BAD_REQUEST, {"error": str(exc)}))
             return
         try:
@@ -98,17 +107,23 @@ class _Handler(BaseHTTPRequestHandler):
             answer = ApiAnswer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {exc}"})
         self._reply(answer)
 
-    def _read_body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
+    def _read_body(self) -> Json:
+        header = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(header)
+        except ValueError as exc:
+            raise ApiRequestError(f"Content-Length {header[:32]!r} is not a length") from exc
+        if length < 0:  # would read until the client closes
+            raise ApiRequestError(f"Content-Length {header[:32]!r} is not a length")
         if length > MAX_BODY_BYTES:
-            raise ValueError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+            raise ApiRequestError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         if not length:
             return None
         raw = self.rfile.read(length)
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
-            raise ValueError(f"the request body is not JSON: {exc}") from exc
+            raise ApiRequestError(f"the request body is not JSON: {exc}") from exc
 
     def _reply(self, answer: ApiAnswer) -> None:
         data = json.dumps(answer.content).encode()
@@ -118,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("cloudapi: " + format, *args)
 
 

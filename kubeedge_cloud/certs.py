@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kubeedge_actors.config import Config
+from kubeedge_cloud.errors import CertificateError
 
 #: The node id of the edge's shipped conf (edgehub.controller.node-id).
 DEFAULT_NODE_ID = "edge-node"
@@ -39,7 +40,7 @@ def run_certs(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout
     try:
         for line in write_certificates(folder, node_id, args.host, force=args.force):
             print(line, file=out)
-    except (OSError, ValueError) as exc:
+    except CertificateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.message import Json, JsonObject
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.manifests import (
     KINDS,
+    Manifest,
     ManifestError,
     ObjectKey,
     canonical_kind,
@@ -22,8 +23,9 @@ from kubeedge_cloud.manifests import (
     with_server_fields,
 )
 from kubeedge_cloud.names import API_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, CONTROLLER_SOURCE, ApiOperation
+from kubeedge_cloud.settings import StoreSettings
 from kubeedge_cloud.store import CloudStore, StoredObject
-from kubeedge_cloud.views import node_rows, object_rows, pod_rows
+from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_rows, object_rows, pod_rows
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +55,18 @@ class ControllerActor(ModuleActor):
     module_group = CONTROLLER_GROUP
     module_config_keys = CLOUD_KEYS
 
-    def __init__(self, router: Router, config: Config | None = None, *, store: CloudStore | None = None, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
-        self._store = store if store is not None else CloudStore(self.module_config.path("cloudhub.database"))
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        store: CloudStore | None = None,
+    ) -> None:
+        super().__init__(router, config, name=name, group=group)
+        self.settings = StoreSettings.from_config(self.module_config)
+        self._store = store if store is not None else CloudStore(self.settings.database)
         self._connected: set[str] = set()
 
     def on_start(self) -> None:
@@ -127,7 +138,7 @@ class ControllerActor(ModuleActor):
         if retired is not None:
             logger.info("controller: node %s deleted %s", node, retired.key)
 
-    def _on_pod_status(self, node: str, namespace: str, content: Any) -> None:
+    def _on_pod_status(self, node: str, namespace: str, content: Json) -> None:
         # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).
         reports = content if isinstance(content, list) else [content]
         out: list[Message] = []
@@ -165,7 +176,7 @@ class ControllerActor(ModuleActor):
     def _handle_api(self, request: Message) -> None:
         content = request.content if isinstance(request.content, dict) else {}
         if request.operation == ApiOperation.APPLY:
-            answer: Any = {"results": self._apply(content.get("objects") or [], content.get("node") or None)}
+            answer: JsonObject = {"results": self._apply(content.get("objects") or [], content.get("node") or None)}
         elif request.operation == ApiOperation.DELETE:
             answer = {"results": self._delete(content)}
         elif request.operation == ApiOperation.LIST:
@@ -174,13 +185,13 @@ class ControllerActor(ModuleActor):
             raise ManifestError(f"unknown API operation {request.operation!r}")
         self.module_router.send_resp(request.reply(answer))
 
-    def _apply(self, manifests: list[Any], node: str | None) -> list[dict[str, Any]]:
+    def _apply(self, manifests: list[Json], node: str | None) -> list[ObjectResult]:
         prepared = []
         for index, manifest in enumerate(manifests):
             key = object_key(manifest, f"object {index + 1}")
             prepared.append((key, prepare(manifest, key, node)))
         out: list[Message] = []
-        results = []
+        results: list[ObjectResult] = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
             shared = any(key.kind != "Pod" for key, _ in actions)
@@ -192,7 +203,7 @@ class ControllerActor(ModuleActor):
         self._send(out)
         return results
 
-    def _apply_one(self, out: list[Message], key: ObjectKey, body: dict[str, Any], node: str | None) -> str:
+    def _apply_one(self, out: list[Message], key: ObjectKey, body: Manifest, node: str | None) -> str:
         stored = self._store.get_object(key)
         explicit = sorted(set(stored.nodes if stored else []) | ({node} if node and key.kind != "Pod" else set()))
         if stored is not None and same_content(body, stored.body) and explicit == stored.nodes:
@@ -225,7 +236,7 @@ class ControllerActor(ModuleActor):
                 self._queue(out, node, Operation.UPDATE, used)
         self._queue(out, node, Operation.INSERT if previous is None or moved else Operation.UPDATE, pod)
 
-    def _delete(self, content: dict[str, Any]) -> list[dict[str, Any]]:
+    def _delete(self, content: JsonObject) -> list[ObjectResult]:
         if "objects" in content:
             keys = [object_key(manifest, f"object {index + 1}") for index, manifest in enumerate(content["objects"] or [])]
         else:
@@ -235,7 +246,7 @@ class ControllerActor(ModuleActor):
             keys = [ObjectKey(canonical_kind(str(kind)), str(namespace), str(name))]
         node = content.get("node") or None
         out: list[Message] = []
-        results = []
+        results: list[ObjectResult] = []
         with self._store.transaction():
             for key in keys:
                 action, nodes = self._delete_one(out, key, node)
@@ -258,7 +269,7 @@ class ControllerActor(ModuleActor):
             self._queue_delete(out, target, key, stored.body)
         return "deleted", targets
 
-    def _list(self, what: str, namespace: Any) -> list[dict[str, Any]]:
+    def _list(self, what: str, namespace: Json) -> list[NodeRow] | list[PodRow] | list[ObjectRow]:
         namespace = namespace if isinstance(namespace, str) and namespace else None
         if what == "nodes":
             pod_nodes = {_pod_node(pod.body) for pod in self._store.objects("Pod")}
@@ -287,14 +298,14 @@ class ControllerActor(ModuleActor):
             users = _users_of(self._store.objects("Pod", key.namespace))
         return users.get((key.namespace, key.kind, key.name), set()) | set(stored.nodes)
 
-    def _message(self, node: str, operation: str, key: ObjectKey, body: dict[str, Any]) -> Message:
+    def _message(self, node: str, operation: str, key: ObjectKey, body: Manifest) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
         return Message.new(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=body)
 
     def _queue(self, out: list[Message], node: str, operation: str, stored: StoredObject) -> None:
         out.append(self._message(node, operation, stored.key, stored.body))
 
-    def _queue_delete(self, out: list[Message], node: str, key: ObjectKey, body: dict[str, Any]) -> None:
+    def _queue_delete(self, out: list[Message], node: str, key: ObjectKey, body: Manifest) -> None:
         message = self._message(node, Operation.DELETE, key, body)
         self._store.set_pending_message_id(node, key, message.id)  # its "OK" retires the delete
         out.append(message)
@@ -314,13 +325,13 @@ def _users_of(pods: Iterable[StoredObject]) -> _Users:
     return users
 
 
-def _is_earlier_pod(report: dict[str, Any], pod: dict[str, Any]) -> bool:
+def _is_earlier_pod(report: JsonObject, pod: Manifest) -> bool:
     """Whether a status report names another uid than the pod of that name has now."""
     reported, current = report.get("UID"), (pod.get("metadata") or {}).get("uid")
     return bool(reported) and bool(current) and reported != current
 
 
-def _pod_node(pod: dict[str, Any]) -> str:
+def _pod_node(pod: Manifest) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
 
 

@@ -16,26 +16,22 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kubeedge_actors.config import Config
+from kubeedge_actors.message import Json, JsonObject
+from kubeedge_cloud.errors import CtlError
 from kubeedge_cloud.manifests import DEFAULT_NAMESPACE, KIND_ALIASES, flatten_lists
+from kubeedge_cloud.settings import ApiSettings
+from kubeedge_cloud.views import DeviceRow, NodeRow, ObjectResult, ObjectRow, PodRow
 
 _TIMEOUT_S = 40.0
-
-
-class CtlError(Exception):
-    """A problem to report in one line, with exit code ``code``."""
-
-    def __init__(self, text: str, code: int = 1) -> None:
-        super().__init__(text)
-        self.code = code
 
 
 def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +54,7 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    server = args.server or f"http://{config['cloudhub.api-address']}:{config['cloudhub.api-port']}"
+    server = args.server or ApiSettings.from_config(config).url
     client = ApiClient(server)
     try:
         if args.verb == "apply":
@@ -77,7 +73,7 @@ class ApiClient:
     def __init__(self, server: str) -> None:
         self.server = server.rstrip("/")
 
-    def call(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    def call(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> tuple[int, JsonObject]:
         url = f"{self.server}/api/v1/{path}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
@@ -95,9 +91,9 @@ class ApiClient:
             raise CtlError(f"cannot reach the cloud hub at {self.server}: {getattr(exc, 'reason', exc)} (is `cloud` running?)", 2) from exc
 
 
-def read_manifests(filenames: Sequence[str]) -> list[Any]:
+def read_manifests(filenames: Sequence[str]) -> list[Json]:
     """Every document of every file (``-`` is stdin), with ``kind: List`` flattened."""
-    documents: list[Any] = []
+    documents: list[Json] = []
     for filename in filenames:
         try:
             text = sys.stdin.read() if filename == "-" else Path(filename).read_text(encoding="utf-8")
@@ -115,7 +111,7 @@ def read_manifests(filenames: Sequence[str]) -> list[Any]:
     return manifests
 
 
-def _apply(client: ApiClient, manifests: list[Any], node: str | None, out: TextIO, err: TextIO) -> int:
+def _apply(client: ApiClient, manifests: list[Json], node: str | None, out: TextIO, err: TextIO) -> int:
     status, answer = client.call("POST", "apply", manifests, {"node": node or ""})
     for result in answer.get("results") or []:
         print(_result_line(result), file=out)
@@ -125,7 +121,7 @@ def _apply(client: ApiClient, manifests: list[Any], node: str | None, out: TextI
     return 0
 
 
-def _result_line(result: dict[str, Any]) -> str:
+def _result_line(result: ObjectResult) -> str:
     line = f"{result['kind'].lower()}/{result['name']} {result['action']}"
     if result["kind"] in ("ConfigMap", "Secret") and result["action"] != "deleted" and not result.get("nodes"):
         line += " (no node uses it yet)"
@@ -180,22 +176,22 @@ def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _node_table(items: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def _node_table(items: list[NodeRow]) -> tuple[list[str], list[list[str]]]:
     header = ["NAME", "STATUS", "CONNECTION", "LAST-STATUS", "VERSION"]
     return header, [[i["name"], i["ready"], i["connection"], age(i.get("status_at")), i.get("version") or "<none>"] for i in items]
 
 
-def _pod_table(items: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def _pod_table(items: list[PodRow]) -> tuple[list[str], list[list[str]]]:
     header = ["NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE"]
     return header, [[i["name"], i["ready"], i["phase"], str(i["restarts"]), i["node"], age(i["created"])] for i in items]
 
 
-def _object_table(items: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def _object_table(items: list[ObjectRow]) -> tuple[list[str], list[list[str]]]:
     header = ["NAME", "DATA", "NODES", "AGE"]
     return header, [[i["name"], str(i["data"]), ",".join(i["nodes"]) or "<none>", age(i["created"])] for i in items]
 
 
-def _device_table(items: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def _device_table(items: list[DeviceRow]) -> tuple[list[str], list[list[str]]]:
     header = ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED"]
     no_twins = [{"name": "<none>", "desired": "", "reported": ""}]
     rows = [
@@ -206,11 +202,18 @@ def _device_table(items: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return header, rows
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Json) -> str:
     return "<none>" if value is None or value == "" else str(value)
 
 
-_TABLES = {"nodes": _node_table, "pods": _pod_table, "configmaps": _object_table, "secrets": _object_table, "devices": _device_table}
+#: Each list's table: header and rows, from the items the API answered (JSON, read as its rows).
+_TABLES: dict[str, Callable[[list[Json]], tuple[list[str], list[list[str]]]]] = {
+    "nodes": _node_table,
+    "pods": _pod_table,
+    "configmaps": _object_table,
+    "secrets": _object_table,
+    "devices": _device_table,
+}
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -220,9 +223,9 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def age(when: Any, now: float | None = None) -> str:
+def age(when: float | str | None, now: float | None = None) -> str:
     """kubectl's short age (``42s``, ``5m``, ``3h``, ``2d``) of an epoch or RFC 3339 time."""
-    if when in (None, ""):
+    if when is None or when == "":
         return "<none>"
     if isinstance(when, str):
         try:

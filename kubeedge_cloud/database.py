@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import peewee
 
@@ -43,12 +43,20 @@ class TablesStore:
             yield
 
 
-def next_in_sequence(sequence: Any, name: str = "resourceVersion") -> int:
-    """Count ``name`` up by one in ``sequence``, a model of ``name`` (primary key) and ``value``."""
+class SequenceModel(peewee.Model):
+    """A table of counters: ``name`` (primary key) and its ``value``. A store subclasses it with
+    its own ``table_name``."""
+
+    name = peewee.CharField(primary_key=True)
+    value = peewee.IntegerField()
+
+
+def next_in_sequence(sequence: type[SequenceModel], name: str = "resourceVersion") -> int:
+    """Count ``name`` up by one in ``sequence``."""
     row = sequence.get_or_none(name=name)
     value = (row.value if row is not None else 0) + 1
     sequence.insert(name=name, value=value).on_conflict_replace().execute()
     return value
 
 
-__all__ = ["TablesStore", "next_in_sequence"]
+__all__ = ["SequenceModel", "TablesStore", "next_in_sequence"]

@@ -4,12 +4,14 @@ docs/protocol.md#5.7 v1.0.0 column, docs/protocol.md#9.3)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors.message import Content, Json, JsonObject
 from kubeedge_cloud.devices import (
     DeviceSpec,
+    EdgeDevice,
+    ShownValue,
     cloud_updated_content,
     edge_device,
     membership_content,
@@ -21,8 +23,9 @@ from kubeedge_cloud.devices import (
     with_reported,
 )
 from kubeedge_cloud.devicestore import DeviceStore, StoredDevice
+from kubeedge_cloud.errors import DeviceStateError
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.manifests import ManifestError, object_key, same_content, with_server_fields
+from kubeedge_cloud.manifests import Manifest, ManifestError, object_key, same_content, with_server_fields
 from kubeedge_cloud.names import (
     API_GROUP,
     CLOUDHUB_MODULE,
@@ -31,6 +34,8 @@ from kubeedge_cloud.names import (
     DEVICE_CONTROLLER_SOURCE,
     ApiOperation,
 )
+from kubeedge_cloud.settings import StoreSettings
+from kubeedge_cloud.views import DeviceRow, ObjectResult, TwinRow
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +64,18 @@ class DeviceControllerActor(ModuleActor):
     module_group = CONTROLLER_GROUP
     module_config_keys = CLOUD_KEYS
 
-    def __init__(self, router: Router, config: Config | None = None, *, store: DeviceStore | None = None, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
-        self._store = store if store is not None else DeviceStore(self.module_config.path("cloudhub.database"))
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        store: DeviceStore | None = None,
+    ) -> None:
+        super().__init__(router, config, name=name, group=group)
+        self.settings = StoreSettings.from_config(self.module_config)
+        self._store = store if store is not None else DeviceStore(self.settings.database)
         self._connected: set[str] = set()
 
     def on_start(self) -> None:
@@ -114,7 +128,7 @@ class DeviceControllerActor(ModuleActor):
     def _on_state(self, message: Message, node: str, name: str) -> None:
         try:
             state = state_from_edge(message.content)
-        except ValueError as error:
+        except DeviceStateError as error:
             logger.warning("devicecontroller: node %s sent a state of %s (%s) that is not usable: %s", node, name, message.id, error)
             self._reply(message.error_reply(str(error)))
             return
@@ -132,7 +146,7 @@ class DeviceControllerActor(ModuleActor):
     def _handle_api(self, request: Message) -> None:
         content = request.content if isinstance(request.content, dict) else {}
         if request.operation == ApiOperation.APPLY:
-            answer: dict[str, Any] = {"results": self._apply(content.get("objects") or [], content.get("node") or None)}
+            answer: JsonObject = {"results": self._apply(content.get("objects") or [], content.get("node") or None)}
         elif request.operation == ApiOperation.DELETE:
             answer = {"results": self._delete(content)}
         elif request.operation == ApiOperation.LIST:
@@ -142,7 +156,7 @@ class DeviceControllerActor(ModuleActor):
             raise ManifestError(f"unknown API operation {request.operation!r}")
         self.module_router.send_resp(request.reply(answer))
 
-    def _apply(self, manifests: list[Any], node: str | None) -> list[dict[str, Any]]:
+    def _apply(self, manifests: list[Json], node: str | None) -> list[ObjectResult]:
         specs = []
         for index, manifest in enumerate(manifests):
             key = object_key(manifest, f"object {index + 1}")
@@ -150,7 +164,7 @@ class DeviceControllerActor(ModuleActor):
             spec = parse_device(manifest, node, f"object {index + 1}", default_node=existing.node if existing else None)
             specs.append((with_node_selector(manifest, spec), spec))
         outgoing: list[Message] = []
-        results = []
+        results: list[ObjectResult] = []
         with self._store.transaction():
             for manifest, spec in specs:
                 action = self._apply_one(outgoing, manifest, spec)
@@ -158,7 +172,7 @@ class DeviceControllerActor(ModuleActor):
         self._send(outgoing)
         return results
 
-    def _apply_one(self, outgoing: list[Message], manifest: dict[str, Any], spec: DeviceSpec) -> str:
+    def _apply_one(self, outgoing: list[Message], manifest: Manifest, spec: DeviceSpec) -> str:
         clash = [d for d in self._store.named(spec.name) if d.namespace != spec.namespace]
         if clash:
             raise ManifestError(
@@ -181,14 +195,14 @@ class DeviceControllerActor(ModuleActor):
         outgoing.append(self._cloud_updated(spec, version, removed))
         return "configured"
 
-    def _delete(self, content: dict[str, Any]) -> list[dict[str, Any]]:
+    def _delete(self, content: JsonObject) -> list[ObjectResult]:
         if "objects" in content:
             keys = [object_key(m, f"object {i + 1}") for i, m in enumerate(content["objects"] or [])]
             names = [(key.namespace, key.name) for key in keys]
         else:
             names = [(str(content.get("namespace") or ""), str(content.get("name") or ""))]
         outgoing: list[Message] = []
-        results = []
+        results: list[ObjectResult] = []
         with self._store.transaction():
             for namespace, name in names:
                 stored = self._store.get(namespace, name)
@@ -203,14 +217,14 @@ class DeviceControllerActor(ModuleActor):
 
     # --- messages to the edges ---------------------------------------------------------------
 
-    def _membership(self, node: str, added: list[dict[str, Any]] | None = None, removed: list[dict[str, Any]] | None = None) -> Message:
+    def _membership(self, node: str, added: list[EdgeDevice] | None = None, removed: list[EdgeDevice] | None = None) -> Message:
         content = membership_content(added or [], removed or [])
         return self._message(node, "membership", content)
 
     def _cloud_updated(self, spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> Message:
         return self._message(spec.node, f"device/{spec.name}/twin/cloud_updated", cloud_updated_content(spec, version, removed))
 
-    def _message(self, node: str, resource: str, content: Any) -> Message:
+    def _message(self, node: str, resource: str, content: Content) -> Message:
         return Message.new(
             source=DEVICE_CONTROLLER_SOURCE,
             group=CloudGroup.TWIN,
@@ -233,16 +247,15 @@ def _spec(device: StoredDevice) -> DeviceSpec:
     return parse_device(device.body, device.node)
 
 
-def _row(device: StoredDevice) -> dict[str, Any]:
+def _row(device: StoredDevice) -> DeviceRow:
     spec = _spec(device)
-    twins = [
-        {"name": t.name, "type": t.type, "desired": t.value, "reported": (device.reported.get(t.name) or {}).get("value")}
-        for t in spec.twins
+    twins: list[TwinRow] = [
+        {"name": t.name, "type": t.type, "desired": t.value, "reported": _reported_value(device.reported.get(t.name))} for t in spec.twins
     ]
     # Properties the device reports on its own (the cloud never asked for them) are shown too.
     desired = {t.name for t in spec.twins}
     twins += [
-        {"name": name, "type": (value.get("metadata") or {}).get("type") or "string", "desired": None, "reported": value.get("value")}
+        {"name": name, "type": (value.get("metadata") or {}).get("type") or "string", "desired": None, "reported": _reported_value(value)}
         for name, value in sorted(device.reported.items())
         if name not in desired
     ]
@@ -254,6 +267,10 @@ def _row(device: StoredDevice) -> dict[str, Any]:
         "twins": twins,
         "object": with_reported(device.body, device.reported),
     }
+
+
+def _reported_value(shown: ShownValue | None) -> Json:
+    return shown.get("value") if shown is not None else None
 
 
 __all__ = ["DeviceControllerActor"]

@@ -9,12 +9,76 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
-from kubeedge_actors.message import new_message_id, now_ms
-from kubeedge_cloud.manifests import DEVICE_API_GROUP, ManifestError, object_key
+from kubeedge_actors.message import Content, Json, JsonObject, new_message_id, now_ms
+from kubeedge_cloud.errors import DeviceStateError, ManifestError
+from kubeedge_cloud.manifests import DEVICE_API_GROUP, Manifest, object_key
 
 TWIN_TYPES = ("string", "int", "float", "boolean")
+
+
+# --- the twin shapes the cloud sends (docs/protocol.md#5.4) -------------------------------------
+
+
+class TwinVersion(TypedDict):
+    cloud: int
+    edge: int
+
+
+class ValueMetadata(TypedDict):
+    timestamp: int
+
+
+class TwinValue(TypedDict):
+    value: str
+    metadata: ValueMetadata
+
+
+class TypeMetadata(TypedDict):
+    type: str  # one of TWIN_TYPES, or "deleted"
+
+
+class CloudTwin(TypedDict):
+    """One property of a cloud message's ``twin`` map; a deleted one has only these two keys."""
+
+    metadata: TypeMetadata
+    expected_version: TwinVersion
+    expected: NotRequired[TwinValue]
+    optional: NotRequired[bool]
+
+
+class EdgeDevice(TypedDict):
+    """A Device as a membership message carries it (empty keys left out)."""
+
+    id: str
+    name: str
+    twin: NotRequired[dict[str, CloudTwin]]
+
+
+class MembershipContent(TypedDict):
+    event_id: str
+    timestamp: int
+    added_devices: list[EdgeDevice]
+    removed_devices: list[EdgeDevice]
+
+
+class CloudUpdatedContent(TypedDict):
+    event_id: str
+    timestamp: int
+    twin: dict[str, CloudTwin]
+
+
+class ShownMetadata(TypedDict):
+    timestamp: Json  # the edge's, unchecked: shown as it came
+    type: str
+
+
+class ShownValue(TypedDict):
+    """A reported value as ``status.twins[].reported`` shows it (docs/protocol.md#5.7)."""
+
+    value: str
+    metadata: ShownMetadata
 
 
 @dataclass(frozen=True)
@@ -34,7 +98,7 @@ class DeviceSpec:
     twins: tuple[DesiredTwin, ...]
 
 
-def parse_device(manifest: Any, node: str | None, where: str = "object", *, default_node: str | None = None) -> DeviceSpec:
+def parse_device(manifest: Json, node: str | None, where: str = "object", *, default_node: str | None = None) -> DeviceSpec:
     """Check a Device manifest and read its node and desired twins.
 
     The node is ``spec.nodeSelector``'s first value (as the v1.0.0 controller reads it), else
@@ -63,7 +127,7 @@ def parse_device(manifest: Any, node: str | None, where: str = "object", *, defa
     return DeviceSpec(key.namespace, key.name, chosen, twins)
 
 
-def with_node_selector(manifest: dict[str, Any], spec: DeviceSpec) -> dict[str, Any]:
+def with_node_selector(manifest: Manifest, spec: DeviceSpec) -> Manifest:
     """A copy with its namespace set and, when it names no node, a nodeSelector for ``spec.node``
     (the form KubeEdge's examples use), so the stored object says where the device is."""
     shown = copy.deepcopy(manifest)
@@ -74,7 +138,7 @@ def with_node_selector(manifest: dict[str, Any], spec: DeviceSpec) -> dict[str, 
     return shown
 
 
-def _selected_node(spec: dict[str, Any]) -> str:
+def _selected_node(spec: JsonObject) -> str:
     terms = (spec.get("nodeSelector") or {}).get("nodeSelectorTerms") or []
     for term in terms if isinstance(terms, list) else []:
         for expression in (term or {}).get("matchExpressions") or []:
@@ -84,14 +148,14 @@ def _selected_node(spec: dict[str, Any]) -> str:
     return ""
 
 
-def _twin_entries(manifest: dict[str, Any], label: str) -> list[Any]:
+def _twin_entries(manifest: Manifest, label: str) -> list[Json]:
     twins = (manifest.get("status") or {}).get("twins") or []
     if not isinstance(twins, list):
         raise ManifestError(f"{label}: status.twins must be a list")
     return twins
 
 
-def _desired_twin(entry: Any, label: str) -> DesiredTwin:
+def _desired_twin(entry: Json, label: str) -> DesiredTwin:
     if not isinstance(entry, dict) or not isinstance(entry.get("propertyName"), str) or not entry["propertyName"]:
         raise ManifestError(f"{label}: propertyName is missing")
     desired = entry.get("desired") or {}
@@ -104,38 +168,37 @@ def _desired_twin(entry: Any, label: str) -> DesiredTwin:
     return DesiredTwin(entry["propertyName"], value, kind)
 
 
-def twin_map(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, Any]:
+def twin_map(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, CloudTwin]:
     """The ``twin`` map of a cloud message: expected values with ``{"cloud": version, "edge": 0}``
     (docs/protocol.md#5.4); twins no longer wanted are sent with type ``deleted``."""
-    versions = {"cloud": version, "edge": 0}
-    twins: dict[str, Any] = {
+    twins: dict[str, CloudTwin] = {
         twin.name: {
             "expected": {"value": twin.value, "metadata": {"timestamp": now_ms()}},
             "optional": False,
             "metadata": {"type": twin.type},
-            "expected_version": dict(versions),
+            "expected_version": {"cloud": version, "edge": 0},
         }
         for twin in spec.twins
     }
     for name in removed:
-        twins[name] = {"metadata": {"type": "deleted"}, "expected_version": dict(versions)}
+        twins[name] = {"metadata": {"type": "deleted"}, "expected_version": {"cloud": version, "edge": 0}}
     return twins
 
 
-def edge_device(spec: DeviceSpec, version: int | None = None) -> dict[str, Any]:
+def edge_device(spec: DeviceSpec, version: int | None = None) -> EdgeDevice:
     """A Device of docs/protocol.md#5.4 (id = name = the object's name, empty keys left out); with a
     ``version``, its twins too."""
-    device: dict[str, Any] = {"id": spec.name, "name": spec.name}
+    device: EdgeDevice = {"id": spec.name, "name": spec.name}
     if version is not None and spec.twins:
         device["twin"] = twin_map(spec, version)
     return device
 
 
-def membership_content(added: list[dict[str, Any]], removed: list[dict[str, Any]]) -> dict[str, Any]:
+def membership_content(added: list[EdgeDevice], removed: list[EdgeDevice]) -> MembershipContent:
     return {"event_id": new_message_id(), "timestamp": now_ms(), "added_devices": added, "removed_devices": removed}
 
 
-def cloud_updated_content(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> dict[str, Any]:
+def cloud_updated_content(spec: DeviceSpec, version: int, removed: tuple[str, ...] = ()) -> CloudUpdatedContent:
     return {"event_id": new_message_id(), "timestamp": now_ms(), "twin": twin_map(spec, version, removed)}
 
 
@@ -150,7 +213,7 @@ class ReportedTwin:
             edge counter grows with each change the edge makes (docs/protocol.md#5.5).
     """
 
-    shown: dict[str, Any]
+    shown: ShownValue
     version: tuple[int, int] | None
 
     @property
@@ -158,7 +221,7 @@ class ReportedTwin:
         return _timestamp_of(self.shown)
 
 
-def reported_from_edge(content: Any) -> dict[str, ReportedTwin]:
+def reported_from_edge(content: Content) -> dict[str, ReportedTwin]:
     """The properties of an ``edge_updated`` content that carry an actual value (the others are
     skipped, as v1.0.0 skips them)."""
     twins = content.get("twin") if isinstance(content, dict) else None
@@ -169,12 +232,12 @@ def reported_from_edge(content: Any) -> dict[str, ReportedTwin]:
             continue
         timestamp = (actual.get("metadata") or {}).get("timestamp")
         kind = ((twin.get("metadata") or {}).get("type")) or "string"
-        shown = {"value": str(actual["value"]), "metadata": {"timestamp": timestamp, "type": kind}}
+        shown: ShownValue = {"value": str(actual["value"]), "metadata": {"timestamp": timestamp, "type": kind}}
         reported[str(name)] = ReportedTwin(shown, parse_version(twin.get("actual_version")))
     return reported
 
 
-def parse_version(version: Any) -> tuple[int, int] | None:
+def parse_version(version: Json) -> tuple[int, int] | None:
     """``{"cloud": int, "edge": int}`` → ``(cloud, edge)``; None when it is not that shape."""
     if not isinstance(version, dict):
         return None
@@ -185,7 +248,7 @@ def parse_version(version: Any) -> tuple[int, int] | None:
 
 
 def newer_reports(
-    reports: dict[str, ReportedTwin], shown: dict[str, dict[str, Any]], versions: dict[str, tuple[int, int]]
+    reports: dict[str, ReportedTwin], shown: dict[str, ShownValue], versions: dict[str, tuple[int, int]]
 ) -> dict[str, ReportedTwin]:
     """The reports newer than what the cloud shows (``shown``, with the ``versions`` they came with).
 
@@ -200,7 +263,7 @@ def newer_reports(
     return {name: report for name, report in reports.items() if _is_newer(report, shown.get(name), versions.get(name))}
 
 
-def _is_newer(report: ReportedTwin, shown: dict[str, Any] | None, version: tuple[int, int] | None) -> bool:
+def _is_newer(report: ReportedTwin, shown: ShownValue | None, version: tuple[int, int] | None) -> bool:
     if shown is None:
         return True
     if report.version is not None and version is not None:
@@ -214,7 +277,8 @@ def _is_newer(report: ReportedTwin, shown: dict[str, Any] | None, version: tuple
     return timestamp > (_timestamp_of(shown) or 0)
 
 
-def _timestamp_of(shown: dict[str, Any]) -> int | None:
+def _timestamp_of(shown: ShownValue) -> int | None:
+    # Defensive: a value stored by another release may lack its metadata.
     timestamp = (shown.get("metadata") or {}).get("timestamp")
     return timestamp if type(timestamp) is int else None
 
@@ -228,24 +292,24 @@ class DeviceState:
     timestamp_ms: int | None
 
 
-def state_from_edge(content: Any) -> DeviceState:
+def state_from_edge(content: Content) -> DeviceState:
     """Read a state message's content.
 
     Raises:
-        ValueError: it is not the JSON text of an object with a ``device`` object.
+        DeviceStateError: it is not the JSON text of an object with a ``device`` object.
     """
     try:
         document = json.loads(content)
     except (TypeError, ValueError) as exc:
-        raise ValueError("the state is not JSON text") from exc
+        raise DeviceStateError("the state is not JSON text") from exc
     device = document.get("device") if isinstance(document, dict) else None
     if not isinstance(device, dict):
-        raise ValueError("the state has no device object")
+        raise DeviceStateError("the state has no device object")
     timestamp = document.get("timestamp")
     return DeviceState(str(device.get("state", "")), str(device.get("last_online", "")), timestamp if type(timestamp) is int else None)
 
 
-def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def with_reported(manifest: Manifest, reported: dict[str, ShownValue]) -> Manifest:
     """The manifest with ``status.twins[].reported`` filled in (what ``ctl get devices -o json``
     shows); a property the device reports that has no desired value gets an entry of its own."""
     shown = copy.deepcopy(manifest)
@@ -263,10 +327,15 @@ def with_reported(manifest: dict[str, Any], reported: dict[str, dict[str, Any]])
 
 
 __all__ = [
+    "CloudTwin",
+    "CloudUpdatedContent",
     "DesiredTwin",
     "DeviceSpec",
     "DeviceState",
+    "EdgeDevice",
+    "MembershipContent",
     "ReportedTwin",
+    "ShownValue",
     "cloud_updated_content",
     "edge_device",
     "membership_content",

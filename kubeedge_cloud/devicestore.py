@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import peewee
 
-from kubeedge_cloud.database import TablesStore, next_in_sequence
-from kubeedge_cloud.devices import DeviceState, ReportedTwin, parse_version
+from kubeedge_cloud.database import SequenceModel, TablesStore, next_in_sequence
+from kubeedge_cloud.devices import DeviceState, ReportedTwin, ShownValue, parse_version
+from kubeedge_cloud.manifests import Manifest
 
 
 class _Model(peewee.Model):
@@ -41,10 +41,7 @@ class _Device(_Model):
         indexes = ((("namespace", "name"), True),)
 
 
-class _Sequence(_Model):
-    name = peewee.CharField(primary_key=True)
-    value = peewee.IntegerField()
-
+class _Sequence(SequenceModel):
     class Meta:
         table_name = "cloud_device_sequence"
 
@@ -59,8 +56,8 @@ class StoredDevice:
     name: str
     node: str
     version: int
-    body: dict[str, Any]
-    reported: dict[str, dict[str, Any]]
+    body: Manifest
+    reported: dict[str, ShownValue]
     reported_versions: dict[str, tuple[int, int]]
     state: str
     last_online: str
@@ -93,7 +90,7 @@ class DeviceStore(TablesStore):
         """Devices of this name in any namespace (the edge knows a device by name only)."""
         return [_stored(row) for row in _Device.select().where(_Device.name == name)]
 
-    def put(self, namespace: str, name: str, node: str, version: int, body: dict[str, Any]) -> None:
+    def put(self, namespace: str, name: str, node: str, version: int, body: Manifest) -> None:
         values = {"node": node, "version": version, "body": json.dumps(body), "updated_at": time.time()}
         (
             _Device.insert(namespace=namespace, name=name, **values)

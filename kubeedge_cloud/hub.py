@@ -6,17 +6,17 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
-from kubeedge_cloud.server import CloudHubError, EdgeConnected, EdgeDisconnected, EdgeServer, ServerSettings, server_ssl_context
+from kubeedge_cloud.server import EdgeConnected, EdgeDisconnected, EdgeServer
+from kubeedge_cloud.settings import HubSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,29 +37,6 @@ class EdgeFramesReceived:
     """The server read these frames, in order: ``(conn_id, data)`` each."""
 
     frames: list[tuple[int, str | bytes]]
-
-
-def server_settings(config: Config) -> ServerSettings:
-    """The server's settings from ``cloudhub.*``; no TLS when cert and key are both empty.
-
-    Raises:
-        CloudHubError: a TLS file cannot be loaded, or only one of cert and key is set.
-    """
-    cert, key = config["cloudhub.cert"], config["cloudhub.key"]
-    if bool(cert) != bool(key):
-        raise CloudHubError("cloudhub.cert and cloudhub.key go together: set both (TLS), or leave both empty (plain ws://)")
-    context = None
-    if cert:
-        ca = config.path("cloudhub.ca") if config["cloudhub.ca"] else None
-        context = server_ssl_context(config.path("cloudhub.cert"), config.path("cloudhub.key"), ca)
-    return ServerSettings(
-        host=config["cloudhub.address"],
-        port=config["cloudhub.port"],
-        ssl_context=context,
-        node_limit=config["cloudhub.node-limit"],
-        keepalive_s=config["cloudhub.keepalive-interval"],
-        write_timeout_s=config["cloudhub.write-timeout"],
-    )
 
 
 def connection_event(node_id: str, connected: bool) -> Message:
@@ -86,16 +63,28 @@ class CloudHubActor(ModuleActor):
         to group ``controller``: ``connected``/``disconnected`` on ``node/<id>`` with source
         ``cloudhub`` when an edge comes and goes. Frames that are not envelopes are logged,
         counted and skipped.
+
+    Its settings (:class:`~kubeedge_cloud.settings.HubSettings`) are read from ``config`` once,
+    here; the TLS files are loaded when it starts.
     """
 
     module_name = CLOUDHUB_MODULE
     module_group = CLOUDHUB_GROUP
     module_config_keys = CLOUD_KEYS
 
-    def __init__(self, router: Router, config: Config | None = None, *, server: EdgeServer | None = None, **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
+    def __init__(
+        self,
+        router: Router,
+        config: Config | None = None,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        server: EdgeServer | None = None,
+    ) -> None:
+        super().__init__(router, config, name=name, group=group)
+        self.settings = HubSettings.from_config(self.module_config)
         self._server = server
-        self._handover: Handover | None = None
+        self._handover: Handover[EdgeFramesReceived] | None = None
         self._nodes: dict[int, str] = {}  # every open connection → its node
         self._current: dict[str, int] = {}  # node → its newest connection
         self._to_edges: dict[int, list[str]] = {}  # frames waiting for FlushToEdges
@@ -106,7 +95,7 @@ class CloudHubActor(ModuleActor):
 
     def on_start(self) -> None:
         if self._server is None:
-            self._server = EdgeServer(server_settings(self.module_config))
+            self._server = EdgeServer(self.settings.server_settings())
         self._handover = Handover(self.module_tell_self, INBOUND_LIMIT, "cloudhub: frames from edges")
         handover = self._handover
 
@@ -156,7 +145,8 @@ class CloudHubActor(ModuleActor):
             self.module_tell_self(FlushToEdges())  # after the rest of this batch
         self._to_edges.setdefault(conn_id, []).append(encode_message(outbound))
 
-    def _flush_to_edges(self) -> None:
+    @handles(FlushToEdges)
+    def _flush_to_edges(self, _: FlushToEdges) -> None:
         pending, self._to_edges = self._to_edges, {}
         if self._server is not None:
             for conn_id, texts in pending.items():
@@ -164,18 +154,7 @@ class CloudHubActor(ModuleActor):
 
     # --- from the edges ---------------------------------------------------------------------
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, EdgeFramesReceived):
-            self._on_frames(event)
-        elif isinstance(event, FlushToEdges):
-            self._flush_to_edges()
-        elif isinstance(event, EdgeConnected):
-            self._on_connected(event)
-        elif isinstance(event, EdgeDisconnected):
-            self._on_disconnected(event)
-        else:
-            super().handle_internal(event)
-
+    @handles(EdgeConnected)
     def _on_connected(self, event: EdgeConnected) -> None:
         replaced = self._current.get(event.node_id)
         self._nodes[event.conn_id] = event.node_id
@@ -190,6 +169,7 @@ class CloudHubActor(ModuleActor):
         logger.info("cloudhub: node %s connected from %s", event.node_id, event.address)
         self.module_router.send_to_group(CONTROLLER_GROUP, connection_event(event.node_id, True))
 
+    @handles(EdgeDisconnected)
     def _on_disconnected(self, event: EdgeDisconnected) -> None:
         self._nodes.pop(event.conn_id, None)
         if self._current.get(event.node_id) != event.conn_id:
@@ -199,6 +179,7 @@ class CloudHubActor(ModuleActor):
         logger.info("cloudhub: node %s disconnected: %s", event.node_id, event.reason)
         self.module_router.send_to_group(CONTROLLER_GROUP, connection_event(event.node_id, False))
 
+    @handles(EdgeFramesReceived)
     def _on_frames(self, event: EdgeFramesReceived) -> None:
         assert self._handover is not None
         self._handover.taken()
@@ -235,4 +216,4 @@ class CloudHubActor(ModuleActor):
             return None
 
 
-__all__ = ["CloudHubActor", "CloudHubError", "EdgeFramesReceived", "connection_event", "server_settings"]
+__all__ = ["CloudHubActor", "EdgeFramesReceived", "FlushToEdges", "connection_event"]

@@ -11,10 +11,15 @@ import copy
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from actors.protocol import ResourceType
-from kubeedge_actors.errors import MessageRejected
+from kubeedge_actors.message import Json, JsonObject
+from kubeedge_cloud.errors import ManifestError
+
+#: A Kubernetes object as JSON (a pod, configmap, secret or Device). Beyond the fields this
+#: module checks (kind, metadata, a pod's containers...) it is free-form: the cloud stores and
+#: forwards what the user wrote, so it stays a :data:`~kubeedge_actors.message.JsonObject`.
+Manifest = JsonObject
 
 KINDS: dict[str, str] = {"Pod": ResourceType.POD, "ConfigMap": ResourceType.CONFIGMAP, "Secret": ResourceType.SECRET}
 DEVICE_KIND = "Device"
@@ -34,10 +39,6 @@ KIND_ALIASES: dict[str, str] = {
 }
 DEFAULT_NAMESPACE = "default"
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp")
-
-
-class ManifestError(MessageRejected):
-    """An object that cannot be applied; the text names it and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def canonical_kind(kind: str) -> str:
     return found
 
 
-def object_key(manifest: Any, where: str = "object") -> ObjectKey:
+def object_key(manifest: Json, where: str = "object") -> ObjectKey:
     """The kind, namespace and name of a manifest, checked.
 
     Raises:
@@ -95,7 +96,7 @@ def _is_dns_name(value: str) -> bool:
     return 0 < len(value) <= 253 and all(c.isdigit() or ("a" <= c <= "z") or c in "-." for c in value) and value[0].isalnum()
 
 
-def prepare(manifest: dict[str, Any], key: ObjectKey, node: str | None) -> dict[str, Any]:
+def prepare(manifest: Manifest, key: ObjectKey, node: str | None) -> Manifest:
     """A copy ready to store and send: namespace set, API server defaults filled in.
 
     Raises:
@@ -113,7 +114,7 @@ def prepare(manifest: dict[str, Any], key: ObjectKey, node: str | None) -> dict[
     return obj
 
 
-def _prepare_pod(pod: dict[str, Any], key: ObjectKey, node: str | None) -> None:
+def _prepare_pod(pod: Manifest, key: ObjectKey, node: str | None) -> None:
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         raise ManifestError(f"{key}: spec is missing")
@@ -132,7 +133,7 @@ def _prepare_pod(pod: dict[str, Any], key: ObjectKey, node: str | None) -> None:
     _default_pod(spec)
 
 
-def _default_pod(spec: dict[str, Any]) -> None:
+def _default_pod(spec: JsonObject) -> None:
     # What the API server fills in, so pods look to the edge as they do from Kubernetes
     # (the original edge refuses a configmap volume without defaultMode, docs/protocol.md#13.4).
     spec.setdefault("restartPolicy", "Always")
@@ -151,7 +152,7 @@ def _default_pod(spec: dict[str, Any]) -> None:
                 volume[source].setdefault("defaultMode", 420)
 
 
-def _prepare_secret(secret: dict[str, Any], key: ObjectKey) -> None:
+def _prepare_secret(secret: Manifest, key: ObjectKey) -> None:
     _check_string_map(secret, "data", key)
     _check_string_map(secret, "stringData", key)
     data = secret.get("data") or {}
@@ -168,7 +169,7 @@ def _prepare_secret(secret: dict[str, Any], key: ObjectKey) -> None:
     secret.setdefault("type", "Opaque")
 
 
-def _check_string_map(obj: dict[str, Any], field: str, key: ObjectKey) -> None:
+def _check_string_map(obj: Manifest, field: str, key: ObjectKey) -> None:
     value = obj.get(field)
     if value is None:
         return
@@ -176,7 +177,7 @@ def _check_string_map(obj: dict[str, Any], field: str, key: ObjectKey) -> None:
         raise ManifestError(f"{key}: {field} must map names to strings")
 
 
-def with_server_fields(obj: dict[str, Any], previous: dict[str, Any] | None, resource_version: int) -> dict[str, Any]:
+def with_server_fields(obj: Manifest, previous: Manifest | None, resource_version: int) -> Manifest:
     """Set uid and creationTimestamp (kept from ``previous``) and resourceVersion."""
     metadata = obj["metadata"]
     old = (previous or {}).get("metadata", {})
@@ -186,10 +187,10 @@ def with_server_fields(obj: dict[str, Any], previous: dict[str, Any] | None, res
     return obj
 
 
-def same_content(new: dict[str, Any], stored: dict[str, Any]) -> bool:
+def same_content(new: Manifest, stored: Manifest) -> bool:
     """Whether applying ``new`` would change ``stored`` (server-set fields ignored)."""
 
-    def user_part(obj: dict[str, Any]) -> dict[str, Any]:
+    def user_part(obj: Manifest) -> Manifest:
         trimmed = copy.deepcopy(obj)
         for name in _SERVER_FIELDS:
             trimmed.get("metadata", {}).pop(name, None)
@@ -198,13 +199,13 @@ def same_content(new: dict[str, Any], stored: dict[str, Any]) -> bool:
     return user_part(new) == user_part(stored)
 
 
-def pod_references(pod: dict[str, Any]) -> set[tuple[str, str]]:
+def pod_references(pod: Manifest) -> set[tuple[str, str]]:
     """``(kind, name)`` of the configmaps and secrets a pod uses: volumes (also projected),
     ``envFrom``, ``env[].valueFrom`` and ``imagePullSecrets`` (docs/protocol.md#9.2 "uses")."""
     spec = pod.get("spec") or {}
     found: set[tuple[str, str]] = set()
 
-    def add(kind: str, name: Any) -> None:
+    def add(kind: str, name: Json) -> None:
         if isinstance(name, str) and name:
             found.add((kind, name))
 
@@ -227,13 +228,13 @@ def pod_references(pod: dict[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
-def _dicts(value: Any) -> list[dict[str, Any]]:
+def _dicts(value: Json) -> list[JsonObject]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def flatten_lists(documents: list[Any]) -> list[Any]:
+def flatten_lists(documents: list[Json]) -> list[Json]:
     """Manifests with every ``kind: List`` (or ``*List``) replaced by its items."""
-    flat: list[Any] = []
+    flat: list[Json] = []
     for document in documents:
         if isinstance(document, dict) and str(document.get("kind", "")).endswith("List") and isinstance(document.get("items"), list):
             flat.extend(flatten_lists(document["items"]))
@@ -248,6 +249,7 @@ __all__ = [
     "DEVICE_KIND",
     "KINDS",
     "KIND_ALIASES",
+    "Manifest",
     "ManifestError",
     "ObjectKey",
     "canonical_kind",

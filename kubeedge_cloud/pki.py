@@ -17,24 +17,34 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeedge_cloud.errors import CertificateError
+
 _KEY_BITS = 2048
 _CA_DAYS = 3650
 _CERT_DAYS = 825
 
 
 def write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: bool = False) -> list[str]:
-    """Write what is missing (everything but the CA again with ``force``); returns what was done."""
+    """Write what is missing (everything but the CA again with ``force``); returns what was done.
+
+    Raises:
+        CertificateError: a file cannot be read or written, or the CA found cannot issue.
+    """
+    try:
+        return _write_certificates(folder, node_id, hosts, force=force)
+    except OSError as exc:
+        raise CertificateError(f"cannot write the certificates in {folder}: {exc.strerror or exc}: {exc.filename or folder}") from exc
+
+
+def _write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: bool) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     done: list[str] = []
     ca_cert_path, ca_key_path = folder / "ca.crt", folder / "ca.key"
     if ca_cert_path.exists() and ca_key_path.exists():
-        ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-        ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
-        if not isinstance(ca_key, rsa.RSAPrivateKey):
-            raise ValueError(f"{ca_key_path} is not an RSA key")
+        ca_key, ca_cert = _load_ca(ca_cert_path, ca_key_path)
         done.append(f"kept the CA {ca_cert_path}")
     elif ca_cert_path.exists():
-        raise ValueError(f"{ca_cert_path} exists but {ca_key_path} does not: cannot issue certificates from it")
+        raise CertificateError(f"{ca_cert_path} exists but {ca_key_path} does not: cannot issue certificates from it")
     else:
         ca_key, ca_cert = _new_ca()
         _write(ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
@@ -58,6 +68,20 @@ def write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: b
     else:
         done.append(f"kept {folder / 'edge.crt'} (--force replaces it)")
     return done
+
+
+def _load_ca(cert_path: Path, key_path: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    try:
+        ca_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:  # not PEM, or encrypted
+        raise CertificateError(f"{key_path} is not a usable private key: {exc}") from exc
+    try:
+        ca_cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError as exc:
+        raise CertificateError(f"{cert_path} is not a PEM certificate: {exc}") from exc
+    if not isinstance(ca_key, rsa.RSAPrivateKey):
+        raise CertificateError(f"{key_path} is not an RSA key")
+    return ca_key, ca_cert
 
 
 def _new_key() -> rsa.RSAPrivateKey:

@@ -33,15 +33,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from actors.protocol import Operation, add_node_prefix
-from kubeedge_actors.errors import KubeEdgeActorsError, MessageDecodeError
+from kubeedge_actors.errors import MessageDecodeError
 from kubeedge_actors.message import Message, decode_message, encode_message
+from kubeedge_cloud.errors import CloudHubError
 
 logger = logging.getLogger(__name__)
 # websockets says "connection open" for every edge at INFO; cloudhub logs what matters itself.
@@ -56,10 +56,6 @@ CLOSE_WRITE_TIMEOUT = 4003
 _KEEPALIVE_MAX_BYTES = 512  # a keepalive envelope is ~190 bytes; longer frames are never one
 _START_TIMEOUT_S = 15.0
 _CLOSE_TIMEOUT_S = 3.0
-
-
-class CloudHubError(KubeEdgeActorsError):
-    """The cloud hub's server cannot start (TLS files, address in use...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +77,15 @@ class EdgeDisconnected:
     reason: str
 
 
+#: What the server reports of a connection, besides its frames.
+EdgeEvent = EdgeConnected | EdgeDisconnected
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
+    """What :class:`EdgeServer` is started with (:meth:`~kubeedge_cloud.settings.HubSettings.server_settings`
+    makes it from the keys): where to listen, TLS (None: plain ``ws://``) and the limits."""
+
     host: str
     port: int
     ssl_context: ssl.SSLContext | None
@@ -176,7 +179,7 @@ class EdgeServer:
         self.settings = settings
         self.port = settings.port
         self._on_frames: Callable[[list[tuple[int, str | bytes]]], None] = _unset
-        self._on_event: Callable[[Any], None] = _unset
+        self._on_event: Callable[[EdgeEvent], None] = _unset
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -192,7 +195,7 @@ class EdgeServer:
 
     # --- any thread -------------------------------------------------------------------------
 
-    def start(self, on_frames: Callable[[list[tuple[int, str | bytes]]], None], on_event: Callable[[Any], None]) -> None:
+    def start(self, on_frames: Callable[[list[tuple[int, str | bytes]]], None], on_event: Callable[[EdgeEvent], None]) -> None:
         """Listen; returns once the socket is bound.
 
         Raises:
@@ -319,7 +322,7 @@ class EdgeServer:
             batch, self._received = self._received, []
             self._on_frames(batch)
 
-    def _emit(self, event: Any) -> None:
+    def _emit(self, event: EdgeEvent) -> None:
         self._hand_over_received()  # frames read before the event go first
         self._on_event(event)
 
@@ -378,8 +381,8 @@ def _close_description(ws: ServerConnection) -> str:
     return f"the edge closed the connection (code {code}{', ' + ws.close_reason if ws.close_reason else ''})"
 
 
-def _unset(*_args: Any) -> None:
-    raise RuntimeError("EdgeServer.start() was not called")
+def _unset(*_args: object) -> None:
+    raise CloudHubError("EdgeServer.start() was not called")
 
 
 __all__ = [
@@ -388,6 +391,7 @@ __all__ = [
     "CloudHubError",
     "EdgeConnected",
     "EdgeDisconnected",
+    "EdgeEvent",
     "EdgeServer",
     "ServerSettings",
     "is_keepalive",

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import peewee
 
-from kubeedge_cloud.database import TablesStore, next_in_sequence
-from kubeedge_cloud.manifests import ObjectKey
+from kubeedge_actors.message import JsonObject
+from kubeedge_cloud.database import SequenceModel, TablesStore, next_in_sequence
+from kubeedge_cloud.manifests import Manifest, ObjectKey
 
 
 class _Model(peewee.Model):
@@ -76,10 +76,7 @@ class _PendingDelete(_Model):
         indexes = ((("node", "kind", "namespace", "name"), True),)
 
 
-class _Sequence(_Model):
-    name = peewee.CharField(primary_key=True)
-    value = peewee.IntegerField()
-
+class _Sequence(SequenceModel):
     class Meta:
         table_name = "cloud_sequence"
 
@@ -90,7 +87,7 @@ _PENDING_KEY = [_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespa
 @dataclass(frozen=True)
 class StoredObject:
     key: ObjectKey
-    body: dict[str, Any]
+    body: Manifest
     nodes: list[str]  # named with --node (configmaps and secrets)
 
 
@@ -100,7 +97,7 @@ class NodeRecord:
     connected: bool
     connected_at: float | None
     disconnected_at: float | None
-    status: dict[str, Any] | None
+    status: JsonObject | None  # the last node status, as the edge sent it
     status_at: float | None
 
 
@@ -109,7 +106,7 @@ class PodStatusRecord:
     namespace: str
     name: str
     node: str
-    status: dict[str, Any]
+    status: JsonObject  # the last pod status report, as the edge sent it
     updated_at: float
 
 
@@ -117,7 +114,7 @@ class PodStatusRecord:
 class PendingDelete:
     node: str
     key: ObjectKey
-    body: dict[str, Any]
+    body: Manifest
     message_id: str
 
 
@@ -132,7 +129,7 @@ class CloudStore(TablesStore):
         row = _Object.get_or_none(kind=key.kind, namespace=key.namespace, name=key.name)
         return _stored(row) if row is not None else None
 
-    def put_object(self, key: ObjectKey, body: dict[str, Any], nodes: list[str]) -> None:
+    def put_object(self, key: ObjectKey, body: Manifest, nodes: list[str]) -> None:
         values = {"body": json.dumps(body), "nodes": json.dumps(sorted(set(nodes))), "updated_at": time.time()}
         (
             _Object.insert(kind=key.kind, namespace=key.namespace, name=key.name, **values)
@@ -158,13 +155,13 @@ class CloudStore(TablesStore):
 
     def set_connected(self, node: str, connected: bool) -> None:
         now = time.time()
-        values: dict[str, Any] = {"connected": connected, ("connected_at" if connected else "disconnected_at"): now}
+        values: dict[str, bool | float] = {"connected": connected, ("connected_at" if connected else "disconnected_at"): now}
         _Node.insert(name=node, **values).on_conflict(conflict_target=[_Node.name], update=values).execute()
 
     def mark_all_disconnected(self) -> None:
         _Node.update(connected=False, disconnected_at=time.time()).where(_Node.connected == True).execute()  # noqa: E712 - SQL
 
-    def set_node_status(self, node: str, status: dict[str, Any]) -> None:
+    def set_node_status(self, node: str, status: JsonObject) -> None:
         values = {"status": json.dumps(status), "status_at": time.time()}
         _Node.insert(name=node, **values).on_conflict(conflict_target=[_Node.name], update=values).execute()
 
@@ -183,7 +180,7 @@ class CloudStore(TablesStore):
 
     # --- pod statuses -----------------------------------------------------------------------
 
-    def set_pod_status(self, namespace: str, name: str, node: str, status: dict[str, Any]) -> None:
+    def set_pod_status(self, namespace: str, name: str, node: str, status: JsonObject) -> None:
         values = {"node": node, "status": json.dumps(status), "updated_at": time.time()}
         (
             _PodStatus.insert(namespace=namespace, name=name, **values)
@@ -202,7 +199,7 @@ class CloudStore(TablesStore):
 
     # --- deletes a node has not acknowledged --------------------------------------------------
 
-    def add_pending_delete(self, node: str, key: ObjectKey, body: dict[str, Any]) -> None:
+    def add_pending_delete(self, node: str, key: ObjectKey, body: Manifest) -> None:
         values = {"body": json.dumps(body), "message_id": "", "created_at": time.time()}
         (
             _PendingDelete.insert(node=node, kind=key.kind, namespace=key.namespace, name=key.name, **values)
@@ -234,7 +231,7 @@ class CloudStore(TablesStore):
         return bool(_PendingDelete.delete().where(_pending_is(node, key)).execute())
 
 
-def _pending_is(node: str, key: ObjectKey) -> Any:
+def _pending_is(node: str, key: ObjectKey) -> peewee.Expression:
     return (
         (_PendingDelete.node == node)
         & (_PendingDelete.kind == key.kind)

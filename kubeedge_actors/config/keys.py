@@ -11,15 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from enum import Enum
+from typing import Any, Final
+
+from kubeedge_actors.errors import InvalidArgumentError
 
 MODULES_FILE = "modules.yaml"
 LOGGING_FILE = "logging.yaml"
 
+#: What a key holds once loaded: a value of its kind (a ``list`` key holds strings).
+ConfigValue = str | int | float | bool | list[str]
+
+#: Extra validation of one key: called with a value of the key's kind (hence ``Any``: each
+#: check is written for the kinds it is used with), returns the reason it is bad, or None.
 Check = Callable[[Any], str | None]
 
+
+class _Absent(Enum):
+    AS_DEFAULT = "as default"
+
+
 #: ``Key.absent`` of a key whose absence means its default.
-AS_DEFAULT: Any = object()
+AS_DEFAULT: Final = _Absent.AS_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -41,46 +54,54 @@ class Key:
     name: str
     file: str
     kind: type
-    default: Any
+    default: ConfigValue
     doc: str
     check: Check | None = None
-    absent: Any = AS_DEFAULT
+    absent: ConfigValue | _Absent = AS_DEFAULT
 
     @property
-    def value_when_absent(self) -> Any:
+    def value_when_absent(self) -> ConfigValue:
         """What the key is when a conf folder's files do not set it."""
-        return self.default if self.absent is AS_DEFAULT else self.absent
+        return self.default if isinstance(self.absent, _Absent) else self.absent
 
 
-def positive(value: Any) -> str | None:
+def is_of_kind(value: object, kind: type) -> bool:
+    """Whether ``value`` is a value of a key of ``kind`` as the loader makes them (a ``float``
+    key holds floats, a ``list`` key strings; ``True`` is no number)."""
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return type(value) is kind
+
+
+def positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def not_negative(value: Any) -> str | None:
+def not_negative(value: float) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def one_of(*choices: Any) -> Check:
-    def check(value: Any) -> str | None:
+def one_of(*choices: ConfigValue) -> Check:
+    def check(value: ConfigValue) -> str | None:
         return None if value in choices else f"must be one of {', '.join(map(str, choices))}"
 
     return check
 
 
-def at_least_one(value: Any) -> str | None:
+def at_least_one(value: float) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
-def percent(value: Any) -> str | None:
+def percent(value: float) -> str | None:
     return None if 0 <= value <= 100 else "must be a percentage from 0 to 100"
 
 
-def port(value: Any) -> str | None:
+def port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a TCP port from 0 to 65535"
 
 
 def url_with_scheme(*schemes: str) -> Check:
-    def check(value: Any) -> str | None:
+    def check(value: str) -> str | None:
         return (
             None
             if value.split("://", 1)[0] in schemes and "://" in value
@@ -93,7 +114,7 @@ def url_with_scheme(*schemes: str) -> Check:
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL")
 
 #: A check across keys: ``(values, sources)`` → warnings (each a sentence naming the keys).
-TableCheck = Callable[[Mapping[str, Any], Mapping[str, str]], list[str]]
+TableCheck = Callable[[Mapping[str, ConfigValue], Mapping[str, str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -124,7 +145,11 @@ class KeyTable:
     def __post_init__(self) -> None:
         by_name = {key.name: key for key in self.keys}
         if len(by_name) != len(self.keys):
-            raise ValueError("a key table names a key twice")
+            raise InvalidArgumentError("a key table names a key twice")
+        for key in self.keys:
+            for value in (key.default, key.value_when_absent):
+                if not is_of_kind(value, key.kind):
+                    raise InvalidArgumentError(f"key {key.name}: {value!r} is not of its kind, {key.kind.__name__}")
         object.__setattr__(self, "by_name", by_name)
 
     def is_unused_key_of_original(self, name: str) -> bool:
@@ -139,7 +164,7 @@ class KeyTable:
         keys: Iterable[Key],
         *,
         files: Mapping[str, str],
-        defaults: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, ConfigValue] | None = None,
         unused_keys: Iterable[str] = (),
         unused_prefixes: Iterable[str] = (),
         foreign_files: Iterable[str] = (),
@@ -152,7 +177,7 @@ class KeyTable:
         overrides = dict(defaults or {})
         unknown = set(overrides) - set(self.by_name)
         if unknown:
-            raise ValueError(f"defaults for keys the table does not have: {sorted(unknown)}")
+            raise InvalidArgumentError(f"defaults for keys the table does not have: {sorted(unknown)}")
         own = tuple(replace(key, default=overrides[key.name]) if key.name in overrides else key for key in self.keys)
         return KeyTable(
             keys=(*keys, *own),
@@ -200,10 +225,12 @@ __all__ = [
     "MODULES_FILE",
     "RUNTIME_KEYS",
     "Check",
+    "ConfigValue",
     "Key",
     "KeyTable",
     "TableCheck",
     "at_least_one",
+    "is_of_kind",
     "not_negative",
     "one_of",
     "percent",

@@ -19,22 +19,24 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from kubeedge_actors.config.keys import RUNTIME_KEYS, Key, KeyTable
-from kubeedge_actors.errors import ConfigError
+from kubeedge_actors.config.keys import RUNTIME_KEYS, ConfigValue, Key, KeyTable
+from kubeedge_actors.errors import ConfigError, ConfigKeyError
 
 logger = logging.getLogger(__name__)
+
+_V = TypeVar("_V", str, int, float, bool)
 
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     key: str
-    value: Any
+    value: object  # as YAML gave it, not checked yet
     file: str
     line: int  # 1-based; 0 when unknown
 
@@ -44,9 +46,13 @@ class Config:
 
     A key the files of :func:`load_config` leave out has ``Key.value_when_absent`` (what the
     original's files meant without it); :meth:`defaults` has every key as the shipped conf.
-    Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`; read it with
-    ``config["modules.stop-timeout"]``. Asking for a key that is not in its key table is a
-    ``KeyError``: a typo in code fails loudly.
+    Build it with :func:`load_config`, :meth:`defaults` or :meth:`with_values`.
+
+    A module reads it once, into a frozen settings object, with the typed readers:
+    ``config.number("modules.stop-timeout")``, :meth:`text`, :meth:`integer`, :meth:`flag`,
+    :meth:`strings`, :meth:`path`, :meth:`optional_path`. ``config["key"]`` gives the value
+    untyped. Asking for a key that is not in the key table, or as another kind than the
+    table's, is a :class:`~kubeedge_actors.errors.ConfigKeyError`: a slip in code fails loudly.
 
     Attributes:
         table: the keys this configuration has.
@@ -58,7 +64,7 @@ class Config:
 
     def __init__(
         self,
-        values: Mapping[str, Any],
+        values: Mapping[str, ConfigValue],
         table: KeyTable = RUNTIME_KEYS,
         *,
         base_dir: Path | None = None,
@@ -66,7 +72,7 @@ class Config:
         sources: Mapping[str, str] | None = None,
     ) -> None:
         self.table = table
-        self._values = {key.name: key.default for key in table.keys}
+        self._values: dict[str, ConfigValue] = {key.name: key.default for key in table.keys}
         self._values.update(values)
         self.base_dir = base_dir if base_dir is not None else Path.cwd()
         self.warnings = warnings
@@ -77,25 +83,77 @@ class Config:
         """Every key of ``table`` at its shipped default."""
         return cls({}, table)
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.table.by_name:
-            raise KeyError(f"{key!r} is not a configuration key")
+    def __getitem__(self, key: str) -> Any:  # untyped on purpose: the typed readers are below
+        self._spec(key)
         value = self._values[key]
         return list(value) if isinstance(value, list) else value
 
     def get(self, key: str) -> Any:
         return self[key]
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[str, ConfigValue]]:
         for key in self.table.keys:
             yield key.name, self[key.name]
 
+    # --- typed readers: each checks the key's kind in the table ----------------------------
+
+    def text(self, key: str) -> str:
+        """The value of a ``str`` key."""
+        return self._typed(key, str)
+
+    def integer(self, key: str) -> int:
+        """The value of an ``int`` key."""
+        return self._typed(key, int)
+
+    def number(self, key: str) -> float:
+        """The value of a ``float`` key."""
+        self._expect_kind(key, float)
+        value = self._values[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # a Config built by hand may hold 30 for 30.0
+        return self._typed(key, float)
+
+    def flag(self, key: str) -> bool:
+        """The value of a ``bool`` key."""
+        return self._typed(key, bool)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """The value of a ``list`` key, as a tuple (settings are frozen)."""
+        self._expect_kind(key, list)
+        value = self._values[key]
+        if not isinstance(value, list):
+            raise ConfigKeyError(f"{key} holds {value!r}, not a list of strings")
+        return tuple(value)
+
     def path(self, key: str) -> Path:
         """The value of a file key as a path; a relative one is resolved against :attr:`base_dir`."""
-        path = Path(self[key]).expanduser()
+        path = Path(self.text(key)).expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
-    def with_values(self, values: Mapping[str, Any]) -> Config:
+    def optional_path(self, key: str) -> Path | None:
+        """:meth:`path`, or None when the value is empty (e.g. no CA file)."""
+        return self.path(key) if self.text(key) else None
+
+    def _spec(self, key: str) -> Key:
+        spec = self.table.by_name.get(key)
+        if spec is None:
+            raise ConfigKeyError(f"{key!r} is not a configuration key{_suggestion(self.table, key)}")
+        return spec
+
+    def _expect_kind(self, key: str, kind: type) -> None:
+        spec = self._spec(key)
+        if spec.kind is not kind:
+            raise ConfigKeyError(f"{key} is {_KIND_NAMES[spec.kind]}, not {_KIND_NAMES[kind]}: read it as such")
+
+    def _typed(self, key: str, kind: type[_V]) -> _V:
+        self._expect_kind(key, kind)
+        value = self._values[key]
+        # The loader and with_values convert to the key's kind; a Config built by hand may not.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ConfigKeyError(f"{key} holds {value!r}, not {_KIND_NAMES[kind]}")
+        return value
+
+    def with_values(self, values: Mapping[str, object]) -> Config:
         """A copy with some keys changed; each value is checked as if it came from a file.
 
         Raises:
@@ -120,7 +178,7 @@ def load_config(config_dir: Path | str, table: KeyTable, *, log_warnings: bool =
     directory = Path(config_dir)
     if not directory.is_dir():
         raise ConfigError(f"configuration folder {directory} does not exist")
-    values: dict[str, Any] = {}
+    values: dict[str, ConfigValue] = {}
     sources: dict[str, str] = {}
     warnings: list[str] = []
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file() and table.reads(p.name))
@@ -173,36 +231,34 @@ def _flatten(mapping: CommentedMap, prefix: str, file: str, table: KeyTable) -> 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list of strings"}
 
 
-def _checked(spec: Key, value: Any, leaf: _Leaf) -> Any:
+def _checked(spec: Key, value: object, leaf: _Leaf) -> ConfigValue:
     converted = _convert(spec.kind, value)
-    if converted is _BAD:
+    if converted is None:
         raise ConfigError(f"{leaf.file}:{leaf.line}: {spec.name} must be {_KIND_NAMES[spec.kind]}, not {value!r}")
     if spec.check is not None and (reason := spec.check(converted)) is not None:
         raise ConfigError(f"{leaf.file}:{leaf.line}: {spec.name} {reason}, not {value!r}")
     return converted
 
 
-_BAD = object()
-
-
-def _convert(kind: type, value: Any) -> Any:
+def _convert(kind: type, value: object) -> ConfigValue | None:
+    """``value`` as a value of ``kind``; None when it is not one (YAML's null never is)."""
     if isinstance(value, bool) and kind is not bool:
-        return _BAD  # YAML true is not a number or a string here
+        return None  # YAML true is not a number or a string here
     return _CONVERTERS[kind](value)
 
 
-def _to_list(value: Any) -> Any:
+def _to_list(value: object) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        return _BAD
+        return None
     return [str(item) for item in value]
 
 
-_CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    bool: lambda value: value if isinstance(value, bool) else _BAD,
-    int: lambda value: value if isinstance(value, int) else _BAD,
-    float: lambda value: float(value) if isinstance(value, int | float) else _BAD,
+_CONVERTERS: dict[type, Callable[[object], ConfigValue | None]] = {
+    bool: lambda value: value if isinstance(value, bool) else None,
+    int: lambda value: value if isinstance(value, int) else None,
+    float: lambda value: float(value) if isinstance(value, int | float) else None,
     # A number written where text is expected (a node id of digits) is still text.
-    str: lambda value: str(value) if isinstance(value, str | int | float) else _BAD,
+    str: lambda value: str(value) if isinstance(value, str | int | float) else None,
     list: _to_list,
 }
 

@@ -6,9 +6,8 @@ The shipped ``conf/`` is this output; a test keeps the two the same.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from kubeedge_actors.config.keys import KeyTable
+from kubeedge_actors.config.keys import ConfigValue, KeyTable
 
 
 def render_default_file(table: KeyTable, file: str) -> str:
@@ -45,7 +44,7 @@ def _common_prefix_length(a: list[str], b: list[str]) -> int:
     return count
 
 
-def _format(value: Any) -> str:
+def _format(value: ConfigValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

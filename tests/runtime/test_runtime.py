@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubeedge_actors import Config, ModuleSpec, RestartPolicy, Runtime
+from kubeedge_actors import Config, InvalidArgumentError, ModuleSpec, RestartPolicy, Runtime
 from kubeedge_actors.testing import make_message, start_probe, wait_until
 from tests.runtime.actors_for_tests import EchoActor, FailingStartActor, SlowStopActor
 
@@ -115,8 +115,10 @@ def test_adding_a_second_module_of_the_same_name_is_refused() -> None:
     runtime = Runtime(config([]))
     runtime.add_module(EchoActor)
 
-    with pytest.raises(ValueError, match="already present"):
+    with pytest.raises(InvalidArgumentError, match="already present") as caught:
         runtime.add_module(EchoActor)
+
+    assert isinstance(caught.value, ValueError)  # what a caller of the API before the root caught
 
 
 @pytest.mark.crashes_on_purpose

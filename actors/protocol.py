@@ -25,7 +25,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from kubeedge_actors.errors import MessageRejected, ResourceError
 from kubeedge_actors.message import Message
@@ -215,10 +215,13 @@ CLOUD_AWAY_REASON = "hub: the cloud is not connected"
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """The hub to a durable sender: what became of messages it handed over, by id.
+    """The hub to a durable sender: what became of messages it handed over, by id. In-process
+    only: it travels as the content of a ``node/delivery`` message from ``edgehub``.
 
     Attributes:
         written: written to the link's socket, in the order they were handed over.
+        connection: the :attr:`CloudState.change` of the connection that wrote them (a later
+            connect tells the sender they went out on a link that is gone since).
         returned: not written, and not kept by the hub: the cloud was not connected when the
             hub took them, or the link broke first. The sender keeps them and hands them over
             again once the cloud is back.
@@ -227,35 +230,25 @@ class DeliveryReport:
     """
 
     written: tuple[str, ...] = ()
+    connection: int = 0
     returned: tuple[str, ...] = ()
     hub_started: bool = False
 
     def to_message(self, group: str) -> Message:
         return Message.new(
-            source=NODE_CONNECTION_SOURCE,
-            group=group,
-            operation=Operation.RESPONSE,
-            resource=CLOUD_DELIVERY_RESOURCE,
-            content={"written": list(self.written), "returned": list(self.returned), "hub_started": self.hub_started},
+            source=NODE_CONNECTION_SOURCE, group=group, operation=Operation.RESPONSE, resource=CLOUD_DELIVERY_RESOURCE, content=self
         )
 
     @classmethod
     def of(cls, message: Message) -> DeliveryReport:
-        """Read a report the hub sent.
+        """The report a ``node/delivery`` message carries.
 
         Raises:
-            MessageRejected: its content is not ``{"written": [ids], "returned": [ids], "hub_started": bool}``.
+            MessageRejected: it carries none.
         """
-        content = message.content
-        if isinstance(content, dict):
-            written, returned, hub_started = content.get("written"), content.get("returned"), content.get("hub_started")
-            if _ids(written) and _ids(returned) and isinstance(hub_started, bool):
-                return cls(tuple(written), tuple(returned), hub_started)
-        raise MessageRejected(f'{CLOUD_DELIVERY_RESOURCE} content must be {{"written": [ids], "returned": [ids], "hub_started": bool}}')
-
-
-def _ids(value: Any) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if not isinstance(message.content, DeliveryReport):
+            raise MessageRejected(f"{CLOUD_DELIVERY_RESOURCE} must carry the hub's DeliveryReport, not {type(message.content).__name__}")
+        return message.content
 
 
 def is_delivery_report(message: Message) -> bool:

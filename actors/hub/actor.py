@@ -18,6 +18,7 @@ from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
     NODE_CONNECTION_SOURCE,
     CloudGroup,
+    CloudState,
     DeliveryReport,
     Group,
     Module,
@@ -349,12 +350,11 @@ class HubActor(ModuleActor):
             return
         link.start()
         self._link = link
-        self._senders.new_link()
         self._connected_at = time.monotonic()
         self._dial_failures = 0
         self.connect_count += 1
         logger.info("hub: connected to the cloud at %s (generation %d)", self._dialer.url, link.generation)
-        self._publish_connection(True)
+        self._senders.new_link(self._publish_connection(True).change)
         self._flush_outbox(link)
 
     def _dial_failed(self, reason: str) -> None:
@@ -459,11 +459,12 @@ class HubActor(ModuleActor):
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _publish_connection(self, connected: bool) -> None:
-        self._view.publish(connected)  # first: whoever handles what follows reads this state, or a newer one
+    def _publish_connection(self, connected: bool) -> CloudState:
+        state = self._view.publish(connected)  # first: whoever handles what follows reads this state, or a newer one
         self._send_reports()  # a durable sender hears what became of its messages before it hears of the change
         for group in CONNECTION_EVENT_GROUPS:
             self.module_router.send_to_group(group, _connection_event(group, connected))
+        return state
 
     def _answer_connection_query(self, query: Message) -> None:
         """The connection event as of now, for a module that wants the state as an event: to

@@ -35,12 +35,17 @@ class SenderReports:
     def __init__(self) -> None:
         self._with_link: deque[_Handed] = deque()
         self._handed = 0  # frames handed to the current link
+        self._connection = 0  # the hub's CloudState.change of the current (or last) link
         self._written: dict[str, list[str]] = {}
         self._returned: dict[str, list[str]] = {}
         self.returned_count = 0
 
-    def new_link(self) -> None:
-        """A link came up: its frames count from zero."""
+    def new_link(self, connection: int) -> None:
+        """A link came up, as the hub's state change ``connection``: its frames count from zero."""
+        self._forget_link()
+        self._connection = connection
+
+    def _forget_link(self) -> None:
         self._with_link.clear()
         self._handed = 0
 
@@ -74,7 +79,7 @@ class SenderReports:
             else:
                 owned_unsent.add(done.seq - first_unsent)
                 self.returned(done.sender, done.msg_id)
-        self.new_link()
+        self._forget_link()
         return [text for index, text in enumerate(unsent) if index not in owned_unsent]
 
     def settle_unknown(self) -> None:
@@ -82,12 +87,14 @@ class SenderReports:
         sender may send it twice; it never loses it)."""
         for done in self._with_link:
             self.returned(done.sender, done.msg_id)
-        self.new_link()
+        self._forget_link()
 
     def take(self) -> dict[str, DeliveryReport]:
         """The reports due, by sender (each sender's ids in the order they were handed)."""
         senders = self._written.keys() | self._returned.keys()
-        reports = {s: DeliveryReport(tuple(self._written.get(s, ())), tuple(self._returned.get(s, ()))) for s in sorted(senders)}
+        reports = {
+            s: DeliveryReport(tuple(self._written.get(s, ())), self._connection, tuple(self._returned.get(s, ()))) for s in sorted(senders)
+        }
         self._written, self._returned = {}, {}
         return reports
 

@@ -15,6 +15,7 @@ tell it when to act (docs/architecture.md#4.1).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (docs/protocol.md#5.3)
 TIDY_DELAY_S = 1.0
+#: The edges (by router) whose cloud has been seen to confirm reports: a twin the runtime
+#: restarts keeps every report until confirmed at once, not from the cloud's next confirmation
+#: on (a report written into a link that breaks meanwhile would be lost). A new process, which
+#: may talk to another cloud, learns it again.
+_CONFIRMING_CLOUDS: weakref.WeakSet[Router] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class TwinActor(ModuleActor):
             resend_limit=settings.resend_limit,
             limit=settings.outbox_limit,
             batch=settings.hand_over_batch,
+            keep_until_confirmed=router in _CONFIRMING_CLOUDS,
         )
         self.flush_backoff = Backoff(1.0, 30.0, jitter=0.2)
         self._flush_timer: TimerHandle | None = None
@@ -212,6 +219,7 @@ class TwinActor(ModuleActor):
         twin keep every report until it is confirmed, so a link that breaks loses none."""
         if not self.outbox.keep_until_confirmed:
             self.outbox.keep_until_confirmed = True
+            _CONFIRMING_CLOUDS.add(self.module_router)
             logger.info("twin: the cloud confirms reports; each is kept until confirmed and resent after a link loss")
 
     def _from_device(self, message: Message) -> None:
@@ -287,6 +295,8 @@ class TwinActor(ModuleActor):
             return  # no hub has said anything yet, or this state was acted on
         self._acted_on = state
         if state.connected:
+            # A disconnect this actor did not see (the link flapped meanwhile) lost what it wrote too.
+            self.outbox.reset_unconfirmed(written_before=state.change)
             self._confirm_detail_requests()  # the new request supersedes any from an earlier connection
             effects = Effects()
             effects.cloud.append((membership_detail_request(self.twins.node_id), True))

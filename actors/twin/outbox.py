@@ -56,6 +56,7 @@ class _Entry:
     awaited: bool
     state: _State = _State.WAITING
     sends: int = 0  # times written to the link
+    written_in: int = 0  # the connection (the hub's CloudState.change) that last wrote it
     backoff: Backoff | None = None
 
 
@@ -163,14 +164,14 @@ class CloudOutbox:
                     entry.state = _State.WAITING
             self._with_hub = 0
         for msg_id in report.written:
-            self._written(msg_id)
+            self._written(msg_id, report.connection)
         for msg_id in report.returned:
             returned = self._entries.get(msg_id)
             if returned is not None and returned.state is _State.WITH_HUB:
                 returned.state = _State.WAITING
                 self._with_hub -= 1
 
-    def _written(self, msg_id: str) -> None:
+    def _written(self, msg_id: str, connection: int) -> None:
         entry = self._entries.get(msg_id)
         if entry is None or entry.state is _State.SENT:
             return  # confirmed meanwhile, or known written
@@ -182,6 +183,7 @@ class CloudOutbox:
         else:
             self.stats.sent += 1
         entry.sends += 1
+        entry.written_in = connection
         if entry.awaited:
             entry.state = _State.SENT
             self.resend_after(self._backoff(entry).next_delay(), msg_id)
@@ -190,10 +192,11 @@ class CloudOutbox:
         else:
             self._deliver(msg_id)
 
-    def reset_unconfirmed(self) -> None:
-        """The cloud went away: written reports it has not confirmed go out again."""
+    def reset_unconfirmed(self, written_before: int | None = None) -> None:
+        """The link that wrote them is gone: written reports the cloud has not confirmed go out
+        again; those written before connection ``written_before`` when given, else all."""
         for entry in self._entries.values():
-            if entry.state is _State.SENT and not entry.awaited:
+            if entry.state is _State.SENT and not entry.awaited and (written_before is None or entry.written_in < written_before):
                 entry.state = _State.WAITING
 
     def confirm(self, parent_id: str) -> bool:

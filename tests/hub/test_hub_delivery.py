@@ -46,7 +46,7 @@ def test_a_durable_senders_message_is_reported_written_once_the_link_has_written
     harness.run_pending()
 
     assert before_the_write == []
-    assert reports_to_twin(harness) == [DeliveryReport(written=(report.id,))]
+    assert reports_to_twin(harness) == [DeliveryReport(written=(report.id,), connection=1)]  # the hub's first connect
     assert [decode_message(f) for f in dialer.link.sent] == [report]
 
 
@@ -84,7 +84,7 @@ def test_what_a_breaking_link_never_wrote_goes_back_a_durable_senders_to_it_the_
     lost = reports_to_twin(harness)
     harness.advance(1.0)
 
-    assert lost == [DeliveryReport(written=(report_1.id,), returned=(report_2.id,))]
+    assert lost == [DeliveryReport(written=(report_1.id,), connection=1, returned=(report_2.id,))]
     assert [decode_message(f) for f in dialer.link.sent] == [status_b]  # the next link: the outbox, no twin report
 
 
@@ -160,7 +160,7 @@ def test_stopping_reports_what_the_link_wrote_before_it_closed_and_returns_the_r
     harness.stop()
 
     reports = reports_to_twin(harness)
-    assert DeliveryReport(written=(written.id,), returned=(unwritten.id,)) in reports
+    assert DeliveryReport(written=(written.id,), connection=1, returned=(unwritten.id,)) in reports
     assert not cloud_connection_view(harness.router).connected
 
 
@@ -180,5 +180,5 @@ def test_a_write_report_of_an_older_link_changes_nothing(dialer: FakeDialer) -> 
 
     harness.deliver(LinkWrote(old.generation, 1))  # the dead link's thread, late
 
-    assert settled == [DeliveryReport(returned=(report.id,))]
+    assert settled == [DeliveryReport(connection=1, returned=(report.id,))]
     assert reports_to_twin(harness) == []

@@ -154,7 +154,7 @@ def test_the_twin_hears_its_report_was_written_once_the_link_wrote_it_to_the_clo
     edge.router.send("websocket", report)
 
     heard = edge.twin.wait_for(lambda m: m.resource == "node/delivery" and bool(DeliveryReport.of(m).written))
-    assert DeliveryReport.of(heard) == DeliveryReport(written=(report.id,))
+    assert DeliveryReport.of(heard) == DeliveryReport(written=(report.id,), connection=1)
     assert cloud.wait_for_messages(lambda m: m.id == report.id) == [report]
 
 

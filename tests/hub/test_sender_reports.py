@@ -30,15 +30,15 @@ def test_a_dead_links_unwritten_frames_split_into_returned_reports_and_frames_fo
     assert senders.returned_count == 1
 
 
-def test_a_new_link_counts_its_frames_from_zero() -> None:
+def test_a_new_link_counts_its_frames_from_zero_and_names_its_connection_in_what_it_wrote() -> None:
     senders = SenderReports()
     senders.handed(5)
-    senders.new_link()
+    senders.new_link(3)
     senders.handed(1, [(0, "twin", "a")])
 
     senders.written_up_to(1)
 
-    assert senders.take() == {"twin": DeliveryReport(written=("a",))}
+    assert senders.take() == {"twin": DeliveryReport(written=("a",), connection=3)}
 
 
 def test_nothing_to_report_is_no_report() -> None:

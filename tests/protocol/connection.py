@@ -21,7 +21,10 @@ def hub_says(router: Router, connected: bool, group: str = Group.META) -> Messag
     return connection_event(connected, group)
 
 
-def hub_wrote(messages: Iterable[Message], *, returned: Iterable[Message] = ()) -> Message:
-    """The hub's report to the twin: ``messages`` written to the link, ``returned`` given back."""
-    report = DeliveryReport(written=tuple(m.id for m in messages), returned=tuple(m.id for m in returned))
+def hub_wrote(router: Router, messages: Iterable[Message], *, returned: Iterable[Message] = ()) -> Message:
+    """The hub's report to the twin: ``messages`` written to the link of the connection
+    ``router``'s view shows now, ``returned`` given back."""
+    state = cloud_connection_view(router).state
+    connection = state.change if state is not None else 0
+    report = DeliveryReport(written=tuple(m.id for m in messages), connection=connection, returned=tuple(m.id for m in returned))
     return report.to_message(Group.TWIN)

@@ -64,7 +64,7 @@ def to_cloud(harness: ActorHarness[TwinActor]) -> list[Message]:
     sent: list[Message] = []
     while batch := harness.router.take("send", Module.HUB):
         sent += batch
-        harness.deliver(hub_wrote(batch))
+        harness.deliver(hub_wrote(harness.router, batch))
     return sent
 
 

@@ -6,7 +6,6 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any
 
 from actors.hub.delivery import SenderReports
 from actors.hub.transport import CloudDialer, CloudLink, LinkSettings, WebsocketDialer
@@ -165,7 +164,7 @@ class HubActor(ModuleActor):
     module_group = Group.HUB
     module_config_keys = EDGE_KEYS
 
-    def __init__(self, router: Router, config: Config | None = None, *, dialer: CloudDialer | None = None, **kwargs: Any) -> None:
+    def __init__(self, router: Router, config: Config | None = None, *, dialer: CloudDialer | None = None, **kwargs: str | None) -> None:
         super().__init__(router, config, **kwargs)
         self._settings = settings = HubSettings.from_config(self.module_config)
         self._dialer: CloudDialer = dialer if dialer is not None else WebsocketDialer(settings.link)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from actors.keys import EDGE_KEYS
@@ -177,7 +178,9 @@ class MetaActor(ModuleActor):
         self.store.close()
         super().on_stop()
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+    def on_failure(
+        self, exception_type: type[BaseException] | None, exception_value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._crashed = True
         super().on_failure(exception_type, exception_value, traceback)  # runs on_stop
 

@@ -343,7 +343,13 @@ class TwinActor(ModuleActor):
             self.module_router.send(Module.BUS, request)
 
     def _flush(self) -> None:
-        if not self._cloud.connected or self._flush_timer is not None:
+        state = self._cloud.state
+        if state is None or not state.connected or self._flush_timer is not None:
+            return
+        if state != self._acted_on:
+            # A state the events have not brought yet: act on it first, so what the link that
+            # went away wrote is sent again before anything newer (this calls _flush again).
+            self._act_on_connection()
             return
         if self.outbox.flush():
             self.flush_backoff.reset()

@@ -153,8 +153,9 @@ def test_a_report_written_on_the_current_connection_is_not_sent_again_when_the_t
     harness.actor.outbox.keep_until_confirmed = True
     cloud_connection_view(harness.router).publish(True)  # the twin has not heard the event yet
     harness.deliver(edge_update("1"))
-    to_cloud(harness)
+    sent = to_cloud(harness)
 
     harness.deliver(connection_event(True, Group.TWIN))
 
-    assert [m.resource for m in handed_to_hub(harness)] == ["membership/detail"]
+    assert [m.resource for m in sent] == ["device/sensor-1/twin/edge_updated", "membership/detail"]
+    assert handed_to_hub(harness) == []

@@ -7,6 +7,12 @@ bus's topic resources (#4.4). Modules never import each other; the cloud side im
 module to speak to edges. The runtime (``kubeedge_actors``) does not import it: it routes by
 whatever names the composition root registers.
 
+The cloud connection has one owner, the hub (docs/architecture.md#4.1): it alone decides
+whether the cloud is connected and publishes that in the :class:`CloudConnectionView` of its
+router, which meta and twin read; its ``node/connection`` events tell them when to act. What a
+durable sender (the twin) hands the hub comes back in a :class:`DeliveryReport`
+(docs/architecture.md#5.2).
+
 Operations stay open strings on :class:`~kubeedge_actors.Message`: these enums exist so code
 compares against one spelling, not so that unknown values are refused.
 """
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -24,6 +32,7 @@ from kubeedge_actors.message import Message
 
 if TYPE_CHECKING:
     from kubeedge_actors.actor import ModuleActor
+    from kubeedge_actors.router import Router
 
 # --- names (docs/protocol.md#1.4, #2.3, #2.4) ----------------------------------------
 
@@ -128,6 +137,134 @@ def cloud_connected(content: Any) -> bool:
     return bool(text == CLOUD_CONNECTED)
 
 
+# --- the cloud connection, owned by the hub (docs/architecture.md#4.1) ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CloudState:
+    """The hub's cloud link after one of its changes.
+
+    Attributes:
+        connected: whether a link to the cloud is up.
+        change: 1 for the first state the hub published, 2 for the next...: a module that acts
+            on changes remembers the last it acted on, so an event it hears twice (or late)
+            does not make it act twice.
+    """
+
+    connected: bool
+    change: int
+
+
+class CloudConnectionView:
+    """Whether the cloud is connected, as the hub says: the one answer every module of an edge reads.
+
+    Only the hub writes it (:meth:`publish`), on its own thread, each time its link comes up or
+    goes down, and before it sends the ``node/connection`` events: a module handling such an
+    event reads here the state it must act on (or a newer one). Reading is one load of an
+    immutable value, safe from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._state: CloudState | None = None
+        self._lock = threading.Lock()  # a restarted hub may publish while the old one's stop does
+
+    @property
+    def state(self) -> CloudState | None:
+        """The last state the hub published; None before its first (no hub has run yet)."""
+        return self._state
+
+    @property
+    def connected(self) -> bool:
+        state = self._state
+        return state is not None and state.connected
+
+    def publish(self, connected: bool) -> CloudState:
+        """The hub's link came up or went down (the hub alone calls this)."""
+        with self._lock:
+            previous = self._state
+            state = CloudState(connected, (previous.change if previous else 0) + 1)
+            self._state = state
+            return state
+
+
+_VIEWS: weakref.WeakKeyDictionary[Router, CloudConnectionView] = weakref.WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
+
+
+def cloud_connection_view(router: Router) -> CloudConnectionView:
+    """The :class:`CloudConnectionView` of the hub that serves ``router``'s modules (made on first use).
+
+    Kept per router because the router is what the modules of one edge share (they never hold
+    each other), and so the runtime, which knows nothing of a cloud, need not carry it.
+    """
+    with _VIEWS_LOCK:
+        view = _VIEWS.get(router)
+        if view is None:
+            view = _VIEWS[router] = CloudConnectionView()
+        return view
+
+
+#: The modules that keep what they send to the cloud durably until the hub reports it written
+#: (docs/architecture.md#5.2), by the ``source`` of their messages → their group. The hub never
+#: keeps their messages: it reports each back, written or returned, in a :class:`DeliveryReport`.
+DURABLE_SENDERS: dict[str, str] = {Module.TWIN: Group.TWIN}
+#: Resource of the hub's :class:`DeliveryReport` to a durable sender (in-process, never on the wire).
+CLOUD_DELIVERY_RESOURCE = "node/delivery"
+CLOUD_AWAY_REASON = "hub: the cloud is not connected"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """The hub to a durable sender: what became of messages it handed over, by id. In-process
+    only: it travels as the content of a ``node/delivery`` message from ``edgehub``.
+
+    Attributes:
+        written: written to the link's socket, in the order they were handed over.
+        connection: the :attr:`CloudState.change` of the connection that wrote them (a later
+            connect tells the sender they went out on a link that is gone since).
+        returned: not written, and not kept by the hub: the cloud was not connected when the
+            hub took them, or the link broke first. The sender keeps them and hands them over
+            again once the cloud is back.
+        hub_started: sent by a hub as it starts: what a sender handed to an earlier hub (one
+            that crashed) and never heard about, it never will: hand it over again.
+    """
+
+    written: tuple[str, ...] = ()
+    connection: int = 0
+    returned: tuple[str, ...] = ()
+    hub_started: bool = False
+
+    def to_message(self, group: str) -> Message:
+        return Message.new(
+            source=NODE_CONNECTION_SOURCE, group=group, operation=Operation.RESPONSE, resource=CLOUD_DELIVERY_RESOURCE, content=self
+        )
+
+    @classmethod
+    def of(cls, message: Message) -> DeliveryReport:
+        """The report a ``node/delivery`` message carries.
+
+        Raises:
+            MessageRejected: it carries none.
+        """
+        if not isinstance(message.content, DeliveryReport):
+            raise MessageRejected(f"{CLOUD_DELIVERY_RESOURCE} must carry the hub's DeliveryReport, not {type(message.content).__name__}")
+        return message.content
+
+
+def is_delivery_report(message: Message) -> bool:
+    return message.resource == CLOUD_DELIVERY_RESOURCE and message.source == NODE_CONNECTION_SOURCE
+
+
+def cloud_away_reply(request: Message) -> Message:
+    """The hub's answer to a request someone waits for, taken while the cloud is away: an
+    ``error`` from ``edgehub``, at once, rather than a wait for a timeout."""
+    return request.error_reply(CLOUD_AWAY_REASON).with_route(source=NODE_CONNECTION_SOURCE)
+
+
+def is_cloud_away_reply(reply: Message) -> bool:
+    return reply.is_error and reply.source == NODE_CONNECTION_SOURCE
+
+
 def encode_topic(topic: str) -> str:
     """The resource that carries an MQTT ``topic`` from the bus: URL-safe base64 with padding (docs/protocol.md#4.4)."""
     return base64.urlsafe_b64encode(topic.encode("utf-8")).decode("ascii")
@@ -225,9 +362,9 @@ def ask_cloud_connection(actor: ModuleActor) -> None:
     """Ask the hub, if it is running, to send ``actor`` the cloud-connection event as of now
     (docs/architecture.md#4.1); it arrives like any other ``node/connection`` event.
 
-    For ``on_start`` of a module that tracks the connection: one restarted after a crash
-    while the hub stayed up has missed the last event. At the first start the hub is not
-    running yet and announces its first connect itself, so nothing is asked.
+    For a module of your own that wants the state as an event (the edge's modules read
+    :func:`cloud_connection_view` instead). At the first start the hub is not running yet and
+    announces its first connect itself, so nothing is asked.
     """
     router = actor.module_router
     if router.is_alive(Module.HUB):
@@ -238,12 +375,18 @@ def ask_cloud_connection(actor: ModuleActor) -> None:
 
 
 __all__ = [
+    "CLOUD_AWAY_REASON",
     "CLOUD_CONNECTED",
+    "CLOUD_DELIVERY_RESOURCE",
     "CLOUD_DISCONNECTED",
+    "DURABLE_SENDERS",
     "NODE_CONNECTION_RESOURCE",
     "NODE_CONNECTION_SOURCE",
     "NODE_PREFIX",
+    "CloudConnectionView",
     "CloudGroup",
+    "CloudState",
+    "DeliveryReport",
     "Group",
     "Module",
     "Operation",
@@ -252,9 +395,13 @@ __all__ = [
     "add_node_prefix",
     "ask_cloud_connection",
     "build_edge_resource",
+    "cloud_away_reply",
     "cloud_connected",
+    "cloud_connection_view",
     "decode_topic",
     "encode_topic",
+    "is_cloud_away_reply",
+    "is_delivery_report",
     "parse_cloud_resource",
     "parse_edge_resource",
     "split_node_prefix",

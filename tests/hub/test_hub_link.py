@@ -12,10 +12,12 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.hub.transport import CloudLinkError, LinkSettings, client_ssl_context
+from actors.hub.frames import PublicFrameWriter
+from actors.hub.transport import CloudLinkError, LinkSettings, WebsocketDialer, client_ssl_context
 from actors.keys import EDGE_KEYS, edge_defaults
+from actors.protocol import DeliveryReport
 from actors.testing import cloud_message
-from kubeedge_actors import Config, Router, load_config
+from kubeedge_actors import Config, Message, Router, load_config
 from kubeedge_actors.message import encode_message
 from kubeedge_actors.testing import make_message, wait_until
 from tests.hub.cloud_double import CloudDouble
@@ -47,11 +49,11 @@ def cloud(tls_files: TlsFiles) -> Iterator[CloudDouble]:
 
 
 @pytest.fixture
-def start_edge() -> Iterator[Callable[[Config], Edge]]:
+def start_edge() -> Iterator[Callable[..., Edge]]:
     routers: list[Router] = []
 
-    def start(config: Config) -> Edge:
-        edge = start_running_edge(config)
+    def start(config: Config, dialer: WebsocketDialer | None = None) -> Edge:
+        edge = start_running_edge(config, dialer)
         routers.append(edge.router)
         return edge
 
@@ -125,6 +127,35 @@ def test_a_cloud_push_reaches_meta_and_its_ack_reaches_the_cloud(
     assert pushed == pod
     [ack] = cloud.wait_for_messages(lambda m: m.operation == "response")
     assert (ack.parent_id, ack.content, ack.source, ack.group) == (pod.id, "OK", "controller", "resource")
+
+
+def test_through_the_public_frame_writer_a_burst_reaches_the_cloud_unchanged_and_in_order(
+    cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[..., Edge]
+) -> None:
+    config = edge_config(cloud, tls_files)
+    edge = start_edge(config, WebsocketDialer(LinkSettings.from_config(config), PublicFrameWriter))
+    edge.meta.wait_for(lambda m: m.content == "cloud_connected")
+    statuses = [make_message("update", f"default/podstatus/p{n}", {"n": n}, source="edged", group="meta") for n in range(300)]
+
+    for status in statuses:
+        edge.router.send("websocket", status)
+
+    assert cloud.wait_for_messages(lambda m: m.resource.startswith("default/podstatus/"), count=300) == statuses
+    assert [f.data for f in cloud.frames if f.message.resource.startswith("default/podstatus/")] == [encode_message(m) for m in statuses]
+
+
+def test_the_twin_hears_its_report_was_written_once_the_link_wrote_it_to_the_cloud(
+    cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[..., Edge]
+) -> None:
+    edge = start_edge(edge_config(cloud, tls_files))
+    edge.twin.wait_for(lambda m: m.content == "cloud_connected")
+    report = Message.new(source="twin", group="resource", operation="update", resource="device/lamp/twin/edge_updated", content={})
+
+    edge.router.send("websocket", report)
+
+    heard = edge.twin.wait_for(lambda m: m.resource == "node/delivery" and bool(DeliveryReport.of(m).written))
+    assert DeliveryReport.of(heard) == DeliveryReport(written=(report.id,), connection=1)
+    assert cloud.wait_for_messages(lambda m: m.id == report.id) == [report]
 
 
 def test_a_burst_of_cloud_pushes_arrives_complete_and_in_order(

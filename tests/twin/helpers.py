@@ -12,6 +12,7 @@ from actors.twin.actor import TwinActor
 from actors.twin.model import Device, Twin, Value, Version
 from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
+from tests.protocol.connection import hub_wrote
 from tests.twin.fakes import FakeTwinStore
 
 NODE = "node-1"
@@ -58,4 +59,15 @@ def payloads_on(harness: ActorHarness[TwinActor], suffix: str) -> list[Any]:
 
 
 def to_cloud(harness: ActorHarness[TwinActor]) -> list[Message]:
+    """What the twin handed the hub, taken, each then reported written by the hub (as the hub
+    does once its link wrote it); the batches that report lets go are taken too."""
+    sent: list[Message] = []
+    while batch := harness.router.take("send", Module.HUB):
+        sent += batch
+        harness.deliver(hub_wrote(harness.router, batch))
+    return sent
+
+
+def handed_to_hub(harness: ActorHarness[TwinActor]) -> list[Message]:
+    """What the twin handed the hub, taken, with no word from the hub yet."""
     return harness.router.take("send", Module.HUB)

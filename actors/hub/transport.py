@@ -58,6 +58,10 @@ _CLOSE_WAIT_S = 1.0
 _CERTS_HINT = " (`python -m kubeedge_cloud certs` writes a CA and certificates for development)"
 
 
+class CloudClosedError(KubeEdgeActorsError):
+    """The cloud closed the connection with a close frame (its code and reason in the message)."""
+
+
 class CloudLinkError(KubeEdgeActorsError):
     """The cloud could not be reached, or refused the connection; the text says why."""
 
@@ -335,7 +339,7 @@ class CloudConnection:
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
                     reason = data[2:].decode("utf-8", "replace")
-                    raise ConnectionAbortedError(f"the cloud closed the connection (code {code}{', ' + reason if reason else ''})")
+                    raise CloudClosedError(f"the cloud closed the connection (code {code}{', ' + reason if reason else ''})")
                 if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                     frames.append(data)
                 if not self._more_to_read():
@@ -379,7 +383,7 @@ class CloudConnection:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionAbortedError):
+    if isinstance(exc, CloudClosedError):
         return str(exc)
     if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
         return "a write to the cloud took longer than edgehub.websocket.write-deadline"
@@ -389,6 +393,7 @@ def _describe(exc: BaseException) -> str:
 
 
 __all__ = [
+    "CloudClosedError",
     "CloudConnection",
     "CloudDialer",
     "CloudLink",

@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--warm-up", type=float, default=10.0)
     args = parser.parse_args()
 
-    from actors.cloudhub.pki import write_certificates
+    from kubeedge_cloud.pki import write_certificates
 
     with tempfile.TemporaryDirectory(prefix="footprint-bench-") as tmp:
         folder = Path(tmp)

@@ -11,6 +11,10 @@ cloud hub costs holding 200 edges.
 - beside it, two other baselines: ``link_vs_preencoded_ws`` (the frames encoded before the
   clock starts: the wire alone) and ``link_vs_codec_ws`` (the project's codec on both ends:
   ``encode_message`` per send, ``decode_message`` per frame on the server).
+- ``batched_vs_public``: the edge→cloud rate of the link's frame writer (frames masked together,
+  one socket write per batch: ``BatchedFrameWriter``, behind websocket-client's back) over the
+  same edge writing through websocket-client's public ``WebSocket.send`` (``PublicFrameWriter``),
+  median of per-round ratios; ``public_edge_to_cloud_per_s`` is the public path's rate.
 - ``cloud_to_edge_per_s``: the cloud hub holds N pods for a node; the node's hub connects and
   the rate is N over the time until all N reach the edge's meta stand-in.
 - ``hub_200_nodes_rss_mb`` / ``hub_200_nodes_cpu_pct``: a fresh cloud hub process while 200
@@ -41,13 +45,15 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.cloudhub.pki import write_certificates
 from actors.hub import HubActor
-from actors.hub.transport import keepalive_text
+from actors.hub.frames import BatchedFrameWriter, FrameWriterFactory, PublicFrameWriter
+from actors.hub.transport import LinkSettings, WebsocketDialer, keepalive_text
+from actors.keys import edge_defaults
 from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.message import encode_message, message_to_wire
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud.pki import write_certificates
 
 #: The bare loops, by the name of their figure: (encode at send time, the server decodes).
 BARE_LOOPS = {"raw_ws": "json", "preencoded_ws": "preencoded", "codec_ws": "codec"}
@@ -121,8 +127,16 @@ class Counter(ModuleActor):
             self.done.set()
 
 
-def start_edge(cloud: CloudHubProcess, certs: Path, node: str, target: list[int], done: threading.Event) -> tuple[Router, Any]:
-    config = Config.defaults().with_values(
+def start_edge(
+    cloud: CloudHubProcess,
+    certs: Path,
+    node: str,
+    target: list[int],
+    done: threading.Event,
+    *,
+    frame_writer: FrameWriterFactory = BatchedFrameWriter,
+) -> tuple[Router, Any]:
+    config = edge_defaults().with_values(
         {
             "edgehub.websocket.url": cloud.url(node),
             "edgehub.controller.node-id": node,
@@ -135,7 +149,7 @@ def start_edge(cloud: CloudHubProcess, certs: Path, node: str, target: list[int]
     router = Router()
     for name, group in (("metaManager", "meta"), ("twin", "twin"), ("eventbus", "bus")):
         router.register(name, group, Counter.start(router, name=name, group=group, target=target, done=done))
-    hub = HubActor.start(router, config)
+    hub = HubActor.start(router, config, dialer=WebsocketDialer(LinkSettings.from_config(config), frame_writer))
     router.register("websocket", "hub", hub)
     return router, hub
 
@@ -315,6 +329,7 @@ def main() -> None:
     ratios = {
         figure: statistics.median(o.rate / b.rate for o, b in zip(rounds["ours"], rounds[figure], strict=True)) for figure in BARE_LOOPS
     }
+    batched_vs_public = statistics.median(o.rate / p.rate for o, p in zip(rounds["ours"], rounds["public"], strict=True))
     cpu = {side: statistics.median(sample.cpu_us for sample in samples) for side, samples in rounds.items()}
     down = statistics.median(downs) if downs else float("nan")
     print(
@@ -324,6 +339,7 @@ def main() -> None:
     print(
         f"edge_to_cloud_per_s={up:.0f} cloud_to_edge_per_s={down:.0f} "
         + " ".join(f"link_vs_{figure}={ratio:.2f}" for figure, ratio in ratios.items())
+        + f" batched_vs_public={batched_vs_public:.2f} public_edge_to_cloud_per_s={statistics.median(s.rate for s in rounds['public']):.0f}"
         + f" raw_ws_per_s={statistics.median(s.rate for s in rounds['raw_ws']):.0f} link_cpu_us_per_msg={cpu['ours']:.1f}"
         f" raw_ws_cpu_us_per_msg={cpu['raw_ws']:.1f} hub_200_nodes_rss_mb={rss:.1f} hub_200_nodes_cpu_pct={hub_cpu:.1f}"
     )
@@ -337,23 +353,30 @@ def edge_to_cloud_rounds(folder: Path, certs: Path, args: argparse.Namespace) ->
         status, answer = cloud.api.call("POST", "apply", {"kind": "ConfigMap", "metadata": {"name": "bench"}, "data": {"a": "b"}})
         assert status == 200, answer
         router, hub = start_edge(cloud, certs, "bench-edge", [1], threading.Event())
-        wait_until(lambda: hub.proxy().connected.get(), 30, 0.05, "the edge connected")  # noqa: PLW0108 - a fresh ask each time
+        public_router, public_hub = start_edge(cloud, certs, "bench-public", [1], threading.Event(), frame_writer=PublicFrameWriter)
+        for edge_hub in (hub, public_hub):
+            wait_until(lambda h=edge_hub: h.proxy().connected.get(), 30, 0.05, "the edge connected")
         messages = bench_messages(args.messages)
-        rounds: dict[str, list[Sample]] = {"ours": [], **{figure: [] for figure in BARE_LOOPS}}
-        sides = ["ours", *BARE_LOOPS]
+        rounds: dict[str, list[Sample]] = {"ours": [], "public": [], **{figure: [] for figure in BARE_LOOPS}}
+        sides = ["ours", "public", *BARE_LOOPS]
         for round_number in range(1, args.rounds + 1):
             shift = round_number % len(sides)  # each side goes first in turn
             for side in sides[shift:] + sides[:shift]:
-                sample = edge_to_cloud(router, cloud, messages) if side == "ours" else bare_loop(raw, certs, messages, BARE_LOOPS[side])
+                if side in ("ours", "public"):
+                    sample = edge_to_cloud(router if side == "ours" else public_router, cloud, messages)
+                else:
+                    sample = bare_loop(raw, certs, messages, BARE_LOOPS[side])
                 rounds[side].append(sample)
             print(
-                f"round {round_number}: edge→cloud {rounds['ours'][-1].rate:,.0f}/s; bare loops: json.dumps + count "
+                f"round {round_number}: edge→cloud {rounds['ours'][-1].rate:,.0f}/s (public send {rounds['public'][-1].rate:,.0f}/s);"
+                " bare loops: json.dumps + count "
                 f"{rounds['raw_ws'][-1].rate:,.0f}/s, pre-encoded {rounds['preencoded_ws'][-1].rate:,.0f}/s, "
                 f"the project's codec on both ends {rounds['codec_ws'][-1].rate:,.0f}/s",
                 flush=True,
             )
         pykka.ActorRegistry.stop_all()
         router.close()
+        public_router.close()
         downs = []
         if not args.throughput_only:
             apply_pods(cloud, "pods-edge", args.pods)

@@ -41,13 +41,14 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
 from actors.meta.store import MetaRow
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from benchmarks.stand_ins import Sink
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL, bind_model, open_database
-from kubeedge_actors.testing import cloud_message, edged_message
-from kubeedge_actors.wire import Group, Module
 
 
 def pod(index: int) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def actor_figures(path: Path, messages: list[Message], query_keys: list[str], si
     acks = Acks()
     router.register(Module.HUB, Group.HUB, AckHub.start(router, acks=acks))
     router.register(Module.EDGED, Group.EDGED, Sink.start(router, name=Module.EDGED, group=Group.EDGED))
-    config = Config.defaults().with_values({"database.source": str(path), "database.journal-mode": journal_mode})
+    config = edge_defaults().with_values({"database.source": str(path), "database.journal-mode": journal_mode})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     router.send_sync(Module.META, edged_message("query", "default/pod/none"), 10).result()  # on_start has run
 

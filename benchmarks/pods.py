@@ -34,13 +34,13 @@ import docker
 import pykka
 
 from actors.edged import EdgedActor
-from actors.edged.localimage import ensure_busybox_image
 from actors.edged.model import NODE_ID_LABEL
+from actors.keys import edge_defaults
+from actors.protocol import Module
+from actors.testing import cloud_message
 from benchmarks.processes import proc_rss_mb
+from examples.busybox_image import ensure_busybox_image
 from kubeedge_actors import Message, ModuleActor, Router
-from kubeedge_actors.config import Config
-from kubeedge_actors.testing import cloud_message
-from kubeedge_actors.wire import Module
 from tests.services import BUSYBOX_IMAGE
 
 COMMAND = ["sleep", "3600"]
@@ -121,7 +121,7 @@ def main() -> int:
     ensure_busybox_image(client, BUSYBOX_IMAGE)
     node_id = f"bench-{uuid.uuid4().hex[:8]}"
     root = tempfile.mkdtemp(prefix="edged-bench-")
-    config = Config.defaults().with_values({"edgehub.controller.node-id": node_id, "edged.root-directory": root, "edged.server-port": 0})
+    config = edge_defaults().with_values({"edgehub.controller.node-id": node_id, "edged.root-directory": root, "edged.server-port": 0})
     running: dict[str, float] = {}
     changed = threading.Condition()
     router = Router()

@@ -79,10 +79,10 @@ def write_conf(folder: Path, files: dict[str, dict[str, Any]]) -> Path:
 
 
 class Process:
-    """``python -m kubeedge_actors --config-dir <conf> [command]``, its output in ``<folder>/<name>.log``."""
+    """``python -m <program> --config-dir <conf>``, its output in ``<folder>/<name>.log``."""
 
-    def __init__(self, folder: Path, name: str, conf: Path, command: list[str]) -> None:
-        self.folder, self.name, self.conf, self.command = folder, name, conf, command
+    def __init__(self, folder: Path, name: str, conf: Path, program: str) -> None:
+        self.folder, self.name, self.conf, self.program = folder, name, conf, program
         self.log_path = folder / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,7 +95,7 @@ class Process:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeedge_actors", "--config-dir", str(self.conf), *self.command],
+                [sys.executable, "-m", self.program, "--config-dir", str(self.conf)],
                 env=env,
                 stdout=log,
                 stderr=log,
@@ -131,8 +131,8 @@ class CloudHubProcess(Process):
             "cloudhub.database": str(folder / "cloud.db"),
             **values,
         }
-        conf = write_conf(folder, {"cloudhub.yaml": settings, "logging.yaml": {"loggerLevel": log_level}})
-        super().__init__(folder, "cloud", conf, ["cloud"])
+        conf = write_conf(folder, {"cloudhub.yaml": {**settings, "loggerLevel": log_level}})
+        super().__init__(folder, "cloud", conf, "kubeedge_cloud")
         self.start()
 
     def start(self) -> None:
@@ -141,7 +141,7 @@ class CloudHubProcess(Process):
 
     @property
     def api(self) -> Any:
-        from actors.cloudhub.ctl import ApiClient
+        from kubeedge_cloud.ctl import ApiClient
 
         return ApiClient(f"http://127.0.0.1:{self.api_port}")
 
@@ -174,7 +174,7 @@ class EdgeProcess(Process):
             **values,
         }
         conf = write_conf(folder, {"edge.yaml": settings, "logging.yaml": {"loggerLevel": log_level}})
-        super().__init__(folder, "edge", conf, [])
+        super().__init__(folder, "edge", conf, "kubeedge_actors")
         self.start()
 
     def scrape(self) -> str:

@@ -16,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pykka
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.stand_ins import Counter
-from kubeedge_actors import Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 
 
 class RawCounter(pykka.ThreadingActor):
@@ -54,15 +55,21 @@ class RawResponder(pykka.ThreadingActor):
         return message
 
 
+@dataclass(frozen=True, slots=True)
+class Go:
+    """Tells the sender to send its messages."""
+
+
 class RoutedSender(ModuleActor):
     module_name = "sender"
     module_group = "bench"
 
-    def __init__(self, router: Router, config: Any = None, *, messages: list[Message], **kwargs: Any) -> None:
-        super().__init__(router, config, **kwargs)
+    def __init__(self, router: Router, config: Config | None = None, *, messages: list[Message]) -> None:
+        super().__init__(router, config)
         self.messages = messages
 
-    def handle_internal(self, event: Any) -> None:
+    @handles(Go)
+    def _send_all(self, _: Go) -> None:
         send = self.module_router.send
         for item in self.messages:
             send("counter", item)
@@ -100,7 +107,7 @@ def routed_rate(messages: list[Message]) -> float:
     sender = RoutedSender.start(router, messages=messages)
     router.register("sender", "bench", sender)
     started = time.perf_counter()
-    sender.tell("go")
+    sender.tell(Go())
     done.wait(120)
     elapsed = time.perf_counter() - started
     pykka.ActorRegistry.stop_all()

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import docker
 
-from actors.edged.localimage import ensure_busybox_image
+from examples.busybox_image import ensure_busybox_image
 from kubeedge_actors.testing import wait_until
 from tests.edged.docker_support import Registry, remove_image
 from tests.integration.scenario import Scenario

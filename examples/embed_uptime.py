@@ -11,13 +11,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import builtin_modules
+from actors.keys import EDGE_KEYS, edge_defaults
 from examples.uptime_actor import UptimeActor
-from kubeedge_actors import Config, Message, ModuleSpec, Runtime, load_config
+from kubeedge_actors import Message, ModuleSpec, Runtime, load_config
 
 
 def main() -> None:
     conf = Path("conf")
-    config = load_config(conf) if conf.is_dir() else Config.defaults()
+    config = load_config(conf, EDGE_KEYS) if conf.is_dir() else edge_defaults()
     with Runtime(config, builtin_modules()) as runtime:
         runtime.add_module(ModuleSpec(UptimeActor))
         query = Message.new(source="me", group="user", operation="query", resource="default/uptime")

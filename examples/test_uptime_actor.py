@@ -6,10 +6,10 @@ starts it for real, with a probe standing in for the eventbus.
 
 from __future__ import annotations
 
+from actors.protocol import Module
 from examples.uptime_actor import UptimeActor
 from kubeedge_actors import Router
 from kubeedge_actors.testing import ActorHarness, make_message, start_probe
-from kubeedge_actors.wire import Module
 
 
 def test_the_uptime_is_published_to_the_bus_every_interval() -> None:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubeedge_actors import Config, Message, ModuleActor, Router, UnknownResourceError
-from kubeedge_actors.wire import Group, Module, Operation
+from actors.protocol import Group, Module, Operation
+from kubeedge_actors import Config, Message, ModuleActor, Router, UnknownResourceError, handles
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,16 @@ class UptimeActor(ModuleActor):
             raise UnknownResourceError(f"uptime: cannot {message.operation} {message.resource!r}")
         self.module_router.send_resp(message.reply({"uptime_s": round(self.uptime_s(), 3)}))
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, ReportUptime):
-            report = Message.new(
-                source=self.module_name,
-                group=Group.BUS,
-                operation=Operation.PUBLISH,
-                resource="site/uptime",
-                content=f"{self.uptime_s():.0f}",
-            )
-            self.module_router.send(Module.BUS, report)
+    @handles(ReportUptime)
+    def _report_uptime(self, _: ReportUptime) -> None:
+        report = Message.new(
+            source=self.module_name,
+            group=Group.BUS,
+            operation=Operation.PUBLISH,
+            resource="site/uptime",
+            content=f"{self.uptime_s():.0f}",
+        )
+        self.module_router.send(Module.BUS, report)
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at

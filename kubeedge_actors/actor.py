@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_for_futures
@@ -27,12 +26,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import pykka
 
-from kubeedge_actors.config import Config
-from kubeedge_actors.errors import MessageRejected
+from kubeedge_actors.config import RUNTIME_KEYS, Config, KeyTable
+from kubeedge_actors.errors import MessageRejected, ModuleDefinitionError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.scheduler import TimerHandle
-from kubeedge_actors.wire import NODE_CONNECTION_RESOURCE, Module, Operation
+from kubeedge_actors.workers import DaemonThreadPool
 
 if TYPE_CHECKING:
     from kubeedge_actors.router import Router
@@ -40,6 +39,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+_HANDLES = "_module_handles"
+H = TypeVar("H", bound=Callable[..., None])
+
+
+def handles(*event_types: type) -> Callable[[H], H]:
+    """Mark a :class:`ModuleActor` method as the handler of internal events of these types::
+
+        @handles(DialCloud)
+        def _dial(self, event: DialCloud) -> None: ...
+
+    The one way every module dispatches its own events (timers, worker results, library data).
+    """
+
+    def mark(method: H) -> H:
+        setattr(method, _HANDLES, (*getattr(method, _HANDLES, ()), *event_types))
+        return method
+
+    return mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +105,35 @@ class ModuleActor(pykka.ThreadingActor):
     #: A module that ignores its stop timeout must not keep the process alive after the
     #: runtime has stopped (the runtime stops every module before the process exits).
     use_daemon_thread = True
+    #: The keys of the program this module belongs to: its configuration when none is given.
+    module_config_keys: ClassVar[KeyTable] = RUNTIME_KEYS
     #: Threads for :meth:`module_run_in_background`; created on first use.
     module_worker_count: ClassVar[int] = 4
     #: How long a stop waits for background jobs already running (queued ones are dropped);
     #: one still running then (a long Docker call) is left behind and cannot hold the exit.
     module_stop_wait_s: ClassVar[float] = 1.0
 
+    #: Event type → the method marked ``@handles(...)`` for it (built per class).
+    _module_event_handlers: ClassVar[dict[type, Callable[[Any, Any], None]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls._module_event_handlers)  # a subclass inherits its base's handlers
+        for member in vars(cls).values():
+            for event_type in getattr(member, _HANDLES, ()):
+                table[event_type] = member
+        cls._module_event_handlers = table
+
     def __init__(self, router: Router, config: Config | None = None, *, name: str | None = None, group: str | None = None) -> None:
         super().__init__()
         self.module_router = router
-        self.module_config = config if config is not None else Config.defaults()
+        self.module_config = config if config is not None else Config.defaults(self.module_config_keys)
         if name:
             self.module_name = name  # type: ignore[misc]  # instance override of the class default
         if group:
             self.module_group = group  # type: ignore[misc]
         if not self.module_name or not self.module_group:
-            raise TypeError(f"{type(self).__name__} needs a module_name and a module_group")
+            raise ModuleDefinitionError(f"{type(self).__name__} needs a module_name and a module_group")
         self.module_received_count = 0
         self._module_timers: set[TimerHandle] = set()
         # Background values that need closing (see module_run_in_background's ``discard``):
@@ -118,9 +150,15 @@ class ModuleActor(pykka.ThreadingActor):
         """Handle one envelope. Raise :class:`MessageRejected` for bad input."""
         logger.warning("%s: no handler for %s (%s %s)", self.module_name, message.id, message.operation, message.resource)
 
-    def handle_internal(self, event: Any) -> None:
-        """Handle one of the actor's own events (timer ticks, worker results, library data)."""
-        logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
+    def handle_internal(self, event: object) -> None:
+        """Handle one of the actor's own events (timer ticks, worker results, library data):
+        the method marked ``@handles(type(event))`` runs. Modules mark methods rather than
+        override this (a recorder of everything, such as the test probe, overrides it)."""
+        handler = self._module_event_handlers.get(type(event))
+        if handler is None:
+            logger.warning("%s: unexpected internal event %r", self.module_name, type(event).__name__)
+            return
+        handler(self, event)
 
     def module_metrics(self) -> dict[str, float]:
         """Figures for the metrics endpoint, e.g. ``{"cloud_connected": 1, "reconnects_total": 3}``.
@@ -213,14 +251,14 @@ class ModuleActor(pykka.ThreadingActor):
 
     # --- helpers for subclasses ------------------------------------------------------------
 
-    def module_tell_self(self, event: Any) -> None:
+    def module_tell_self(self, event: object) -> None:
         """Put ``event`` in this actor's own mailbox; safe from any thread, even after stop."""
         try:
             self.actor_ref.tell(event)
         except pykka.ActorDeadError:
             logger.debug("%s: dropped %r, actor stopped", self.module_name, type(event).__name__)
 
-    def module_tell_later(self, delay_s: float, event: Any) -> TimerHandle:
+    def module_tell_later(self, delay_s: float, event: object) -> TimerHandle:
         """Deliver ``event`` to :meth:`handle_internal` after ``delay_s`` seconds."""
 
         def fire() -> None:
@@ -231,7 +269,7 @@ class ModuleActor(pykka.ThreadingActor):
         self._module_timers.add(timer)
         return timer
 
-    def module_tell_every(self, interval_s: float, event: Any) -> TimerHandle:
+    def module_tell_every(self, interval_s: float, event: object) -> TimerHandle:
         """Deliver ``event`` to :meth:`handle_internal` every ``interval_s`` seconds."""
         timer = self.module_router.scheduler.call_every(interval_s, lambda: self.module_tell_self(event))
         self._module_timers.add(timer)
@@ -240,7 +278,7 @@ class ModuleActor(pykka.ThreadingActor):
     def module_run_in_background(
         self,
         work: Callable[[], T],
-        done: Callable[[Outcome[T]], Any],
+        done: Callable[[Outcome[T]], object],
         *,
         discard: Callable[[T], None] | None = None,
     ) -> None:
@@ -274,7 +312,7 @@ class ModuleActor(pykka.ThreadingActor):
         self._module_jobs.add(future)
         future.add_done_callback(self._module_jobs.discard)
 
-    def _hand_over_or_discard(self, unclaimed: _Unclaimed[Any], event: Any) -> None:
+    def _hand_over_or_discard(self, unclaimed: _Unclaimed[Any], event: object) -> None:
         """From a worker: tell the actor ``event``, or close the value if the actor has stopped."""
         with self._module_unclaimed_lock:
             stopped = self._module_stopped
@@ -286,30 +324,16 @@ class ModuleActor(pykka.ThreadingActor):
             # If the actor stops before it handles the event, on_stop finds the value and closes it.
             self.module_tell_self(_Deliver(lambda: self._claim(unclaimed, event)))
 
-    def _claim(self, unclaimed: _Unclaimed[Any], event: Any) -> None:
+    def _claim(self, unclaimed: _Unclaimed[Any], event: object) -> None:
         """On the actor's thread: the handler of ``event`` owns the value from now on."""
         with self._module_unclaimed_lock:
             self._module_unclaimed.discard(unclaimed)
         self.handle_internal(event)
 
-    def module_ask_cloud_connection(self) -> None:
-        """Ask the hub, if it is running, to send this module the cloud-connection event (docs/architecture.md#4.1)
-        as of now; it arrives like any other ``node/connection`` event.
-
-        For ``on_start`` of a module that tracks the connection: one restarted after a crash
-        while the hub stayed up has missed the last event. At the first start the hub is not
-        running yet and announces its first connect itself, so nothing is asked.
-        """
-        if self.module_router.is_alive(Module.HUB):
-            query = Message.new(
-                source=self.module_name, group=self.module_group, operation=Operation.QUERY, resource=NODE_CONNECTION_RESOURCE
-            )
-            self.module_router.send(Module.HUB, query)
-
-    def module_on_reply(self, future: Any, callback: Callable[[Message | None, BaseException | None], None]) -> None:
+    def module_on_reply(self, future: Future[Message], callback: Callable[[Message | None, BaseException | None], None]) -> None:
         """Call ``callback(reply, error)`` on this actor's thread when a ``send_sync`` future ends."""
 
-        def resolved(done: Any) -> None:
+        def resolved(done: Future[Message]) -> None:
             error = done.exception()
             reply = None if error is not None else done.result()
             self.module_tell_self(_Deliver(lambda: callback(reply, error)))
@@ -331,72 +355,6 @@ class _Unclaimed(Generic[T]):
             logger.exception("%s: closing a background result the stopped actor never took failed", module_name)
 
 
-class DaemonThreadPool(Executor):
-    """An executor whose threads are daemons: the interpreter does not wait for them at exit.
-
-    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit, so one
-    worker in a long call (an image pull, a 120 s Docker timeout) kept a stopped edge alive.
-    Threads start on demand, up to ``size``, and end at :meth:`shutdown`.
-    """
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._changed = threading.Condition()
-        self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
-        self._threads = 0
-        self._idle = 0
-        self._shut_down = False
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-        with self._changed:
-            if self._shut_down:
-                raise RuntimeError(f"{self._name}: cannot take jobs after shutdown")
-            self._queue.append((future, lambda: fn(*args, **kwargs)))
-            if len(self._queue) <= self._idle:
-                self._changed.notify()
-            elif self._threads < self._size:
-                self._threads += 1
-                threading.Thread(target=self._serve, name=f"{self._name}-{self._threads}", daemon=True).start()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """No new jobs; with ``cancel_futures`` queued ones are cancelled. ``wait`` waits for
-        the threads to end."""
-        with self._changed:
-            self._shut_down = True
-            if cancel_futures:
-                for future, _ in self._queue:
-                    future.cancel()
-                self._queue.clear()
-            self._changed.notify_all()
-            while wait and self._threads:
-                self._changed.wait()
-
-    def _serve(self) -> None:
-        while (item := self._next()) is not None:
-            future, call = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(call())
-            except BaseException as error:  # the future carries it to whoever waits
-                future.set_exception(error)
-
-    def _next(self) -> tuple[Future[Any], Callable[[], Any]] | None:
-        with self._changed:
-            self._idle += 1
-            while not self._queue and not self._shut_down:
-                self._changed.wait()
-            self._idle -= 1
-            if self._queue:
-                return self._queue.popleft()  # queued before shutdown without cancel: still run
-            self._threads -= 1
-            self._changed.notify_all()
-            return None
-
-
 @dataclass(frozen=True, slots=True)
 class _Deliver:
     """A callback to run on the actor's own thread (``module_on_reply``, ``module_run_in_background``)."""
@@ -404,4 +362,4 @@ class _Deliver:
     callback: Callable[[], None]
 
 
-__all__ = ["DaemonThreadPool", "ModuleActor", "Outcome"]
+__all__ = ["ModuleActor", "Outcome"]

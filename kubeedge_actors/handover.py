@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
+E = TypeVar("E")
 
-class Handover:
-    """Counts events in flight to one actor and refuses more than ``limit``.
+
+class Handover(Generic[E]):
+    """Counts events of type ``E`` in flight to one actor and refuses more than ``limit``.
 
     Args:
         deliver: puts one event in the actor's mailbox (usually ``ModuleActor.module_tell_self``).
@@ -26,7 +28,7 @@ class Handover:
         name: for the log line, e.g. ``"bus: mqtt"``.
     """
 
-    def __init__(self, deliver: Callable[[Any], None], limit: int, name: str) -> None:
+    def __init__(self, deliver: Callable[[E], None], limit: int, name: str) -> None:
         self._deliver = deliver
         self.limit = limit
         self.name = name
@@ -35,7 +37,7 @@ class Handover:
         self._overflowing = False
         self.dropped = 0
 
-    def offer(self, event: Any) -> bool:
+    def offer(self, event: E) -> bool:
         """Hand ``event`` over, or drop it when ``limit`` are in flight. Any thread."""
         with self._lock:
             accepted = self._in_flight < self.limit

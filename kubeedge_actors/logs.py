@@ -10,8 +10,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kubeedge_actors.config import Config
 
@@ -50,7 +50,7 @@ class RateLimitedWarning:
         self._clock = clock
         self._last_warned: dict[str, float] = {}
 
-    def log(self, logger: logging.Logger, key: str, text: str, *args: Any) -> None:
+    def log(self, logger: logging.Logger, key: str, text: str, *args: object) -> None:
         """Log ``text % args`` on ``logger``: WARNING if ``key`` was not warned about lately, else DEBUG."""
         now = self._clock()
         last = self._last_warned.get(key)
@@ -67,17 +67,47 @@ def log_level(name: str) -> int:
     return _LEVELS.get(upper) or logging.getLevelName(upper)
 
 
+@dataclass(frozen=True)
+class LogSettings:
+    """The keys of ``logging.yaml``, read once.
+
+    Attributes:
+        level: ``loggerLevel``, e.g. ``INFO`` (see :func:`log_level`).
+        text: ``logFormatText``: plain lines; False: one JSON object per line.
+        writers: ``writers``: ``stdout`` and/or ``file`` (none: stdout).
+        file: ``loggerFile``, resolved beside the conf folder.
+        rsyslog: ``enableRsyslog``: also the local syslog socket.
+    """
+
+    level: str
+    text: bool
+    writers: tuple[str, ...]
+    file: Path
+    rsyslog: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> LogSettings:
+        return cls(
+            level=config.text("loggerLevel"),
+            text=config.flag("logFormatText"),
+            writers=config.strings("writers"),
+            file=config.path("loggerFile"),
+            rsyslog=config.flag("enableRsyslog"),
+        )
+
+
 def configure_logging(config: Config, level_override: str | None = None) -> None:
     """Install the handlers ``writers`` asks for on the root logger, replacing earlier ones."""
+    settings = LogSettings.from_config(config)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    formatter: logging.Formatter = logging.Formatter(_TEXT_FORMAT) if config["logFormatText"] else JsonFormatter()
-    for handler in _handlers(config):
+    formatter: logging.Formatter = logging.Formatter(_TEXT_FORMAT) if settings.text else JsonFormatter()
+    for handler in _handlers(settings):
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    root.setLevel(log_level(level_override or config["loggerLevel"]))
+    root.setLevel(log_level(level_override or settings.level))
     # Library chatter is not ours to show, even at DEBUG.
     for noisy in ("urllib3", "docker", "websockets", "peewee"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
@@ -97,18 +127,17 @@ class ConsoleHandler(logging.StreamHandler):
         super().handleError(record)
 
 
-def _handlers(config: Config) -> list[logging.Handler]:
+def _handlers(settings: LogSettings) -> list[logging.Handler]:
     handlers: list[logging.Handler] = []
-    writers = config["writers"]
+    writers = settings.writers
     if "stdout" in writers or not writers:
         handlers.append(ConsoleHandler(sys.stdout))
     if "file" in writers:
-        path: Path = config.path("loggerFile")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
-    if config["enableRsyslog"] and Path("/dev/log").exists():
+        settings.file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(settings.file, encoding="utf-8"))
+    if settings.rsyslog and Path("/dev/log").exists():
         handlers.append(logging.handlers.SysLogHandler(address="/dev/log"))
     return handlers
 
 
-__all__ = ["JsonFormatter", "RateLimitedWarning", "configure_logging", "log_level"]
+__all__ = ["JsonFormatter", "LogSettings", "RateLimitedWarning", "configure_logging", "log_level"]

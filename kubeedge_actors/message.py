@@ -12,10 +12,21 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from kubeedge_actors.errors import MessageDecodeError
-from kubeedge_actors.wire import Operation
+
+#: A JSON value as :func:`json.loads` gives it: a dict, list, str, int, float, bool or None.
+#: Free-form by nature (the cloud and device apps decide what they send), so it is ``Any``:
+#: narrow it with ``isinstance`` where it is read, at the receiving actor's edge.
+Json: TypeAlias = Any
+#: A JSON object (``{...}``) as :func:`json.loads` gives it.
+JsonObject: TypeAlias = dict[str, Json]
+#: What a :class:`Message` carries: a :data:`Json` value, or in-process ``bytes`` (raw MQTT
+#: payloads, docs/protocol.md#4.5). Also ``Any``, for the same reason.
+Content: TypeAlias = Any
+
+_F = TypeVar("_F")
 
 # uuid.uuid4() costs ~5 µs here, most of a routed message's budget; ids need to be unique,
 # not secret, so draw the 122 random bits from a PRNG seeded by the OS (reseeded after fork).
@@ -23,6 +34,10 @@ _id_random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _id_random.seed(os.urandom(32)))
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+#: The two operations of a reply (beehive's model, docs/protocol.md#2.2): a result, or a failure.
+RESPONSE = "response"
+ERROR = "error"
 
 
 def new_message_id() -> str:
@@ -56,7 +71,8 @@ class Header(NamedTuple):
 class Route(NamedTuple):
     """Where a message comes from and what it asks for (immutable).
 
-    ``operation`` is an open string: compare it against :class:`~kubeedge_actors.wire.Operation`.
+    ``operation`` is an open string: compare it against the constants of the protocol in use
+    (the edge's are ``actors.protocol.Operation``).
     """
 
     source: str = ""
@@ -75,7 +91,7 @@ class Message:
 
     header: Header
     route: Route
-    content: Any = None
+    content: Content = None
 
     @classmethod
     def new(
@@ -85,7 +101,7 @@ class Message:
         group: str,
         operation: str,
         resource: str,
-        content: Any = None,
+        content: Content = None,
         parent_id: str = "",
         sync: bool = False,
     ) -> Message:
@@ -124,16 +140,16 @@ class Message:
 
     @property
     def is_error(self) -> bool:
-        return self.route.operation == Operation.ERROR
+        return self.route.operation == ERROR
 
-    def reply(self, content: Any) -> Message:
+    def reply(self, content: Content) -> Message:
         """The answer to this message (beehive ``NewRespByMessage``, docs/protocol.md#2.2).
 
         New id; ``parent_msg_id`` = this message's id; source, group and resource copied;
         operation ``response``.
         """
         header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, Operation.RESPONSE, self.route.resource)
+        route = Route(self.route.source, self.route.group, RESPONSE, self.route.resource)
         return Message(header, route, content)
 
     def error_reply(self, reason: str) -> Message:
@@ -143,7 +159,7 @@ class Message:
         waiter of a sync request does receive it.
         """
         header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, Operation.ERROR, self.route.resource)
+        route = Route(self.route.source, self.route.group, ERROR, self.route.resource)
         return Message(header, route, reason)
 
     # The copies below spell out their constructors: dataclasses.replace() costs ~3 µs each,
@@ -184,7 +200,7 @@ class Message:
             self.content,
         )
 
-    def with_content(self, content: Any) -> Message:
+    def with_content(self, content: Content) -> Message:
         """A copy carrying other content (same id)."""
         return Message(self.header, self.route, content)
 
@@ -192,7 +208,7 @@ class Message:
 # --- the JSON codec -------------------------------------------------------------------------
 
 
-def message_to_wire(message: Message) -> dict[str, Any]:
+def message_to_wire(message: Message) -> JsonObject:
     """The wire form of docs/protocol.md#2.1 as a dict.
 
     ``parent_msg_id``, ``sync`` and ``group`` are always present (the original's tags never
@@ -200,7 +216,7 @@ def message_to_wire(message: Message) -> dict[str, Any]:
     """
     header = message.header
     route = message.route
-    wire_route: dict[str, Any] = {}
+    wire_route: dict[str, str] = {}
     if route.source:
         wire_route["source"] = route.source
     wire_route["group"] = route.group
@@ -220,7 +236,7 @@ def message_to_wire(message: Message) -> dict[str, Any]:
     }
 
 
-def _content_to_wire(content: Any) -> Any:
+def _content_to_wire(content: Content) -> Json:
     # Go marshals []byte as base64; do the same so in-process bytes have one wire form.
     if isinstance(content, bytes | bytearray):
         return base64.b64encode(content).decode("ascii")
@@ -259,7 +275,7 @@ def decode_message(data: str | bytes | bytearray) -> Message:
 _ROUTE_KEYS = frozenset(("source", "group", "operation", "resource"))
 
 
-def message_from_wire(document: Any) -> Message:
+def message_from_wire(document: Json) -> Message:
     """Build a message from an already parsed wire dict (see :func:`decode_message`)."""
     if not isinstance(document, dict):
         raise MessageDecodeError(f"envelope must be a JSON object, not {_json_type(document)}")
@@ -286,7 +302,7 @@ def message_from_wire(document: Any) -> Message:
 _MISSING = object()
 
 
-def _from_exact_wire(document: dict[str, Any]) -> Message | None:
+def _from_exact_wire(document: JsonObject) -> Message | None:
     """The envelope exactly as the original and this codec write it, or None.
 
     Every field present under its exact name with the right type: no case-insensitive
@@ -321,7 +337,7 @@ def _from_exact_wire(document: dict[str, Any]) -> Message | None:
     return Message(Header(msg_id, parent_id, timestamp, sync), Route(source, group, operation, resource), content)
 
 
-def _lookup(obj: dict[str, Any], key: str) -> Any:
+def _lookup(obj: JsonObject, key: str) -> Json:
     value = obj.get(key, _MISSING)
     if value is not _MISSING:
         return value
@@ -332,7 +348,7 @@ def _lookup(obj: dict[str, Any], key: str) -> Any:
     return None
 
 
-def _field(obj: dict[str, Any], key: str, kind: type, default: Any, prefix: str) -> Any:
+def _field(obj: JsonObject, key: str, kind: type[_F], default: _F, prefix: str) -> _F:
     value = _lookup(obj, key)
     if value is None:
         return default
@@ -342,10 +358,17 @@ def _field(obj: dict[str, Any], key: str, kind: type, default: Any, prefix: str)
     return value
 
 
-_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+_JSON_TYPE_NAMES: dict[type, str] = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+}
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -354,7 +377,12 @@ def _json_type(value: Any) -> str:
 
 
 __all__ = [
+    "ERROR",
+    "RESPONSE",
+    "Content",
     "Header",
+    "Json",
+    "JsonObject",
     "Message",
     "Route",
     "decode_message",

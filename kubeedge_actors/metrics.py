@@ -16,14 +16,17 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIServer
 
 import pykka
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kubeedge_actors.actor import _MetricsRequest
+from kubeedge_actors.config import Config
 
 if TYPE_CHECKING:
     from kubeedge_actors.runtime import Runtime
@@ -35,6 +38,24 @@ _IDENTIFIER = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _PAIR = rf'{_IDENTIFIER}="[^"\\]*"'
 _FIGURE = re.compile(rf"^(?P<name>{_IDENTIFIER})(?:\{{(?P<labels>{_PAIR}(?:,{_PAIR})*)\}})?$")
 _LABEL = re.compile(rf'({_IDENTIFIER})="([^"\\]*)"')
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The endpoint's keys (``metrics.*``), read once."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = 9464
+
+    @classmethod
+    def from_config(cls, config: Config) -> MetricsSettings:
+        return cls(config.flag("metrics.enabled"), config.text("metrics.address"), config.integer("metrics.port"))
+
+
+_Family = CounterMetricFamily | GaugeMetricFamily
+#: A reported figure's family, by name, and the label names its series carry.
+_Families = dict[str, tuple[_Family, list[str]]]
 
 
 def parse_figure_key(key: str) -> tuple[str, dict[str, str]] | None:
@@ -61,14 +82,14 @@ class RuntimeCollector(Collector):
         self._runtime = runtime
         self._failed: set[str] = set()  # modules whose figures failed once: warned about already
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         runtime = self._runtime
         router = runtime.router
         up = GaugeMetricFamily("kubeedge_module_up", "1 while the module's actor runs", labels=["module"])
         depth = GaugeMetricFamily("kubeedge_mailbox_depth", "messages waiting in the module's mailbox", labels=["module"])
         held = GaugeMetricFamily("kubeedge_held_messages", "messages held while the module restarts", labels=["module"])
         restarts = CounterMetricFamily("kubeedge_module_restarts", "restarts after a crash", labels=["module"])
-        reported: dict[str, Any] = {}
+        reported: _Families = {}
         for name in runtime.running_modules():
             ref = runtime.actor_ref(name)
             alive = ref is not None and ref.is_alive()
@@ -87,7 +108,7 @@ class RuntimeCollector(Collector):
         threads.add_metric([], float(threading.active_count()))
         yield from (up, depth, held, restarts, dead, pending, threads, *(family for family, _labels in reported.values()))
 
-    def _add_reported(self, families: dict[str, Any], module: str, ref: pykka.ActorRef[Any]) -> None:
+    def _add_reported(self, families: _Families, module: str, ref: pykka.ActorRef[Any]) -> None:
         try:
             figures = ref.ask(_MetricsRequest(), block=True, timeout=SCRAPE_ASK_TIMEOUT_S)
         except (pykka.ActorDeadError, pykka.Timeout):
@@ -105,8 +126,9 @@ class RuntimeCollector(Collector):
             name, labels = parsed
             label_names = ["module", *sorted(labels)]
             if name not in families:
+                family: _Family
                 if name.endswith("_total"):
-                    family: Any = CounterMetricFamily(f"kubeedge_{name[: -len('_total')]}", name, labels=label_names)
+                    family = CounterMetricFamily(f"kubeedge_{name[: -len('_total')]}", name, labels=label_names)
                 else:
                     family = GaugeMetricFamily(f"kubeedge_{name}", name, labels=label_names)
                 families[name] = (family, label_names)
@@ -120,13 +142,13 @@ class RuntimeCollector(Collector):
 class MetricsServer:
     """The HTTP endpoint: ``start()`` serves ``/metrics`` on a daemon thread, ``stop()`` closes it."""
 
-    def __init__(self, runtime: Runtime, address: str, port: int) -> None:
+    def __init__(self, runtime: Runtime, settings: MetricsSettings) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(RuntimeCollector(runtime))
         ProcessCollector(registry=self.registry)  # RSS, CPU seconds, open files, start time
         PlatformCollector(registry=self.registry)  # python_info
-        self._address, self._port = address, port
-        self._server: Any = None
+        self._address, self._port = settings.address, settings.port
+        self._server: WSGIServer | None = None
 
     @property
     def port(self) -> int:
@@ -144,4 +166,4 @@ class MetricsServer:
             self._server = None
 
 
-__all__ = ["MetricsServer", "RuntimeCollector", "labelled", "parse_figure_key"]
+__all__ = ["MetricsServer", "MetricsSettings", "RuntimeCollector", "labelled", "parse_figure_key"]

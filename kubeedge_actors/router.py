@@ -208,13 +208,14 @@ class Router:
             for message in messages:
                 self._dead_letter(module, message, "no such module")
             return False
-        try:
-            if registration.ref is None:
-                raise pykka.ActorDeadError(f"{module} is not started yet")
-            registration.ref.tell(MessageBatch(tuple(messages)))
-        except pykka.ActorDeadError:
-            return all([self._send_while_down(module, message) for message in messages])
-        return True
+        ref = registration.ref
+        if ref is not None:  # else reserved: not started yet
+            try:
+                ref.tell(MessageBatch(tuple(messages)))
+                return True
+            except pykka.ActorDeadError:
+                pass
+        return all([self._send_while_down(module, message) for message in messages])
 
     def send_to_group(self, group: str, message: Message) -> int:
         """Deliver ``message`` to every member of ``group`` (beehive ``Send2Group``).

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +26,15 @@ import pykka
 from kubeedge_actors.actor import ModuleActor, _Ping
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
-from kubeedge_actors.metrics import MetricsServer
+from kubeedge_actors.errors import InvalidArgumentError
+from kubeedge_actors.metrics import MetricsServer, MetricsSettings
 from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Module
 
 logger = logging.getLogger(__name__)
 
-#: Start order of the built-in modules (stop is the reverse): storage first, the cloud last.
-START_ORDER: tuple[str, ...] = (Module.META, Module.TWIN, Module.BUS, Module.EDGED, Module.HUB)
 START_TIMEOUT_S = 30.0
+#: :attr:`ModuleSpec.start_order` of a spec that does not say.
+DEFAULT_START_ORDER = 50
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,16 @@ class ModuleSpec:
         name: the wire name; defaults to ``actor_class.module_name``.
         group: the group; defaults to ``actor_class.module_group``.
         make_kwargs: extra constructor arguments (adapters), made anew for every (re)start.
+        start_order: lower starts first, and stops last; equal numbers start in the order the
+            specs were given. The composition root decides (the edge's: storage first, the
+            cloud link last); the runtime only follows.
     """
 
     actor_class: type[ModuleActor]
     name: str = ""
     group: str = ""
     make_kwargs: Callable[[Config], Mapping[str, Any]] | None = None
+    start_order: int = DEFAULT_START_ORDER
 
     @property
     def module_name(self) -> str:
@@ -75,11 +79,11 @@ class RestartPolicy:
     @classmethod
     def from_config(cls, config: Config) -> RestartPolicy:
         return cls(
-            retries=config["modules.restart.retries"],
-            interval_s=config["modules.restart.interval"],
-            grow_rate=config["modules.restart.grow-rate"],
-            max_interval_s=config["modules.restart.max-interval"],
-            reset_after_s=config["modules.restart.reset-after"],
+            retries=config.integer("modules.restart.retries"),
+            interval_s=config.number("modules.restart.interval"),
+            grow_rate=config.number("modules.restart.grow-rate"),
+            max_interval_s=config.number("modules.restart.max-interval"),
+            reset_after_s=config.number("modules.restart.reset-after"),
         )
 
     def new_backoff(self) -> Backoff:
@@ -90,11 +94,37 @@ class RestartPolicy:
         return self.retries > 0 and attempt > self.retries
 
 
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The runtime's own keys, read once: which modules run, how they restart and stop, metrics.
+
+    Attributes:
+        enabled: wire names of the modules to run (``modules.enabled``), each once, in order.
+        restart: the restart policy of crashed modules (``modules.restart.*``).
+        stop_timeout_s: how long each module gets to stop (``modules.stop-timeout``).
+        metrics: the metrics endpoint (``metrics.*``).
+    """
+
+    enabled: tuple[str, ...]
+    restart: RestartPolicy
+    stop_timeout_s: float
+    metrics: MetricsSettings
+
+    @classmethod
+    def from_config(cls, config: Config) -> RuntimeSettings:
+        return cls(
+            enabled=tuple(dict.fromkeys(config.strings("modules.enabled"))),
+            restart=RestartPolicy.from_config(config),
+            stop_timeout_s=config.number("modules.stop-timeout"),
+            metrics=MetricsSettings.from_config(config),
+        )
+
+
 @dataclass(eq=False)
 class _Supervised:
     spec: ModuleSpec
     backoff: Backoff
-    ref: pykka.ActorRef[Any] | None = None
+    ref: pykka.ActorRef[ModuleActor] | None = None
     started_at: float = 0.0
     restarts: int = 0
     given_up: bool = False
@@ -123,8 +153,8 @@ class Runtime:
         self._available = dict(available or {})
         self._owns_router = router is None
         self.router = router if router is not None else Router()
-        self.policy = RestartPolicy.from_config(self.config)
-        self._stop_timeout_s: float = self.config["modules.stop-timeout"]
+        self.settings = RuntimeSettings.from_config(self.config)
+        self.policy = self.settings.restart
         self._lock = threading.RLock()
         self._modules: dict[str, _Supervised] = {}
         self._extra: list[ModuleSpec] = []
@@ -141,7 +171,7 @@ class Runtime:
             spec = ModuleSpec(spec)
         with self._lock:
             if spec.module_name in self._modules or any(s.module_name == spec.module_name for s in self._extra):
-                raise ValueError(f"a module named {spec.module_name!r} is already present")
+                raise InvalidArgumentError(f"a module named {spec.module_name!r} is already present")
             self._extra.append(spec)
             if self._running:
                 self._start_module(spec)
@@ -161,8 +191,8 @@ class Runtime:
                 self.router.reserve(spec.module_name, spec.module_group)
             for spec in specs:
                 self._start_module(spec)
-        if self.config["metrics.enabled"]:
-            self.metrics = MetricsServer(self, self.config["metrics.address"], self.config["metrics.port"])
+        if self.settings.metrics.enabled:
+            self.metrics = MetricsServer(self, self.settings.metrics)
             self.metrics.start()
         logger.info("runtime: running %s", ", ".join(f"{n} ({s.spec.module_group})" for n, s in self._modules.items()) or "no modules")
 
@@ -202,7 +232,7 @@ class Runtime:
             supervised = self._modules.get(name)
             return supervised.restarts if supervised else 0
 
-    def actor_ref(self, name: str) -> pykka.ActorRef[Any] | None:
+    def actor_ref(self, name: str) -> pykka.ActorRef[ModuleActor] | None:
         """The current actor of a module (for tests and introspection; send through the router)."""
         with self._lock:
             supervised = self._modules.get(name)
@@ -211,10 +241,10 @@ class Runtime:
     # --- starting ---------------------------------------------------------------------------
 
     def _plan(self) -> tuple[list[ModuleSpec], tuple[str, ...]]:
-        enabled = _unique(self.config["modules.enabled"])
-        specs = [self._available[name] for name in enabled if name in self._available]
+        enabled = self.settings.enabled
+        specs = [spec for name, spec in self._available.items() if name in enabled]  # in the order given
         skipped = tuple(name for name in enabled if name not in self._available)
-        return sorted([*specs, *self._extra], key=_start_rank), skipped
+        return sorted([*specs, *self._extra], key=lambda spec: spec.start_order), skipped
 
     def _start_module(self, spec: ModuleSpec) -> None:
         supervised = _Supervised(spec, self.policy.new_backoff())
@@ -274,23 +304,13 @@ class Runtime:
 
     def _stop_module(self, name: str, supervised: _Supervised) -> None:
         ref = supervised.ref
+        timeout_s = self.settings.stop_timeout_s
         if ref is not None and ref.is_alive():
             try:
-                ref.stop(block=True, timeout=self._stop_timeout_s)
+                ref.stop(block=True, timeout=timeout_s)
             except pykka.Timeout:
-                logger.warning("runtime: %s did not stop within %g s; left behind", name, self._stop_timeout_s)
+                logger.warning("runtime: %s did not stop within %g s; left behind", name, timeout_s)
         self.router.unregister(name)
 
 
-def _start_rank(spec: ModuleSpec) -> int:
-    name = spec.module_name
-    if name in START_ORDER:
-        return START_ORDER.index(name)
-    return START_ORDER.index(Module.HUB) - 1  # added modules start before the cloud link opens
-
-
-def _unique(names: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(names))
-
-
-__all__ = ["START_ORDER", "ModuleSpec", "RestartPolicy", "Runtime"]
+__all__ = ["DEFAULT_START_ORDER", "ModuleSpec", "RestartPolicy", "Runtime", "RuntimeSettings"]

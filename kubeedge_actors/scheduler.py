@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from kubeedge_actors.errors import InvalidArgumentError
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,7 +61,7 @@ class Scheduler:
     def call_every(self, interval_s: float, callback: Callable[[], None]) -> TimerHandle:
         """Run ``callback`` every ``interval_s`` seconds, the first time after one interval."""
         if interval_s <= 0:
-            raise ValueError(f"interval must be positive, not {interval_s}")
+            raise InvalidArgumentError(f"interval must be positive, not {interval_s}")
         return self._schedule(interval_s, callback, interval_s)
 
     def close(self) -> None:

@@ -37,11 +37,11 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import peewee
 
-from kubeedge_actors.errors import KubeEdgeActorsError
+from kubeedge_actors.errors import InvalidArgumentError, KubeEdgeActorsError
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +70,12 @@ def open_database(path: Path | str, journal_mode: str = WAL, *, busy_timeout_ms:
     database (an actor's ``on_start``), never in ``__init__``.
 
     Raises:
-        ValueError: ``journal_mode`` is not one of :data:`JOURNAL_MODES`.
+        InvalidArgumentError: ``journal_mode`` is not one of :data:`JOURNAL_MODES`.
         DatabaseLockedError: the file must change journal mode and another program keeps it
             open for longer than the busy timeout.
     """
     if journal_mode not in JOURNAL_MODES:
-        raise ValueError(f"journal mode {journal_mode!r}: must be one of {', '.join(JOURNAL_MODES)}")
+        raise InvalidArgumentError(f"journal mode {journal_mode!r}: must be one of {', '.join(JOURNAL_MODES)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fresh = not path.exists() or path.stat().st_size == 0
@@ -119,7 +119,7 @@ def _switch_journal_mode(database: peewee.SqliteDatabase, path: Path, wanted: st
         return
 
 
-def _pragma(database: peewee.SqliteDatabase, statement: str) -> Any:
+def _pragma(database: peewee.SqliteDatabase, statement: str) -> object:
     """``PRAGMA <statement>``; its first value, if it returns one."""
     row = database.execute_sql(f"PRAGMA {statement}").fetchone()  # type: ignore[no-untyped-call]  # untyped in peewee's stubs
     return None if row is None else row[0]

@@ -26,19 +26,9 @@ import pykka
 
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.config import Config
-from kubeedge_actors.message import Message
+from kubeedge_actors.message import Content, Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
-from kubeedge_actors.wire import (
-    CLOUD_CONNECTED,
-    CLOUD_DISCONNECTED,
-    NODE_CONNECTION_RESOURCE,
-    NODE_CONNECTION_SOURCE,
-    CloudGroup,
-    Group,
-    Module,
-    Operation,
-)
 
 A = TypeVar("A", bound=ModuleActor)
 _T = TypeVar("_T")
@@ -47,38 +37,17 @@ _T = TypeVar("_T")
 
 
 def make_message(
-    operation: str = Operation.UPDATE,
+    operation: str = "update",
     resource: str = "default/pod/nginx",
-    content: Any = None,
+    content: Content = None,
     *,
     source: str = "test",
-    group: str = Group.USER,
+    group: str = "user",
     sync: bool = False,
     parent_id: str = "",
 ) -> Message:
     """A message with test-friendly defaults; every field can be given."""
     return Message.new(source=source, group=group, operation=operation, resource=resource, content=content, parent_id=parent_id, sync=sync)
-
-
-def cloud_message(operation: str, resource: str, content: Any = None, *, source: str = "controller") -> Message:
-    """A message as the cloud's controller sends it to the edge (group ``resource``, docs/protocol.md#9.2)."""
-    return make_message(operation, resource, content, source=source, group=CloudGroup.RESOURCE)
-
-
-def edged_message(operation: str, resource: str, content: Any = None, *, sync: bool = False) -> Message:
-    """A message as edged sends it to meta (source ``edged``, group ``meta``, docs/protocol.md#7.5)."""
-    return make_message(operation, resource, content, source=Module.EDGED, group=Group.META, sync=sync)
-
-
-def connection_event(connected: bool, group: str = Group.META) -> Message:
-    """The hub's cloud-connection event (docs/protocol.md#3.9)."""
-    return make_message(
-        Operation.PUBLISH,
-        NODE_CONNECTION_RESOURCE,
-        CLOUD_CONNECTED if connected else CLOUD_DISCONNECTED,
-        source=NODE_CONNECTION_SOURCE,
-        group=group,
-    )
 
 
 # --- tier 1: the actor object on the test's thread -------------------------------------------
@@ -168,7 +137,7 @@ class RecordingRouter(Router):
         self.sent.append(Sent("resp", "", reply))
         return True
 
-    def reply_to(self, request: Message, reply: Message | Any) -> None:
+    def reply_to(self, request: Message, reply: Message | Content) -> None:
         """Resolve the ``send_sync`` future of ``request`` with a message or reply content."""
         answer = reply if isinstance(reply, Message) else request.reply(reply)
         self._pending.pop(request.id).set_result(answer)
@@ -199,14 +168,15 @@ class ActorHarness(Generic[A]):
 
     Args:
         actor_class: the :class:`ModuleActor` subclass under test.
-        config: its configuration (defaults when None).
+        config: its configuration (the defaults of the actor's key table when None).
         **kwargs: extra constructor arguments, e.g. fake adapters.
     """
 
     def __init__(self, actor_class: type[A], config: Config | None = None, **kwargs: Any) -> None:
         self.router = RecordingRouter()
         self.scheduler: ManualScheduler = self.router.scheduler  # type: ignore[assignment]
-        self.actor: A = actor_class(self.router, config or Config.defaults(), **kwargs)
+        # None: the actor's own defaults (ModuleActor.module_config_keys), all its keys present.
+        self.actor: A = actor_class(self.router, config, **kwargs)
         self.actor._module_workers = _InlineExecutor()  # background jobs run at once
 
     def start(self) -> A:
@@ -214,7 +184,7 @@ class ActorHarness(Generic[A]):
         self.run_pending()
         return self.actor
 
-    def deliver(self, message: Any) -> None:
+    def deliver(self, message: object) -> None:
         """Hand one envelope or internal event to the actor, then run what it queued."""
         self.actor.on_receive(message)
         self.run_pending()
@@ -250,11 +220,11 @@ class Probe:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.ref: pykka.ActorRef[Any] | None = None
+        self.ref: pykka.ActorRef[ProbeActor] | None = None
         self._condition = threading.Condition()
-        self._received: list[Any] = []
+        self._received: list[object] = []
 
-    def record(self, item: Any) -> None:
+    def record(self, item: object) -> None:
         with self._condition:
             self._received.append(item)
             self._condition.notify_all()
@@ -328,7 +298,7 @@ class ProbeActor(ModuleActor):
         name: str | None = None,
         group: str | None = None,
         probe: Probe | None = None,
-        auto_reply: Callable[[Message], Any] | None = None,
+        auto_reply: Callable[[Message], Content] | None = None,
     ) -> None:
         super().__init__(router, config, name=name, group=group)
         self.probe = probe or Probe(self.module_name)
@@ -339,11 +309,11 @@ class ProbeActor(ModuleActor):
         if message.is_sync and self._auto_reply is not None:
             self.module_router.send_resp(message.reply(self._auto_reply(message)))
 
-    def handle_internal(self, event: Any) -> None:
+    def handle_internal(self, event: object) -> None:  # records every event: no @handles table
         self.probe.record(event)
 
 
-def start_probe(router: Router, name: str, group: str, *, auto_reply: Callable[[Message], Any] | None = None) -> Probe:
+def start_probe(router: Router, name: str, group: str, *, auto_reply: Callable[[Message], Content] | None = None) -> Probe:
     """Start a :class:`ProbeActor` registered in ``router`` as ``name`` in ``group``."""
     probe = Probe(name)
     probe.ref = ProbeActor.start(router, None, name=name, group=group, probe=probe, auto_reply=auto_reply)
@@ -351,7 +321,7 @@ def start_probe(router: Router, name: str, group: str, *, auto_reply: Callable[[
     return probe
 
 
-def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0, interval_s: float = 0.01, what: str = "condition") -> Any:
+def wait_until(condition: Callable[[], _T], timeout_s: float = 5.0, interval_s: float = 0.01, what: str = "condition") -> _T:
     """Poll ``condition`` until it returns something truthy; returns that value.
 
     Raises:
@@ -424,9 +394,6 @@ __all__ = [
     "ProbeActor",
     "RecordingRouter",
     "Sent",
-    "cloud_message",
-    "connection_event",
-    "edged_message",
     "make_message",
     "start_probe",
     "stop_all_actors",

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from actors.edged.localimage import BUSYBOX, ensure_busybox_image
+from examples.busybox_image import BUSYBOX, ensure_busybox_image
 
 BUSYBOX_IMAGE = "kubeedge-actors/busybox:test"
 

@@ -17,10 +17,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from actors.bus.broker import EmbeddedBroker, EmbeddedMqttBroker, broker_settings
+from actors.bus.broker import EmbeddedBroker, EmbeddedMqttBroker
 from actors.bus.mqtt import MqttClient, MqttConnected, MqttConnectionLost, MqttMessageReceived, PahoMqttClient
+from actors.bus.settings import BusSettings
 from actors.bus.topics import (
     FIXED_SUBSCRIPTIONS,
     SUBSCRIBE_QOS,
@@ -28,22 +28,22 @@ from actors.bus.topics import (
     mqtt_to_message,
     payload_of,
 )
-from kubeedge_actors.actor import ModuleActor
+from actors.keys import EDGE_KEYS
+from actors.protocol import Group, Module, Operation
+from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import MessageRejected, UnknownResourceError
 from kubeedge_actors.handover import Handover
-from kubeedge_actors.message import Message
+from kubeedge_actors.message import Content, Json, Message
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Group, Module, Operation
 
 logger = logging.getLogger(__name__)
 
 INTERNAL = "internal"
 EXTERNAL = "external"
 RECONNECT_INITIAL_S = 0.5
-EXTERNAL_PUBLISH_QOS = 1  # docs/protocol.md#4.2: QoS 1, retain false on the external broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,8 @@ class BusActor(ModuleActor):
         content = payload text; sent to group ``twin`` for ``$hw/events/device…`` and
         ``$hw/events/node…`` topics, to module ``websocket`` otherwise.
 
+    Its settings (:class:`~actors.bus.settings.BusSettings`) are read from ``config`` once, here.
+
     Args:
         clients: broker clients (default: from ``mqtt.mode``, internal and/or external).
         broker: the embedded broker (default: ours on ``mqtt.internal-server`` in modes 0, 1).
@@ -98,32 +100,30 @@ class BusActor(ModuleActor):
 
     module_name = Module.BUS
     module_group = Group.BUS
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,
         router: Router,
         config: Config | None = None,
         *,
+        name: str | None = None,
+        group: str | None = None,
         clients: Sequence[MqttClient] | None = None,
         broker: EmbeddedBroker | None = None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(router, config, **kwargs)
-        config = self.module_config
-        mode = config["mqtt.mode"]
-        self.broker = broker if broker is not None or mode == 2 else EmbeddedMqttBroker(broker_settings(config))
-        self.clients = list(clients) if clients is not None else default_clients(config)
-        max_wait_s = config["mqtt.reconnect-max-interval"]
+        super().__init__(router, config, name=name, group=group)
+        self.settings = settings = BusSettings.from_config(self.module_config)
+        self.broker = broker if broker is not None or settings.broker is None else EmbeddedMqttBroker(settings.broker)
+        self.clients = list(clients) if clients is not None else default_clients(settings)
+        max_wait_s = settings.reconnect_max_interval_s
         self.links: dict[str, _Link] = {}
         for client in self.clients:
-            internal = client.name == INTERNAL
-            qos = config["mqtt.qos"] if internal else EXTERNAL_PUBLISH_QOS
-            retain = config["mqtt.retain"] if internal else False
+            qos, retain = settings.publish_options(internal=client.name == INTERNAL)
             backoff = Backoff(initial_s=min(RECONNECT_INITIAL_S, max_wait_s), max_s=max_wait_s, jitter=0.2)
             self.links[client.name] = _Link(client, qos, retain, backoff)
-        self.node_id: str = config["edgehub.controller.node-id"]
         self.subscriptions: list[str] = list(FIXED_SUBSCRIPTIONS)
-        self.inbound = Handover(self.module_tell_self, config["mqtt.inbound-queue-size"], "bus: mqtt inbound")
+        self.inbound: Handover[MqttMessageReceived] = Handover(self.module_tell_self, settings.inbound_queue_size, "bus: mqtt inbound")
         self.published = 0
         self.publish_failures = 0
         self.received = 0
@@ -158,7 +158,7 @@ class BusActor(ModuleActor):
         elif operation == Operation.GET_RESULT:
             if message.resource != "auth_info":
                 raise UnknownResourceError(f"bus: get_result is only for auth_info, not {message.resource!r}")
-            topic = f"$hw/events/node/{self.node_id}/authInfo/get/result"
+            topic = f"$hw/events/node/{self.settings.node_id}/authInfo/get/result"
             self._publish(topic, json.dumps(message.content, separators=(",", ":")).encode("utf-8"))
         else:
             raise UnknownResourceError(f"bus: action not found: {operation!r}")
@@ -180,22 +180,9 @@ class BusActor(ModuleActor):
 
     # --- events from the clients, timers and workers -----------------------------------------
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, MqttMessageReceived):
-            self.inbound.taken()
-            self._forward(event)
-        elif isinstance(event, MqttConnected):
-            self._connected(self.links[event.broker])
-        elif isinstance(event, MqttConnectionLost):
-            self._lost(self.links[event.broker], event.reason)
-        elif isinstance(event, BrokerDialed):
-            self._dialed(self.links[event.broker], event.error)
-        elif isinstance(event, ReconnectBroker):
-            self._dial(self.links[event.broker])
-        else:
-            super().handle_internal(event)
-
+    @handles(MqttMessageReceived)
     def _forward(self, event: MqttMessageReceived) -> None:
+        self.inbound.taken()
         self.received += 1
         destination, message = mqtt_to_message(event.topic, event.payload)
         if destination == Group.TWIN:
@@ -203,17 +190,24 @@ class BusActor(ModuleActor):
         else:
             self.module_router.send(destination, message)
 
+    @handles(ReconnectBroker)
+    def _on_reconnect(self, event: ReconnectBroker) -> None:
+        self._dial(self.links[event.broker])
+
     def _dial(self, link: _Link) -> None:
         link.retry_pending = False
         client = link.client
         self.module_run_in_background(client.connect, lambda outcome: BrokerDialed(client.name, outcome.error))
 
-    def _dialed(self, link: _Link, error: BaseException | None) -> None:
-        if error is not None:
-            self._retry_later(link, str(error))
+    @handles(BrokerDialed)
+    def _dialed(self, event: BrokerDialed) -> None:
+        if event.error is not None:
+            self._retry_later(self.links[event.broker], str(event.error))
         # else: connected at the TCP level; MqttConnected follows with the CONNACK.
 
-    def _connected(self, link: _Link) -> None:
+    @handles(MqttConnected)
+    def _connected(self, event: MqttConnected) -> None:
+        link = self.links[event.broker]
         link.client.subscribe(self.subscriptions, SUBSCRIBE_QOS)  # re-made on every (re)connect
         if link.state != "connected":
             logger.info("bus: connected to the %s broker %s", link.client.name, link.client.url)
@@ -221,10 +215,12 @@ class BusActor(ModuleActor):
         link.state = "connected"
         link.backoff.reset()
 
-    def _lost(self, link: _Link, reason: str) -> None:
+    @handles(MqttConnectionLost)
+    def _lost(self, event: MqttConnectionLost) -> None:
+        link = self.links[event.broker]
         if link.retry_pending:
             return  # paho may report one loss twice (refused CONNACK, then the disconnect)
-        self._retry_later(link, reason)
+        self._retry_later(link, event.reason)
 
     def _retry_later(self, link: _Link, reason: str) -> None:
         name, url = link.client.name, link.client.url
@@ -259,15 +255,14 @@ class BusActor(ModuleActor):
         return figures
 
 
-def default_clients(config: Config) -> list[MqttClient]:
+def default_clients(settings: BusSettings) -> list[MqttClient]:
     """The broker clients ``mqtt.mode`` asks for (docs/protocol.md#4.1): 0 internal, 1 both, 2 external."""
-    mode = config["mqtt.mode"]
-    queue_limit = config["mqtt.inbound-queue-size"]
+    queue_limit = settings.inbound_queue_size
     clients: list[MqttClient] = []
-    if mode in (0, 1):
-        clients.append(PahoMqttClient(INTERNAL, config["mqtt.internal-server"], queue_limit=queue_limit))
-    if mode in (1, 2):
-        clients.append(PahoMqttClient(EXTERNAL, config["mqtt.server"], queue_limit=queue_limit))
+    if settings.uses_embedded_broker:
+        clients.append(PahoMqttClient(INTERNAL, settings.internal_server, queue_limit=queue_limit))
+    if settings.uses_external_broker:
+        clients.append(PahoMqttClient(EXTERNAL, settings.external_server, queue_limit=queue_limit))
     return clients
 
 
@@ -277,7 +272,7 @@ def _topic_of(message: Message) -> str:
     return message.resource
 
 
-def _object_content(content: Any) -> Any:
+def _object_content(content: Content) -> Json:
     # The cloud may send the object as JSON text; accept both.
     if isinstance(content, str | bytes):
         try:

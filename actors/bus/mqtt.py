@@ -19,11 +19,13 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.message import new_message_id
@@ -82,6 +84,10 @@ class MqttMessageReceived:
     payload: bytes
 
 
+#: A change of a client's connection, reported to the actor (never dropped).
+MqttStateChange = MqttConnected | MqttConnectionLost
+
+
 class MqttClient(Protocol):
     """What the bus needs from one broker connection."""
 
@@ -89,7 +95,7 @@ class MqttClient(Protocol):
     url: str
     dropped_publishes: int
 
-    def bind(self, on_message: Callable[[MqttMessageReceived], Any], on_state: Callable[[Any], None]) -> None:
+    def bind(self, on_message: Callable[[MqttMessageReceived], object], on_state: Callable[[MqttStateChange], None]) -> None:
         """Where to hand received messages and connection changes (before :meth:`connect`)."""
 
     def connect(self) -> None:
@@ -121,8 +127,8 @@ class PahoMqttClient:
         self.dropped_publishes = 0
         self._lock = threading.Lock()
         self._closed = False
-        self._on_message: Callable[[MqttMessageReceived], Any] | None = None
-        self._on_state: Callable[[Any], None] | None = None
+        self._on_message: Callable[[MqttMessageReceived], object] | None = None
+        self._on_state: Callable[[MqttStateChange], None] | None = None
         client_id = f"hub-client-{name}-{new_message_id()[:8]}"
         # The actor decides when to reconnect (with back-off), so paho must not.
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, reconnect_on_failure=False)
@@ -135,7 +141,7 @@ class PahoMqttClient:
         self._client.on_disconnect = self._paho_disconnected
         self._client.on_message = self._paho_message
 
-    def bind(self, on_message: Callable[[MqttMessageReceived], Any], on_state: Callable[[Any], None]) -> None:
+    def bind(self, on_message: Callable[[MqttMessageReceived], object], on_state: Callable[[MqttStateChange], None]) -> None:
         self._on_message = on_message
         self._on_state = on_state
 
@@ -169,7 +175,9 @@ class PahoMqttClient:
 
     # --- paho's network thread: convert and hand over ----------------------------------------
 
-    def _paho_connected(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+    def _paho_connected(
+        self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
         if reason_code.is_failure:
             self._report(MqttConnectionLost(self.name, f"broker refused the connection: {reason_code}"))
             return
@@ -179,14 +187,16 @@ class PahoMqttClient:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._report(MqttConnected(self.name))
 
-    def _paho_disconnected(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+    def _paho_disconnected(
+        self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
         self._report(MqttConnectionLost(self.name, str(reason_code)))
 
-    def _paho_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+    def _paho_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         if self._on_message is not None:
             self._on_message(MqttMessageReceived(self.name, message.topic, bytes(message.payload)))
 
-    def _report(self, event: Any) -> None:
+    def _report(self, event: MqttStateChange) -> None:
         if self._on_state is not None:
             self._on_state(event)
 
@@ -198,5 +208,6 @@ __all__ = [
     "MqttConnectionLost",
     "MqttError",
     "MqttMessageReceived",
+    "MqttStateChange",
     "PahoMqttClient",
 ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from actors.protocol import Group, Module, Operation, encode_topic
 from kubeedge_actors.errors import MessageRejected
-from kubeedge_actors.message import Message
-from kubeedge_actors.wire import Group, Module, Operation, encode_topic
+from kubeedge_actors.message import Content, Json, Message
 
 # docs/protocol.md#4.3: the fixed subscriptions, all at QoS 1.
 FIXED_SUBSCRIPTIONS: tuple[str, ...] = (
@@ -37,7 +36,7 @@ def mqtt_to_message(topic: str, payload: bytes) -> tuple[str, Message]:
     return Module.HUB, message
 
 
-def payload_of(content: Any) -> bytes:
+def payload_of(content: Content) -> bytes:
     """The MQTT payload for a ``publish`` content (docs/protocol.md#4.5).
 
     Bytes go as they are, text as UTF-8, anything else as its JSON (the original crashed on
@@ -50,7 +49,7 @@ def payload_of(content: Any) -> bytes:
     return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def message_operation_target(content: Any) -> tuple[str, bytes]:
+def message_operation_target(content: Json) -> tuple[str, bytes]:
     """docs/protocol.md#4.5 ``message``: the topic and payload of ``content["message"]``.
 
     Raises:

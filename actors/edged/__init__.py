@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from actors.edged.actor import EdgedActor, EdgedTimings
+from actors.edged.actor import EdgedActor
+from actors.edged.settings import EdgedSettings, EdgedTimings
 
-__all__ = ["EdgedActor", "EdgedTimings"]
+__all__ = ["EdgedActor", "EdgedSettings", "EdgedTimings"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from actors.edged.errors import ContainerConfigError
 from actors.edged.model import (
     CONTAINER_HASH_LABEL,
     CONTAINER_NAME_LABEL,
@@ -38,10 +39,6 @@ ObjectLookup = Callable[[ObjectRef], Mapping[str, Any] | None]
 #: The node's allocatable CPU (cores) and memory (bytes): what a ``resourceFieldRef`` to a
 #: limit that is not set gives, as in Kubernetes.
 Allocatable = Callable[[], tuple[Decimal, Decimal]]
-
-
-class ContainerConfigError(ValueError):
-    """The container's configuration cannot be resolved (CreateContainerConfigError)."""
 
 
 def container_name(pod: Pod, container: ContainerSpec, restart_count: int) -> str:
@@ -261,7 +258,6 @@ def _b64_text(ref: ObjectRef, key: str, value: Any) -> str:
 
 
 __all__ = [
-    "ContainerConfigError",
     "ObjectLookup",
     "build_container_config",
     "container_labels",

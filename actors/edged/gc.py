@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.edged.errors import ContainerRuntimeError
 from actors.edged.lifecycle import newest_first
-from actors.edged.model import ContainerInfo, ContainerRuntime, ContainerRuntimeError
+from actors.edged.model import ContainerInfo, ContainerRuntime
 from actors.edged.timefmt import parse_docker_time
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from actors.edged.errors import ImageReferenceError, PullSecretError
 from actors.edged.model import RegistryAuth
 
 DEFAULT_REGISTRY = "docker.io"
@@ -22,10 +23,6 @@ _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z
 _REFERENCE = re.compile(
     rf"^(?P<name>(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>[\w][\w.-]{{0,127}}))?(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]{{32,}}))?$"
 )
-
-
-class ImageReferenceError(ValueError):
-    """An image name Docker would refuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +84,21 @@ def registry_auth_from_secret(secret: Any, registry: str) -> RegistryAuth | None
     secret; entries are tried in order (docs/protocol.md#7.2). None when the secret has none for it.
 
     Raises:
-        ValueError: the secret is not such a secret or its data cannot be decoded.
+        PullSecretError: the secret is not such a secret or its data cannot be decoded.
     """
     if not isinstance(secret, dict):
-        raise ValueError("an image pull secret must be an object")
+        raise PullSecretError("an image pull secret must be an object")
     data = secret.get("data") or {}
     if not isinstance(data, dict):
-        raise ValueError("secret data must be an object")
+        raise PullSecretError("secret data must be an object")
     if ".dockerconfigjson" in data:
         auths = _decoded_json(data[".dockerconfigjson"]).get("auths", {})
     elif ".dockercfg" in data:
         auths = _decoded_json(data[".dockercfg"])
     else:
-        raise ValueError(f"secret type {secret.get('type', '')!r} holds no .dockerconfigjson")
+        raise PullSecretError(f"secret type {secret.get('type', '')!r} holds no .dockerconfigjson")
     if not isinstance(auths, dict):
-        raise ValueError("the docker config's auths must be an object")
+        raise PullSecretError("the docker config's auths must be an object")
     wanted = normalize_registry(registry)
     for server, entry in auths.items():
         if normalize_registry(str(server)) == wanted and isinstance(entry, dict):
@@ -113,9 +110,9 @@ def _decoded_json(value: Any) -> dict[str, Any]:
     try:
         document = json.loads(base64.b64decode(str(value), validate=True))
     except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"the docker config is not base64-encoded JSON: {exc}") from exc
+        raise PullSecretError(f"the docker config is not base64-encoded JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise ValueError("the docker config must be a JSON object")
+        raise PullSecretError("the docker config must be a JSON object")
     return document
 
 
@@ -125,13 +122,12 @@ def _auth_entry(server: str, entry: dict[str, Any]) -> RegistryAuth:
         try:
             username, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise ValueError(f"auth of {server} is not base64 user:password") from exc
+            raise PullSecretError(f"auth of {server} is not base64 user:password") from exc
     return RegistryAuth(username, password, server)
 
 
 __all__ = [
     "ImageRef",
-    "ImageReferenceError",
     "default_pull_policy",
     "normalize_registry",
     "parse_image_ref",

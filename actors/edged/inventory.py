@@ -17,6 +17,9 @@ from collections.abc import Iterable
 
 from actors.edged.model import ContainerInfo
 
+#: What one look at a container saw: (observation number, id, state or None when gone).
+Observation = tuple[int, str, ContainerInfo | None]
+
 #: How long the record of a removed container is kept: longer than any request can be in flight.
 TOMBSTONE_TTL_S = 900.0
 
@@ -91,4 +94,4 @@ class ContainerInventory:
         return len(self._containers)
 
 
-__all__ = ["ContainerInventory"]
+__all__ = ["ContainerInventory", "Observation"]

@@ -65,14 +65,14 @@ class _Gate:
 
 @dataclass
 class StartGates:
-    """When each pod container may (re)start; owned by the actor."""
+    """When each container of one pod may (re)start, by container name; part of the pod's record."""
 
     initial_s: float = 10.0
     max_s: float = 300.0
     reset_after_s: float = 600.0
-    _gates: dict[tuple[str, str], _Gate] = field(default_factory=dict)
+    _gates: dict[str, _Gate] = field(default_factory=dict)
 
-    def note_exit(self, key: tuple[str, str], container: ContainerInfo) -> float:
+    def note_exit(self, key: str, container: ContainerInfo) -> float:
         """Count a crash of ``container`` once; returns the epoch time it may restart."""
         gate = self._gates.get(key)
         if gate is not None and gate.exit_id == container.id:
@@ -91,34 +91,30 @@ class StartGates:
         gate.not_before, gate.exit_id, gate.crash = max(gate.not_before, finished + wait), container.id, True
         return gate.not_before
 
-    def note_failure(self, key: tuple[str, str], token: str, now: float) -> float:
+    def note_failure(self, key: str, token: str, now: float) -> float:
         """Count a failed pull or create (``token`` makes it count once); returns when to retry."""
         gate = self._gates.setdefault(key, _Gate(Backoff(self.initial_s, self.max_s)))
         if gate.failure_token != token:
             gate.not_before, gate.failure_token, gate.crash = now + gate.backoff.next_delay(), token, False
         return gate.not_before
 
-    def blocked_until(self, key: tuple[str, str], now: float) -> float | None:
+    def blocked_until(self, key: str, now: float) -> float | None:
         gate = self._gates.get(key)
         return gate.not_before if gate is not None and gate.not_before > now else None
 
-    def current_wait_s(self, key: tuple[str, str]) -> float:
+    def current_wait_s(self, key: str) -> float:
         gate = self._gates.get(key)
         return 0.0 if gate is None else gate.backoff.peek() / gate.backoff.factor
 
-    def is_crash(self, key: tuple[str, str]) -> bool:
+    def is_crash(self, key: str) -> bool:
         gate = self._gates.get(key)
         return gate is not None and gate.crash
 
-    def release(self, key: tuple[str, str]) -> None:
+    def release(self, key: str) -> None:
         """Allow the next start at once (a missing object arrived)."""
         gate = self._gates.get(key)
         if gate is not None and not gate.crash:
             gate.not_before = 0.0
-
-    def forget_pod(self, uid: str) -> None:
-        for key in [k for k in self._gates if k[0] == uid]:
-            del self._gates[key]
 
 
 def should_restart(policy: str, exit_code: int) -> bool:
@@ -190,7 +186,7 @@ def plan_pod(
 def _plan_container(
     pod: Pod, spec: ContainerSpec, latest: ContainerInfo | None, gates: StartGates, *, now: float, failure: Problem | None
 ) -> StartContainer | tuple[Problem, float] | None:
-    key = (pod.uid, spec.name)
+    key = spec.name
     if latest is None:
         return _gated(gates, key, StartContainer(spec, 0), now=now, failure=failure)
     if latest.is_running:
@@ -205,7 +201,7 @@ def _plan_container(
 def _plan_restart(
     pod: Pod, spec: ContainerSpec, latest: ContainerInfo, gates: StartGates, *, now: float, failure: Problem | None
 ) -> StartContainer | tuple[Problem, float]:
-    key = (pod.uid, spec.name)
+    key = spec.name
     restart = StartContainer(spec, latest.restart_count + 1)
     not_before = gates.note_exit(key, latest)
     if not_before <= now:
@@ -218,7 +214,7 @@ def _plan_restart(
 
 
 def _gated(
-    gates: StartGates, key: tuple[str, str], start: StartContainer, *, now: float, failure: Problem | None
+    gates: StartGates, key: str, start: StartContainer, *, now: float, failure: Problem | None
 ) -> StartContainer | tuple[Problem, float]:
     spec = start.spec
     until = gates.blocked_until(key, now)

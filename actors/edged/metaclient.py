@@ -7,20 +7,11 @@ each as a JSON string (``[]`` when nothing matches), or with operation ``error``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from actors.edged.pods import ObjectRef
-from actors.edged.sync import ObjectFetchError
-from kubeedge_actors.errors import DeliveryError, MessageRejected
+from actors.edged.errors import MetaReplyError
+from actors.protocol import Group, Module
 from kubeedge_actors.message import Message
-from kubeedge_actors.router import Router
-from kubeedge_actors.wire import Group, Module, Operation
-
-
-class MetaReplyError(MessageRejected):
-    """meta's answer is an error or not of the agreed shape."""
 
 
 def meta_request(operation: str, resource: str, content: Any = None) -> Message:
@@ -61,21 +52,4 @@ def _json(text: str | bytes) -> Any:
         raise MetaReplyError(f"meta's answer holds text that is not JSON: {exc}") from exc
 
 
-class MetaObjectSource:
-    """Fetches configmaps and secrets with a sync query to meta (docs/protocol.md#7.6). Blocking: workers only."""
-
-    def __init__(self, router: Router, timeout_s: float = 60.0) -> None:
-        self._router = router
-        self._timeout_s = timeout_s
-
-    def fetch(self, namespace: str, ref: ObjectRef) -> Mapping[str, Any] | None:
-        request = meta_request(Operation.QUERY, f"{namespace}/{ref.kind}/{ref.name}")
-        try:
-            reply = self._router.send_sync(Module.META, request, self._timeout_s).result(self._timeout_s + 1)
-            objects = query_objects(reply)
-        except (DeliveryError, FutureTimeout, MetaReplyError) as exc:
-            raise ObjectFetchError(f"cannot read {ref.kind} {namespace}/{ref.name} from meta: {exc}") from exc
-        return objects[0] if objects else None
-
-
-__all__ = ["MetaObjectSource", "MetaReplyError", "meta_request", "query_objects"]
+__all__ = ["meta_request", "query_objects"]

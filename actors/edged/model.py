@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from kubeedge_actors.errors import KubeEdgeActorsError
-
 # docs/protocol.md#7.2: the labels of every container edged makes.
 POD_NAME_LABEL = "io.kubernetes.pod.name"
 POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -28,22 +26,6 @@ GRACE_PERIOD_LABEL = "io.kubernetes.pod.terminationGracePeriod"  # the kubelet's
 NODE_ID_LABEL = "io.kubeedge-actors.node-id"
 
 RUNNING_STATES = frozenset({"running", "restarting", "paused"})
-
-
-class ContainerRuntimeError(KubeEdgeActorsError):
-    """A container runtime call failed; the message says which call and why."""
-
-
-class RuntimeUnavailableError(ContainerRuntimeError):
-    """The Docker daemon cannot be reached (not running, socket gone, restarting)."""
-
-
-class ContainerNotFoundError(ContainerRuntimeError):
-    """The container does not exist (any more)."""
-
-
-class ImagePullError(ContainerRuntimeError):
-    """The registry refused or could not serve the image."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +127,7 @@ class ContainerEvent:
 
     container_id: str
     action: str
+    name: str = ""  # the container's name, from the event's attributes
 
 
 @dataclass(frozen=True, slots=True)

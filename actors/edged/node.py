@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actors.edged.errors import RuntimeUnavailableError
+from actors.edged.model import ContainerRuntime
+
 #: docs/protocol.md#7.5: the original reports this constant as the node's UID; the cloud ignores it.
 NODE_UID = "38796d14-1df3-11e8-8e5a-286ed488f209"
 MAX_PODS = "110"
@@ -30,6 +33,24 @@ class HostFacts:
     boot_id: str
     system_uuid: str
     ip: str
+
+
+@dataclass(frozen=True)
+class NodeReading:
+    """What a node status needs from the host and Docker, read on a worker."""
+
+    facts: HostFacts
+    docker_version: str | None  # None: Docker did not answer
+    docker_error: str = ""
+
+
+def read_node(runtime: ContainerRuntime, interface: str) -> NodeReading:
+    """The host's facts, and Docker's version or why it did not answer (blocking)."""
+    facts = read_host_facts(interface)
+    try:
+        return NodeReading(facts, runtime.version())
+    except RuntimeUnavailableError as exc:
+        return NodeReading(facts, None, str(exc))
 
 
 def interface_ipv4(interface: str) -> str:
@@ -137,4 +158,4 @@ def _read(path: str) -> str:
         return ""
 
 
-__all__ = ["NODE_UID", "HostFacts", "interface_ipv4", "node_status_body", "read_host_facts"]
+__all__ = ["NODE_UID", "HostFacts", "NodeReading", "interface_ipv4", "node_status_body", "read_host_facts", "read_node"]

@@ -15,16 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.edged.quantity import QuantityError, parse_quantity
+from actors.edged.errors import QuantityError, SpecError
+from actors.edged.quantity import parse_quantity
 
 DEFAULT_MODE = 0o644  # 420: Kubernetes' defaultMode of configMap and secret volumes
 SUPPORTED_VOLUMES = ("configMap", "secret", "emptyDir", "hostPath")
 #: The downward API's resources edged can give (ephemeral storage it does not track).
 RESOURCE_FIELDS = ("limits.cpu", "limits.memory", "requests.cpu", "requests.memory")
-
-
-class SpecError(ValueError):
-    """One bad field of a pod spec; the message names the field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +283,6 @@ __all__ = [
     "ObjectRef",
     "Problem",
     "ResourceField",
-    "SpecError",
     "Volume",
     "VolumeMount",
     "parse_env_from",

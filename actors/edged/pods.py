@@ -19,8 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from actors.edged.errors import ImageReferenceError, PodRejected, QuantityError, SpecError
 from actors.edged.identity import DEFAULT_NAMESPACE, derived_uid, docker_name_error
-from actors.edged.images import ImageReferenceError, default_pull_policy, parse_image_ref
+from actors.edged.images import default_pull_policy, parse_image_ref
 from actors.edged.model import POD_NAME_LABEL, POD_NAMESPACE_LABEL, ContainerInfo
 from actors.edged.podparts import (
     DEFAULT_MODE,
@@ -30,7 +31,6 @@ from actors.edged.podparts import (
     ObjectRef,
     Problem,
     ResourceField,
-    SpecError,
     Volume,
     VolumeMount,
     parse_env_from,
@@ -44,17 +44,12 @@ from actors.edged.podparts import (
     read_opt_strings,
     read_policy,
 )
-from actors.edged.quantity import QuantityError, cpu_millis, memory_bytes
-from kubeedge_actors.errors import MessageRejected
+from actors.edged.quantity import cpu_millis, memory_bytes
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DEFAULT_GRACE_PERIOD_S = 30.0  # Kubernetes' terminationGracePeriodSeconds
 DOCKER_MIN_MEMORY = 6 * 1024 * 1024  # dockerd refuses a smaller memory limit
-
-
-class PodRejected(MessageRejected):
-    """Content that is not a pod edged can even name."""
 
 
 @dataclass(frozen=True)
@@ -346,10 +341,8 @@ __all__ = [
     "KeyToPath",
     "ObjectRef",
     "Pod",
-    "PodRejected",
     "Problem",
     "ResourceField",
-    "SpecError",
     "Volume",
     "VolumeMount",
     "container_hash",

@@ -6,6 +6,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from actors.edged.errors import QuantityError
+
 _QUANTITY = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
 _FACTORS = {
     None: Decimal(1),
@@ -25,10 +27,6 @@ _FACTORS = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
-
-
-class QuantityError(ValueError):
-    """Not a Kubernetes quantity."""
 
 
 def parse_quantity(value: Any) -> Decimal:
@@ -57,4 +55,4 @@ def memory_bytes(value: Any) -> int:
     return int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
 
 
-__all__ = ["QuantityError", "cpu_millis", "memory_bytes", "parse_quantity"]
+__all__ = ["cpu_millis", "memory_bytes", "parse_quantity"]

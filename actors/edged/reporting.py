@@ -1,6 +1,7 @@
 """Status bookkeeping (docs/protocol.md#7.5). Pod status: computed on every change, sent to meta only when
-it changed, sent again when meta did not store it, and listed on ``GET /pods`` (docs/protocol.md#7.7).
-Node status: sent on a timer, keeping its Ready condition's transition time."""
+it changed, sent again when meta did not store it, and listed on ``GET /pods`` (docs/protocol.md#7.7);
+what was computed and sent lives in the pod's record. Node status: sent on a timer, keeping its
+Ready condition's transition time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from actors.edged.model import ContainerInfo
 from actors.edged.node import HostFacts, node_status_body
 from actors.edged.pods import Pod, Problem
+from actors.edged.records import PodRecord
 from actors.edged.status import pod_status
 from actors.edged.timefmt import now_k8s
 from kubeedge_actors.message import Message
@@ -25,53 +27,46 @@ POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONTAINER_STATES = ("created", "running", "exited")
 
 
-class PodReports:
-    """For each pod uid: when edged first saw it, its last computed and its last sent status."""
+def changed_status(record: PodRecord, containers: Sequence[ContainerInfo], host_ip: str) -> dict[str, Any] | None:
+    """The live pod's status now, or None when it is what was last sent (the record keeps both)."""
+    assert record.pod is not None
+    status = pod_status(
+        record.pod,
+        containers,
+        record.waiting,
+        host_ip=host_ip,
+        start_time=record.start_time,
+        now=now_k8s(),
+        previous=record.status,
+    )
+    record.status = status
+    if status == record.sent:
+        return None
+    record.sent = status
+    return status
 
-    def __init__(self) -> None:
-        self._start_times: dict[str, str] = {}
-        self._computed: dict[str, dict[str, Any]] = {}
-        self._sent: dict[str, dict[str, Any]] = {}
 
-    def pod_seen(self, uid: str) -> None:
-        self._start_times.setdefault(uid, now_k8s())
+def status_answered(record: PodRecord, status: dict[str, Any], request_id: str, reply: Message | None, error: BaseException | None) -> None:
+    """meta's answer to pod status ``request_id``: one it did not store is sent again at the next report."""
+    if error is None and reply is not None and not reply.is_error:
+        return
+    reason = error if error is not None else reply.content if reply is not None else "no reply"
+    logger.warning("edged: pod status %s not stored by meta (%s); resent at the next poll", request_id, reason)
+    if record.sent is status:
+        record.sent = None
 
-    def forget(self, uid: str) -> None:
-        for state in (self._start_times, self._computed, self._sent):
-            state.pop(uid, None)
 
-    def changed_status(
-        self, pod: Pod, containers: Sequence[ContainerInfo], waiting: Mapping[str, Problem], host_ip: str
-    ) -> dict[str, Any] | None:
-        """The pod's status now, or None when it is what was last sent."""
-        status = pod_status(
-            pod,
-            containers,
-            waiting,
-            host_ip=host_ip,
-            start_time=self._start_times.get(pod.uid, ""),
-            now=now_k8s(),
-            previous=self._computed.get(pod.uid),
-        )
-        self._computed[pod.uid] = status
-        if status == self._sent.get(pod.uid):
-            return None
-        self._sent[pod.uid] = status
-        return status
+def phases(records: Iterable[PodRecord]) -> Counter[str]:
+    """How many of these pods are in each phase (Pending until a status was computed)."""
+    return Counter((record.status or {}).get("phase", "Pending") for record in records)
 
-    def not_stored(self, uid: str, status: dict[str, Any]) -> None:
-        """meta did not take ``status``: the next report sends it again."""
-        if self._sent.get(uid) is status:
-            del self._sent[uid]
 
-    def phases(self, uids: Iterable[str]) -> Counter[str]:
-        """How many of these pods are in each phase (Pending until a status was computed)."""
-        return Counter(self._computed.get(uid, {}).get("phase", "Pending") for uid in uids)
-
-    def pod_list(self, pods: Iterable[Pod]) -> list[dict[str, Any]]:
-        """The items of ``GET /pods``: each pod with its last status, and the namespace and uid
-        edged runs it under (filled in when the cloud sent none)."""
-        return [{**pod.raw, "metadata": _metadata(pod), "status": self._computed.get(pod.uid, {})} for pod in pods]
+def pod_list(records: Iterable[PodRecord]) -> list[dict[str, Any]]:
+    """The items of ``GET /pods``: each live pod with its last status, and the namespace and
+    uid edged runs it under (filled in when the cloud sent none)."""
+    return [
+        {**record.pod.raw, "metadata": _metadata(record.pod), "status": record.status or {}} for record in records if record.pod is not None
+    ]
 
 
 def _metadata(pod: Pod) -> dict[str, Any]:
@@ -130,4 +125,4 @@ def edged_figures(
     return figures
 
 
-__all__ = ["CONTAINER_STATES", "POD_PHASES", "NodeReports", "PodReports", "edged_figures"]
+__all__ = ["CONTAINER_STATES", "POD_PHASES", "NodeReports", "changed_status", "edged_figures", "phases", "pod_list", "status_answered"]

@@ -3,7 +3,7 @@
 Every call blocks, so the actor makes them only through ``module_run_in_background``. Clients
 are made on first use, not in ``__init__``: the SDK asks the daemon for its API version when a
 client is built (we leave the version unset, ENVIRONMENT.md), and edged must start while the
-daemon is down. Library errors become :mod:`actors.edged.model` errors here, at the edge.
+daemon is down. Library errors become :mod:`actors.edged.errors` here, at the edge.
 """
 
 from __future__ import annotations
@@ -19,20 +19,9 @@ import docker.errors
 import requests
 from docker.types import Mount as DockerMount
 
+from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, ImagePullError, RuntimeUnavailableError
 from actors.edged.images import parse_image_ref
-from actors.edged.model import (
-    NODE_ID_LABEL,
-    ContainerConfig,
-    ContainerEvent,
-    ContainerInfo,
-    ContainerNotFoundError,
-    ContainerRuntimeError,
-    ContainerSummary,
-    ImageInfo,
-    ImagePullError,
-    RegistryAuth,
-    RuntimeUnavailableError,
-)
+from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, ImageInfo, RegistryAuth
 
 logger = logging.getLogger(__name__)
 
@@ -297,10 +286,11 @@ def _container_event(raw: Any) -> ContainerEvent | None:
     if not isinstance(raw, dict) or raw.get("Type", "container") != "container":
         return None
     action = str(raw.get("Action") or raw.get("status") or "")
-    container_id = str(raw.get("id") or (raw.get("Actor") or {}).get("ID") or "")
+    actor = raw.get("Actor") or {}
+    container_id = str(raw.get("id") or actor.get("ID") or "")
     if action not in WATCHED_ACTIONS or not container_id:
         return None
-    return ContainerEvent(container_id, action)
+    return ContainerEvent(container_id, action, str((actor.get("Attributes") or {}).get("name") or ""))
 
 
 def container_info(data: dict[str, Any]) -> ContainerInfo:

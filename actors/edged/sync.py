@@ -1,6 +1,7 @@
 """Carrying out a :class:`PodPlan` on a worker thread (docs/protocol.md#7.1, addition and deletion workers).
 
-Everything here blocks (Docker, files, sync queries to meta); it touches no actor state and
+Everything here blocks (Docker, files); it touches no actor state, never waits on another
+module (the configmaps and secrets come with the job, :mod:`actors.edged.objects`), and
 returns a :class:`PodSyncResult` the actor applies on its own thread.
 """
 
@@ -10,39 +11,32 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from actors.edged.containers import ContainerConfigError, build_container_config, object_files, resolve_env
-from actors.edged.images import parse_image_ref, registry_auth_from_secret
-from actors.edged.lifecycle import PodPlan, StartContainer
-from actors.edged.model import (
-    ContainerConfig,
-    ContainerInfo,
+from actors.edged.containers import build_container_config, object_files, resolve_env
+from actors.edged.errors import (
+    ContainerConfigError,
     ContainerNotFoundError,
-    ContainerRuntime,
     ContainerRuntimeError,
+    EdgedError,
+    ImageNeverPulledError,
     ImagePullError,
-    Mount,
-    RegistryAuth,
+    ObjectFetchError,
+    PullSecretError,
     RuntimeUnavailableError,
+    VolumeError,
 )
+from actors.edged.images import parse_image_ref, registry_auth_from_secret
+from actors.edged.inventory import Observation
+from actors.edged.lifecycle import PodPlan, StartContainer
+from actors.edged.model import ContainerConfig, ContainerRuntime, Mount, RegistryAuth
+from actors.edged.objects import JobObjects, ObjectKey, ObjectNeeded
 from actors.edged.pods import ObjectRef, Pod, Problem, Volume
 from actors.edged.volumes import PodFiles
 
 logger = logging.getLogger(__name__)
-
-#: Fetches a configmap or secret through meta: (namespace, ref) → the object, or None.
-FetchObject = Callable[[str, ObjectRef], Mapping[str, Any] | None]
-
-
-class ObjectFetchError(Exception):
-    """meta could not answer a query (timeout, error reply): try again later."""
-
-
-#: What a job saw of one container: (observation number, id, state or None when gone).
-Observation = tuple[int, str, ContainerInfo | None]
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,8 @@ class PodSyncResult:
     observations: tuple[Observation, ...] = ()
     runtime_down: str = ""
     failed_kills: tuple[str, ...] = field(default=())
+    #: Objects the job needed and was not given: it stopped there (the actor fetches them).
+    needs: frozenset[ObjectKey] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ class SyncContext:
 
     runtime: ContainerRuntime
     files: PodFiles
-    fetch: FetchObject
+    objects: JobObjects
     node_namespace: str
     host_ip: str
     next_seq: Callable[[], int]
@@ -87,8 +83,35 @@ def run_pod_sync(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyn
 
 
 def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
-    runtime = context.runtime
     seen: list[Observation] = []
+    failed = _kill(plan, context, seen)
+    if plan.remove_pod_dir:
+        context.files.remove_pod(plan.uid)
+    done = PodSyncResult(plan.uid, observations=tuple(seen), failed_kills=tuple(failed))
+    if pod is None or not (plan.starts or plan.refresh_volumes):
+        return done
+    try:
+        volume_paths = prepare_volumes(pod, context)
+    except (VolumeError, ObjectFetchError) as exc:
+        problem = Problem("ContainerCreating", f"MountVolume.SetUp failed: {exc}")
+        return replace(done, outcomes=tuple(ContainerOutcome(start.spec.name, problem=problem) for start in plan.starts))
+    except ObjectNeeded as needed:
+        return replace(done, needs=needed.keys)
+    credentials = _PullCredentials(pod, context)
+    outcomes: list[ContainerOutcome] = []
+    needs: frozenset[ObjectKey] = frozenset()
+    for start in plan.starts:
+        try:
+            outcomes.append(start_container(pod, start, volume_paths, credentials, context, seen=seen))
+        except ObjectNeeded as needed:  # what is done stays done; the rest waits for the objects
+            needs = needed.keys
+            break
+    return replace(done, outcomes=tuple(outcomes), observations=tuple(seen), needs=needs)
+
+
+def _kill(plan: PodPlan, context: SyncContext, seen: list[Observation]) -> list[str]:
+    """Stop (and remove) the plan's containers; returns those that could not be stopped."""
+    runtime = context.runtime
     failed: list[str] = []
     for kill in plan.kills:
         try:
@@ -105,28 +128,12 @@ def _run(plan: PodPlan, pod: Pod | None, context: SyncContext) -> PodSyncResult:
         except ContainerRuntimeError as exc:
             logger.warning("edged: pod %s: could not stop %s: %s", plan.uid, kill.container_id[:12], exc)
             failed.append(kill.container_id)
-    if plan.remove_pod_dir:
-        context.files.remove_pod(plan.uid)
-    if pod is None or not (plan.starts or plan.refresh_volumes):
-        return PodSyncResult(plan.uid, observations=tuple(seen), failed_kills=tuple(failed))
-    try:
-        volume_paths = prepare_volumes(pod, context)
-    except (VolumeError, ObjectFetchError) as exc:
-        problem = Problem("ContainerCreating", f"MountVolume.SetUp failed: {exc}")
-        outcomes = tuple(ContainerOutcome(start.spec.name, problem=problem) for start in plan.starts)
-        return PodSyncResult(plan.uid, outcomes, tuple(seen), failed_kills=tuple(failed))
-    credentials = _PullCredentials(pod, context)
-    outcomes = tuple(start_container(pod, start, volume_paths, credentials, context, seen=seen) for start in plan.starts)
-    return PodSyncResult(plan.uid, outcomes, tuple(seen), failed_kills=tuple(failed))
+    return failed
 
 
 def _observe(container_id: str, context: SyncContext) -> Observation:
     seq = context.next_seq()  # numbered before looking (see inventory.py)
     return seq, container_id, context.runtime.inspect_container(container_id)
-
-
-class VolumeError(Exception):
-    """A volume cannot be set up; the message names it."""
 
 
 def prepare_volumes(pod: Pod, context: SyncContext) -> dict[str, str]:
@@ -145,7 +152,7 @@ def _prepare_volume(pod: Pod, volume: Volume, context: SyncContext) -> str:
     if volume.kind == "hostPath":
         return _host_path(volume)
     assert volume.ref is not None
-    obj = context.fetch(pod.namespace, volume.ref)
+    obj = context.objects.get(pod.namespace, volume.ref)
     if obj is None:
         if not volume.optional:
             raise VolumeError(f'volume "{volume.name}": {volume.ref.kind} "{volume.ref.name}" not found')
@@ -187,8 +194,9 @@ def _host_path(volume: Volume) -> str:
 
 
 class _PullCredentials:
-    """Image pull secrets, fetched once per job and only when a pull needs them (docs/protocol.md#7.1 step 4:
-    looked up in the node's namespace)."""
+    """Image pull secrets, read once per job and only when a pull needs them (docs/protocol.md#7.1 step 4:
+    looked up in the node's namespace); the first pull that needs them ends the job with
+    :class:`ObjectNeeded` unless the actor fetched them already."""
 
     def __init__(self, pod: Pod, context: SyncContext) -> None:
         self._pod = pod
@@ -197,26 +205,31 @@ class _PullCredentials:
 
     def for_image(self, image: str) -> RegistryAuth | None:
         if self._secrets is None:
-            self._secrets = []
-            for name in self._pod.pull_secrets:
-                secret = self._context.fetch(self._context.node_namespace, ObjectRef("secret", name))
-                if secret is None:
-                    logger.warning("edged: pod %s: image pull secret %s not found; pulling without it", self._pod.key, name)
-                else:
-                    self._secrets.append(secret)
+            self._secrets = self._read()
         registry = parse_image_ref(image).registry
         for secret in self._secrets:
             try:
                 auth = registry_auth_from_secret(secret, registry)
-            except ValueError as exc:
+            except PullSecretError as exc:
                 logger.warning("edged: pod %s: unusable image pull secret: %s", self._pod.key, exc)
                 continue
             if auth is not None:
                 return auth
         return None
 
+    def _read(self) -> list[Mapping[str, Any]]:
+        names = self._pod.pull_secrets
+        keys = [ObjectKey(self._context.node_namespace, ObjectRef("secret", name)) for name in names]
+        secrets = []
+        for name, secret in zip(names, self._context.objects.get_all(keys), strict=True):
+            if secret is None:
+                logger.warning("edged: pod %s: image pull secret %s not found; pulling without it", self._pod.key, name)
+            else:
+                secrets.append(secret)
+        return secrets
 
-class _StartFailed(Exception):
+
+class _StartFailed(EdgedError):
     """One step of a start failed; carries the waiting reason to report."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -239,7 +252,7 @@ def start_container(
         _check_not_stopping(context)
         _pull_as_needed(spec.image, spec.pull_policy, credentials, context)
         try:
-            env = resolve_env(pod, spec, lambda ref: context.fetch(pod.namespace, ref), context.host_ip)
+            env = resolve_env(pod, spec, lambda ref: context.objects.get(pod.namespace, ref), context.host_ip)
         except (ContainerConfigError, ObjectFetchError) as exc:
             raise _StartFailed("CreateContainerConfigError", str(exc)) from exc
         mounts = tuple(
@@ -271,7 +284,7 @@ def _pull_as_needed(image: str, policy: str, credentials: _PullCredentials, cont
         pulled = ensure_image(image, policy, credentials, context.runtime)
     except ImagePullError as exc:
         raise _StartFailed("ErrImagePull", str(exc)) from exc
-    except _NeverPull as exc:
+    except ImageNeverPulledError as exc:
         raise _StartFailed("ErrImageNeverPull", str(exc)) from exc
     except ObjectFetchError as exc:
         raise _StartFailed("ErrImagePull", f"cannot read image pull secrets: {exc}") from exc
@@ -292,10 +305,6 @@ def _create(config: ContainerConfig, start: StartContainer, context: SyncContext
         raise _StartFailed("CreateContainerError", str(exc)) from exc
 
 
-class _NeverPull(Exception):
-    pass
-
-
 def ensure_image(image: str, policy: str, credentials: _PullCredentials, runtime: ContainerRuntime) -> bool:
     """Pull as the policy says (docs/protocol.md#13.3: a present image is not pulled under IfNotPresent).
 
@@ -305,18 +314,15 @@ def ensure_image(image: str, policy: str, credentials: _PullCredentials, runtime
     if policy != "Always" and runtime.image_present(image):
         return False
     if policy == "Never":
-        raise _NeverPull(f'Container image "{image}" is not present with pull policy of Never')
+        raise ImageNeverPulledError(f'Container image "{image}" is not present with pull policy of Never')
     runtime.pull_image(image, credentials.for_image(image))
     return True
 
 
 __all__ = [
     "ContainerOutcome",
-    "FetchObject",
-    "ObjectFetchError",
     "PodSyncResult",
     "SyncContext",
-    "VolumeError",
     "ensure_image",
     "prepare_volumes",
     "run_pod_sync",

@@ -20,6 +20,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from actors.edged.errors import VolumeError
+
 PLUGIN_FOLDERS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret", "emptyDir": "kubernetes.io~empty-dir"}
 _DATA_LINK = "..data"
 
@@ -33,7 +35,7 @@ class PodFiles:
 
     def pod_dir(self, uid: str) -> Path:
         if not uid or "/" in uid or uid.startswith("."):
-            raise ValueError(f"pod uid {uid!r} cannot name a folder")
+            raise VolumeError(f"pod uid {uid!r} cannot name a folder")
         return self.pods_dir / uid
 
     def ensure_pod_dirs(self, uid: str) -> Path:
@@ -77,7 +79,7 @@ class PodFiles:
     def remove_pod(self, uid: str) -> None:
         try:
             folder = self.pod_dir(uid)
-        except ValueError:
+        except VolumeError:
             return  # a uid that cannot name a folder never had one
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -6,7 +6,9 @@
     CloudConnection g: one I/O thread, started by start(), owns the socket until it dies:
         ├─ frames read ───────────────────► on_frames(g, [data, ...])  (text or binary; what
         │                                    was available, so one hand-over per batch)
-        ├─ writes what send_many() queued, in order, as text frames
+        ├─ writes what send_many() queued, in order, as text frames (a FrameWriter)
+        │    └─ send_many(report=True) ───► on_written(g, n) once the first n queued frames,
+        │                                    those included, are written to the socket
         ├─ a keepalive every heartbeat (docs/protocol.md#3.6)
         └─ any I/O error ─────────────────► on_lost(g, reason) and the thread ends;
                                              take_unsent() then gives back what was not written
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import select
 import selectors
 import socket
@@ -29,31 +30,36 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import websocket
 
+from actors.hub.frames import BatchedFrameWriter, FrameWriter, FrameWriterFactory
+from actors.protocol import CloudGroup, Module, Operation, ResourceType
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.message import Message, encode_message
-from kubeedge_actors.wire import CloudGroup, Module, Operation, ResourceType
 
 logger = logging.getLogger(__name__)
 
 FrameCallback = Callable[[int, "list[str | bytes]"], None]
 LostCallback = Callable[[int, str], None]
+#: ``(generation, n)``: the first ``n`` frames queued on that generation are written.
+WrittenCallback = Callable[[int, int], None]
 
 _WRITE_BATCH = 256  # frames joined into one socket write
 _READ_BATCH = 256  # frames read before they are handed over
 #: How long close() waits for the cloud's close frame: a cloud that never answers must not use up
 #: much of a stop's few seconds (a SIGTERM'd edge exits within two).
 _CLOSE_WAIT_S = 1.0
-#: Zeros of the key stream under a frame header and its mask key, by header length.
-_UNMASKED = {length: bytes(length + 4) for length in (2, 4, 10)}
-_CERTS_HINT = " (`python -m kubeedge_actors certs` writes a CA and certificates for development)"
+_CERTS_HINT = " (`python -m kubeedge_cloud certs` writes a CA and certificates for development)"
+
+
+class CloudClosedError(KubeEdgeActorsError):
+    """The cloud closed the connection with a close frame (its code and reason in the message)."""
 
 
 class CloudLinkError(KubeEdgeActorsError):
@@ -137,9 +143,13 @@ class CloudLink(Protocol):
 
     def start(self) -> None: ...
 
-    def send_many(self, texts: Iterable[str]) -> None: ...
+    def send_many(self, texts: Collection[str], *, report: bool = False) -> None:
+        """Queue text frames, written in order. ``report``: call ``on_written`` once these
+        and every frame queued before them are written."""
 
-    def close(self, wait_s: float = _CLOSE_WAIT_S) -> None: ...
+    def close(self, wait_s: float = _CLOSE_WAIT_S) -> bool:
+        """Write what is queued, close, wait up to ``wait_s``; True when the link's thread has
+        ended, so that :meth:`take_unsent` tells exactly what was never written."""
 
     def take_unsent(self) -> list[str]: ...
 
@@ -149,17 +159,24 @@ class CloudDialer(Protocol):
 
     url: str
 
-    def dial(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback) -> CloudLink: ...
+    def dial(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback, on_written: WrittenCallback) -> CloudLink: ...
 
 
 class WebsocketDialer:
-    """Dials the cloud with websocket-client; blocking, so call it from a worker thread."""
+    """Dials the cloud with websocket-client; blocking, so call it from a worker thread.
 
-    def __init__(self, settings: LinkSettings) -> None:
+    Args:
+        settings: the ``edgehub.*`` keys.
+        frame_writer: how connections write their frames (:class:`BatchedFrameWriter`;
+            ``benchmarks/link.py`` runs :class:`PublicFrameWriter` beside it).
+    """
+
+    def __init__(self, settings: LinkSettings, frame_writer: FrameWriterFactory = BatchedFrameWriter) -> None:
         self.settings = settings
         self.url = settings.url
+        self._frame_writer = frame_writer
 
-    def dial(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback) -> CloudConnection:
+    def dial(self, generation: int, on_frames: FrameCallback, on_lost: LostCallback, on_written: WrittenCallback) -> CloudConnection:
         """Connect and handshake; the returned connection does no I/O until ``start()``.
 
         Raises:
@@ -179,70 +196,39 @@ class WebsocketDialer:
         except (OSError, websocket.WebSocketException) as exc:
             raise CloudLinkError(f"{type(exc).__name__}: {exc}") from exc
         ws.settimeout(settings.write_deadline_s)  # bounds every write (docs/protocol.md#3.3 write deadline)
-        return CloudConnection(ws, generation, settings.heartbeat_s, on_frames, on_lost)
+        callbacks = LinkCallbacks(on_frames, on_lost, on_written)
+        return CloudConnection(ws, generation, settings.heartbeat_s, callbacks, self._frame_writer(ws))
 
 
-def masked_text_frames(texts: list[str], mask_keys: Callable[[int], bytes]) -> bytes:
-    """Client text frames (RFC 6455 §5.2), each with its own mask key, as one buffer to write.
+@dataclass(frozen=True, slots=True)
+class LinkCallbacks:
+    """What a connection's I/O thread hands over (each converts and tells the hub actor)."""
 
-    The same bytes websocket-client's ``ABNF`` makes, built for a whole batch at once:
-    ``ABNF`` builds and masks each frame through Python objects (~10 µs a frame, most of the
-    edge→cloud cost on the link's thread), while here every header and payload is laid end to
-    end and masked with one XOR of two big integers: the key stream is zero under the headers,
-    so they come through unchanged.
-    """
-    keys = mask_keys(4 * len(texts))
-    plain: list[bytes] = []
-    stream: list[bytes] = []
-    for index, text in enumerate(texts):
-        payload = text.encode("utf-8")
-        length = len(payload)
-        key = keys[4 * index : 4 * index + 4]
-        if length < 126:
-            header = bytes((0x81, 0x80 | length))  # FIN + text; MASK + length
-        elif length < 0x10000:
-            header = struct.pack("!BBH", 0x81, 0xFE, length)
-        else:
-            header = struct.pack("!BBQ", 0x81, 0xFF, length)
-        plain += (header, key, payload)
-        stream += (_UNMASKED[len(header)], (key * (length // 4 + 1))[:length])
-    data = b"".join(plain)
-    return (int.from_bytes(data, "little") ^ int.from_bytes(b"".join(stream), "little")).to_bytes(len(data), "little")
-
-
-class _MaskKeys:
-    """Frame mask keys from the OS's strong entropy (RFC 6455 §5.3), 4 KiB at a time: one
-    ``getrandom`` per 1024 frames instead of one per frame. Used on the I/O thread only."""
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._next = 0
-
-    def __call__(self, length: int) -> bytes:
-        if self._next + length > len(self._pool):
-            self._pool, self._next = os.urandom(max(4096, length)), 0
-        key = self._pool[self._next : self._next + length]
-        self._next += length
-        return key
+    on_frames: FrameCallback
+    on_lost: LostCallback
+    on_written: WrittenCallback
 
 
 class CloudConnection:
     """One open websocket and the thread that does all its I/O (see the module docstring)."""
 
-    def __init__(
-        self, ws: websocket.WebSocket, generation: int, heartbeat_s: float, on_frames: FrameCallback, on_lost: LostCallback
-    ) -> None:
+    def __init__(self, ws: websocket.WebSocket, generation: int, heartbeat_s: float, callbacks: LinkCallbacks, writer: FrameWriter) -> None:
         if ws.sock is None:
             raise CloudLinkError("the websocket has no socket: it is not connected")
         self.generation = generation
         self._ws = ws
         self._sock: socket.socket = ws.sock
         self._heartbeat_s = heartbeat_s
-        self._on_frames = on_frames
-        self._on_lost = on_lost
+        self._on_frames = callbacks.on_frames
+        self._on_lost = callbacks.on_lost
+        self._on_written = callbacks.on_written
+        self._writer = writer
         self._outbox: deque[str] = deque()
         self._in_flight: list[str] = []
-        self._mask_keys = _MaskKeys()
+        self._queued = 0  # frames send_many() queued (the caller's count)
+        self._report_at = 0  # on_written once this many are written (set by the caller)
+        self._written = 0  # queued frames written (the I/O thread's count)
+        self._reported = 0
         self._closing = False
         self._wake_pending = False
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -255,19 +241,28 @@ class CloudConnection:
     def start(self) -> None:
         self._thread.start()
 
-    def send_many(self, texts: Iterable[str]) -> None:
-        """Queue text frames; written in order by the I/O thread."""
+    def send_many(self, texts: Collection[str], *, report: bool = False) -> None:
+        """Queue text frames; written in order by the I/O thread. ``report``: ``on_written``
+        once these, and every frame queued before them, are written."""
+        self._queued += len(texts)
+        if report:
+            self._report_at = self._queued  # before the frames are queued: the thread cannot miss it
         self._outbox.extend(texts)
         self._wake()
 
-    def close(self, wait_s: float = _CLOSE_WAIT_S) -> None:
-        """Write what is queued, send a close frame and end the thread (waits up to ``wait_s``)."""
+    def close(self, wait_s: float = _CLOSE_WAIT_S) -> bool:
+        """Write what is queued, send a close frame and end the thread (waits up to ``wait_s``).
+
+        Returns:
+            True when the thread has ended (or never started): :meth:`take_unsent` is then exact.
+        """
         self._closing = True
         self._wake()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(wait_s)
         elif not self._thread.is_alive() and self._thread.ident is None:
             self._shutdown()  # never started
+        return not self._thread.is_alive()
 
     def take_unsent(self) -> list[str]:
         """After ``on_lost``: the frames this connection never wrote, in order (and forgets them).
@@ -320,7 +315,7 @@ class CloudConnection:
                 if readable:
                     self._read_frames()
                 if time.monotonic() >= next_keepalive:
-                    self._write([keepalive_text()])
+                    self._writer.write([keepalive_text()])  # not a queued frame: never given back
                     next_keepalive = time.monotonic() + self._heartbeat_s
             self._write_queued()  # what was sent before close() still goes out
         finally:
@@ -344,7 +339,7 @@ class CloudConnection:
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
                     reason = data[2:].decode("utf-8", "replace")
-                    raise ConnectionAbortedError(f"the cloud closed the connection (code {code}{', ' + reason if reason else ''})")
+                    raise CloudClosedError(f"the cloud closed the connection (code {code}{', ' + reason if reason else ''})")
                 if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                     frames.append(data)
                 if not self._more_to_read():
@@ -366,13 +361,13 @@ class CloudConnection:
             batch: list[str] = []
             while outbox and len(batch) < _WRITE_BATCH:
                 batch.append(outbox.popleft())
-            self._write(batch)
-
-    def _write(self, texts: list[str]) -> None:
-        # Frames of one batch go out in one socket write.
-        self._in_flight = texts
-        self._sock.sendall(masked_text_frames(texts, self._mask_keys))
-        self._in_flight = []
+            self._in_flight = batch
+            self._writer.write(batch)
+            self._in_flight = []
+            self._written += len(batch)
+            if self._written >= self._report_at > self._reported:
+                self._reported = self._written
+                self._on_written(self.generation, self._written)
 
     def _close_cleanly(self) -> None:
         try:
@@ -388,7 +383,7 @@ class CloudConnection:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionAbortedError):
+    if isinstance(exc, CloudClosedError):
         return str(exc)
     if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
         return "a write to the cloud took longer than edgehub.websocket.write-deadline"
@@ -398,13 +393,14 @@ def _describe(exc: BaseException) -> str:
 
 
 __all__ = [
+    "CloudClosedError",
     "CloudConnection",
     "CloudDialer",
     "CloudLink",
     "CloudLinkError",
+    "LinkCallbacks",
     "LinkSettings",
     "WebsocketDialer",
     "client_ssl_context",
     "keepalive_text",
-    "masked_text_frames",
 ]

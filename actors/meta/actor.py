@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from actors.keys import EDGE_KEYS
 from actors.meta.content import (
     REMOTE_TYPES,
     MetaRejected,
@@ -17,22 +20,59 @@ from actors.meta.content import (
     target_of,
 )
 from actors.meta.store import MetaStorage, MetaStore
-from kubeedge_actors import Config, Message, ModuleActor, Resource, Router
-from kubeedge_actors.metrics import labelled
-from kubeedge_actors.wire import (
+from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
     CloudGroup,
+    CloudState,
     Group,
     Module,
     Operation,
+    Resource,
     ResourceType,
     cloud_connected,
+    cloud_connection_view,
+    is_cloud_away_reply,
 )
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
+from kubeedge_actors.metrics import labelled
 
 logger = logging.getLogger(__name__)
 
 CONTROLLER = "controller"  # source of the cloud's pushes (docs/protocol.md#9.2)
 MAX_BATCH_WRITES = 500
+
+
+@dataclass(frozen=True)
+class MetaSettings:
+    """What meta reads from the configuration, once.
+
+    Attributes:
+        database, journal_mode: ``database.source`` and ``database.journal-mode``.
+        edgesite: ``metamanager.edgesite``: the cloud counts as connected until the hub says otherwise.
+        remote_query_timeout_s: how long a question to the cloud waits for its answer. The
+            original waits 60 s (docs/protocol.md#6.3), but its hub drops the reply keeper after
+            one heartbeat (docs/protocol.md#3.8): a later answer never reached it. So one
+            ``edgehub.controller.heartbeat``, and edged gets its answer well within its own timeout.
+        resync_interval_s: ``meta.sync.podstatus.interval``.
+        max_batch_writes: writes committed together at most.
+    """
+
+    database: Path
+    journal_mode: str
+    edgesite: bool
+    remote_query_timeout_s: float
+    resync_interval_s: float
+    max_batch_writes: int = MAX_BATCH_WRITES
+
+    @classmethod
+    def from_config(cls, config: Config) -> MetaSettings:
+        return cls(
+            database=config.path("database.source"),
+            journal_mode=config["database.journal-mode"],
+            edgesite=config["metamanager.edgesite"],
+            remote_query_timeout_s=config["edgehub.controller.heartbeat"],
+            resync_interval_s=config["meta.sync.podstatus.interval"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +105,8 @@ class MetaActor(ModuleActor):
         - ``query`` on ``<ns>/<type>/<name>`` (by key) or ``<ns>/<type>`` (every row of the
           type, all namespaces), usually sync.
         - ``publish`` on ``node/connection`` from the hub: ``cloud_connected`` /
-          ``cloud_disconnected`` (asked for at start when the hub already runs).
+          ``cloud_disconnected``: the cue to act on the hub's ``CloudConnectionView`` (the one
+          word on the connection; meta keeps no flag of its own, and reads it at start too).
         - ``meta-internal-sync``: resync pod statuses now.
     Produces (every write is committed before anything about it is sent):
         - to ``edged``: the cloud's insert/update/delete/response, unchanged
@@ -83,6 +124,7 @@ class MetaActor(ModuleActor):
 
     module_name = Module.META
     module_group = Group.META
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,
@@ -92,21 +134,16 @@ class MetaActor(ModuleActor):
         store: MetaStorage | None = None,
         remote_query_timeout_s: float | None = None,
         max_batch_writes: int = MAX_BATCH_WRITES,
-        **kwargs: Any,
+        **kwargs: str | None,
     ) -> None:
         super().__init__(router, config, **kwargs)
-        self.store: MetaStorage = (
-            store
-            if store is not None
-            else MetaStore(self.module_config.path("database.source"), self.module_config["database.journal-mode"])
+        settings = MetaSettings.from_config(self.module_config)
+        self.settings = settings = replace(
+            settings, remote_query_timeout_s=remote_query_timeout_s or settings.remote_query_timeout_s, max_batch_writes=max_batch_writes
         )
-        self.connected: bool = self.module_config["metamanager.edgesite"]
-        # The original waits 60 s (docs/protocol.md#6.3), but its hub drops the reply keeper after one
-        # heartbeat (docs/protocol.md#3.8): a later answer never reached it. Wait that long, so edged gets
-        # its answer well within its own timeout.
-        self.remote_query_timeout_s: float = remote_query_timeout_s or self.module_config["edgehub.controller.heartbeat"]
-        self.max_batch_writes = max_batch_writes
-        self._resync_interval_s: float = self.module_config["meta.sync.podstatus.interval"]
+        self.store: MetaStorage = store if store is not None else MetaStore(settings.database, settings.journal_mode)
+        self._cloud = cloud_connection_view(router)
+        self._acted_on: CloudState | None = None  # the hub's state this actor last acted on
         self._outgoing: list[_Outgoing] = []
         self._batch_writes = 0
         self._flush_told = False
@@ -128,9 +165,9 @@ class MetaActor(ModuleActor):
 
     def on_start(self) -> None:
         self.store.open()
-        self.module_tell_every(self._resync_interval_s, ResyncPodStatus())
+        self.module_tell_every(self.settings.resync_interval_s, ResyncPodStatus())
         logger.info("meta: serving; cloud %s", "connected (edge site)" if self.connected else "not connected yet")
-        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
+        self._act_on_connection("start")  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         if self._crashed:
@@ -141,7 +178,9 @@ class MetaActor(ModuleActor):
         self.store.close()
         super().on_stop()
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+    def on_failure(
+        self, exception_type: type[BaseException] | None, exception_value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._crashed = True
         super().on_failure(exception_type, exception_value, traceback)  # runs on_stop
 
@@ -162,15 +201,15 @@ class MetaActor(ModuleActor):
         else:
             raise MetaRejected(f"unknown operation {message.operation!r}")
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, FlushWrites):
-            self._flush_told = False
-            self._flush()
-        elif isinstance(event, ResyncPodStatus):
-            self._flush()
-            self._resync_pod_status()
-        else:
-            super().handle_internal(event)
+    @handles(FlushWrites)
+    def _on_flush_writes(self, _: FlushWrites) -> None:
+        self._flush_told = False
+        self._flush()
+
+    @handles(ResyncPodStatus)
+    def _on_resync_pod_status(self, _: ResyncPodStatus) -> None:
+        self._flush()
+        self._resync_pod_status()
 
     # --- batched writes ---------------------------------------------------------------------
 
@@ -184,7 +223,7 @@ class MetaActor(ModuleActor):
         write(message, target, value)
         self._batch_writes += 1
         self.writes += 1
-        if self._batch_writes >= self.max_batch_writes:
+        if self._batch_writes >= self.settings.max_batch_writes:
             self._flush()
         elif not self._flush_told:
             # Lands behind what the mailbox holds now: all of that joins this batch.
@@ -290,12 +329,15 @@ class MetaActor(ModuleActor):
         self.remote_queries += 1
         copy = request.clone()  # docs/protocol.md#6.3: a copy with a new id
         logger.debug("meta: %s asks the cloud for %s as %s", request.id, target.key, copy.id)
-        future = self.module_router.send_sync(Module.HUB, copy, self.remote_query_timeout_s)
+        future = self.module_router.send_sync(Module.HUB, copy, self.settings.remote_query_timeout_s)
         self.module_on_reply(future, lambda reply, error: self._on_cloud_answer(target, copy, reply, error))
 
-    def _on_cloud_answer(self, target: Resource, copy: Message, reply: Message | None, error: BaseException | None) -> None:
+    def _on_cloud_answer(self, target: Resource, copy: Message, reply: Message | None, error: BaseException | str | None) -> None:
         self._flush()
         waiting = self._remote_waiting.pop(target.key, [])
+        if reply is not None and is_cloud_away_reply(reply):
+            error = reply.content  # the cloud went away before the hub took the question
+            reply = None
         if reply is not None and reply.operation == Operation.RESPONSE:
             try:
                 value = encode_value(reply.content)
@@ -341,15 +383,29 @@ class MetaActor(ModuleActor):
 
     # --- connection events and pod-status resync --------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """The hub's word on the cloud connection; ``metamanager.edgesite`` until the hub has spoken."""
+        state = self._cloud.state
+        return self.settings.edgesite if state is None else state.connected
+
     def _publish(self, message: Message) -> None:
         if message.resource != NODE_CONNECTION_RESOURCE:
             raise MetaRejected(f"cannot publish on {message.resource!r}: only {NODE_CONNECTION_RESOURCE!r}")
-        connected = cloud_connected(message.content)
-        if connected == self.connected:
-            return  # the original receives each event twice (docs/protocol.md#3.9)
-        self.connected = connected
-        logger.info("meta: cloud %s (event %s)", "connected" if connected else "disconnected", message.id)
-        if connected:
+        cloud_connected(message.content)  # a bad event is refused; what it says, the hub's view says
+        self._act_on_connection(f"event {message.id}")
+
+    def _act_on_connection(self, cue: str) -> None:
+        """Act once on each change of the hub's state: an event heard twice (the original sends
+        each twice, docs/protocol.md#3.9) or late, or meta's own start, changes nothing more."""
+        state, previous = self._cloud.state, self._acted_on
+        if state is None or state == previous:
+            return
+        self._acted_on = state
+        if state.connected == (self.settings.edgesite if previous is None else previous.connected):
+            return
+        logger.info("meta: cloud %s (%s)", "connected" if state.connected else "disconnected", cue)
+        if state.connected:
             self._resync_pod_status()  # what changed while away, without waiting for the tick
 
     def _resync_pod_status(self) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubeedge_actors import Message, MessageRejected, Resource, ResourceError, parse_edge_resource
-from kubeedge_actors.wire import ResourceType
+from actors.protocol import Resource, ResourceType, parse_edge_resource
+from kubeedge_actors import Message, MessageRejected, ResourceError
 
 #: Types a query may fetch from the cloud when they are missing locally (docs/protocol.md#6.3 item 1).
 REMOTE_TYPES = frozenset({ResourceType.CONFIGMAP, ResourceType.SECRET})

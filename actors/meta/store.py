@@ -18,10 +18,15 @@ from typing import Any, Protocol, TypeVar, cast
 
 import peewee
 
+from kubeedge_actors.errors import KubeEdgeActorsError
 from kubeedge_actors.sqlite import BUSY_TIMEOUT_MS, WAL, WARN_AFTER_S, BusyWait, bind_model, open_database
 
 TABLE = "meta"
 T = TypeVar("T")
+
+
+class MetaStoreError(KubeEdgeActorsError):
+    """The store was used out of order: before it was opened, or a batch begun twice or never."""
 
 
 class MetaRow(peewee.Model):
@@ -134,19 +139,19 @@ class MetaStore:
     @property
     def database(self) -> peewee.SqliteDatabase:
         if self._db is None:
-            raise RuntimeError(f"meta store {self.path} is not open")
+            raise MetaStoreError(f"meta store {self.path} is not open")
         return self._db
 
     @property
     def model(self) -> type[MetaRow]:
         if self._model is None:
-            raise RuntimeError(f"meta store {self.path} is not open")
+            raise MetaStoreError(f"meta store {self.path} is not open")
         return self._model
 
     @property
     def sql(self) -> _Statements:
         if self._sql is None:
-            raise RuntimeError(f"meta store {self.path} is not open")
+            raise MetaStoreError(f"meta store {self.path} is not open")
         return self._sql
 
     # --- batches --------------------------------------------------------------------------
@@ -158,7 +163,7 @@ class MetaStore:
     def begin(self) -> None:
         """Open a batch: the writes until :meth:`commit` form one transaction."""
         if self._in_batch:
-            raise RuntimeError("meta store: a batch is already open")
+            raise MetaStoreError("meta store: a batch is already open")
         database = self.database
         # IMMEDIATE takes the write lock now: a read-then-write transaction that had to upgrade
         # its lock could fail at once (SQLITE_BUSY) when twin writes the same file. Inside the
@@ -168,7 +173,7 @@ class MetaStore:
 
     def commit(self) -> None:
         if not self._in_batch:
-            raise RuntimeError("meta store: no batch to commit")
+            raise MetaStoreError("meta store: no batch to commit")
         # A COMMIT refused as busy (a reader of a delete-mode file) leaves the transaction
         # open, so it is tried again, never rolled back: nothing in the batch is lost.
         self.busy.run(self.database.commit, "a commit")
@@ -176,7 +181,7 @@ class MetaStore:
 
     def rollback(self) -> None:
         if not self._in_batch:
-            raise RuntimeError("meta store: no batch to roll back")
+            raise MetaStoreError("meta store: no batch to roll back")
         self._in_batch = False
         self.database.rollback()
 
@@ -256,4 +261,4 @@ class MetaStore:
         return {resource_type: count for resource_type, count in cast(Iterable[tuple[str, int]], rows)}
 
 
-__all__ = ["TABLE", "MetaRow", "MetaStorage", "MetaStore"]
+__all__ = ["TABLE", "MetaRow", "MetaStorage", "MetaStore", "MetaStoreError"]

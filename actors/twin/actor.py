@@ -7,39 +7,81 @@ Handling one message::
         ─► device map updated ─► MQTT publishes to the eventbus ─► outbox flushed if connected
 
 A failed write changes nothing in memory (SQLite stays the truth) and a Rest request gets 500.
+Whether the cloud is connected is the hub's to say: the twin reads the hub's
+``CloudConnectionView`` and keeps no flag of its own; the hub's ``node/connection`` events
+tell it when to act (docs/architecture.md#4.1).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from actors.keys import EDGE_KEYS
+from actors.protocol import (
+    NODE_CONNECTION_RESOURCE,
+    NODE_CONNECTION_SOURCE,
+    CloudState,
+    DeliveryReport,
+    Group,
+    Module,
+    Operation,
+    cloud_connected,
+    cloud_connection_view,
+    decode_topic,
+    is_delivery_report,
+)
 from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
-from kubeedge_actors.actor import ModuleActor
+from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import UnknownResourceError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import TimerHandle
-from kubeedge_actors.wire import (
-    NODE_CONNECTION_RESOURCE,
-    NODE_CONNECTION_SOURCE,
-    Group,
-    Module,
-    Operation,
-    cloud_connected,
-    decode_topic,
-)
 
 logger = logging.getLogger(__name__)
 
 CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (docs/protocol.md#5.3)
 TIDY_DELAY_S = 1.0
+#: The edges (by router) whose cloud has been seen to confirm reports: a twin the runtime
+#: restarts keeps every report until confirmed at once, not from the cloud's next confirmation
+#: on (a report written into a link that breaks meanwhile would be lost). A new process, which
+#: may talk to another cloud, learns it again.
+_CONFIRMING_CLOUDS: weakref.WeakSet[Router] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class TwinSettings:
+    """What the twin reads from the configuration, once; the rest are its tuning defaults.
+
+    Attributes:
+        database, journal_mode: ``database.source`` and ``database.journal-mode``.
+        node_id: ``edgehub.controller.node-id``.
+        resend_initial_s, resend_max_s, resend_limit: back-off and bound of resending an
+            awaited message that has no reply.
+        outbox_limit: messages kept for the cloud at most.
+        hand_over_batch: messages handed to the hub at once.
+    """
+
+    database: Path
+    journal_mode: str
+    node_id: str
+    resend_initial_s: float = 30.0
+    resend_max_s: float = 300.0
+    resend_limit: int = 5
+    outbox_limit: int = 100_000
+    hand_over_batch: int = 1_000
+
+    @classmethod
+    def from_config(cls, config: Config) -> TwinSettings:
+        return cls(config.path("database.source"), config["database.journal-mode"], config["edgehub.controller.node-id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +124,13 @@ class TwinActor(ModuleActor):
 
     Args:
         store: the tables (default: SQLite at ``database.source``).
-        resend_initial_s, resend_max_s, resend_limit: back-off and bound of resending an
-            awaited message that has no reply.
-        outbox_limit: messages kept for the cloud at most.
+        resend_initial_s, resend_max_s, resend_limit, outbox_limit, hand_over_batch: see
+            :class:`TwinSettings`.
     """
 
     module_name = Module.TWIN
     module_group = Group.TWIN
+    module_config_keys = EDGE_KEYS
 
     def __init__(
         self,
@@ -96,31 +138,44 @@ class TwinActor(ModuleActor):
         config: Config | None = None,
         *,
         store: TwinStore | None = None,
-        resend_initial_s: float = 30.0,
-        resend_max_s: float = 300.0,
-        resend_limit: int = 5,
-        outbox_limit: int = 100_000,
-        **kwargs: Any,
+        resend_initial_s: float = TwinSettings.resend_initial_s,
+        resend_max_s: float = TwinSettings.resend_max_s,
+        resend_limit: int = TwinSettings.resend_limit,
+        outbox_limit: int = TwinSettings.outbox_limit,
+        hand_over_batch: int = TwinSettings.hand_over_batch,
+        **kwargs: str | None,
     ) -> None:
         super().__init__(router, config, **kwargs)
-        self.store: TwinStore = (
-            store
-            if store is not None
-            else SqliteTwinStore(self.module_config.path("database.source"), self.module_config["database.journal-mode"])
+        self.settings = settings = replace(
+            TwinSettings.from_config(self.module_config),
+            resend_initial_s=resend_initial_s,
+            resend_max_s=resend_max_s,
+            resend_limit=resend_limit,
+            outbox_limit=outbox_limit,
+            hand_over_batch=hand_over_batch,
         )
-        self.twins = DeviceTwins(self.module_config["edgehub.controller.node-id"])
-        self.connected = False
+        self.store: TwinStore = store if store is not None else SqliteTwinStore(settings.database, settings.journal_mode)
+        self.twins = DeviceTwins(settings.node_id)
+        self._cloud = cloud_connection_view(router)
+        self._acted_on: CloudState | None = None  # the hub's state this actor last acted on
         self.outbox = CloudOutbox(
             send=lambda message: self.module_router.send(Module.HUB, message),
             resend_after=lambda delay_s, msg_id: self.module_tell_later(delay_s, ResendDue(msg_id)),
-            new_backoff=lambda: Backoff(resend_initial_s, resend_max_s, jitter=0.2),
-            resend_limit=resend_limit,
-            limit=outbox_limit,
+            new_backoff=lambda: Backoff(settings.resend_initial_s, settings.resend_max_s, jitter=0.2),
+            resend_limit=settings.resend_limit,
+            limit=settings.outbox_limit,
+            batch=settings.hand_over_batch,
+            keep_until_confirmed=router in _CONFIRMING_CLOUDS,
         )
         self.flush_backoff = Backoff(1.0, 30.0, jitter=0.2)
         self._flush_timer: TimerHandle | None = None
         self._tidy_timer: TimerHandle | None = None
         self.store_failures = 0
+
+    @property
+    def connected(self) -> bool:
+        """The hub's word on the cloud connection (the twin keeps none of its own)."""
+        return self._cloud.connected
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -129,7 +184,7 @@ class TwinActor(ModuleActor):
         self.twins.devices = self.store.load_devices()
         self.outbox.restore(self.store.load_outbox())
         logger.info("twin: %d devices loaded; %d messages wait for the cloud", len(self.twins.devices), len(self.outbox))
-        self.module_ask_cloud_connection()  # after a restart the hub may be connected already
+        self._act_on_connection()  # after a restart the hub may be connected already
 
     def on_stop(self) -> None:
         try:
@@ -141,6 +196,9 @@ class TwinActor(ModuleActor):
     # --- envelopes ------------------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
+        if is_delivery_report(message):
+            self._reported(DeliveryReport.of(message))
+            return
         if message.parent_id and self.outbox.confirm(message.parent_id):
             self._schedule_tidy()
         source = message.source
@@ -151,7 +209,8 @@ class TwinActor(ModuleActor):
         elif source in CLOUD_SOURCES:
             self._from_cloud(message)
         elif source == NODE_CONNECTION_SOURCE and message.resource == NODE_CONNECTION_RESOURCE:
-            self._connection_changed(cloud_connected(message.content))
+            cloud_connected(message.content)  # a bad event is refused; what it says, the hub's view says
+            self._act_on_connection()
         elif not message.parent_id:
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {message.resource!r} from {source!r}")
 
@@ -160,6 +219,7 @@ class TwinActor(ModuleActor):
         twin keep every report until it is confirmed, so a link that breaks loses none."""
         if not self.outbox.keep_until_confirmed:
             self.outbox.keep_until_confirmed = True
+            _CONFIRMING_CLOUDS.add(self.module_router)
             logger.info("twin: the cloud confirms reports; each is kept until confirmed and resent after a link loss")
 
     def _from_device(self, message: Message) -> None:
@@ -224,23 +284,36 @@ class TwinActor(ModuleActor):
         if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
             self._schedule_tidy()
 
-    def _connection_changed(self, connected: bool) -> None:
-        """docs/protocol.md#5.6 lifecycle: on connect, ask for the membership detail, then send the backlog."""
-        if connected:
-            if self.connected:
-                return
+    def _act_on_connection(self) -> None:
+        """The hub's state changed (an event, or this actor's start): act once on each state.
+
+        docs/protocol.md#5.6 lifecycle: on connect, ask for the membership detail, then send the
+        backlog; on disconnect, reports the cloud has not confirmed wait to be sent again.
+        """
+        state, previous = self._cloud.state, self._acted_on
+        if state is None or state == previous:
+            return  # no hub has said anything yet, or this state was acted on
+        self._acted_on = state
+        if state.connected:
+            # A disconnect this actor did not see (the link flapped meanwhile) lost what it wrote too.
+            self.outbox.reset_unconfirmed(written_before=state.change)
             self._confirm_detail_requests()  # the new request supersedes any from an earlier connection
             effects = Effects()
             effects.cloud.append((membership_detail_request(self.twins.node_id), True))
             self._apply(effects)
-            self.connected = True
             logger.info("twin: cloud connected; %d messages to send", len(self.outbox))
             self._flush()
         else:
-            if self.connected:
+            if previous is not None and previous.connected:
                 logger.info("twin: cloud disconnected; messages for it are kept")
-            self.connected = False
-            self.outbox.reset_sends()
+            self.outbox.reset_unconfirmed()
+
+    def _reported(self, report: DeliveryReport) -> None:
+        """The hub's word on what it wrote and what it gave back: the next batch goes."""
+        self.outbox.reported(report)
+        if self.outbox.has_delivered:
+            self._schedule_tidy()
+        self._flush()
 
     # --- carrying out effects --------------------------------------------------------------
 
@@ -261,7 +334,7 @@ class TwinActor(ModuleActor):
         for message, awaited in effects.cloud:
             self.outbox.add(message, awaited)
         self._publish(effects.publishes)
-        if self.connected and effects.cloud:
+        if effects.cloud:
             self._flush()
 
     def _publish(self, publishes: list[tuple[str, bytes]]) -> None:
@@ -270,7 +343,13 @@ class TwinActor(ModuleActor):
             self.module_router.send(Module.BUS, request)
 
     def _flush(self) -> None:
-        if not self.connected or self._flush_timer is not None:
+        state = self._cloud.state
+        if state is None or not state.connected or self._flush_timer is not None:
+            return
+        if state != self._acted_on:
+            # A state the events have not brought yet: act on it first, so what the link that
+            # went away wrote is sent again before anything newer (this calls _flush again).
+            self._act_on_connection()
             return
         if self.outbox.flush():
             self.flush_backoff.reset()
@@ -294,18 +373,21 @@ class TwinActor(ModuleActor):
             self.outbox.give_back(delivered)
             logger.warning("twin: cannot delete %d delivered messages yet: %s", len(delivered), error)
 
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, ResendDue):
-            self.outbox.resend_due(event.msg_id, self.connected)
-            if self.outbox.has_delivered:
-                self._schedule_tidy()
-        elif isinstance(event, FlushOutbox):
-            self._flush_timer = None
-            self._flush()
-        elif isinstance(event, TidyOutbox):
-            self._tidy()
-        else:
-            super().handle_internal(event)
+    @handles(ResendDue)
+    def _on_resend_due(self, event: ResendDue) -> None:
+        self.outbox.resend_due(event.msg_id, self._cloud.connected)
+        if self.outbox.has_delivered:
+            self._schedule_tidy()
+        self._flush()
+
+    @handles(FlushOutbox)
+    def _on_flush_outbox(self, _: FlushOutbox) -> None:
+        self._flush_timer = None
+        self._flush()
+
+    @handles(TidyOutbox)
+    def _on_tidy_outbox(self, _: TidyOutbox) -> None:
+        self._tidy()
 
     def module_metrics(self) -> dict[str, float]:
         """Devices served, and the cloud backlog with what happened to it."""
@@ -333,4 +415,4 @@ def _text(content: Any) -> Any:
     return content.decode("utf-8", errors="replace") if isinstance(content, bytes | bytearray) else content
 
 
-__all__ = ["FlushOutbox", "ResendDue", "TidyOutbox", "TwinActor"]
+__all__ = ["FlushOutbox", "ResendDue", "TidyOutbox", "TwinActor", "TwinSettings"]

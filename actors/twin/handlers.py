@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from actors.protocol import CloudGroup, Operation
 from actors.twin.model import (
     DEVICE_STATES,
     Attr,
@@ -33,7 +34,6 @@ from actors.twin.model import (
 from actors.twin.rules import Deal, TwinChanges, apply_attr_requests, apply_twin_requests, compute_delta
 from actors.twin.store import StoreBatch
 from kubeedge_actors.message import Message, new_message_id, now_ms
-from kubeedge_actors.wire import CloudGroup, Operation
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from actors.twin.model import (
     Version,
     value_error,
 )
+from kubeedge_actors.errors import KubeEdgeActorsError
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Deal(IntEnum):
     SYNC_DELETE = 3  # a sync carrying metadata.type "deleted"
 
 
-class _Rejected(Exception):
+class _Rejected(KubeEdgeActorsError):
     """A sync change the version rules refuse; the twin goes back to the cloud as it is."""
 
 

@@ -1,27 +1,38 @@
-"""Every configuration key: its file, type, default and meaning.
+"""Configuration keys: what a key is, checks for values, and the table a program reads.
 
-This table is the one source of the shipped ``conf/*.yaml`` files (see ``render.py``) and of
-the loader's checks. Keys are the seed's dotted keys (docs/protocol.md#8.1); ours are marked "(ours)".
-Keys that some version of the original reads but we do not use are listed in
-:data:`UNUSED_KEYS` / :data:`UNUSED_PREFIXES` and accepted silently.
+A program (the edge, the cloud side) describes every key it reads in a :class:`KeyTable`:
+the one source of its shipped ``conf/*.yaml`` files (see ``render.py``) and of the loader's
+checks. :data:`RUNTIME_KEYS` are the runtime's own (which modules run, restarts, metrics,
+logging); a program extends them with its own (``actors.keys.EDGE_KEYS``). Keys follow the
+original's dotted format (docs/protocol.md#8); ours are marked "(ours)" in their doc line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Final
 
-EDGE_FILE = "edge.yaml"
+from kubeedge_actors.errors import InvalidArgumentError
+
 MODULES_FILE = "modules.yaml"
 LOGGING_FILE = "logging.yaml"
-CLOUD_FILE = "cloudhub.yaml"
-SHIPPED_FILES = (EDGE_FILE, MODULES_FILE, LOGGING_FILE, CLOUD_FILE)
 
+#: What a key holds once loaded: a value of its kind (a ``list`` key holds strings).
+ConfigValue = str | int | float | bool | list[str]
+
+#: Extra validation of one key: called with a value of the key's kind (hence ``Any``: each
+#: check is written for the kinds it is used with), returns the reason it is bad, or None.
 Check = Callable[[Any], str | None]
 
+
+class _Absent(Enum):
+    AS_DEFAULT = "as default"
+
+
 #: ``Key.absent`` of a key whose absence means its default.
-AS_DEFAULT: Any = object()
+AS_DEFAULT: Final = _Absent.AS_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -43,46 +54,54 @@ class Key:
     name: str
     file: str
     kind: type
-    default: Any
+    default: ConfigValue
     doc: str
     check: Check | None = None
-    absent: Any = AS_DEFAULT
+    absent: ConfigValue | _Absent = AS_DEFAULT
 
     @property
-    def value_when_absent(self) -> Any:
+    def value_when_absent(self) -> ConfigValue:
         """What the key is when a conf folder's files do not set it."""
-        return self.default if self.absent is AS_DEFAULT else self.absent
+        return self.default if isinstance(self.absent, _Absent) else self.absent
 
 
-def positive(value: Any) -> str | None:
+def is_of_kind(value: object, kind: type) -> bool:
+    """Whether ``value`` is a value of a key of ``kind`` as the loader makes them (a ``float``
+    key holds floats, a ``list`` key strings; ``True`` is no number)."""
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return type(value) is kind
+
+
+def positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def not_negative(value: Any) -> str | None:
+def not_negative(value: float) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def one_of(*choices: Any) -> Check:
-    def check(value: Any) -> str | None:
+def one_of(*choices: ConfigValue) -> Check:
+    def check(value: ConfigValue) -> str | None:
         return None if value in choices else f"must be one of {', '.join(map(str, choices))}"
 
     return check
 
 
-def at_least_one(value: Any) -> str | None:
+def at_least_one(value: float) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
-def percent(value: Any) -> str | None:
+def percent(value: float) -> str | None:
     return None if 0 <= value <= 100 else "must be a percentage from 0 to 100"
 
 
-def port(value: Any) -> str | None:
+def port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a TCP port from 0 to 65535"
 
 
 def url_with_scheme(*schemes: str) -> Check:
-    def check(value: Any) -> str | None:
+    def check(value: str) -> str | None:
         return (
             None
             if value.split("://", 1)[0] in schemes and "://" in value
@@ -94,133 +113,128 @@ def url_with_scheme(*schemes: str) -> Check:
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL")
 
+#: A check across keys: ``(values, sources)`` → warnings (each a sentence naming the keys).
+TableCheck = Callable[[Mapping[str, ConfigValue], Mapping[str, str]], list[str]]
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    """Every key one program reads, the files it ships them in, and what else it tolerates.
+
+    Attributes:
+        keys: the known keys, in the order the shipped files list them.
+        files: each shipped file's name and the header comment it is rendered with, in order.
+        unused_keys: keys some version of the original reads that this program does not use:
+            accepted silently (a config written for the original loads as it is).
+        unused_prefixes: whole sections of the original this program does not use.
+        foreign_files: files another program keeps in the same folder: never read.
+        only_own_files: read only the files of :attr:`files` (a program that shares a folder
+            with another and must not read the other's files).
+        checks: warnings across keys (e.g. two names of one node that differ).
+    """
+
+    keys: tuple[Key, ...]
+    files: Mapping[str, str]
+    unused_keys: frozenset[str] = frozenset()
+    unused_prefixes: tuple[str, ...] = ()
+    foreign_files: frozenset[str] = frozenset()
+    only_own_files: bool = False
+    checks: tuple[TableCheck, ...] = ()
+    by_name: Mapping[str, Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name = {key.name: key for key in self.keys}
+        if len(by_name) != len(self.keys):
+            raise InvalidArgumentError("a key table names a key twice")
+        for key in self.keys:
+            for value in (key.default, key.value_when_absent):
+                if not is_of_kind(value, key.kind):
+                    raise InvalidArgumentError(f"key {key.name}: {value!r} is not of its kind, {key.kind.__name__}")
+        object.__setattr__(self, "by_name", by_name)
+
+    def is_unused_key_of_original(self, name: str) -> bool:
+        return name in self.unused_keys or name.startswith(self.unused_prefixes)
+
+    def reads(self, file: str) -> bool:
+        """Whether the loader reads ``file`` (a name in the configuration folder)."""
+        return file in self.files if self.only_own_files else file not in self.foreign_files
+
+    def extended(
+        self,
+        keys: Iterable[Key],
+        *,
+        files: Mapping[str, str],
+        defaults: Mapping[str, ConfigValue] | None = None,
+        unused_keys: Iterable[str] = (),
+        unused_prefixes: Iterable[str] = (),
+        foreign_files: Iterable[str] = (),
+        only_own_files: bool = False,
+        checks: Iterable[TableCheck] = (),
+    ) -> KeyTable:
+        """This table plus a program's own keys: ``files`` come first (a header given for a file
+        already here replaces its header), ``defaults`` replace the default of keys already here
+        (e.g. which modules run)."""
+        overrides = dict(defaults or {})
+        unknown = set(overrides) - set(self.by_name)
+        if unknown:
+            raise InvalidArgumentError(f"defaults for keys the table does not have: {sorted(unknown)}")
+        own = tuple(replace(key, default=overrides[key.name]) if key.name in overrides else key for key in self.keys)
+        return KeyTable(
+            keys=(*keys, *own),
+            files={**files, **{name: header for name, header in self.files.items() if name not in files}},
+            unused_keys=self.unused_keys | frozenset(unused_keys),
+            unused_prefixes=(*self.unused_prefixes, *unused_prefixes),
+            foreign_files=self.foreign_files | frozenset(foreign_files),
+            only_own_files=self.only_own_files or only_own_files,
+            checks=(*self.checks, *checks),
+        )
+
+
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off
-KEYS: tuple[Key, ...] = (
-    # --- mqtt (docs/protocol.md#4.1, docs/protocol.md#8.1) ------------------------------------
-    Key("mqtt.server", EDGE_FILE, str, "tcp://127.0.0.1:1883", "external MQTT broker (modes 1 and 2)", url_with_scheme("tcp", "ssl", "mqtt", "mqtts")),
-    Key("mqtt.internal-server", EDGE_FILE, str, "tcp://127.0.0.1:1884", "listen address of the embedded broker (modes 0 and 1)", url_with_scheme("tcp", "mqtt")),
-    Key("mqtt.mode", EDGE_FILE, int, 0, "0: embedded broker only, 1: embedded and external, 2: external only", one_of(0, 1, 2)),
-    Key("mqtt.qos", EDGE_FILE, int, 0, "QoS of publishes on the embedded broker", one_of(0, 1, 2)),
-    Key("mqtt.retain", EDGE_FILE, bool, False, "retain flag of publishes on the embedded broker"),
-    Key("mqtt.session-queue-size", EDGE_FILE, int, 100, "embedded broker: queued messages per session", positive),
-    Key("mqtt.max-packet-size", EDGE_FILE, int, 1048576, "(ours) embedded broker: bytes of the largest packet a client may send; a larger one ends its connection", positive),
-    Key("mqtt.inbound-queue-size", EDGE_FILE, int, 10000, "(ours) MQTT messages waiting for the bus actor; more are dropped and counted", positive),
-    Key("mqtt.reconnect-max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the back-off between broker reconnects", positive),
-    # --- edgehub (docs/protocol.md#3, docs/protocol.md#8.1) -----------------------------------
-    Key("edgehub.websocket.url", EDGE_FILE, str, "wss://127.0.0.1:10000/default/edge-node/events", "cloud hub: wss://host:port/<project-id>/<node-id>/events (ws:// for development)", url_with_scheme("ws", "wss")),
-    Key("edgehub.websocket.certfile", EDGE_FILE, str, "certs/edge.crt", "client certificate presented to the cloud"),
-    Key("edgehub.websocket.keyfile", EDGE_FILE, str, "certs/edge.key", "key of the client certificate"),
-    # The original never verifies the cloud (docs/protocol.md#3.2): its files, which have no such key, keep meaning that.
-    Key("edgehub.websocket.cafile", EDGE_FILE, str, "certs/ca.crt", "(ours) CA the cloud's certificate is verified against; empty, or absent as in the original's files: not verified (a warning says so)", absent=""),
-    Key("edgehub.websocket.handshake-timeout", EDGE_FILE, float, 30.0, "seconds for the TLS and websocket handshake", positive),
-    Key("edgehub.websocket.write-deadline", EDGE_FILE, float, 15.0, "seconds a write to the cloud may take", positive),
-    Key("edgehub.websocket.read-deadline", EDGE_FILE, float, 15.0, "read by the original but never applied; kept for compatibility", positive),
-    Key("edgehub.controller.heartbeat", EDGE_FILE, float, 15.0, "seconds between keepalives to the cloud", positive),
-    Key("edgehub.controller.project-id", EDGE_FILE, str, "default", "project id, sent as the project_id handshake header"),
-    Key("edgehub.controller.node-id", EDGE_FILE, str, "edge-node", "this node's id: must equal the Kubernetes node name and edged.hostname-override"),
-    Key("edgehub.reconnect.initial-interval", EDGE_FILE, float, 1.0, "(ours) first wait in seconds before redialling the cloud", positive),
-    Key("edgehub.reconnect.max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the redial back-off (jittered)", positive),
-    Key("edgehub.outbox-size", EDGE_FILE, int, 10000, "(ours) messages for the cloud kept while it is away; overflow is counted and logged", positive),
-    # --- edged (docs/protocol.md#7, docs/protocol.md#8.1) -------------------------------------
-    Key("edged.register-node-namespace", EDGE_FILE, str, "default", "namespace of node status, pod list and pull-secret lookups"),
-    Key("edged.hostname-override", EDGE_FILE, str, "edge-node", "node name in node status: must equal edgehub.controller.node-id"),
-    Key("edged.interface-name", EDGE_FILE, str, "eth0", "network interface whose IPv4 address is the host and pod IP"),
-    Key("edged.node-status-update-frequency", EDGE_FILE, float, 10.0, "seconds between node status reports", positive),
-    Key("edged.image-gc-high-threshold", EDGE_FILE, int, 80, "disk usage percent that starts image garbage collection", percent),
-    Key("edged.image-gc-low-threshold", EDGE_FILE, int, 40, "disk usage percent image garbage collection frees down to", percent),
-    Key("edged.maximum-dead-containers-per-container", EDGE_FILE, int, 1, "exited containers kept per pod container", not_negative),
-    Key("edged.version", EDGE_FILE, str, "v1.10.9-kubeedge-v1.0.0", "kubeletVersion reported in node status"),
-    Key("edged.docker-address", EDGE_FILE, str, "unix:///var/run/docker.sock", "Docker Engine endpoint"),
-    Key(
-        "edged.root-directory",
-        EDGE_FILE,
-        str,
-        "edged",
-        "(ours) pod folders (volumes, configmap and secret files) live under <this>/pods; relative: beside conf/ (the original: /var/lib/edged)",
+RUNTIME_KEYS = KeyTable(
+    keys=(
+        Key("modules.enabled", MODULES_FILE, list, [], "modules to run, by wire name"),
+        Key("modules.restart.retries", MODULES_FILE, int, 5, "(ours) restarts of a crashed module before it is given up; 0: no limit", not_negative),
+        Key("modules.restart.interval", MODULES_FILE, float, 1.0, "(ours) seconds before the first restart", positive),
+        Key("modules.restart.grow-rate", MODULES_FILE, float, 2.0, "(ours) factor applied to the wait after each restart", at_least_one),
+        Key("modules.restart.max-interval", MODULES_FILE, float, 30.0, "(ours) cap in seconds of the wait between restarts", positive),
+        Key("modules.restart.reset-after", MODULES_FILE, float, 60.0, "(ours) seconds of running that forget earlier crashes", positive),
+        Key("modules.stop-timeout", MODULES_FILE, float, 10.0, "(ours) seconds each module gets to stop", positive),
+        Key("metrics.enabled", MODULES_FILE, bool, False, "(ours) serve Prometheus metrics of every module"),
+        Key("metrics.address", MODULES_FILE, str, "127.0.0.1", "(ours) metrics listen address"),
+        Key("metrics.port", MODULES_FILE, int, 9464, "(ours) metrics listen port", port),
+        Key("loggerLevel", LOGGING_FILE, str, "INFO", "DEBUG, INFO, WARN, ERROR or FATAL", one_of(*LOG_LEVELS)),
+        Key("enableRsyslog", LOGGING_FILE, bool, False, "also log to the local syslog socket"),
+        Key("logFormatText", LOGGING_FILE, bool, True, "plain text lines; false: one JSON object per line"),
+        Key("writers", LOGGING_FILE, list, ["stdout"], "where logs go: stdout and/or file"),
+        Key("loggerFile", LOGGING_FILE, str, "edge.log", "log file of the file writer"),
     ),
-    Key("edged.server-port", EDGE_FILE, int, 10255, "(ours) read-only HTTP endpoint GET /pods on 127.0.0.1; 0 turns it off", port),
-    # --- database and meta (docs/protocol.md#6) -----------------------------------------------
-    Key("database.source", EDGE_FILE, str, "edge.db", "SQLite file shared by meta and twin"),
-    Key("database.journal-mode", EDGE_FILE, str, "wal", "(ours) wal, or delete: programs that force journal_mode=DELETE (the original's driver) can read the file while the edge runs; commits cost ~10x more", one_of("wal", "delete")),
-    Key("meta.sync.podstatus.interval", EDGE_FILE, float, 60.0, "seconds between pod status resyncs to the cloud", positive),
-    Key("metamanager.edgesite", EDGE_FILE, bool, False, "start as if the cloud were connected (edge site mode)"),
-    # --- metrics (ours) -----------------------------------------------------------------------
-    Key("metrics.enabled", EDGE_FILE, bool, False, "(ours) serve Prometheus metrics"),
-    Key("metrics.address", EDGE_FILE, str, "127.0.0.1", "(ours) metrics listen address"),
-    Key("metrics.port", EDGE_FILE, int, 9464, "(ours) metrics listen port", port),
-    # --- modules.yaml (docs/protocol.md#1.5) --------------------------------------------------
-    Key("modules.enabled", MODULES_FILE, list, ["eventbus", "websocket", "metaManager", "edged", "twin"], "modules to run, by wire name"),
-    Key("modules.restart.retries", MODULES_FILE, int, 5, "(ours) restarts of a crashed module before it is given up; 0: no limit", not_negative),
-    Key("modules.restart.interval", MODULES_FILE, float, 1.0, "(ours) seconds before the first restart", positive),
-    Key("modules.restart.grow-rate", MODULES_FILE, float, 2.0, "(ours) factor applied to the wait after each restart", at_least_one),
-    Key("modules.restart.max-interval", MODULES_FILE, float, 30.0, "(ours) cap in seconds of the wait between restarts", positive),
-    Key("modules.restart.reset-after", MODULES_FILE, float, 60.0, "(ours) seconds of running that forget earlier crashes", positive),
-    Key("modules.stop-timeout", MODULES_FILE, float, 10.0, "(ours) seconds each module gets to stop", positive),
-    # --- logging.yaml (docs/protocol.md#8.2) --------------------------------------------------
-    Key("loggerLevel", LOGGING_FILE, str, "INFO", "DEBUG, INFO, WARN, ERROR or FATAL", one_of(*LOG_LEVELS)),
-    Key("enableRsyslog", LOGGING_FILE, bool, False, "also log to the local syslog socket"),
-    Key("logFormatText", LOGGING_FILE, bool, True, "plain text lines; false: one JSON object per line"),
-    Key("writers", LOGGING_FILE, list, ["stdout"], "where logs go: stdout and/or file"),
-    Key("loggerFile", LOGGING_FILE, str, "edge.log", "log file of the file writer"),
-    # --- cloudhub.yaml: this project's cloud hub (docs/protocol.md#9.2) -----------------------
-    Key("cloudhub.address", CLOUD_FILE, str, "127.0.0.1", "websocket listen address (0.0.0.0 for every interface)"),
-    Key("cloudhub.port", CLOUD_FILE, int, 10000, "websocket listen port", port),
-    Key("cloudhub.ca", CLOUD_FILE, str, "certs/ca.crt", "CA of the edge certificates"),
-    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate; empty with cloudhub.key: no TLS, edges dial ws:// (for development)"),
-    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key; empty with cloudhub.cert: no TLS"),
-    Key("cloudhub.keepalive-interval", CLOUD_FILE, float, 30.0, "seconds of silence after which an edge is dropped", positive),
-    Key("cloudhub.write-timeout", CLOUD_FILE, float, 30.0, "seconds a write to an edge may take", positive),
-    Key("cloudhub.node-limit", CLOUD_FILE, int, 1000, "edges connected at once; more get HTTP 429", positive),
-    Key("cloudhub.api-address", CLOUD_FILE, str, "127.0.0.1", "(ours) control API listen address"),
-    Key("cloudhub.api-port", CLOUD_FILE, int, 10080, "(ours) control API listen port", port),
-    Key("cloudhub.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the cloud hub's state"),
+    files={
+        MODULES_FILE: "Which modules run (wire names), how crashed modules are restarted, and metrics.",
+        LOGGING_FILE: "Logging, in the key format of KubeEdge's logging.yaml.",
+    },
 )
 # fmt: on
 
-#: Keys some version of the original reads and we do not use (docs/protocol.md#8): accepted silently.
-UNUSED_KEYS: frozenset[str] = frozenset(
-    {
-        "edgehub.controller.protocol",
-        "edgehub.controller.placement",
-        "edgehub.controller.placement-url",
-        "edgehub.controller.cloudhub-url",
-        "edgehub.controller.refresh-ak-sk-interval",
-        "edgehub.controller.auth-info-files-path",
-        "edged.device-plugin-enabled",
-        "edged.gpu-plugin-enabled",
-        "edged.runtime-type",
-        "edged.remote-runtime-endpoint",
-        "edged.remote-image-endpoint",
-        "edged.runtime-request-timeout",
-        "edged.podsandbox-image",
-        "edged.edged-memory-capacity-bytes",
-        "edged.cgroup-driver",
-        "edged.image-pull-progress-deadline",
-        "edged.node-ip",
-        "edged.cluster-dns",
-        "edged.cluster-domain",
-        "context-receive-module",
-        "context-send-module",
-        "context-send-group",
-        "database.driver",
-        "database.name",
-        "metamanager.context-send-group",
-        "metamanager.context-send-module",
-        "cloudhub.protocol_websocket",
-        "cloudhub.protocol_quic",
-        "cloudhub.quic_port",
-        "cloudhub.max_incomingstreams",
-        "controller.kube.master",
-        "controller.kube.namespace",
-        "controller.kube.content_type",
-        "controller.kube.qps",
-        "controller.kube.burst",
-        "controller.kube.node_update_frequency",
-        "controller.kube.kubeconfig",
-    }
-)
-#: Whole sections of the original we do not use.
-UNUSED_PREFIXES: tuple[str, ...] = ("edgehub.quic.", "mesh.", "systeminfo.", "controller.", "devicecontroller.")
 
-KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+__all__ = [
+    "AS_DEFAULT",
+    "LOGGING_FILE",
+    "LOG_LEVELS",
+    "MODULES_FILE",
+    "RUNTIME_KEYS",
+    "Check",
+    "ConfigValue",
+    "Key",
+    "KeyTable",
+    "TableCheck",
+    "at_least_one",
+    "is_of_kind",
+    "not_negative",
+    "one_of",
+    "percent",
+    "port",
+    "positive",
+    "url_with_scheme",
+]

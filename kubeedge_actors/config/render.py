@@ -6,25 +6,19 @@ The shipped ``conf/`` is this output; a test keeps the two the same.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from kubeedge_actors.config.keys import KEYS, SHIPPED_FILES
-
-_HEADERS = {
-    "edge.yaml": "Edge core settings, in the key format of KubeEdge's edge.yaml (every default written out).",
-    "modules.yaml": "Which modules run (wire names) and how crashed modules are restarted.",
-    "logging.yaml": "Logging, in the key format of KubeEdge's logging.yaml.",
-    "cloudhub.yaml": "This project's cloud hub (python -m kubeedge_actors cloud); the edge ignores it.",
-}
+from kubeedge_actors.config.keys import ConfigValue, KeyTable
 
 
-def render_default_file(file: str) -> str:
+def render_default_file(table: KeyTable, file: str) -> str:
     """The commented YAML text of one shipped file."""
-    lines = [f"# {_HEADERS[file]}", "# Keys marked (ours) are additions to the original's format.", ""]
+    lines = [f"# {table.files[file]}", "# Keys marked (ours) are additions to the original's format.", ""]
     open_sections: list[str] = []
-    for key in (k for k in KEYS if k.file == file):
+    for key in (k for k in table.keys if k.file == file):
         *sections, leaf = key.name.split(".")
         common = _common_prefix_length(open_sections, sections)
+        if not sections and open_sections and lines[-1] != "":
+            lines.append("")  # a top-level key after a section
         open_sections = sections
         for depth in range(common, len(sections)):
             if depth == 0 and lines[-1] != "":
@@ -36,9 +30,9 @@ def render_default_file(file: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_default_config() -> str:
+def render_default_config(table: KeyTable) -> str:
     """Every shipped file, each introduced by a comment naming it (for --print-default-config)."""
-    return "\n".join(f"# ==> conf/{file} <==\n{render_default_file(file)}" for file in SHIPPED_FILES)
+    return "\n".join(f"# ==> conf/{file} <==\n{render_default_file(table, file)}" for file in table.files)
 
 
 def _common_prefix_length(a: list[str], b: list[str]) -> int:
@@ -50,7 +44,7 @@ def _common_prefix_length(a: list[str], b: list[str]) -> int:
     return count
 
 
-def _format(value: Any) -> str:
+def _format(value: ConfigValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

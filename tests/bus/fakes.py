@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from actors.bus.mqtt import MqttConnected, MqttConnectionLost, MqttError, MqttMessageReceived
+from actors.bus.mqtt import MqttConnected, MqttConnectionLost, MqttError, MqttMessageReceived, MqttStateChange
 
 
 class FakeMqttClient:
@@ -21,10 +20,10 @@ class FakeMqttClient:
         self.published: list[tuple[str, bytes, int, bool]] = []
         self.refuse_publishes = False
         self.closed = False
-        self._on_message: Callable[[MqttMessageReceived], Any] | None = None
-        self._on_state: Callable[[Any], None] | None = None
+        self._on_message: Callable[[MqttMessageReceived], object] | None = None
+        self._on_state: Callable[[MqttStateChange], None] | None = None
 
-    def bind(self, on_message: Callable[[MqttMessageReceived], Any], on_state: Callable[[Any], None]) -> None:
+    def bind(self, on_message: Callable[[MqttMessageReceived], object], on_state: Callable[[MqttStateChange], None]) -> None:
         self._on_message, self._on_state = on_message, on_state
 
     def connect(self) -> None:
@@ -58,12 +57,12 @@ class FakeMqttClient:
     def fire_lost(self, reason: str = "connection lost") -> None:
         self._state(MqttConnectionLost(self.name, reason))
 
-    def fire_message(self, topic: str, payload: bytes) -> Any:
+    def fire_message(self, topic: str, payload: bytes) -> object:
         if self._on_message is None:
             raise AssertionError("message before bind()")
         return self._on_message(MqttMessageReceived(self.name, topic, payload))
 
-    def _state(self, event: Any) -> None:
+    def _state(self, event: MqttStateChange) -> None:
         if self._on_state is None:
             raise AssertionError("state change before bind()")
         self._on_state(event)

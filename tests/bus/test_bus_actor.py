@@ -10,14 +10,15 @@ import pytest
 
 from actors.bus.actor import BusActor
 from actors.bus.topics import FIXED_SUBSCRIPTIONS
-from kubeedge_actors import Config
-from kubeedge_actors.testing import ActorHarness, connection_event, make_message
-from kubeedge_actors.wire import Group, Module, encode_topic
+from actors.keys import edge_defaults
+from actors.protocol import Group, Module, encode_topic
+from actors.testing import connection_event
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.bus.fakes import FakeBroker, FakeMqttClient
 
 
 def started_bus(*clients: FakeMqttClient, mode: int = 2, **values: object) -> ActorHarness[BusActor]:
-    config = Config.defaults().with_values({"mqtt.mode": mode, "edgehub.controller.node-id": "node-1", **values})
+    config = edge_defaults().with_values({"mqtt.mode": mode, "edgehub.controller.node-id": "node-1", **values})
     broker = FakeBroker() if mode in (0, 1) else None
     harness = ActorHarness(BusActor, config, clients=list(clients or [FakeMqttClient()]), broker=broker)
     harness.start()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from actors.bus.actor import BusActor
-from kubeedge_actors import Config, Router
+from actors.keys import edge_defaults
+from actors.protocol import Group, Module
+from kubeedge_actors import Router
 from kubeedge_actors.testing import make_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
 from tests.bus.fakes import FakeMqttClient
 
 
@@ -14,7 +15,7 @@ def test_device_topics_reach_the_twin_group_and_publishes_reach_the_broker() -> 
     twin = start_probe(router, Module.TWIN, Group.TWIN)
     hub = start_probe(router, Module.HUB, Group.HUB)
     client = FakeMqttClient()
-    config = Config.defaults().with_values({"mqtt.mode": 2})
+    config = edge_defaults().with_values({"mqtt.mode": 2})
     router.register(Module.BUS, Group.BUS, BusActor.start(router, config, clients=[client]))
     wait_until(lambda: client.connect_calls == 1, what="the bus dialled its broker")
     client.fire_connected()

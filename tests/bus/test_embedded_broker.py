@@ -6,9 +6,10 @@ import socket
 
 import pytest
 
-from actors.bus.broker import BrokerSettings, EmbeddedBrokerError, EmbeddedMqttBroker, broker_settings
+from actors.bus.broker import BrokerSettings, EmbeddedBrokerError, EmbeddedMqttBroker
 from actors.bus.broker.server import EmbeddedBroker
-from kubeedge_actors import Config
+from actors.bus.settings import BusSettings
+from actors.keys import edge_defaults
 from tests.integration.twin_device_app import DeviceApp
 from tests.services import free_port
 
@@ -50,9 +51,10 @@ def test_the_broker_stops_and_its_port_is_free_again() -> None:
 
 
 def test_the_settings_come_from_the_mqtt_keys() -> None:
-    config = Config.defaults().with_values({"mqtt.internal-server": "tcp://127.0.0.1:2884", "mqtt.session-queue-size": 7})
+    config = edge_defaults().with_values({"mqtt.internal-server": "tcp://127.0.0.1:2884", "mqtt.session-queue-size": 7})
 
-    settings = broker_settings(config)
+    settings = BusSettings.from_config(config).broker
+    assert settings is not None
 
     assert (settings.host, settings.port, settings.session_queue_size, settings.max_packet_size) == ("127.0.0.1", 2884, 7, 1 << 20)
 

@@ -1,7 +1,9 @@
-"""An edged actor object driven on the test's thread, with a fake Docker and fake meta objects."""
+"""An edged actor object driven on the test's thread, with a fake Docker, and meta's answers to
+its configmap and secret queries given at once from fake objects."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +11,37 @@ import pytest
 
 from actors.edged import EdgedActor, EdgedTimings
 from actors.edged.gc import PulledImages
-from kubeedge_actors.config import Config
+from actors.keys import edge_defaults
+from actors.protocol import Module
+from actors.testing import cloud_message
 from kubeedge_actors.message import Message
-from kubeedge_actors.testing import ActorHarness, cloud_message
-from kubeedge_actors.wire import Module
+from kubeedge_actors.scheduler import Scheduler
+from kubeedge_actors.testing import ActorHarness, RecordingRouter
 from tests.edged.builders import as_meta_answer
 from tests.edged.fakes import FakeObjects, FakeRuntime
 
 BUSYBOX = "kubeedge-actors/busybox:test"
 EPOCH = 1_800_000_000.0
+
+
+class ObjectAnsweringRouter(RecordingRouter):
+    """The recording router, answering queries for configmaps and secrets as meta does
+    (docs/architecture.md#4.3), from ``objects``; everything else waits for the test."""
+
+    def __init__(self, objects: FakeObjects, scheduler: Scheduler) -> None:
+        super().__init__(scheduler)
+        self.objects = objects
+        self.answering = True  # False: the queries wait for the test (reply_to, fail)
+
+    def send_sync(self, module: str, message: Message, timeout_s: float | None = None) -> Future[Message]:
+        future = super().send_sync(module, message, timeout_s)
+        if self.answering and is_object_query(module, message):
+            self.reply_to(message, self.objects.answer(message.resource))
+        return future
+
+
+def is_object_query(module: str, message: Message) -> bool:
+    return module == Module.META and message.operation == "query" and message.resource.split("/")[1:2] in (["configmap"], ["secret"])
 
 
 class Edge:
@@ -33,14 +57,16 @@ class Edge:
         self.objects = FakeObjects()
         self.harness: ActorHarness[EdgedActor] = ActorHarness(
             EdgedActor,
-            Config.defaults().with_values(values),
+            edge_defaults().with_values(values),
             runtime=self.runtime,
-            fetch_object=self.objects.fetch,
             pulled_images=PulledImages(tmp_path / "images.json", self.clock),
             timings=EdgedTimings(),
             clock=self.clock,
             disk_usage=lambda: self.disk_percent,
         )
+        # meta's answers come from the router: the harness's own is swapped before the start.
+        self.router = ObjectAnsweringRouter(self.objects, self.harness.scheduler)
+        self.harness.router = self.harness.actor.module_router = self.router
         self.root = tmp_path / "edged"
 
     @property
@@ -81,6 +107,9 @@ class Edge:
         """The first running container exits with ``exit_code``; edged hears of it."""
         self.runtime.exit(self.runtime.running()[0].id, exit_code)
         self.harness.run_pending()
+
+    def object_queries(self) -> list[Message]:
+        return [s.message for s in self.harness.router.sent if s.kind == "sync" and is_object_query(s.destination, s.message)]
 
     def sent_to_meta(self, resource_part: str) -> list[Message]:
         return [s.message for s in self.harness.router.sent if s.destination == Module.META and resource_part in s.message.resource]

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from typing import Any
 import pykka
 
 from actors.edged import EdgedActor, EdgedTimings
-from actors.edged.localimage import busybox_rootfs_tar
-from actors.edged.model import NODE_ID_LABEL
-from kubeedge_actors.config import Config
+from actors.edged.model import NODE_ID_LABEL, ContainerInfo, ContainerRuntime
+from actors.edged.runtime import DockerContainerRuntime
+from actors.keys import edge_defaults
+from actors.protocol import Module
+from actors.testing import cloud_message
+from examples.busybox_image import busybox_rootfs_tar
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
-from kubeedge_actors.testing import Probe, cloud_message, start_probe, wait_until
-from kubeedge_actors.wire import Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.services import free_port, service_missing, wait_for_port
 
 FAST = EdgedTimings(
@@ -36,6 +39,20 @@ FAST = EdgedTimings(
     meta_timeout_s=10.0,
     pull_backoff_flip_s=0.3,
 )
+
+
+class CountingDocker(DockerContainerRuntime):
+    """The real Docker adapter, counting the inspections of each container (workers call it)."""
+
+    def __init__(self, base_url: str, node_id: str) -> None:
+        super().__init__(base_url, node_id)
+        self._count_lock = threading.Lock()
+        self.inspections: Counter[str] = Counter()
+
+    def inspect_container(self, container_id: str) -> ContainerInfo | None:
+        with self._count_lock:
+            self.inspections[container_id] += 1
+        return super().inspect_container(container_id)
 
 
 class EdgeNode:
@@ -58,7 +75,7 @@ class EdgeNode:
             "edged.node-status-update-frequency": 1.0,
         }
         values.update(config)
-        self.config = Config.defaults().with_values(values)
+        self.config = edge_defaults().with_values(values)
         self.router = Router()
         self.pods: list[dict[str, Any]] = []  # meta's answer to the pod query
         self._pod_rows: dict[str, dict[str, Any]] = {}
@@ -74,8 +91,8 @@ class EdgeNode:
         found = self.objects.get(request.resource)
         return [json.dumps(found)] if found is not None else []
 
-    def start_edged(self, timings: EdgedTimings = FAST) -> None:
-        self.edged = EdgedActor.start(self.router, self.config, timings=timings)
+    def start_edged(self, timings: EdgedTimings = FAST, runtime: ContainerRuntime | None = None) -> None:
+        self.edged = EdgedActor.start(self.router, self.config, timings=timings, runtime=runtime)
         self.router.register(Module.EDGED, "edged", self.edged)
 
     def stop_edged(self) -> None:

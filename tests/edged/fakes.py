@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from actors.edged.model import (
-    NODE_ID_LABEL,
-    ContainerConfig,
-    ContainerEvent,
-    ContainerInfo,
-    ContainerNotFoundError,
-    ContainerRuntimeError,
-    ContainerSummary,
-    ImagePullError,
-    RegistryAuth,
-    RuntimeUnavailableError,
-)
+from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, ImagePullError, RuntimeUnavailableError
+from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, RegistryAuth
 from actors.edged.timefmt import k8s_time
 
 
@@ -55,6 +46,9 @@ class FakeRuntime:
         self.fail_start: str = ""
         self.down = False
         self.only_node = ""  # like the label filter of the real runtime
+        #: Like Docker, tell the open watch of its own creates, starts, stops and removals (off:
+        #: the test emits what it wants edged to hear, when it wants).
+        self.emits_events = True
         self.watches: list[FakeWatch] = []
         self.closed = False
         self._ids = itertools.count(1)
@@ -69,7 +63,15 @@ class FakeRuntime:
         self.watch.on_open()
 
     def emit(self, container_id: str, action: str) -> None:
-        self.watch.on_event(ContainerEvent(container_id, action))
+        known = self.containers.get(container_id)
+        self.watch.on_event(ContainerEvent(container_id, action, known.name if known else ""))
+
+    def inspections(self, container_id: str) -> int:
+        return self.calls.count(f"inspect {container_id}")
+
+    def _emit_own(self, container_id: str, action: str, name: str) -> None:
+        if self.emits_events and self.watches and not self.watch.closed:
+            self.watch.on_event(ContainerEvent(container_id, action, name))
 
     def exit(self, container_id: str, code: int, *, emit: bool = True) -> None:
         info = self.containers[container_id]
@@ -124,6 +126,7 @@ class FakeRuntime:
             container_id, config.name, labels, config.image, f"sha256:{config.image}", "created", created_at=now
         )
         self.configs[container_id] = config
+        self._emit_own(container_id, "create", config.name)
         return container_id
 
     def start_container(self, container_id: str) -> None:
@@ -133,6 +136,7 @@ class FakeRuntime:
             self.containers[container_id] = replace(info, exit_code=127, error=self.fail_start)
             raise ContainerRuntimeError(self.fail_start)
         self.containers[container_id] = replace(info, status="running", started_at=docker_time(self.clock()))
+        self._emit_own(container_id, "start", info.name)
 
     def stop_container(self, container_id: str, grace_s: float) -> None:
         self._check(f"stop {container_id}")
@@ -140,11 +144,13 @@ class FakeRuntime:
         self.stops.append((container_id, grace_s))
         if info.is_running:
             self.containers[container_id] = replace(info, status="exited", exit_code=143, finished_at=docker_time(self.clock()))
+            self._emit_own(container_id, "die", info.name)
 
     def remove_container(self, container_id: str) -> None:
         self._check(f"remove {container_id}")
-        self._get(container_id)
+        info = self._get(container_id)
         del self.containers[container_id]
+        self._emit_own(container_id, "destroy", info.name)
 
     def image_present(self, image: str) -> bool:
         self._check(f"image_present {image}")
@@ -198,7 +204,8 @@ class FakeObjects:
     def put(self, namespace: str, kind: str, name: str, obj: dict[str, Any]) -> None:
         self.objects[f"{namespace}/{kind}/{name}"] = obj
 
-    def fetch(self, namespace: str, ref: Any) -> dict[str, Any] | None:
-        key = f"{namespace}/{ref.kind}/{ref.name}"
-        self.fetches.append(key)
-        return self.objects.get(key)
+    def answer(self, resource: str) -> list[str]:
+        """meta's answer to a query of ``<ns>/<kind>/<name>``: a JSON array of JSON strings."""
+        self.fetches.append(resource)
+        found = self.objects.get(resource)
+        return [json.dumps(found)] if found is not None else []

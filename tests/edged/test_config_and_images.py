@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubeedge_actors.testing import cloud_message
+from actors.testing import cloud_message
 from tests.edged.builders import make_configmap, make_pod, make_secret, pull_secret
 from tests.edged.conftest import Edge
 

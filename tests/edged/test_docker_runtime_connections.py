@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.edged.model import RuntimeUnavailableError
+from actors.edged.errors import RuntimeUnavailableError
 from actors.edged.runtime import DockerContainerRuntime
 from tests.edged.docker_support import SocketProxy
 

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from actors.edged.containers import resolve_env
+from actors.edged.errors import PodRejected
 from actors.edged.identity import derived_uid
 from actors.edged.model import POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, ContainerInfo
-from actors.edged.pods import Pod, PodRejected, parse_pod, placed_by_containers
-from actors.edged.reporting import PodReports
+from actors.edged.pods import Pod, parse_pod, placed_by_containers
+from actors.edged.records import PodRecord
+from actors.edged.reporting import pod_list
 from tests.edged.builders import make_configmap, make_pod
 
 
@@ -136,7 +138,7 @@ def test_a_pod_whose_namespace_was_given_is_never_moved() -> None:
 def test_the_pod_list_shows_the_namespace_and_uid_edged_runs_the_pod_under() -> None:
     pod = parse_pod(bare_pod(), "apps")
 
-    [item] = PodReports().pod_list([pod])
+    [item] = pod_list([PodRecord(pod.uid, pod)])
 
     assert item["metadata"] == {"name": "web", "namespace": "apps", "uid": derived_uid("apps", "web")}
 

@@ -10,7 +10,7 @@ import pytest
 
 from actors.edged.identity import derived_uid
 from actors.edged.model import CONTAINER_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL
-from kubeedge_actors.testing import cloud_message
+from actors.testing import cloud_message
 from tests.edged.builders import as_meta_answer, make_pod
 from tests.edged.conftest import BUSYBOX, Edge
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from actors.edged.containers import expand
-from actors.edged.images import ImageReferenceError, default_pull_policy, normalize_registry, parse_image_ref, registry_auth_from_secret
-from actors.edged.quantity import QuantityError, cpu_millis, memory_bytes
+from actors.edged.errors import ImageReferenceError, QuantityError
+from actors.edged.images import default_pull_policy, normalize_registry, parse_image_ref, registry_auth_from_secret
+from actors.edged.quantity import cpu_millis, memory_bytes
 from actors.edged.status import pod_phase
 from actors.edged.timefmt import docker_to_k8s, parse_docker_time
 from actors.edged.volumes import PodFiles

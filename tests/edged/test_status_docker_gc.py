@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from actors.edged.model import ContainerInfo
+from actors.protocol import Module
 from kubeedge_actors.errors import SyncTimeoutError
 from kubeedge_actors.testing import make_message
-from kubeedge_actors.wire import Module
 from tests.edged.builders import make_pod
 from tests.edged.conftest import BUSYBOX, Edge
 from tests.edged.fakes import docker_time

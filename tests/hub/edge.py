@@ -9,6 +9,7 @@ from typing import Any
 import pykka
 
 from actors.hub import HubActor
+from actors.hub.transport import CloudDialer
 from kubeedge_actors import Config, Router
 from kubeedge_actors.testing import Probe, start_probe
 
@@ -39,11 +40,11 @@ class RunningEdge:
             self.hub.stop()
 
 
-def start_edge(config: Config) -> RunningEdge:
+def start_edge(config: Config, dialer: CloudDialer | None = None) -> RunningEdge:
     router = Router()
     meta = start_probe(router, "metaManager", "meta")
     twin = start_probe(router, "twin", "twin")
     bus = start_probe(router, "eventbus", "bus")
-    hub = HubActor.start(router, config)
+    hub = HubActor.start(router, config, dialer=dialer)
     router.register("websocket", "hub", hub)
     return RunningEdge(config["edgehub.controller.node-id"], router, meta, twin, bus, hub)

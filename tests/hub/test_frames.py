@@ -1,14 +1,16 @@
-"""Tier 1: the client frames the link writes are exactly websocket-client's (RFC 6455 §5.2)."""
+"""Tier 1: the client frames the link writes are exactly websocket-client's (RFC 6455 §5.2), on the
+websocket-client release that was verified."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 from collections.abc import Callable
 
 import pytest
 import websocket
 
-from actors.hub.transport import masked_text_frames
+from actors.hub.frames import BATCHED_WRITER_VERIFIED_WITH, masked_text_frames
 
 
 def counting_keys() -> tuple[list[bytes], Callable[[int], bytes]]:
@@ -77,3 +79,15 @@ def test_frames_read_back_as_the_texts_that_were_sent() -> None:
     assert [f.opcode for f in frames] == [websocket.ABNF.OPCODE_TEXT] * 3
     assert [f.mask_value for f in frames] == [1, 1, 1]
     assert [f.data.decode() for f in frames] == texts  # the reader unmasks
+
+
+def test_the_batched_frame_writer_runs_on_the_websocket_client_it_was_verified_against() -> None:
+    installed = importlib.metadata.version("websocket-client")
+
+    assert installed == BATCHED_WRITER_VERIFIED_WITH, (
+        "actors/hub/transport.py: BatchedFrameWriter writes frames to websocket-client's socket behind its back and was "
+        f"verified against websocket-client {BATCHED_WRITER_VERIFIED_WITH}, but {installed} is installed. Check that "
+        "WebSocket.sock is still the connected socket and that reads, keepalives and close still work beside it "
+        "(pytest tests/hub), that benchmarks/link.py still shows batched_vs_public above 1.1 (else use PublicFrameWriter), "
+        "then set BATCHED_WRITER_VERIFIED_WITH to the new release"
+    )

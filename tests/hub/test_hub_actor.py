@@ -12,16 +12,18 @@ import pytest
 
 from actors.hub import HubActor
 from actors.hub.actor import INBOUND_GROUPS
+from actors.keys import EDGE_KEYS, edge_defaults
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors import Config, Message, load_config
 from kubeedge_actors.message import decode_message, encode_message
-from kubeedge_actors.testing import ActorHarness, cloud_message, edged_message, make_message
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.hub.fakes import FakeDialer
 
 CONNECTION_GROUPS = ["meta", "twin", "bus"]
 
 
 def hub_config(**values: Any) -> Config:
-    return Config.defaults().with_values({"edgehub.websocket.url": FakeDialer.url, **values})
+    return edge_defaults().with_values({"edgehub.websocket.url": FakeDialer.url, **values})
 
 
 @pytest.fixture
@@ -358,7 +360,7 @@ def test_a_cafile_left_out_of_the_conf_is_one_warning_that_says_how_to_verify_th
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "edge.yaml").write_text("edgehub:\n  websocket:\n    certfile: certs/edge.crt\n    keyfile: certs/edge.key\n")
-    config = load_config(tmp_path).with_values({"edgehub.websocket.url": "wss://cloud:10000/p/n/events"})
+    config = load_config(tmp_path, EDGE_KEYS).with_values({"edgehub.websocket.url": "wss://cloud:10000/p/n/events"})
     dialer = FakeDialer().refuse(times=3)
 
     with caplog.at_level(logging.WARNING):

@@ -12,10 +12,14 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.hub.transport import CloudLinkError, LinkSettings, client_ssl_context
-from kubeedge_actors import Config, Router, load_config
+from actors.hub.frames import PublicFrameWriter
+from actors.hub.transport import CloudLinkError, LinkSettings, WebsocketDialer, client_ssl_context
+from actors.keys import EDGE_KEYS, edge_defaults
+from actors.protocol import DeliveryReport
+from actors.testing import cloud_message
+from kubeedge_actors import Config, Message, Router, load_config
 from kubeedge_actors.message import encode_message
-from kubeedge_actors.testing import cloud_message, make_message, wait_until
+from kubeedge_actors.testing import make_message, wait_until
 from tests.hub.cloud_double import CloudDouble
 from tests.hub.edge import RunningEdge as Edge
 from tests.hub.edge import start_edge as start_running_edge
@@ -34,7 +38,7 @@ def edge_config(cloud: CloudDouble, tls: TlsFiles | None, **values: Any) -> Conf
         "edgehub.reconnect.max-interval": 0.2,
     }
     settings.update(values)
-    return Config.defaults().with_values(settings)
+    return edge_defaults().with_values(settings)
 
 
 @pytest.fixture
@@ -45,11 +49,11 @@ def cloud(tls_files: TlsFiles) -> Iterator[CloudDouble]:
 
 
 @pytest.fixture
-def start_edge() -> Iterator[Callable[[Config], Edge]]:
+def start_edge() -> Iterator[Callable[..., Edge]]:
     routers: list[Router] = []
 
-    def start(config: Config) -> Edge:
-        edge = start_running_edge(config)
+    def start(config: Config, dialer: WebsocketDialer | None = None) -> Edge:
+        edge = start_running_edge(config, dialer)
         routers.append(edge.router)
         return edge
 
@@ -123,6 +127,35 @@ def test_a_cloud_push_reaches_meta_and_its_ack_reaches_the_cloud(
     assert pushed == pod
     [ack] = cloud.wait_for_messages(lambda m: m.operation == "response")
     assert (ack.parent_id, ack.content, ack.source, ack.group) == (pod.id, "OK", "controller", "resource")
+
+
+def test_through_the_public_frame_writer_a_burst_reaches_the_cloud_unchanged_and_in_order(
+    cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[..., Edge]
+) -> None:
+    config = edge_config(cloud, tls_files)
+    edge = start_edge(config, WebsocketDialer(LinkSettings.from_config(config), PublicFrameWriter))
+    edge.meta.wait_for(lambda m: m.content == "cloud_connected")
+    statuses = [make_message("update", f"default/podstatus/p{n}", {"n": n}, source="edged", group="meta") for n in range(300)]
+
+    for status in statuses:
+        edge.router.send("websocket", status)
+
+    assert cloud.wait_for_messages(lambda m: m.resource.startswith("default/podstatus/"), count=300) == statuses
+    assert [f.data for f in cloud.frames if f.message.resource.startswith("default/podstatus/")] == [encode_message(m) for m in statuses]
+
+
+def test_the_twin_hears_its_report_was_written_once_the_link_wrote_it_to_the_cloud(
+    cloud: CloudDouble, tls_files: TlsFiles, start_edge: Callable[..., Edge]
+) -> None:
+    edge = start_edge(edge_config(cloud, tls_files))
+    edge.twin.wait_for(lambda m: m.content == "cloud_connected")
+    report = Message.new(source="twin", group="resource", operation="update", resource="device/lamp/twin/edge_updated", content={})
+
+    edge.router.send("websocket", report)
+
+    heard = edge.twin.wait_for(lambda m: m.resource == "node/delivery" and bool(DeliveryReport.of(m).written))
+    assert DeliveryReport.of(heard) == DeliveryReport(written=(report.id,), connection=1)
+    assert cloud.wait_for_messages(lambda m: m.id == report.id) == [report]
 
 
 def test_a_burst_of_cloud_pushes_arrives_complete_and_in_order(
@@ -248,20 +281,20 @@ def test_a_conf_without_a_cafile_connects_to_a_cloud_it_cannot_verify_as_the_ori
         f"edgehub:\n  websocket:\n    url: {cloud.url}\n    certfile: {other_ca.client_cert}\n    keyfile: {other_ca.client_key}\n"
     )
 
-    start_edge(load_config(conf))
+    start_edge(load_config(conf, EDGE_KEYS))
 
     cloud.wait_for_handshakes(1)
 
 
 def test_a_cafile_set_but_missing_is_an_error_naming_the_file_and_the_key(tmp_path: Path) -> None:
-    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tmp_path / "nope" / "ca.crt")})
+    config = edge_defaults().with_values({"edgehub.websocket.cafile": str(tmp_path / "nope" / "ca.crt")})
 
     with pytest.raises(CloudLinkError, match=rf"cannot load the CA file {tmp_path / 'nope' / 'ca.crt'} \(edgehub\.websocket\.cafile\)"):
         client_ssl_context(LinkSettings.from_config(config))
 
 
 def test_a_cafile_that_is_set_makes_the_cloud_verified(tls_files: TlsFiles) -> None:
-    config = Config.defaults().with_values({"edgehub.websocket.cafile": str(tls_files.ca), "edgehub.websocket.certfile": ""})
+    config = edge_defaults().with_values({"edgehub.websocket.cafile": str(tls_files.ca), "edgehub.websocket.certfile": ""})
 
     context = client_ssl_context(LinkSettings.from_config(config))
 

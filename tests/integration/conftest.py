@@ -8,7 +8,7 @@ from pathlib import Path
 import pykka
 import pytest
 
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 from tests.services import TlsFiles
 
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.edged.localimage import ensure_busybox_image
+from examples.busybox_image import ensure_busybox_image
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import wait_until
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 
 # --- a link that can be cut -------------------------------------------------------------------
 

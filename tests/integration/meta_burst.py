@@ -16,10 +16,11 @@ import sys
 import threading
 from typing import Any
 
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
-from kubeedge_actors import Config, Message, ModuleActor, Router
-from kubeedge_actors.testing import cloud_message
-from kubeedge_actors.wire import Group, Module
+from actors.protocol import Group, Module
+from actors.testing import cloud_message
+from kubeedge_actors import Message, ModuleActor, Router
 
 IN_FLIGHT = 5_000
 
@@ -70,7 +71,7 @@ def main(db_path: str, journal_mode: str = "wal") -> None:
     router = Router()
     router.register(Module.HUB, Group.HUB, AckPrinter.start(router))
     router.register(Module.EDGED, Group.EDGED, Sink.start(router))
-    config = Config.defaults().with_values({"database.source": db_path, "database.journal-mode": journal_mode})
+    config = edge_defaults().with_values({"database.source": db_path, "database.journal-mode": journal_mode})
     router.register(Module.META, Group.META, MetaActor.start(router, config))
     print("ready", flush=True)
     sent = 0

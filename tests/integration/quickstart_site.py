@@ -78,8 +78,8 @@ class QuickstartSite:
         return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m kubeedge_actors ctl ARGS`` in the site's folder (reads ./conf, as in the README)."""
-        command = [sys.executable, "-m", "kubeedge_actors", "ctl", *args]
+        """``python -m kubeedge_cloud ctl ARGS`` in the site's folder (reads ./conf, as in the README)."""
+        command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
         return subprocess.run(command, cwd=self.folder, env=self.environment(), capture_output=True, text=True, timeout=60)
 
     def table(self, *args: str) -> list[list[str]]:

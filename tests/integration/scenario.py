@@ -2,9 +2,9 @@
 
 Each process runs ``python -m kubeedge_actors`` from its own site folder holding the shipped
 ``conf/`` with only ports, node id and folders changed (plus what a test asks for in
-``edge_values``), and certificates as ``python -m kubeedge_actors certs`` writes them (sites.py)::
+``edge_values``), and certificates as ``python -m kubeedge_cloud certs`` writes them (sites.py)::
 
-    <folder>/cloud/   conf/ certs/ cloud.db cloud.log       python -m kubeedge_actors cloud
+    <folder>/cloud/   conf/ certs/ cloud.db cloud.log       python -m kubeedge_cloud
     <folder>/edge/    conf/ certs/ edge.db  edge.log edged/  python -m kubeedge_actors
 
 The edge dials the cloud through an :class:`~tests.integration.fault_tools.Uplink`, a TCP relay
@@ -30,7 +30,7 @@ file), ``edge.waiting_for_the_cloud()``, ``edge.pid``, ``edge.holdings()`` (thre
 descriptors from /proc), ``*.log()``, ``containers(pod, status)`` (the node's, in Docker).
 
 ``in_process_cloud=True`` runs the cloud hub in the test's process instead
-(:class:`~tests.cloudhub.running.RunningCloudHub`, the same certificates and the same
+(:class:`~tests.cloud.running.RunningCloudHub`, the same certificates and the same
 restarts on the same ports), so a test can record what it received
 (:class:`~tests.integration.fault_tools.CloudInbox`).
 
@@ -49,10 +49,10 @@ from typing import Any
 
 import docker.errors
 
-from actors.cloudhub.pki import write_certificates
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors.testing import wait_until
-from tests.cloudhub.running import RunningCloudHub
+from kubeedge_cloud.pki import write_certificates
+from tests.cloud.running import RunningCloudHub
 from tests.integration.fault_tools import Uplink
 from tests.integration.sites import CloudHubProcess, EdgeProcess, api_items, new_site
 from tests.integration.twin_device_app import DeviceApp

@@ -1,4 +1,5 @@
-"""Sites and their processes, as a user runs them: ``python -m kubeedge_actors [command]`` in a
+"""Sites and their processes, as a user runs them: ``python -m kubeedge_actors`` (the edge) or
+``python -m kubeedge_cloud`` in a
 folder holding a copy of the shipped ``conf/`` with only what a test must change written into
 it (ports, node id, folders, and what the test asks for), and what a running process holds,
 read from ``/proc/<pid>``.
@@ -33,9 +34,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from actors.cloudhub.ctl import ApiClient
-from kubeedge_actors.config.keys import KEYS_BY_NAME
+from actors.keys import EDGE_KEYS
+from kubeedge_actors.config import Key
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud.ctl import ApiClient
+from kubeedge_cloud.keys import CLOUD_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -54,12 +57,17 @@ def new_site(site: Path, values: dict[str, Any]) -> Path:
     return site
 
 
+def key_spec(key: str) -> Key:
+    """The key of the cloud side (``cloudhub.*``, in its one file) or of the edge."""
+    return CLOUD_KEYS.by_name[key] if key.startswith("cloudhub.") else EDGE_KEYS.by_name[key]
+
+
 def write_conf(conf_dir: Path, values: dict[str, Any]) -> None:
     """Set dotted keys in the conf files that hold them, keeping every comment and other key."""
     yaml = YAML()  # round trip
     by_file: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
-        by_file.setdefault(KEYS_BY_NAME[key].file, {})[key] = value
+        by_file.setdefault(key_spec(key).file, {})[key] = value
     for file_name, file_values in by_file.items():
         path = conf_dir / file_name
         document = yaml.load(path.read_text(encoding="utf-8"))
@@ -76,7 +84,7 @@ def write_conf(conf_dir: Path, values: dict[str, Any]) -> None:
 def read_conf(conf_dir: Path, key: str) -> Any:
     """The value of a dotted key as the site's conf files hold it (what its absence means when
     they leave it out, as in a conf written for the original)."""
-    spec = KEYS_BY_NAME[key]
+    spec = key_spec(key)
     path = conf_dir / spec.file
     node = YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.is_file() else None
     for part in key.split("."):
@@ -156,7 +164,7 @@ def _unix_peers() -> dict[str, str]:
 
 
 class SiteProcess:
-    """One ``python -m kubeedge_actors [command]`` run from a site folder; restartable.
+    """One ``python -m <program> [command]`` run from a site folder; restartable.
 
     Its output (logging to stdout, as the shipped ``logging.yaml`` says) goes to ``<site>/<name>.log``.
     """
@@ -180,7 +188,7 @@ class SiteProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeedge_actors", *self.command], cwd=self.site, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", *self.command], cwd=self.site, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         self.starts += 1
 
@@ -248,11 +256,11 @@ class SiteProcess:
 
 
 class CloudHubProcess(SiteProcess):
-    """``python -m kubeedge_actors cloud``; the first run binds ports the system picks, which
+    """``python -m kubeedge_cloud``; the first run binds ports the system picks, which
     are then written into its conf, so every later run listens on the same ones."""
 
     def __init__(self, site: Path) -> None:
-        super().__init__(site, "cloud", ["cloud"])
+        super().__init__(site, "cloud", ["kubeedge_cloud"])
         self.port = 0
         self.api_port = 0
 
@@ -271,9 +279,9 @@ class CloudHubProcess(SiteProcess):
         return ApiClient(f"http://127.0.0.1:{self.api_port}")
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m kubeedge_actors ctl ARGS`` from the cloud's site, as a user types it."""
+        """``python -m kubeedge_cloud ctl ARGS`` from the cloud's site, as a user types it."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "kubeedge_actors", "ctl", *args]
+        command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
         return subprocess.run(command, cwd=self.site, env=env, capture_output=True, text=True, timeout=60, check=False)
 
     def items(self, what: str) -> list[dict[str, Any]]:
@@ -287,7 +295,7 @@ class EdgeProcess(SiteProcess):
     SQLite file (``database``)."""
 
     def __init__(self, site: Path) -> None:
-        super().__init__(site, "edge", [])
+        super().__init__(site, "edge", ["kubeedge_actors"])
         self.node_id = str(read_conf(self.conf_dir, "edgehub.controller.node-id"))
         own_broker = read_conf(self.conf_dir, "mqtt.mode") != 2
         broker = read_conf(self.conf_dir, "mqtt.internal-server" if own_broker else "mqtt.server")

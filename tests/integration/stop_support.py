@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.edged.localimage import busybox_rootfs_tar
+from examples.busybox_image import busybox_rootfs_tar
 
 #: The pods' command: exits at once on SIGTERM, so a test's clean-up is quick.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]

@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 
-from actors.cloudhub.names import CLOUDHUB_MODULE
+from actors.protocol import Group
 from kubeedge_actors import Message
 from kubeedge_actors.testing import wait_until
-from kubeedge_actors.wire import Group
-from tests.cloudhub.running import RunningCloudHub
+from kubeedge_cloud.names import CLOUDHUB_MODULE
+from tests.cloud.running import RunningCloudHub
 from tests.integration.fault_tools import CloudInbox
 from tests.integration.scenario import Scenario
 from tests.integration.sites import REPO, api_items

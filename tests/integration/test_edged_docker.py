@@ -12,7 +12,7 @@ import pytest
 from actors.edged import EdgedTimings
 from kubeedge_actors.testing import wait_until
 from tests.edged.builders import make_configmap, make_pod, make_secret, pull_secret
-from tests.edged.docker_support import FAST, EdgeNode, Registry, SocketProxy, exec_in, remove_image
+from tests.edged.docker_support import FAST, CountingDocker, EdgeNode, Registry, SocketProxy, exec_in, remove_image
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
@@ -73,6 +73,19 @@ def test_a_crash_loop_is_reported_as_crash_loop_back_off(node: EdgeNode) -> None
 
     status = node.wait_status("web", lambda s: s["containerStatuses"][0]["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff")
     assert status["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 1
+
+
+def test_a_started_container_is_inspected_once_and_again_only_when_it_dies(node: EdgeNode) -> None:
+    docker = CountingDocker(node.config["edged.docker-address"], node.node_id)
+    node.start_edged(EdgedTimings(**{**FAST.__dict__, "poll_interval_s": 3600.0}), runtime=docker)  # no listing to inspect it
+    node.send("insert", make_pod())
+    node.wait_running()
+    first = node.running_container()
+
+    first.kill()
+
+    node.wait_status("web", lambda s: s["phase"] == "Running" and s["containerStatuses"][0]["restartCount"] == 1)
+    assert docker.inspections[first.id] == 2  # the job's look after its start, and the look after its death
 
 
 def test_configmap_files_and_env_are_visible_inside_the_container(node: EdgeNode) -> None:

@@ -17,12 +17,13 @@ import pytest
 
 from actors.edged import EdgedActor
 from actors.edged.model import NODE_ID_LABEL
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
-from kubeedge_actors.config import Config
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
-from kubeedge_actors.testing import Probe, cloud_message, edged_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.edged.builders import make_configmap, make_pod
 from tests.edged.docker_support import FAST, exec_in, remove_all
 
@@ -35,7 +36,7 @@ class Edge:
     def __init__(self, docker_client: Any, tmp_path: Path) -> None:
         self.docker = docker_client
         self.node_id = f"it-meta-{uuid.uuid4().hex[:10]}"
-        self.config = Config.defaults().with_values(
+        self.config = edge_defaults().with_values(
             {
                 "database.source": str(tmp_path / "edge.db"),
                 "edgehub.controller.node-id": self.node_id,

@@ -15,7 +15,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from actors.edged.localimage import BUSYBOX
+from examples.busybox_image import BUSYBOX
 from tests.integration.quickstart_site import REPO, QuickstartSite
 from tests.services import service_missing
 
@@ -34,9 +34,12 @@ def image_reference(docker_client: Any) -> Iterator[str]:
         docker_client.images.remove(reference)
 
 
+IMAGE_TOOL = REPO / "examples" / "busybox_image.py"
+
+
 def test_the_image_command_imports_an_image_that_runs_and_then_keeps_it(tmp_path: Path, docker_client: Any, image_reference: str) -> None:
-    first = run(tmp_path, sys.executable, "-m", "kubeedge_actors", "image", image_reference)
-    again = run(tmp_path, sys.executable, "-m", "kubeedge_actors", "image", image_reference)
+    first = run(tmp_path, sys.executable, str(IMAGE_TOOL), image_reference)
+    again = run(tmp_path, sys.executable, str(IMAGE_TOOL), image_reference)
     said = docker_client.containers.run(image_reference, ["sh", "-c", "echo hello from $(basename $(readlink /bin/cat))"], remove=True)
 
     assert (first.returncode, first.stdout) == (0, f"imported {image_reference}\n"), first.stderr
@@ -45,11 +48,7 @@ def test_the_image_command_imports_an_image_that_runs_and_then_keeps_it(tmp_path
 
 
 def test_the_image_command_without_docker_says_so_in_one_line(tmp_path: Path) -> None:
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (conf / "edge.yaml").write_text(f"edged:\n  docker-address: unix://{tmp_path}/no-docker.sock\n")
-
-    result = run(tmp_path, sys.executable, "-m", "kubeedge_actors", "image")
+    result = run(tmp_path, sys.executable, str(IMAGE_TOOL), "--docker-address", f"unix://{tmp_path}/no-docker.sock")
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: cannot reach Docker at unix://{tmp_path}/no-docker.sock")

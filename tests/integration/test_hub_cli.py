@@ -20,7 +20,15 @@ from kubeedge_actors.testing import wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
+CLOUD_COMMANDS = ("cloud", "ctl", "certs")
+
+
 def command(site: Path, *args: str) -> list[str]:
+    """The edge (``python -m kubeedge_actors``), or the cloud side and its tools
+    (``python -m kubeedge_cloud [ctl|certs]``) for ``cloud``, ``ctl`` and ``certs``."""
+    if args and args[0] in CLOUD_COMMANDS:
+        rest = args[1:] if args[0] == "cloud" else args
+        return [sys.executable, "-m", "kubeedge_cloud", *rest]
     return [sys.executable, "-m", "kubeedge_actors", *args]
 
 
@@ -119,5 +127,5 @@ def test_the_cloud_without_its_certificate_exits_with_one_clear_line(site: Path)
     result = run(site, "cloud")
 
     assert result.returncode == 2
-    assert result.stderr.startswith("kubeedge-actors: cannot load the cloud hub certificate")
+    assert result.stderr.startswith("kubeedge-cloud: cannot load the cloud hub certificate")
     assert len(result.stderr.splitlines()) == 1

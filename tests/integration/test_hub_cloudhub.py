@@ -14,7 +14,7 @@ import websocket
 
 from kubeedge_actors.message import encode_message
 from kubeedge_actors.testing import make_message, wait_until
-from tests.cloudhub.running import RunningCloudHub, edge_config
+from tests.cloud.running import RunningCloudHub, edge_config
 from tests.hub.edge import RunningEdge, start_edge
 from tests.services import TlsFiles
 

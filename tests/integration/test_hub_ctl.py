@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 from tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]

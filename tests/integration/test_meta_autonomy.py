@@ -13,16 +13,18 @@ import time
 from pathlib import Path
 
 from actors import builtin_modules
+from actors.keys import edge_defaults
+from actors.protocol import Group, Module
+from actors.testing import cloud_message, edged_message
 from kubeedge_actors import Config, Runtime
-from kubeedge_actors.testing import cloud_message, edged_message, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors.testing import start_probe
 from tests.meta.helpers import configmap, pod, stored
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def edge_config(db_path: Path, *, edgesite: bool) -> Config:
-    return Config.defaults().with_values(
+    return edge_defaults().with_values(
         {"modules.enabled": [Module.META], "database.source": str(db_path), "metamanager.edgesite": edgesite}
     )
 

@@ -18,7 +18,7 @@ from actors import builtin_modules
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors import Runtime
 from kubeedge_actors.testing import make_message, wait_until
-from tests.cloudhub.running import RunningCloudHub, edge_config
+from tests.cloud.running import RunningCloudHub, edge_config
 from tests.edged.docker_support import remove_all
 from tests.services import MosquittoBroker, TlsFiles
 

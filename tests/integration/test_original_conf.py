@@ -29,9 +29,9 @@ from typing import Any
 import docker.errors
 import pytest
 
-from actors.cloudhub.pki import write_certificates
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud.pki import write_certificates
 from tests.integration.sites import REPO, CloudHubProcess, EdgeProcess, api_items, new_site
 from tests.services import free_port
 

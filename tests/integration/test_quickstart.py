@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from actors.edged.localimage import BUSYBOX, QUICKSTART_IMAGE
+from examples.busybox_image import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
 from tests.integration.quickstart_site import (
     REPO,
@@ -115,11 +115,9 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
 
 def test_scripts_edge_uses_a_cloud_hub_that_already_answers_and_leaves_it_running(site: QuickstartSite) -> None:
     environment = site.environment()
-    subprocess.run([sys.executable, "-m", "kubeedge_actors", "certs"], cwd=site.folder, env=environment, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "kubeedge_cloud", "certs"], cwd=site.folder, env=environment, check=True, capture_output=True)
     with (site.folder / "own-cloud.log").open("wb") as log:
-        cloud = subprocess.Popen(
-            [sys.executable, "-m", "kubeedge_actors", "cloud"], cwd=site.folder, env=environment, stdout=log, stderr=log
-        )
+        cloud = subprocess.Popen([sys.executable, "-m", "kubeedge_cloud"], cwd=site.folder, env=environment, stdout=log, stderr=log)
     edge = ScriptsEdge(site)
     try:
         wait_for_port(site.cloud_port, timeout_s=30)

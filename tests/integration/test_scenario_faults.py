@@ -30,7 +30,7 @@ import pytest
 
 from kubeedge_actors.message import Message
 from kubeedge_actors.testing import wait_until
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 from tests.integration.fault_tools import CloudInbox, PrivateDockerd
 from tests.integration.scenario import Scenario
 from tests.integration.sites import EdgeProcess, Holdings
@@ -112,13 +112,12 @@ class Scene:
     def containers(self) -> list[Any]:
         return self.scenario.containers()
 
-    def assert_reports_arrived_once_in_order(self, prefix: str, values: list[str], *, strict_order: bool = True) -> None:
+    def assert_reports_arrived_once_in_order(self, prefix: str, values: list[str]) -> None:
         """Every value reported by one message, and those messages arrived in order.
 
         A report written into a link that then broke is sent again with its id after the
         reconnect (the twin keeps it until the cloud confirms it): a repeated id is that
         resend, which the cloud recognises; a value under two ids would be a second report.
-        ``strict_order=False``: the order of first arrivals is not checked (see the cycles test).
         """
         with contextlib.suppress(AssertionError):  # the comparison below says what is missing
             wait_until(lambda: set(values) <= {reported_value(m) for m in self.reports(prefix)}, 30, interval_s=0.05)
@@ -128,9 +127,7 @@ class Scene:
         arrived = [reported_value(m) for m in first_arrivals.values()]
         missing = [v for v in values if v not in arrived]
         duplicated = sorted({v for v in arrived if arrived.count(v) > 1})
-        assert (arrived if strict_order else sorted(arrived)) == (values if strict_order else sorted(values)), (
-            f"missing {missing}, reported twice {duplicated}, arrived {arrived}"
-        )
+        assert arrived == values, f"missing {missing}, reported twice {duplicated}, arrived {arrived}"
 
     def assert_still_works(self, tag: str) -> None:
         """A new pod runs, a twin update is answered and reported, the node is Ready."""
@@ -378,11 +375,11 @@ def test_after_100_link_drops_in_a_row_the_edge_works_holds_nothing_more_and_los
         scene.update_twin(value)  # made while the link is down or coming back
         scene.wait_connected(n + 3)
 
-    # A report lost in a breaking link is resent by the twin after the reconnect, behind a newer
-    # one the hub kept meanwhile, so first arrivals can be out of order; the cloud applies a
-    # report only when it is newer than the one it shows: what it shows never goes back, and
-    # once the twin has nothing left to resend it is the latest.
-    scene.assert_reports_arrived_once_in_order("cycle-", sent, strict_order=False)
+    # A report lost in a breaking link is resent by the twin after the reconnect, before anything
+    # newer (the hub keeps none of the twin's reports: docs/architecture.md#5.2), so first arrivals
+    # are in order; and the cloud applies a report only when it is newer than the one it shows:
+    # what it shows never goes back, and once the twin has nothing left to resend it is the latest.
+    scene.assert_reports_arrived_once_in_order("cycle-", sent)
     wait_until(lambda: scene.edge.waiting_for_the_cloud() == 0, 30, interval_s=0.1, what="every report confirmed by the cloud")
     shown = [value for value in history.values(DEVICE, "count") if value.startswith("cycle-")]
     assert shown == sorted(shown), f"the cloud showed an older report after a newer one: {shown}"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from kubeedge_actors.testing import wait_until
-from tests.cloudhub.running import RunningCloudHub
+from tests.cloud.running import RunningCloudHub
 from tests.edged.docker_support import Registry, remove_image
 from tests.integration.fault_tools import CloudInbox
 from tests.integration.scenario import Scenario

@@ -39,9 +39,7 @@ def dockerd_that_only_leaves_a_mark(folder: Path) -> Path:
     return folder
 
 
-def test_ctrl_c_on_scripts_edge_piped_through_tee_stops_the_edge_and_the_cloud_hub_it_started(
-    tmp_path: Path, docker_client: Any
-) -> None:
+def test_ctrl_c_on_scripts_edge_piped_through_tee_stops_the_edge_and_the_cloud_hub_it_started(tmp_path: Path, docker_client: Any) -> None:
     site = QuickstartSite(tmp_path / "site").write_conf()
     shims = dockerd_that_only_leaves_a_mark(tmp_path / "shims")
     log, status = tmp_path / "edge.log", tmp_path / "status"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
-from kubeedge_actors import Config
 from kubeedge_actors.testing import ActorHarness
 from tests.meta.fakes import FakeMetaStore
 
@@ -39,7 +39,7 @@ def stored(content: Any) -> str:
 def meta_harness(
     store: FakeMetaStore | None = None, *, connected: bool = False, interval_s: float = 60.0, **kwargs: Any
 ) -> ActorHarness[MetaActor]:
-    config = Config.defaults().with_values({"metamanager.edgesite": connected, "meta.sync.podstatus.interval": interval_s})
+    config = edge_defaults().with_values({"metamanager.edgesite": connected, "meta.sync.podstatus.interval": interval_s})
     harness = ActorHarness(MetaActor, config, store=store if store is not None else FakeMetaStore(), **kwargs)
     harness.start()
     return harness

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from actors.meta.content import MAX_VALUE_BYTES
-from kubeedge_actors.testing import cloud_message, connection_event, edged_message, make_message
-from kubeedge_actors.wire import Module
+from actors.protocol import Module
+from actors.testing import cloud_message, edged_message
+from kubeedge_actors.testing import make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import fake_store, meta_harness, pod, stored
+from tests.protocol.connection import hub_says
 
 STORED = {"default/pod/web": ("pod", stored(pod("web")))}
 
@@ -116,7 +118,7 @@ def test_secret_contents_never_reach_the_logs(caplog: pytest.LogCaptureFixture) 
         [remote] = harness.router.take("sync")
         harness.router.reply_to(remote, remote.error_reply(f"cannot read {secret}"))
         harness.run_pending()
-        harness.deliver(connection_event(False))
+        harness.deliver(hub_says(harness.router, False))
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert logged

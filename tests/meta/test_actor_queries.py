@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from actors.protocol import Module, cloud_away_reply
+from actors.testing import edged_message
 from kubeedge_actors import DeadLetterError, SyncTimeoutError
-from kubeedge_actors.testing import ActorHarness, connection_event, edged_message, make_message
-from kubeedge_actors.wire import Module
+from kubeedge_actors.testing import ActorHarness, make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import configmap, fake_store, meta_harness, pod, stored
+from tests.protocol.connection import hub_says
 
 PODS = {
     "default/pod/web": ("pod", stored(pod("web"))),
@@ -123,12 +125,12 @@ def test_no_remote_query_is_made_and_the_answer_is_local(connected: bool, resour
     assert harness.router.take("sync") == []
 
 
-def test_a_disconnect_event_turns_remote_queries_off_and_a_connect_event_on() -> None:
+def test_the_hubs_disconnect_turns_remote_queries_off_and_its_connect_on() -> None:
     harness = meta_harness(connected=True)
 
-    harness.deliver(connection_event(False))
+    harness.deliver(hub_says(harness.router, False))
     ask(harness, "default/configmap/cfg")
-    harness.deliver(connection_event(True))
+    harness.deliver(hub_says(harness.router, True))
     harness.deliver(edged_message("query", "default/configmap/cfg", sync=True))
 
     assert len(harness.router.take("sync", Module.HUB)) == 1
@@ -148,6 +150,20 @@ def test_without_an_answer_from_the_cloud_the_requester_gets_what_sqlite_has(err
 
     [answer] = harness.router.take("resp")
     assert (answer.operation, answer.parent_id, answer.content) == ("response", query.id, [])
+
+
+def test_a_question_the_hub_takes_after_the_cloud_went_away_is_answered_from_sqlite_at_once() -> None:
+    harness = meta_harness(FakeMetaStore(PODS), connected=True)
+    query = edged_message("query", "default/configmap/other", sync=True)
+    harness.deliver(query)
+    [remote] = harness.router.take("sync", Module.HUB)
+
+    harness.router.reply_to(remote, cloud_away_reply(remote))  # what the hub answers while the cloud is away
+    harness.run_pending()
+
+    [answer] = harness.router.take("resp")
+    assert (answer.operation, answer.parent_id, answer.content) == ("response", query.id, [])
+    assert harness.actor.module_metrics()["remote_queries_unanswered_total"] == 1
 
 
 def test_a_push_that_arrives_while_the_cloud_is_asked_is_what_the_timeout_answers() -> None:
@@ -213,8 +229,8 @@ def test_queries_for_a_key_the_cloud_is_already_asked_for_wait_for_the_same_answ
 def test_the_remote_query_waits_one_heartbeat_unless_told_otherwise() -> None:
     harness = meta_harness()
 
-    assert harness.actor.remote_query_timeout_s == 15.0
-    assert meta_harness(remote_query_timeout_s=2.5).actor.remote_query_timeout_s == 2.5
+    assert harness.actor.settings.remote_query_timeout_s == 15.0
+    assert meta_harness(remote_query_timeout_s=2.5).actor.settings.remote_query_timeout_s == 2.5
 
 
 # --- metrics --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tier 1: the cloud-connection flag and the pod-status resync (docs/protocol.md#3.9, docs/protocol.md#6.4), fixed."""
+"""Tier 1: meta's word on the cloud connection (the hub's) and the pod-status resync (docs/protocol.md#3.9, docs/protocol.md#6.4), fixed."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from kubeedge_actors.testing import connection_event, make_message
-from kubeedge_actors.wire import Module
+from actors.protocol import Module
+from kubeedge_actors.testing import make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import fake_store, meta_harness, pod, pod_status, stored
+from tests.protocol.connection import hub_says
 
 ROWS = {
     "default/pod/web": ("pod", stored(pod("web"))),
@@ -22,7 +23,7 @@ ROWS = {
 
 
 @pytest.mark.parametrize("edgesite", [True, False], ids=["edge-site-starts-connected", "otherwise-disconnected"])
-def test_the_connected_flag_starts_as_metamanager_edgesite_says(edgesite: bool) -> None:
+def test_until_the_hub_speaks_the_cloud_is_connected_as_metamanager_edgesite_says(edgesite: bool) -> None:
     harness = meta_harness(connected=edgesite)
 
     assert harness.actor.connected is edgesite
@@ -33,11 +34,11 @@ def test_the_connected_flag_starts_as_metamanager_edgesite_says(edgesite: bool) 
     [([False], False), ([False, True], True), ([True, True], True), ([False, False], False)],
     ids=["disconnect", "disconnect-then-connect", "connect-twice", "disconnect-twice"],
 )
-def test_node_connection_events_set_the_connected_flag(events: list[bool], connected: bool) -> None:
+def test_meta_follows_the_hubs_connection_changes(events: list[bool], connected: bool) -> None:
     harness = meta_harness(connected=True)
 
     for event in events:
-        harness.deliver(connection_event(event))
+        harness.deliver(hub_says(harness.router, event))
 
     assert harness.actor.connected is connected
 
@@ -81,7 +82,7 @@ def test_while_disconnected_a_tick_prunes_but_sends_nothing() -> None:
 def test_reconnecting_sends_the_stored_statuses_at_once() -> None:
     harness = meta_harness(FakeMetaStore(ROWS), connected=False)
 
-    harness.deliver(connection_event(True))
+    harness.deliver(hub_says(harness.router, True))
 
     assert [u.resource for u in harness.router.take("send", Module.HUB)] == ["default/podstatus", "other/podstatus"]
 

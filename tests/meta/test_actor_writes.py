@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from kubeedge_actors.testing import cloud_message, edged_message, make_message
-from kubeedge_actors.wire import Group, Module, Operation
+from actors.protocol import Group, Module, Operation
+from actors.testing import cloud_message, edged_message
+from kubeedge_actors.testing import make_message
 from tests.meta.fakes import FakeMetaStore
 from tests.meta.helpers import fake_store, meta_harness, pod, pod_status, stored
 

@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 
+from actors.keys import edge_defaults
 from actors.meta import MetaActor
 from actors.meta.store import MetaStore
-from kubeedge_actors import Config, Message, Router
-from kubeedge_actors.testing import Probe, cloud_message, connection_event, edged_message, start_probe, wait_until
-from kubeedge_actors.wire import Group, Module
+from actors.protocol import Group, Module, cloud_connection_view
+from actors.testing import cloud_message, edged_message
+from kubeedge_actors import Message, Router
+from kubeedge_actors.testing import Probe, start_probe, wait_until
 from tests.meta.helpers import configmap, pod, pod_status, stored
 from tests.meta.locks import HeldLock
+from tests.protocol.connection import hub_says
 
 CloudAnswer = Callable[[Message], Any]
 
@@ -25,19 +28,25 @@ CloudAnswer = Callable[[Message], Any]
 class Site:
     """A router with meta started on ``db_path`` and probes for edged and the hub."""
 
-    def __init__(self, db_path: Path, *, connected: bool, cloud: CloudAnswer | None, interval_s: float, timeout_s: float) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        connected: bool,
+        cloud: CloudAnswer | None,
+        interval_s: float,
+        timeout_s: float,
+        router: Router | None = None,
+    ) -> None:
         self.db_path = db_path
-        self.router = Router()
+        self.router = router or Router()
         self.edged: Probe = start_probe(self.router, Module.EDGED, Group.EDGED)
         self.hub: Probe = start_probe(self.router, Module.HUB, Group.HUB, auto_reply=cloud)
-        config = Config.defaults().with_values(
+        config = edge_defaults().with_values(
             {"database.source": str(db_path), "metamanager.edgesite": connected, "meta.sync.podstatus.interval": interval_s}
         )
         self.meta = MetaActor.start(self.router, config, remote_query_timeout_s=timeout_s)
         self.router.register(Module.META, Group.META, self.meta)
-        # meta asks a running hub for the connection state at start; this hub never answers.
-        self.connection_query = self.hub.wait_for(lambda m: m.operation == "query" and m.resource == "node/connection")
-        self.hub.clear()
 
     def ask(self, message: Message, timeout_s: float = 5.0) -> Message:
         future: Future[Message] = self.router.send_sync(Module.META, message, timeout_s)
@@ -57,8 +66,15 @@ class Site:
 def make_site(tmp_path: Path) -> Iterator[Callable[..., Site]]:
     sites: list[Site] = []
 
-    def make(*, connected: bool = True, cloud: CloudAnswer | None = None, interval_s: float = 60.0, timeout_s: float = 5.0) -> Site:
-        site = Site(tmp_path / "edge.db", connected=connected, cloud=cloud, interval_s=interval_s, timeout_s=timeout_s)
+    def make(
+        *,
+        connected: bool = True,
+        cloud: CloudAnswer | None = None,
+        interval_s: float = 60.0,
+        timeout_s: float = 5.0,
+        router: Router | None = None,
+    ) -> Site:
+        site = Site(tmp_path / "edge.db", connected=connected, cloud=cloud, interval_s=interval_s, timeout_s=timeout_s, router=router)
         sites.append(site)
         return site
 
@@ -72,25 +88,20 @@ def a_cloud_that_has(objects: dict[str, Any]) -> CloudAnswer:
     return lambda request: objects[request.resource] if request.operation == "query" else "OK"
 
 
-def test_at_start_meta_asks_the_running_hub_whether_the_cloud_is_connected(make_site: Callable[..., Site]) -> None:
-    site = make_site(connected=False)
+def test_a_meta_started_while_the_hub_is_connected_knows_it_at_once_and_asks_nothing(make_site: Callable[..., Site]) -> None:
+    router = Router()
+    cloud_connection_view(router).publish(True)  # as a hub that connected before meta (re)started
 
-    query = site.connection_query
+    site = make_site(connected=False, cloud=a_cloud_that_has({"default/configmap/cfg": configmap("cfg")}), router=router)
 
-    assert (query.source, query.group, query.operation, query.resource, query.is_sync) == (
-        "metaManager",
-        "meta",
-        "query",
-        "node/connection",
-        False,
-    )
+    assert site.ask(edged_message("query", "default/configmap/cfg")).content == [stored(configmap("cfg"))]
+    assert [(m.operation, m.resource) for m in site.hub.messages] == [("query", "default/configmap/cfg")]
 
 
-def test_the_hubs_answer_that_the_cloud_is_connected_makes_meta_ask_the_cloud_again(make_site: Callable[..., Site]) -> None:
+def test_the_hubs_connect_makes_meta_ask_the_cloud_again(make_site: Callable[..., Site]) -> None:
     site = make_site(connected=False, cloud=a_cloud_that_has({"default/configmap/cfg": configmap("cfg")}))
-    answer = connection_event(True).with_header(parent_id=site.connection_query.id)
 
-    site.router.send(Module.META, answer)
+    site.router.send(Module.META, hub_says(site.router, True))
 
     assert site.ask(edged_message("query", "default/configmap/cfg")).content == [stored(configmap("cfg"))]
     assert site.hub.wait_for(lambda m: m.resource == "default/configmap/cfg").operation == "query"
@@ -163,7 +174,7 @@ def test_when_the_cloud_stays_silent_the_answer_is_empty_after_the_timeout(make_
 
 def test_while_disconnected_queries_are_answered_from_the_file_only(make_site: Callable[..., Site]) -> None:
     site = make_site(cloud=a_cloud_that_has({"default/configmap/cfg": configmap("cfg")}))
-    site.router.send_to_group(Group.META, connection_event(False))
+    site.router.send_to_group(Group.META, hub_says(site.router, False))
 
     answer = site.ask(edged_message("query", "default/configmap/cfg"))
 
@@ -223,10 +234,10 @@ def test_with_journal_mode_delete_a_reader_holding_the_file_delays_the_acks_and_
     router = Router()
     start_probe(router, Module.EDGED, Group.EDGED)
     hub = start_probe(router, Module.HUB, Group.HUB)
-    config = Config.defaults().with_values({"database.source": str(db_path), "database.journal-mode": "delete"})
+    config = edge_defaults().with_values({"database.source": str(db_path), "database.journal-mode": "delete"})
     store = MetaStore(db_path, "delete", busy_timeout_ms=20)  # SQLite gives up soon: meta's own wait is tested
     router.register(Module.META, Group.META, MetaActor.start(router, config, store=store))
-    hub.wait_for(lambda m: m.resource == "node/connection")
+    router.send_sync(Module.META, edged_message("query", "default/pod")).result(5)  # meta has started: its table is made
     reader = HeldLock(db_path, read="SELECT COUNT(*) FROM meta")  # as the original's tools read
 
     for index in range(20):
@@ -235,7 +246,7 @@ def test_with_journal_mode_delete_a_reader_holding_the_file_delays_the_acks_and_
     acks_while_held = [m for m in hub.messages if m.content == "OK"]
     reader.release()
 
-    acks = hub.wait_for_count(21)[1:]
+    acks = hub.wait_for_count(20)
     assert acks_while_held == []
     assert sorted(m.resource for m in acks) == sorted(f"default/pod/p{index}" for index in range(20))
     with contextlib.closing(sqlite3.connect(db_path)) as other:

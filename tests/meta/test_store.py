@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.meta.store import MetaStore
+from actors.meta.store import MetaStore, MetaStoreError
 
 # The original's table (beego ORM, docs/protocol.md#6.1), as another writer of the file creates it.
 ORIGINAL_DDL = "CREATE TABLE meta (key varchar(256) NOT NULL PRIMARY KEY, type varchar(32) NOT NULL DEFAULT '', value text)"
@@ -145,14 +145,14 @@ def test_delete_many_removes_more_keys_than_one_statement_can_bind(store: MetaSt
 def test_using_a_store_that_is_not_open_is_a_clear_error(tmp_path: Path) -> None:
     store = MetaStore(tmp_path / "edge.db")
 
-    with pytest.raises(RuntimeError, match="is not open"):
+    with pytest.raises(MetaStoreError, match="is not open"):
         store.begin()
 
 
 def test_reading_a_store_that_is_not_open_is_a_clear_error(tmp_path: Path) -> None:
     store = MetaStore(tmp_path / "edge.db")
 
-    with pytest.raises(RuntimeError, match="is not open"):
+    with pytest.raises(MetaStoreError, match="is not open"):
         store.get("default/pod/web")
 
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from kubeedge_actors import Message, MessageRejected, ModuleActor, Outcome, UnknownResourceError
+from kubeedge_actors import Message, MessageRejected, ModuleActor, Outcome, UnknownResourceError, handles
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class EchoActor(ModuleActor):
         if message.is_sync:
             self.module_router.send_resp(message.reply(message.content))
 
-    def handle_internal(self, event: Any) -> None:
+    @handles(Tick, WorkDone)
+    def _record(self, event: Tick | WorkDone) -> None:
         self.journal.append((self.module_name, event))
 
 

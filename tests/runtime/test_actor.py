@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from kubeedge_actors import Message, Router
+from kubeedge_actors import Message, Router, handles
 from kubeedge_actors.testing import ActorHarness, make_message, start_probe, wait_until
 from tests.runtime.actors_for_tests import EchoActor, Tick, WorkDone
 
@@ -108,11 +107,9 @@ class Hold:
 
 
 class HoldingActor(EchoActor):
-    def handle_internal(self, event: Any) -> None:
-        if isinstance(event, Hold):
-            event.gate.wait(5)
-            return
-        super().handle_internal(event)
+    @handles(Hold)
+    def _hold(self, event: Hold) -> None:
+        event.gate.wait(5)
 
 
 def test_a_background_value_the_actor_takes_is_not_discarded(router: Router) -> None:
@@ -206,19 +203,42 @@ def test_the_recording_router_records_a_batch_as_single_sends() -> None:
     assert harness.router.take("send", "meta") == messages
 
 
-def test_asking_for_the_cloud_connection_sends_a_query_to_the_running_hub(router: Router) -> None:
-    hub = start_probe(router, "websocket", "hub")
-    ref = EchoActor.start(router)
-
-    ref.proxy().module_ask_cloud_connection().get(timeout=5)
-
-    query = hub.wait_for()
-    assert (query.source, query.group, query.operation, query.resource) == ("echo", "echo", "query", "node/connection")
+@dataclass(frozen=True)
+class Ring:
+    """An event only subclasses of :class:`Bell` know."""
 
 
-def test_asking_for_the_cloud_connection_without_a_running_hub_sends_nothing(router: Router) -> None:
-    ref = EchoActor.start(router)
+class Bell(EchoActor):
+    @handles(Ring)
+    def _ring(self, event: Ring) -> None:
+        self.journal.append((self.module_name, "ring"))
 
-    ref.proxy().module_ask_cloud_connection().get(timeout=5)
 
-    assert router.dead_letter_count == 0
+class LouderBell(Bell):
+    @handles(Ring)
+    def _ring_louder(self, event: Ring) -> None:
+        self.journal.append((self.module_name, "RING"))
+
+
+def test_internal_events_go_to_the_method_marked_for_their_type_and_subclasses_inherit_the_marks() -> None:
+    bell = ActorHarness(Bell)
+
+    bell.actor.handle_internal(Ring())
+    bell.actor.handle_internal(Tick(7))
+
+    assert EchoActor.journal == [("echo", "ring"), ("echo", Tick(7))]
+
+
+def test_a_subclass_marking_a_type_again_replaces_its_base_handler() -> None:
+    ActorHarness(LouderBell).actor.handle_internal(Ring())
+
+    assert EchoActor.journal == [("echo", "RING")]
+
+
+def test_an_internal_event_no_method_handles_is_a_warning_naming_its_type(caplog: pytest.LogCaptureFixture) -> None:
+    echo = ActorHarness(EchoActor)
+
+    echo.actor.handle_internal(Ring())
+
+    assert EchoActor.journal == []
+    assert "echo: unexpected internal event 'Ring'" in caplog.text

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from kubeedge_actors import Router
-from kubeedge_actors.actor import DaemonThreadPool
 from kubeedge_actors.testing import wait_until
+from kubeedge_actors.workers import DaemonThreadPool
 from tests.runtime.actors_for_tests import EchoActor, WorkDone
 
 REPO = Path(__file__).resolve().parents[2]

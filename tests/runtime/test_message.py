@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from actors.protocol import Operation
 from kubeedge_actors import Header, Message, MessageDecodeError, Route, decode_message, encode_message
-from kubeedge_actors.wire import Operation
 
 FIXED_ID = "5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11"
 REQUEST_ID = "0d7d1ad8-8b8e-4bd8-a8a8-5c1e33a3b8c2"

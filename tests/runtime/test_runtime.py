@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubeedge_actors import Config, ModuleSpec, RestartPolicy, Runtime
+from kubeedge_actors import Config, InvalidArgumentError, ModuleSpec, RestartPolicy, Runtime
 from kubeedge_actors.testing import make_message, start_probe, wait_until
 from tests.runtime.actors_for_tests import EchoActor, FailingStartActor, SlowStopActor
 
@@ -51,15 +51,26 @@ def test_a_message_for_a_module_that_starts_later_waits_for_it() -> None:
     runtime.stop()
 
 
-def test_builtin_modules_start_in_the_fixed_order_and_stop_in_reverse() -> None:
-    names = ["websocket", "edged", "eventbus", "twin", "metaManager"]
-    runtime = Runtime(config(names), echo_modules(*names))
+def test_modules_start_in_the_order_the_composition_root_gives_and_stop_in_reverse() -> None:
+    orders = {"storage": 10, "devices": 20, "pods": 40, "link": 90}
+    modules = {name: ModuleSpec(EchoActor, name=name, group=name, start_order=order) for name, order in orders.items()}
+    runtime = Runtime(config(["link", "pods", "devices", "storage"]), modules)
 
     runtime.start()
     runtime.stop()
 
-    order = ["metaManager", "twin", "eventbus", "edged", "websocket"]
+    order = ["storage", "devices", "pods", "link"]
     assert EchoActor.lifecycle == [f"start {n}" for n in order] + [f"stop {n}" for n in reversed(order)]
+
+
+def test_modules_of_equal_start_order_start_in_the_order_given() -> None:
+    runtime = Runtime(config(["b", "a"]), echo_modules("a", "b"))
+    runtime.add_module(ModuleSpec(EchoActor, name="c", group="c"))
+
+    runtime.start()
+    runtime.stop()
+
+    assert EchoActor.lifecycle[:3] == ["start a", "start b", "start c"]
 
 
 def test_an_enabled_module_without_implementation_is_reported_once_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
@@ -79,14 +90,18 @@ def test_a_module_not_enabled_is_not_started() -> None:
 
 
 def test_an_embedding_program_adds_its_own_actor_beside_the_builtin_ones() -> None:
-    runtime = Runtime(config(["metaManager", "websocket"]), echo_modules("metaManager", "websocket"))
+    modules = {
+        "storage": ModuleSpec(EchoActor, name="storage", group="storage", start_order=10),
+        "link": ModuleSpec(EchoActor, name="link", group="link", start_order=90),
+    }
+    runtime = Runtime(config(["storage", "link"]), modules)
     runtime.add_module(ModuleSpec(EchoActor, name="custom", group="user"))
 
     with runtime:
         reply = runtime.router.send_sync("custom", make_message("echo", content="hi"), timeout_s=5).result(timeout=5)
 
     assert reply.content == "hi"
-    assert EchoActor.lifecycle[:3] == ["start metaManager", "start custom", "start websocket"]
+    assert EchoActor.lifecycle[:3] == ["start storage", "start custom", "start link"]
 
 
 def test_a_module_added_while_running_starts_at_once() -> None:
@@ -100,8 +115,10 @@ def test_adding_a_second_module_of_the_same_name_is_refused() -> None:
     runtime = Runtime(config([]))
     runtime.add_module(EchoActor)
 
-    with pytest.raises(ValueError, match="already present"):
+    with pytest.raises(InvalidArgumentError, match="already present") as caught:
         runtime.add_module(EchoActor)
+
+    assert isinstance(caught.value, ValueError)  # what a caller of the API before the root caught
 
 
 @pytest.mark.crashes_on_purpose

@@ -6,11 +6,13 @@ import base64
 import json
 from typing import Any
 
+from actors.keys import edge_defaults
+from actors.protocol import Module
 from actors.twin.actor import TwinActor
 from actors.twin.model import Device, Twin, Value, Version
-from kubeedge_actors import Config, Message
+from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
-from kubeedge_actors.wire import Module
+from tests.protocol.connection import hub_wrote
 from tests.twin.fakes import FakeTwinStore
 
 NODE = "node-1"
@@ -36,7 +38,7 @@ def sensor(**twins: Twin) -> Device:
 
 def twin_harness(*devices: Device, store: FakeTwinStore | None = None, **kwargs: Any) -> tuple[ActorHarness[TwinActor], FakeTwinStore]:
     store = store or FakeTwinStore({device.id: device for device in devices})
-    config = Config.defaults().with_values({"edgehub.controller.node-id": NODE})
+    config = edge_defaults().with_values({"edgehub.controller.node-id": NODE})
     harness = ActorHarness(TwinActor, config, store=store, **kwargs)
     harness.start()
     return harness, store
@@ -57,4 +59,15 @@ def payloads_on(harness: ActorHarness[TwinActor], suffix: str) -> list[Any]:
 
 
 def to_cloud(harness: ActorHarness[TwinActor]) -> list[Message]:
+    """What the twin handed the hub, taken, each then reported written by the hub (as the hub
+    does once its link wrote it); the batches that report lets go are taken too."""
+    sent: list[Message] = []
+    while batch := harness.router.take("send", Module.HUB):
+        sent += batch
+        harness.deliver(hub_wrote(harness.router, batch))
+    return sent
+
+
+def handed_to_hub(harness: ActorHarness[TwinActor]) -> list[Message]:
+    """What the twin handed the hub, taken, with no word from the hub yet."""
     return harness.router.take("send", Module.HUB)

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
+from actors.protocol import Group
 from actors.twin.model import Device, Twin, Value, Version
 from actors.twin.store import OutboxRecord
 from kubeedge_actors import Message
-from kubeedge_actors.testing import connection_event
-from kubeedge_actors.wire import Group
+from tests.protocol.connection import hub_says
 from tests.twin.fakes import FakeTwinStore
 from tests.twin.helpers import NODE, bus_message, from_cloud, payloads_on, published, sensor, to_cloud, twin_harness
 
@@ -187,7 +187,7 @@ def test_changes_made_while_the_cloud_is_away_go_out_in_order_after_it_connects(
     for value in ("1", "2", "3"):
         edge_update(harness, value)
 
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     sent = to_cloud(harness)
     edge_updates = [m.content["twin"]["temp"]["actual"]["value"] for m in sent if m.resource.endswith("edge_updated")]
@@ -198,7 +198,7 @@ def test_changes_made_while_the_cloud_is_away_go_out_in_order_after_it_connects(
 def test_the_membership_detail_request_is_the_original_string_content() -> None:
     harness, _ = twin_harness()
 
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     [request] = to_cloud(harness)
     assert (request.source, request.group, request.operation) == ("twin", "resource", "get")
@@ -214,7 +214,7 @@ def test_the_membership_detail_request_is_the_original_string_content() -> None:
 
 def test_a_cloud_reply_to_a_delivered_message_is_taken_quietly(caplog: pytest.LogCaptureFixture) -> None:
     harness, _ = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     to_cloud(harness)
     edge_update(harness, "7")
     [sent] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
@@ -228,14 +228,14 @@ def test_a_cloud_reply_to_a_delivered_message_is_taken_quietly(caplog: pytest.Lo
 
 def test_a_delivered_message_is_sent_once_and_deleted_from_the_store() -> None:
     harness, store = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     to_cloud(harness)
 
     edge_update(harness, "7")
     first = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
     harness.advance(5)
-    harness.deliver(connection_event(False, Group.TWIN))
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, False, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     resent = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
     assert len(first) == 1 and resent == []
@@ -244,7 +244,7 @@ def test_a_delivered_message_is_sent_once_and_deleted_from_the_store() -> None:
 
 def test_the_clouds_ok_to_a_delivered_message_is_taken_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     harness, _ = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     edge_update(harness, "7")
     [delivered] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
     published(harness)
@@ -258,12 +258,14 @@ def test_the_clouds_ok_to_a_delivered_message_is_taken_without_a_warning(caplog:
 
 def test_an_unanswered_detail_request_is_resent_with_back_off_then_given_up() -> None:
     harness, store = twin_harness(resend_initial_s=10, resend_max_s=40, resend_limit=3)
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
+    handed = to_cloud(harness)
     for _ in range(30):
         harness.advance(10)
+        handed += to_cloud(harness)  # each resend, written by the hub
 
-    sent = [m for m in to_cloud(harness) if m.resource == "membership/detail"]
+    sent = [m for m in handed if m.resource == "membership/detail"]
     assert len(sent) == 3 and len({m.id for m in sent}) == 1  # the same message, resent
     assert harness.actor.outbox.stats.given_up == 1
     assert store.outbox == []
@@ -271,7 +273,7 @@ def test_an_unanswered_detail_request_is_resent_with_back_off_then_given_up() ->
 
 def test_a_reply_with_the_request_id_stops_the_resends() -> None:
     harness, store = twin_harness(resend_initial_s=10)
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     [request] = to_cloud(harness)
 
     harness.deliver(from_cloud("update", "membership/detail", {"event_id": "x", "devices": []}, parent_id=request.id))
@@ -286,7 +288,7 @@ def test_messages_kept_in_the_store_are_sent_after_a_restart_and_connect() -> No
     kept = Message.new(source="twin", group="resource", operation="update", resource="device/sensor-1/state", content="{}")
     harness, _store = twin_harness(sensor(), store=FakeTwinStore({"sensor-1": sensor()}, [OutboxRecord(kept, False)]))
 
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     assert next(m.id for m in to_cloud(harness)) == kept.id
 
@@ -305,7 +307,7 @@ def test_a_hub_that_refuses_is_retried_later_without_reordering() -> None:
         return True
 
     harness.router.send = send  # type: ignore[method-assign]
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     edge_update(harness, "1")
     refusing["on"] = False
     harness.advance(2)
@@ -315,7 +317,7 @@ def test_a_hub_that_refuses_is_retried_later_without_reordering() -> None:
 
 def test_a_reply_confirming_a_report_is_taken_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     harness, _store = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     to_cloud(harness)
     edge_update(harness, "1")
     [report] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
@@ -328,7 +330,7 @@ def test_a_reply_confirming_a_report_is_taken_without_a_warning(caplog: pytest.L
 
 def test_once_the_cloud_confirms_reports_an_unconfirmed_one_is_resent_after_a_link_loss() -> None:
     harness, store = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     to_cloud(harness)
     edge_update(harness, "1")
     [first] = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
@@ -338,8 +340,8 @@ def test_once_the_cloud_confirms_reports_an_unconfirmed_one_is_resent_after_a_li
     sent = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
     harness.deliver(sent[0].reply("OK").with_route(source="devicecontroller", group="twin"))
 
-    harness.deliver(connection_event(False, Group.TWIN))
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, False, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     resent = [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")]
     assert [m.id for m in resent] == [sent[1].id]  # the unconfirmed "3", with its id: the cloud sees a resend
@@ -348,13 +350,13 @@ def test_once_the_cloud_confirms_reports_an_unconfirmed_one_is_resent_after_a_li
 
 def test_a_cloud_that_never_confirms_reports_gets_each_once() -> None:
     harness, _store = twin_harness(sensor())
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
     to_cloud(harness)
     edge_update(harness, "1")
     to_cloud(harness)
 
-    harness.deliver(connection_event(False, Group.TWIN))
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, False, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
 
     assert [m for m in to_cloud(harness) if m.resource.endswith("edge_updated")] == []
     assert not harness.actor.outbox.keep_until_confirmed
@@ -366,7 +368,8 @@ def test_the_figures_show_the_devices_and_the_backlog_waiting_for_the_cloud() ->
         edge_update(harness, value)
     away = harness.actor.module_metrics()
 
-    harness.deliver(connection_event(True, Group.TWIN))
+    harness.deliver(hub_says(harness.router, True, Group.TWIN))
+    to_cloud(harness)  # the hub wrote them
     back = harness.actor.module_metrics()
 
     assert (away["devices"], away["device_twins"], away["outbox_depth"], away["outbox_sent_total"]) == (1, 1, 2, 0)

@@ -9,10 +9,12 @@ from pathlib import Path
 import pykka
 import pytest
 
+from actors.keys import edge_defaults
+from actors.protocol import Group, Module, cloud_connection_view
 from actors.twin.actor import TwinActor
-from kubeedge_actors import Config, Router
-from kubeedge_actors.testing import Probe, connection_event, start_probe
-from kubeedge_actors.wire import Group, Module
+from kubeedge_actors import Router
+from kubeedge_actors.testing import Probe, start_probe
+from tests.protocol.connection import hub_says
 from tests.twin.helpers import bus_message, from_cloud
 
 LAMP = {"id": "lamp", "name": "lamp", "twin": {"power": {"expected": {"value": "on"}, "expected_version": {"cloud": 1, "edge": 0}}}}
@@ -26,7 +28,7 @@ def router() -> Iterator[Router]:
 
 
 def start_twin(router: Router, tmp_path: Path) -> pykka.ActorRef[TwinActor]:
-    config = Config.defaults().with_values({"database.source": str(tmp_path / "edge.db"), "edgehub.controller.node-id": "node-1"})
+    config = edge_defaults().with_values({"database.source": str(tmp_path / "edge.db"), "edgehub.controller.node-id": "node-1"})
     ref = TwinActor.start(router, config)
     router.register(Module.TWIN, Group.TWIN, ref)
     return ref
@@ -67,23 +69,22 @@ def test_devices_and_waiting_messages_survive_a_restart(router: Router, tmp_path
 
     start_twin(router, tmp_path)
     router.send_to_group(Group.TWIN, bus_message("$hw/events/device/lamp/twin/get", {"event_id": "g"}))
-    router.send_to_group(Group.TWIN, connection_event(True, Group.TWIN))
+    router.send_to_group(Group.TWIN, hub_says(router, True, Group.TWIN))
 
     got = on_topic(bus, "$hw/events/device/lamp/twin/get/result")
     assert got["twin"]["power"]["actual"]["value"] == "b"
     hub.wait_for(lambda m: m.resource == "membership/detail")
-    sent = [m for m in hub.messages if m.resource != "node/connection"]  # not the twin's questions at start
+    sent = hub.messages
     values = [m.content["twin"]["power"]["actual"]["value"] for m in sent if m.resource.endswith("edge_updated")]
     assert values == ["a", "b"]
     assert sent[-1].resource == "membership/detail"
 
 
-def test_a_twin_started_while_the_hub_is_connected_asks_and_sends_what_waits_once_answered(router: Router, tmp_path: Path) -> None:
+def test_a_twin_started_while_the_hub_is_connected_knows_it_at_once_and_sends_what_waits(router: Router, tmp_path: Path) -> None:
     hub = start_probe(router, Module.HUB, Group.HUB)
+    cloud_connection_view(router).publish(True)  # as a hub that connected before the twin (re)started
+
     start_twin(router, tmp_path)
-    query = hub.wait_for(lambda m: m.resource == "node/connection")
 
-    router.send(Module.TWIN, connection_event(True, Group.TWIN).with_header(parent_id=query.id))
-
-    assert (query.source, query.group, query.operation) == ("twin", "twin", "query")
     assert hub.wait_for(lambda m: m.resource == "membership/detail").operation == "get"
+    assert [m.resource for m in hub.messages] == ["membership/detail"]  # and asked nothing

@@ -11,6 +11,6 @@ bus, go on.
 from __future__ import annotations
 
 from actors.bus.broker.core import BrokerSettings
-from actors.bus.broker.server import EmbeddedBroker, EmbeddedBrokerError, EmbeddedMqttBroker, broker_settings
+from actors.bus.broker.server import EmbeddedBroker, EmbeddedBrokerError, EmbeddedMqttBroker
 
-__all__ = ["BrokerSettings", "EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker", "broker_settings"]
+__all__ = ["BrokerSettings", "EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker"]

@@ -15,8 +15,6 @@ from typing import Protocol
 
 from actors.bus.broker.connection import ClientConnection
 from actors.bus.broker.core import BrokerCore, BrokerSettings
-from actors.bus.mqtt import BrokerAddress
-from kubeedge_actors.config import Config
 from kubeedge_actors.errors import KubeEdgeActorsError
 
 logger = logging.getLogger(__name__)
@@ -43,17 +41,6 @@ class EmbeddedBroker(Protocol):
 
     def figures(self) -> dict[str, float]:
         """The broker's own figures, for the bus's ``module_metrics``."""
-
-
-def broker_settings(config: Config) -> BrokerSettings:
-    """The embedded broker's settings from the ``mqtt.*`` keys."""
-    address = BrokerAddress.parse(config["mqtt.internal-server"])
-    return BrokerSettings(
-        host=address.host,
-        port=address.port,
-        session_queue_size=config["mqtt.session-queue-size"],
-        max_packet_size=config["mqtt.max-packet-size"],
-    )
 
 
 class EmbeddedMqttBroker:
@@ -140,4 +127,4 @@ class EmbeddedMqttBroker:
         self._loop = self._thread = self._server = None
 
 
-__all__ = ["EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker", "broker_settings"]
+__all__ = ["EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker"]

@@ -1,0 +1,242 @@
+"""``python -m kubeedge_cloud ctl``: kubectl-style commands against a running cloud hub.
+
+::
+
+    ctl apply -f pod.yaml [-f more.yaml | -f -] [--node NODE]
+    ctl delete -f pod.yaml          ctl delete pod NAME [-n NS] [--node NODE]
+    ctl get nodes | pods | configmaps | secrets | devices [-n NS | -A] [-o json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from kubeedge_actors.config import Config
+from kubeedge_actors.message import Json, JsonObject
+from kubeedge_cloud.errors import CtlError
+from kubeedge_cloud.manifests import DEFAULT_NAMESPACE, KIND_ALIASES, flatten_lists
+from kubeedge_cloud.settings import ApiSettings
+from kubeedge_cloud.views import DeviceRow, NodeRow, ObjectResult, ObjectRow, PodRow
+
+_TIMEOUT_S = 40.0
+
+
+def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="control API URL (default: http://<cloudhub.api-address>:<cloudhub.api-port>)")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    apply = verbs.add_parser("apply", help="create or update objects from manifests (YAML or JSON, multi-document)")
+    apply.add_argument("-f", "--filename", action="append", required=True, help="manifest file, or - for stdin (repeatable)")
+    apply.add_argument("--node", help="node of pods without spec.nodeName; also sends configmaps and secrets to this node")
+    delete = verbs.add_parser("delete", help="delete objects named in manifests, or one object by kind and name")
+    delete.add_argument("kind", nargs="?", help="pod, configmap, secret or device")
+    delete.add_argument("name", nargs="?")
+    delete.add_argument("-f", "--filename", action="append", help="manifest file, or - for stdin (repeatable)")
+    delete.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    delete.add_argument("--node", help="the node the pod runs on (checked)")
+    get = verbs.add_parser("get", help="list nodes, pods, configmaps, secrets or devices")
+    get.add_argument("what", choices=["nodes", "node", "pods", "pod", "po", "configmaps", "cm", "secrets", "devices", "device"])
+    get.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    get.add_argument("-A", "--all-namespaces", action="store_true")
+    get.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+
+def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    server = args.server or ApiSettings.from_config(config).url
+    client = ApiClient(server)
+    try:
+        if args.verb == "apply":
+            return _apply(client, read_manifests(args.filename), args.node, out, err)
+        if args.verb == "delete":
+            return _delete(client, args, out, err)
+        return _get(client, args, out)
+    except CtlError as exc:
+        print(f"error: {exc}", file=err)
+        return exc.code
+
+
+class ApiClient:
+    """JSON over HTTP to the control API (urllib: no extra dependency)."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server.rstrip("/")
+
+    def call(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> tuple[int, JsonObject]:
+        url = f"{self.server}/api/v1/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.loads(exc.read() or b"{}")
+            except ValueError:
+                return exc.code, {"error": f"HTTP {exc.code} {exc.reason}"}
+        except (urllib.error.URLError, OSError) as exc:
+            raise CtlError(f"cannot reach the cloud hub at {self.server}: {getattr(exc, 'reason', exc)} (is `cloud` running?)", 2) from exc
+
+
+def read_manifests(filenames: Sequence[str]) -> list[Json]:
+    """Every document of every file (``-`` is stdin), with ``kind: List`` flattened."""
+    documents: list[Json] = []
+    for filename in filenames:
+        try:
+            text = sys.stdin.read() if filename == "-" else Path(filename).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CtlError(f"cannot read {filename}: {exc.strerror or exc}") from exc
+        try:
+            documents.extend(YAML(typ="safe", pure=True).load_all(text))
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{filename}:{mark.line + 1}" if mark is not None else filename
+            raise CtlError(f"{where}: not valid YAML or JSON: {getattr(exc, 'problem', None) or exc}") from exc
+    manifests = flatten_lists(documents)
+    if not manifests:
+        raise CtlError(f"no objects in {', '.join(filenames)}")
+    return manifests
+
+
+def _apply(client: ApiClient, manifests: list[Json], node: str | None, out: TextIO, err: TextIO) -> int:
+    status, answer = client.call("POST", "apply", manifests, {"node": node or ""})
+    for result in answer.get("results") or []:
+        print(_result_line(result), file=out)
+    if status != 200:
+        print(f"error: {answer.get('error', f'HTTP {status}')}", file=err)
+        return 1
+    return 0
+
+
+def _result_line(result: ObjectResult) -> str:
+    line = f"{result['kind'].lower()}/{result['name']} {result['action']}"
+    if result["kind"] in ("ConfigMap", "Secret") and result["action"] != "deleted" and not result.get("nodes"):
+        line += " (no node uses it yet)"
+    return line
+
+
+def _delete(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.filename:
+        if args.kind:
+            raise CtlError("give either -f FILE or KIND NAME, not both", 2)
+        status, answer = client.call("POST", "delete", read_manifests(args.filename))
+    elif args.kind and args.name:
+        kind = KIND_ALIASES.get(args.kind.lower())
+        if kind is None:
+            raise CtlError(f"unknown kind {args.kind!r}: pod, configmap, secret or device", 2)
+        path = "/".join(urllib.parse.quote(part, safe="") for part in ("namespaces", args.namespace, kind.lower(), args.name))
+        status, answer = client.call("DELETE", path, query={"node": args.node or ""})
+    else:
+        raise CtlError("delete needs -f FILE, or KIND and NAME", 2)
+    failed = status != 200
+    for result in answer.get("results") or []:
+        if result["action"] == "deleted":
+            print(f'{result["kind"].lower()} "{result["name"]}" deleted', file=out)
+        else:
+            print(f'Error from server (NotFound): {result["kind"].lower()}s "{result["name"]}" not found', file=err)
+            failed = True
+    if status != 200 and not answer.get("results"):
+        print(f"error: {answer.get('error', f'HTTP {status}')}", file=err)
+    return 1 if failed else 0
+
+
+_CANONICAL_LIST = {"node": "nodes", "pod": "pods", "po": "pods", "cm": "configmaps", "device": "devices"}
+
+
+def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    what = _CANONICAL_LIST.get(args.what, args.what)
+    namespace = "" if args.all_namespaces or what == "nodes" else args.namespace
+    status, answer = client.call("GET", what, query={"namespace": namespace})
+    if status != 200:
+        raise CtlError(answer.get("error", f"HTTP {status}"))
+    items = answer.get("items") or []
+    if args.output == "json":
+        print(json.dumps(items, indent=2), file=out)
+        return 0
+    if not items:
+        print(f"No resources found{f' in {namespace} namespace' if namespace else ''}.", file=out)
+        return 0
+    header, rows = _TABLES[what](items)
+    if args.all_namespaces and what != "nodes":
+        header, rows = ["NAMESPACE", *header], [[item.get("namespace", ""), *row] for item, row in zip(items, rows, strict=True)]
+    print(format_table(header, rows), file=out)
+    return 0
+
+
+def _node_table(items: list[NodeRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "STATUS", "CONNECTION", "LAST-STATUS", "VERSION"]
+    return header, [[i["name"], i["ready"], i["connection"], age(i.get("status_at")), i.get("version") or "<none>"] for i in items]
+
+
+def _pod_table(items: list[PodRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE"]
+    return header, [[i["name"], i["ready"], i["phase"], str(i["restarts"]), i["node"], age(i["created"])] for i in items]
+
+
+def _object_table(items: list[ObjectRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "DATA", "NODES", "AGE"]
+    return header, [[i["name"], str(i["data"]), ",".join(i["nodes"]) or "<none>", age(i["created"])] for i in items]
+
+
+def _device_table(items: list[DeviceRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED"]
+    no_twins = [{"name": "<none>", "desired": "", "reported": ""}]
+    rows = [
+        [item["name"], item["node"], twin["name"], _shown(twin.get("desired")), _shown(twin.get("reported"))]
+        for item in items
+        for twin in item.get("twins") or no_twins
+    ]
+    return header, rows
+
+
+def _shown(value: Json) -> str:
+    return "<none>" if value is None or value == "" else str(value)
+
+
+#: Each list's table: header and rows, from the items the API answered (JSON, read as its rows).
+_TABLES: dict[str, Callable[[list[Json]], tuple[list[str], list[list[str]]]]] = {
+    "nodes": _node_table,
+    "pods": _pod_table,
+    "configmaps": _object_table,
+    "secrets": _object_table,
+    "devices": _device_table,
+}
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, three spaces apart, like kubectl."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = ["   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def age(when: float | str | None, now: float | None = None) -> str:
+    """kubectl's short age (``42s``, ``5m``, ``3h``, ``2d``) of an epoch or RFC 3339 time."""
+    if when is None or when == "":
+        return "<none>"
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return "<unknown>"
+    seconds = max(0, int((now if now is not None else time.time()) - float(when)))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+__all__ = ["ApiClient", "CtlError", "add_ctl_arguments", "age", "format_table", "read_manifests", "run_ctl"]

@@ -1,0 +1,61 @@
+"""The cloud side's errors, all under :class:`~kubeedge_actors.errors.KubeEdgeActorsError`.
+
+::
+
+    KubeEdgeActorsError
+     ├─ MessageRejected            (a controller answers the request with an error)
+     │   ├─ ManifestError          an object that cannot be applied, listed or deleted
+     │   └─ DeviceStateError       a device state from an edge that cannot be read
+     ├─ CloudHubError              the websocket server cannot start (TLS files, address in use)
+     ├─ ApiServerError             the control API cannot listen
+     ├─ ApiRequestError            an HTTP request the control API cannot read (answered 400)
+     ├─ CtlError                   what ``ctl`` reports in one line, with its exit code
+     └─ CertificateError           ``certs`` cannot write its files, or use those it finds
+"""
+
+from __future__ import annotations
+
+from kubeedge_actors.errors import KubeEdgeActorsError, MessageRejected
+
+
+class ManifestError(MessageRejected):
+    """An object that cannot be applied; the text names it and what is wrong."""
+
+
+class DeviceStateError(MessageRejected):
+    """A ``device/<id>/state`` message whose content is not the state JSON (docs/protocol.md#5.4)."""
+
+
+class CloudHubError(KubeEdgeActorsError):
+    """The cloud hub's server cannot start (TLS files, address in use...)."""
+
+
+class ApiServerError(KubeEdgeActorsError):
+    """The control API cannot listen on its address (``cloudhub.api-address``, ``api-port``)."""
+
+
+class ApiRequestError(KubeEdgeActorsError):
+    """An HTTP request whose body the control API cannot read (too large, not JSON)."""
+
+
+class CtlError(KubeEdgeActorsError):
+    """A problem ``ctl`` reports in one line, then exits with ``code``."""
+
+    def __init__(self, text: str, code: int = 1) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+class CertificateError(KubeEdgeActorsError):
+    """``certs`` cannot write its files, or cannot issue from the CA it finds."""
+
+
+__all__ = [
+    "ApiRequestError",
+    "ApiServerError",
+    "CertificateError",
+    "CloudHubError",
+    "CtlError",
+    "DeviceStateError",
+    "ManifestError",
+]

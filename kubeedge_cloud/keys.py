@@ -1,0 +1,55 @@
+"""The cloud side's configuration keys (``conf/cloudhub.yaml``).
+
+The cloud side reads its own file only: it shares the edge's ``conf/`` folder in a
+single-machine set-up, and neither program reads the other's keys. The runtime's keys
+(restarts, metrics, logging) are in the same file, so the file says everything the cloud does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kubeedge_actors.config import RUNTIME_KEYS, Config, Key, KeyTable
+from kubeedge_actors.config.keys import port, positive
+
+CLOUD_FILE = "cloudhub.yaml"
+#: Wire names of the cloud side's modules: all run, always.
+CLOUD_MODULES = ["controller", "devicecontroller", "cloudhub", "cloudapi"]
+
+# One line per key reads as a table; keep the formatter and the line limit out of it.
+# fmt: off
+_CLOUD_KEYS: tuple[Key, ...] = (
+    Key("cloudhub.address", CLOUD_FILE, str, "127.0.0.1", "websocket listen address (0.0.0.0 for every interface)"),
+    Key("cloudhub.port", CLOUD_FILE, int, 10000, "websocket listen port", port),
+    Key("cloudhub.ca", CLOUD_FILE, str, "certs/ca.crt", "CA of the edge certificates"),
+    Key("cloudhub.cert", CLOUD_FILE, str, "certs/cloudhub.crt", "server certificate; empty with cloudhub.key: no TLS, edges dial ws:// (for development)"),
+    Key("cloudhub.key", CLOUD_FILE, str, "certs/cloudhub.key", "server key; empty with cloudhub.cert: no TLS"),
+    Key("cloudhub.keepalive-interval", CLOUD_FILE, float, 30.0, "seconds of silence after which an edge is dropped", positive),
+    Key("cloudhub.write-timeout", CLOUD_FILE, float, 30.0, "seconds a write to an edge may take", positive),
+    Key("cloudhub.node-limit", CLOUD_FILE, int, 1000, "edges connected at once; more get HTTP 429", positive),
+    Key("cloudhub.api-address", CLOUD_FILE, str, "127.0.0.1", "(ours) control API listen address"),
+    Key("cloudhub.api-port", CLOUD_FILE, int, 10080, "(ours) control API listen port", port),
+    Key("cloudhub.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the cloud hub's state"),
+)
+# fmt: on
+
+#: The runtime's keys, written in the cloud's one file, with the cloud's defaults.
+_RUNTIME_IN_CLOUD_FILE = KeyTable(
+    keys=tuple(replace(key, file=CLOUD_FILE) for key in RUNTIME_KEYS.keys),
+    files={CLOUD_FILE: ""},
+)
+
+CLOUD_KEYS: KeyTable = _RUNTIME_IN_CLOUD_FILE.extended(
+    _CLOUD_KEYS,
+    files={CLOUD_FILE: "This project's cloud side (python -m kubeedge_cloud); the edge never reads this file."},
+    defaults={"modules.enabled": CLOUD_MODULES, "loggerFile": "cloud.log", "metrics.port": 9465},
+    only_own_files=True,
+)
+
+
+def cloud_defaults() -> Config:
+    """Every cloud key at its shipped default (no conf folder)."""
+    return Config.defaults(CLOUD_KEYS)
+
+
+__all__ = ["CLOUD_FILE", "CLOUD_KEYS", "CLOUD_MODULES", "cloud_defaults"]

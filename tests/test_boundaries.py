@@ -1,0 +1,90 @@
+"""The tree's boundaries, read from the imports (docs/architecture.md#1).
+
+- the runtime (``kubeedge_actors``) imports neither the edge's modules nor the cloud side,
+  except its composition root ``__main__``, which puts the edge together;
+- an edge module (``actors/<module>/``) imports no other module: they talk through messages,
+  in the names of :mod:`actors.protocol`;
+- nothing of the edge imports the cloud side.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EDGE_MODULES = sorted(p.name for p in (ROOT / "actors").iterdir() if (p / "__init__.py").exists())
+SHARED_EDGE = {"actors", "actors.keys", "actors.protocol", "actors.testing"}
+
+
+def imports_of(path: Path) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+
+
+def offending(paths: list[Path], allowed: object) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)}:{line}: imports {name}" for path in paths for line, name in imports_of(path) if not allowed(path, name)
+    ]
+
+
+def top(name: str) -> str:
+    return name.split(".", maxsplit=1)[0]
+
+
+def test_the_runtime_imports_no_module_of_the_edge_and_nothing_of_the_cloud() -> None:
+    paths = [p for p in (ROOT / "kubeedge_actors").rglob("*.py") if p.name != "__main__.py"]
+
+    assert offending(paths, lambda _, name: top(name) not in ("actors", "kubeedge_cloud")) == []
+
+
+@pytest.mark.parametrize("module", EDGE_MODULES)
+def test_an_edge_module_imports_no_other_module(module: str) -> None:
+    def allowed(_: Path, name: str) -> bool:
+        if top(name) == "kubeedge_cloud":
+            return False
+        if top(name) != "actors" or name in SHARED_EDGE:
+            return True
+        return name.split(".")[1] == module
+
+    assert offending(sorted((ROOT / "actors" / module).rglob("*.py")), allowed) == []
+
+
+#: What only the cloud side needs: its own package, its websocket server, its PKI.
+CLOUD_ONLY = ("kubeedge_cloud", "websockets", "cryptography")
+LOADED = f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({CLOUD_ONLY!r})))"
+HELP = """
+import runpy, sys
+sys.argv = ["kubeedge_actors", "--help"]
+try:
+    runpy.run_module("kubeedge_actors", run_name="__main__")
+except SystemExit:
+    pass
+"""
+BUILT_RUNTIME = """
+import sys
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+Runtime(edge_defaults(), builtin_modules())
+"""
+EDGE_STARTS = {"--help": HELP, "built runtime": BUILT_RUNTIME}
+
+
+@pytest.mark.parametrize("start", EDGE_STARTS, ids=list(EDGE_STARTS))
+def test_the_edge_loads_nothing_of_the_cloud_side(start: str) -> None:
+    program = EDGE_STARTS[start] + LOADED
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

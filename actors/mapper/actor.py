@@ -30,7 +30,7 @@ class LookAtProfile:
 
 class MapperActor(ModuleActor):
     """Serves the devices of this node's device profile over Modbus and OPC-UA
-    (docs/protocol.md#11.3, docs/architecture.md#9).
+    (docs/protocol.md#11.3, docs/architecture.md#6).
 
     The work is off the actor's thread: one worker thread per device and paho's thread
     (:mod:`actors.mapper.engine`). The actor only finds the profile and hands it to the engine.

@@ -321,7 +321,7 @@ class Engine:
             if plan.id not in self._unsupported:
                 self._unsupported.add(plan.id)
                 error = UnsupportedProtocolError(f"device {plan.id}: this node has no Bluetooth support; the device is not served")
-                logger.error("mapper: %s", error)
+                logger.warning("mapper: %s", error)  # once per device: it stays unserved
             return
         worker = DeviceWorker(plan, self.publisher, self.settings, self._client_factory)
         self._workers[plan.id] = worker

@@ -56,6 +56,7 @@ class MqttLink(Publisher):
         self._client.loop_start()
 
     def stop(self) -> None:
+        self.connected.clear()  # a disconnect we asked for is no loss
         self._client.disconnect()
         self._client.loop_stop()
 

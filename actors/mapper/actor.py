@@ -13,7 +13,7 @@ from actors.mapper.errors import ProfileError
 from actors.mapper.mqtt import MqttLink
 from actors.mapper.profile import DevicePlan
 from actors.mapper.settings import MapperSettings
-from actors.mapper.source import ProfileFile, ProfileTracker, profile_from_configmap
+from actors.mapper.source import ProfileFile, ProfileTracker, profile_from_configmaps
 from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ class MapperActor(ModuleActor):
         replies of ``metaManager`` to its queries.
     Produces:
         to ``metaManager`` every ``mapper.profile-interval`` s (when ``mapper.profile`` is
-        empty): sync ``query`` of ``<mapper.profile-namespace>/configmap/device-profile-config-<node>``.
+        empty): sync ``query`` of ``<mapper.profile-namespace>/configmap`` (every configmap, from
+        SQLite), of which it reads ``device-profile-config-<node>``.
         On the edge's MQTT broker, as a device app: ``twin/update`` with actual values,
         ``state/update``; it subscribes to ``twin/update/delta`` (docs/protocol.md#5.4).
     """
@@ -62,7 +63,8 @@ class MapperActor(ModuleActor):
         self.link = MqttLink(self.settings.broker, f"mapper-{self.settings.node_id}", self.settings.engine.retry_max_s)
         self.engine = Engine(self.link, self.settings.engine, client_factory)
         self._file: ProfileFile | None = None
-        self._tracker = ProfileTracker(self.engine.apply, f"configmap device-profile-config-{self.settings.node_id}")
+        self._profile_name = f"device-profile-config-{self.settings.node_id}"
+        self._tracker = ProfileTracker(self.engine.apply, f"configmap {self.settings.namespace}/{self._profile_name}")
         self._asking = False
 
     def on_start(self) -> None:
@@ -92,7 +94,9 @@ class MapperActor(ModuleActor):
         if self._asking:
             return
         self._asking = True
-        resource = f"{self.settings.namespace}/configmap/device-profile-config-{self.settings.node_id}"
+        # Every configmap, by type: meta answers that from SQLite, never asking the cloud, which
+        # does not answer for an object it does not have (docs/protocol.md#6.3).
+        resource = f"{self.settings.namespace}/configmap"
         query = Message.new(source=MAPPER_MODULE, group=META_GROUP, operation="query", resource=resource)
         future = self.module_router.send_sync(META_MODULE, query, max(5.0, self.settings.profile_interval_s * 10))
         self.module_on_reply(future, self._on_profile)
@@ -103,7 +107,7 @@ class MapperActor(ModuleActor):
             logger.debug("mapper: meta did not answer the profile query: %s", error or (reply and reply.content))
             return
         try:
-            text = profile_from_configmap(reply.content)
+            text = profile_from_configmaps(reply.content, self.settings.namespace, self._profile_name)
         except ProfileError as problem:
             logger.error("mapper: %s", problem)
             return

@@ -348,10 +348,12 @@ class Engine:
                 continue
             worker.inbox.put(_Write(prop, text))
 
-    def report_all(self) -> None:
+    def report_all(self, device_ids: list[str] | None = None) -> None:
+        """Every value and state again: of all devices, or of ``device_ids``."""
         with self._lock:
-            for worker in self._workers.values():
-                worker.inbox.put(_ReportAll())
+            for device_id, worker in self._workers.items():
+                if device_ids is None or device_id in device_ids:
+                    worker.inbox.put(_ReportAll())
 
     def stop(self, timeout_s: float = 5.0) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from actors.mapper.errors import MapperError
 logger = logging.getLogger(__name__)
 
 DELTA_TOPIC = "$hw/events/device/+/twin/update/delta"
+MEMBERSHIP_TOPIC = "$hw/events/node/+/membership/updated"
 
 
 def broker_address(url: str) -> tuple[str, int]:
@@ -70,7 +71,7 @@ class MqttLink(Publisher):
         if getattr(reason, "is_failure", False):
             logger.warning("mapper: the broker %s:%d refused us: %s", self.host, self.port, reason)
             return
-        client.subscribe(DELTA_TOPIC, qos=0)
+        client.subscribe([(DELTA_TOPIC, 0), (MEMBERSHIP_TOPIC, 0)])
         logger.info("mapper: connected to the broker %s:%d", self.host, self.port)
         self.connected.set()
         if self.engine is not None:
@@ -83,7 +84,12 @@ class MqttLink(Publisher):
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         parts = message.topic.split("/")
-        if len(parts) != 7 or parts[5:] != ["update", "delta"] or self.engine is None:
+        if self.engine is None:
+            return
+        if parts[-2:] == ["membership", "updated"]:
+            self._on_membership(decode_delta(bytes(message.payload)))
+            return
+        if len(parts) != 7 or parts[5:] != ["update", "delta"]:
             return
         body = decode_delta(bytes(message.payload))
         if body is None:
@@ -91,5 +97,13 @@ class MqttLink(Publisher):
             return
         self.engine.on_delta(parts[3], body)
 
+    def _on_membership(self, body: dict[str, Any] | None) -> None:
+        """A device the twin adds now may have had reports refused before (404: it did not know
+        the device yet): report it whole again (docs/protocol.md#5.6)."""
+        added = (body or {}).get("added_devices") or []
+        ids = [str(d["id"]) for d in added if isinstance(d, dict) and isinstance(d.get("id"), str)]
+        if ids and self.engine is not None:
+            self.engine.report_all(ids)
 
-__all__ = ["DELTA_TOPIC", "MqttLink", "broker_address"]
+
+__all__ = ["DELTA_TOPIC", "MEMBERSHIP_TOPIC", "MqttLink", "broker_address"]

@@ -17,17 +17,21 @@ logger = logging.getLogger(__name__)
 PROFILE_KEY = "deviceProfile.json"
 
 
-def profile_from_configmap(values: object) -> str:
-    """The profile text of meta's answer to a configmap query (a list of stored JSON texts)."""
-    if not isinstance(values, list) or not values:
-        return ""
-    try:
-        configmap = json.loads(values[0]) if isinstance(values[0], str) else values[0]
-    except ValueError as exc:
-        raise ProfileError(f"the stored configmap is not JSON: {exc}") from exc
-    data = configmap.get("data") if isinstance(configmap, dict) else None
-    text = data.get(PROFILE_KEY, "") if isinstance(data, dict) else ""
-    return text if isinstance(text, str) else ""
+def profile_from_configmaps(values: object, namespace: str, name: str) -> str:
+    """The profile text in meta's answer to a query of every configmap (a list of stored JSON
+    texts); "" when the configmap ``namespace/name`` is not among them."""
+    for value in values if isinstance(values, list) else []:
+        try:
+            configmap = json.loads(value) if isinstance(value, str) else value
+        except ValueError as exc:
+            raise ProfileError(f"a stored configmap is not JSON: {exc}") from exc
+        metadata = configmap.get("metadata") if isinstance(configmap, dict) else None
+        if not isinstance(metadata, dict) or (metadata.get("namespace"), metadata.get("name")) != (namespace, name):
+            continue
+        data = configmap.get("data")
+        text = data.get(PROFILE_KEY, "") if isinstance(data, dict) else ""
+        return text if isinstance(text, str) else ""
+    return ""
 
 
 class ProfileTracker:
@@ -87,4 +91,4 @@ class ProfileFile:
             self.look()
 
 
-__all__ = ["PROFILE_KEY", "ProfileFile", "ProfileTracker", "profile_from_configmap"]
+__all__ = ["PROFILE_KEY", "ProfileFile", "ProfileTracker", "profile_from_configmaps"]

@@ -122,6 +122,10 @@ class DeviceWorker:
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     # --- the worker's thread ------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -291,7 +295,8 @@ class Engine:
         self._client_factory = client_factory
         self._lock = threading.Lock()
         self._workers: dict[str, DeviceWorker] = {}
-        self._stopped: list[DeviceWorker] = []
+        self._stopped: list[DeviceWorker] = []  # until their threads end
+        self._polls_before = 0  # reads of the stopped workers that have ended
         self._unsupported: set[str] = set()
 
     @property
@@ -301,14 +306,18 @@ class Engine:
 
     @property
     def polls(self) -> int:
+        """Device reads so far (of the devices served now and of those stopped)."""
         with self._lock:
-            return sum(w.polls for w in [*self._workers.values(), *self._stopped])
+            return self._polls_before + sum(w.polls for w in [*self._workers.values(), *self._stopped])
 
     def apply(self, profile: Profile) -> None:
         """Serve the devices of ``profile``: new ones start, changed ones restart, gone ones stop."""
         for problem in profile.problems:
             logger.warning("mapper: device profile: %s", problem)
         with self._lock:
+            ended = [w for w in self._stopped if not w.alive]
+            self._polls_before += sum(w.polls for w in ended)
+            self._stopped = [w for w in self._stopped if w.alive]
             wanted = {plan.id: plan for plan in profile.devices}
             for device_id in [d for d, w in self._workers.items() if wanted.get(d) != w.plan]:
                 self._stop_worker(self._workers.pop(device_id))

@@ -195,17 +195,18 @@ def _object_table(items: list[ObjectRow]) -> tuple[list[str], list[list[str]]]:
 
 
 def _device_table(items: list[DeviceRow]) -> tuple[list[str], list[list[str]]]:
-    header = ["NAME", "NODE", "PROTOCOL", "STATE", "PROPERTY", "DESIRED", "REPORTED"]
+    # PROTOCOL and STATE last: scripts that read the first five columns keep working.
+    header = ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED", "PROTOCOL", "STATE"]
     no_twins = [{"name": "<none>", "desired": "", "reported": ""}]
     rows = [
         [
             item["name"],
             item["node"],
-            _shown(item.get("protocol")),
-            _shown(item.get("state")),
             twin["name"],
             _shown(twin.get("desired")),
             _shown(twin.get("reported")),
+            _shown(item.get("protocol")),
+            _shown(item.get("state")),
         ]
         for item in items
         for twin in item.get("twins") or no_twins

@@ -137,6 +137,8 @@ def test_a_modbus_thermostat_applied_with_ctl_reports_is_set_and_goes_offline_an
         assert out == "devicemodel/thermostat created\ndevice/thermostat-1 created\n"
         row = wait_row(scenario, "thermostat-1", "temperature", "the temperature in ctl get devices", REPORTED="21.5")
         assert (row["PROTOCOL"], row["STATE"], row["DESIRED"]) == ("modbus-tcp", "online", "<none>")
+        profiles = [c for c in scenario.cloud.items("configmaps") if c["name"] == f"device-profile-config-{scenario.node_id}"]
+        assert [c["nodes"] for c in profiles] == [[scenario.node_id]]  # delivered as any configmap, so a mapper pod can mount it
         wait_until(lambda: device.get("holding", 1) == [230], 60, 0.1, "the desired target written to the holding register")
         wait_row(scenario, "thermostat-1", "target", "the target read back", DESIRED="230", REPORTED="230")
 

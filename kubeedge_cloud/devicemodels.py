@@ -171,7 +171,7 @@ def _integer(config: JsonObject, name: str, label: str, low: int, high: int, *, 
 def parse_protocol(spec: JsonObject, label: str) -> ProtocolSpec | None:
     """The one member of ``spec.protocol`` (None when there is none), checked."""
     protocol = spec.get("protocol")
-    if protocol is None:
+    if protocol is None or protocol == {}:
         return None
     if not isinstance(protocol, dict):
         raise ManifestError(f"{label}: spec.protocol must be an object")

@@ -242,6 +242,15 @@ class OpcuaClient:
         except Exception as exc:  # asyncua's errors, converted
             raise DeviceIoError(f"device {self.plan.id}: subscription: {exc}") from exc
 
+    def check(self) -> None:
+        """Raises :class:`DeviceIoError` when the connection to the server is lost."""
+        if self._client is None:
+            raise DeviceIoError(f"device {self.plan.id}: not connected")
+        try:
+            self._client.check_connection()
+        except Exception as exc:  # asyncua's errors, converted
+            raise DeviceIoError(f"device {self.plan.id}: lost the server: {exc or type(exc).__name__}") from exc
+
     def _do(self, prop: PropertyPlan, action: Any) -> Any:
         if self._client is None:
             raise DeviceIoError(f"device {self.plan.id}: not connected")

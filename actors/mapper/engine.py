@@ -111,6 +111,7 @@ class DeviceWorker:
         self._retry_s = settings.retry_initial_s
         self._due: dict[str, float] = {}
         self._subscribed = False
+        self._health_due = 0.0
         self.polls = 0  # read by the benchmark (a counter; no lock needed for a rough figure)
 
     def start(self) -> None:
@@ -138,12 +139,25 @@ class DeviceWorker:
     def _step(self) -> bool:
         if self._client is None and not self._connect():
             return self._wait(self._retry_s)
-        wait_s = max(0.0, min(self._due.values(), default=time.monotonic() + 3600) - time.monotonic())
-        if not self._wait(wait_s):
+        next_due = min(self._due.values(), default=time.monotonic() + 3600)
+        if self._subscribed:
+            next_due = min(next_due, self._health_due)
+        if not self._wait(max(0.0, next_due - time.monotonic())):
             return False
+        if self._client is not None and self._subscribed and time.monotonic() >= self._health_due:
+            self._check_health()
         if self._client is not None:
             self._poll_due()
         return True
+
+    def _check_health(self) -> None:
+        """A subscribed device is never read, so its connection is checked at the poll interval."""
+        assert isinstance(self._client, OpcuaClient)
+        self._health_due = time.monotonic() + self.settings.poll_interval_s
+        try:
+            self._client.check()
+        except DeviceIoError as error:
+            self._went_offline(error)
 
     def _wait(self, seconds: float) -> bool:
         """Handle what arrives within ``seconds`` (at least one item when it is there); False on stop."""
@@ -178,6 +192,7 @@ class DeviceWorker:
                 readable = tuple(self.plan.properties)
                 client.subscribe(readable, self.settings.poll_interval_s, lambda prop, value: self.inbox.put(_Pushed(prop, value)))
                 self._subscribed = True
+                self._health_due = time.monotonic() + self.settings.poll_interval_s
         except DeviceIoError as error:
             client.close()
             self._went_offline(error)

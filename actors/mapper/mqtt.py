@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 DELTA_TOPIC = "$hw/events/device/+/twin/update/delta"
 MEMBERSHIP_TOPIC = "$hw/events/node/+/membership/updated"
+RESULT_TOPIC = "$hw/events/device/+/twin/update/result"
 
 
 def broker_address(url: str) -> tuple[str, int]:
@@ -71,7 +72,7 @@ class MqttLink(Publisher):
         if getattr(reason, "is_failure", False):
             logger.warning("mapper: the broker %s:%d refused us: %s", self.host, self.port, reason)
             return
-        client.subscribe([(DELTA_TOPIC, 0), (MEMBERSHIP_TOPIC, 0)])
+        client.subscribe([(DELTA_TOPIC, 0), (MEMBERSHIP_TOPIC, 0), (RESULT_TOPIC, 0)])
         logger.info("mapper: connected to the broker %s:%d", self.host, self.port)
         self.connected.set()
         if self.engine is not None:
@@ -89,6 +90,9 @@ class MqttLink(Publisher):
         if parts[-2:] == ["membership", "updated"]:
             self._on_membership(decode_delta(bytes(message.payload)))
             return
+        if len(parts) == 7 and parts[5:] == ["update", "result"]:
+            self._on_result(parts[3], decode_delta(bytes(message.payload)))
+            return
         if len(parts) != 7 or parts[5:] != ["update", "delta"]:
             return
         body = decode_delta(bytes(message.payload))
@@ -96,6 +100,14 @@ class MqttLink(Publisher):
             logger.warning("mapper: a delta for %s is not a JSON object; ignored", parts[3])
             return
         self.engine.on_delta(parts[3], body)
+
+    def _on_result(self, device_id: str, body: dict[str, Any] | None) -> None:
+        """The twin refused a report of one of our devices: say why (docs/protocol.md#5.4).
+        A 404 (the twin does not know the device yet) is made good by the membership report."""
+        code = (body or {}).get("code")
+        if code and self.engine is not None and device_id in self.engine.device_ids:
+            log = logger.info if code == 404 else logger.warning
+            log("mapper: the twin refused a report of device %s: %s %s", device_id, code, (body or {}).get("reason", ""))
 
     def _on_membership(self, body: dict[str, Any] | None) -> None:
         """A device the twin adds now may have had reports refused before (404: it did not know
@@ -106,4 +118,4 @@ class MqttLink(Publisher):
             self.engine.report_all(ids)
 
 
-__all__ = ["DELTA_TOPIC", "MEMBERSHIP_TOPIC", "MqttLink", "broker_address"]
+__all__ = ["DELTA_TOPIC", "MEMBERSHIP_TOPIC", "RESULT_TOPIC", "MqttLink", "broker_address"]

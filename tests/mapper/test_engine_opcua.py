@@ -74,10 +74,13 @@ def test_username_and_password_are_presented_and_a_wrong_one_keeps_the_device_of
         app.wait_for(STATE.format("intruder"), lambda p: p["state"] == "offline")
 
 
-def test_an_opcua_server_restarted_shows_the_device_offline_then_online(app: DeviceApp, start_engine: Callable[..., Engine]) -> None:
+@pytest.mark.parametrize("subscription", [False, True], ids=["polled", "subscribed"])
+def test_an_opcua_server_restarted_shows_the_device_offline_then_online(
+    app: DeviceApp, start_engine: Callable[..., Engine], subscription: bool
+) -> None:
     first = OpcuaSimulator(0).start()
     port = first.port
-    start_engine(valve(first.url), settings=FAST)
+    start_engine(valve(first.url, subscription=subscription), settings=FAST)
     app.wait_for(STATE.format("valve"), lambda p: p["state"] == "online")
 
     first.stop()

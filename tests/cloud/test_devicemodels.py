@@ -210,3 +210,16 @@ def test_ctl_lists_show_the_protocol_and_the_models(harness: Harness) -> None:
 
     assert (devices[0]["protocol"], devices[0]["model"]) == ("modbus-tcp", "thermostat")
     assert (models[0]["name"], models[0]["protocols"], models[0]["devices"]) == ("thermostat", ["modbus"], ["thermostat-1"])
+
+
+def test_a_deleted_model_takes_its_devices_out_of_the_profile_and_they_stay(harness: Harness) -> None:
+    apply(harness, device(), MODEL)
+    to_controller(harness)
+
+    reply = api(harness, "delete", {"kind": "devicemodel", "namespace": "default", "name": "thermostat"})
+
+    [request] = to_controller(harness)
+    assert reply.content["results"][0]["action"] == "deleted"
+    assert (request.operation, request.content["name"]) == ("delete", "device-profile-config-edge-1")
+    assert [row["name"] for row in api(harness, "list", {}, "devices").content["items"]] == ["thermostat-1"]
+    assert api(harness, "list", {}, "devicemodels").content["items"] == []

@@ -136,7 +136,10 @@ def test_a_modbus_thermostat_applied_with_ctl_reports_is_set_and_goes_offline_an
 
         assert out == "devicemodel/thermostat created\ndevice/thermostat-1 created\n"
         models = scenario.cloud.ctl("get", "devicemodels").stdout.splitlines()
-        assert [line.split()[:4] for line in models] == [["NAME", "PROPERTIES", "PROTOCOLS", "DEVICES"], ["thermostat", "temperature,target", "modbus", "1"]]
+        assert [line.split()[:4] for line in models] == [
+            ["NAME", "PROPERTIES", "PROTOCOLS", "DEVICES"],
+            ["thermostat", "temperature,target", "modbus", "1"],
+        ]
         row = wait_row(scenario, "thermostat-1", "temperature", "the temperature in ctl get devices", REPORTED="21.5")
         assert (row["PROTOCOL"], row["STATE"], row["DESIRED"]) == ("modbus-tcp", "online", "<none>")
         profiles = [c for c in scenario.cloud.items("configmaps") if c["name"] == f"device-profile-config-{scenario.node_id}"]

@@ -15,7 +15,7 @@ from kubeedge_actors.testing import wait_until
 from tests.integration.twin_device_app import DeviceApp
 from tests.mapper.conftest import actual, thermostat
 from tests.mapper.serial_pair import SerialPair
-from tests.services import free_port
+from tests.services import MosquittoBroker, free_port
 
 UPDATE = "$hw/events/device/{}/twin/update"
 STATE = "$hw/events/device/{}/state/update"
@@ -135,3 +135,20 @@ def test_modbus_rtu_over_a_serial_line(app: DeviceApp, start_engine: Callable[..
         app.wait_for(UPDATE.format("rtu"), lambda p: actual(p, "temperature") == "12.3")
         app.publish(DELTA.format("rtu"), {"event_id": "d1", "timestamp": 1, "delta": {"target": "240"}})
         wait_until(lambda: device.get("holding", 1) == [240], 10, 0.02, "the RTU register written")
+
+
+def test_every_value_is_reported_again_after_the_broker_comes_back(
+    modbus: ModbusSimulator, app: DeviceApp, mosquitto: MosquittoBroker, start_engine: Callable[..., Engine]
+) -> None:
+    start_engine(thermostat("t1", modbus.port))
+    app.wait_for(UPDATE.format("t1"), lambda p: actual(p, "target") == "215")
+
+    mosquitto.restart()
+    app.wait_connected()
+
+    wait_until(
+        lambda: any(actual(p, "target") == "215" for p in app.on_topic(UPDATE.format("t1"))[1:]),
+        30,
+        0.05,
+        "the unchanged target reported again after the reconnect",
+    )

@@ -20,11 +20,12 @@ FAST = EngineSettings(poll_interval_s=0.05, timeout_s=0.5, retry_initial_s=0.05,
 TEMPERATURE = PropertyPlan("temperature", "float", False, {"register": "InputRegister", "offset": 0, "limit": 1, "scale": 0.1})
 TARGET = PropertyPlan("target", "int", True, {"register": "HoldingRegister", "offset": 1, "limit": 1}, 0, 300)
 HEATER = PropertyPlan("heater", "boolean", True, {"register": "CoilRegister", "offset": 0, "limit": 1})
+WINDOW_OPEN = PropertyPlan("window-open", "boolean", False, {"register": "DiscreteInputRegister", "offset": 3, "limit": 1})
 
 
 def thermostat(device_id: str, port: int, protocol: str = "modbus-tcp", **config: Any) -> DevicePlan:
     settings = {"ip": "127.0.0.1", "port": port, "slaveID": "1"} if protocol == "modbus-tcp" else config
-    return DevicePlan(device_id, "thermostat", protocol, settings, (TEMPERATURE, TARGET, HEATER))
+    return DevicePlan(device_id, "thermostat", protocol, settings, (TEMPERATURE, TARGET, HEATER, WINDOW_OPEN))
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def modbus() -> Iterator[ModbusSimulator]:
     with ModbusSimulator(0) as simulator:
         simulator.set("input", 0, [205])
         simulator.set("holding", 1, [215])
+        simulator.set("discrete", 3, [True])
         yield simulator
 
 

@@ -32,7 +32,8 @@ def test_every_value_and_the_state_are_reported_on_start(
     state = app.wait_for(STATE.format("t1"))
     report = app.wait_for(UPDATE.format("t1"), lambda p: actual(p, "temperature") is not None)
     assert state["state"] == "online" and isinstance(state["event_id"], str) and isinstance(state["timestamp"], int)
-    assert (actual(report, "temperature"), actual(report, "target"), actual(report, "heater")) == ("20.5", "215", "false")
+    values = tuple(actual(report, name) for name in ("temperature", "target", "heater", "window-open"))
+    assert values == ("20.5", "215", "false", "true")
     assert report["twin"]["temperature"]["metadata"] == {"type": "float"}
 
 

@@ -79,7 +79,7 @@ class MapperActor(ModuleActor):
     def on_stop(self) -> None:
         if self._file is not None:
             self._file.stop()
-        self.engine.stop()
+        self.engine.stop(timeout_s=1.0)  # a device thread still in a call is left behind (daemon): the edge stops in time
         self.link.stop()
         super().on_stop()
 

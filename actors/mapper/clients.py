@@ -31,6 +31,14 @@ class DeviceClient(Protocol):
     def close(self) -> None: ...
 
 
+def _quiet(library: str) -> None:
+    """The libraries log every failed attempt; the mapper says once when a device goes offline
+    and when it is back. A level the user configured for the library is left as it is."""
+    library_logger = logging.getLogger(library)
+    if library_logger.level == logging.NOTSET:
+        library_logger.setLevel(logging.CRITICAL)
+
+
 def open_client(plan: DevicePlan, timeout_s: float) -> DeviceClient:
     """The client of a device's protocol (not connected yet).
 
@@ -83,6 +91,7 @@ class ModbusClient:
     serial port. The unit id is ``slaveID`` (a string in v1.0's TCP config, a number in RTU)."""
 
     def __init__(self, plan: DevicePlan, timeout_s: float) -> None:
+        _quiet("pymodbus")
         self.plan, self.timeout_s = plan, timeout_s
         self.unit = int(str(plan.config.get("slaveID", 1)))
         self._client: Any = None
@@ -176,6 +185,7 @@ class OpcuaClient:
     """
 
     def __init__(self, plan: DevicePlan, timeout_s: float) -> None:
+        _quiet("asyncua")
         self.plan, self.timeout_s = plan, timeout_s
         self._client: Any = None
         self._types: dict[str, Any] = {}

@@ -7,6 +7,7 @@ online (docs/protocol.md#11, docs/architecture.md#6)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,44 @@ def test_an_opcua_valve_applied_with_ctl_reports_and_its_node_is_set(tmp_path: P
         assert (row["PROTOCOL"], row["STATE"]) == ("opcua", "online")
         wait_until(lambda: device.get("valve.opening") == 40, 60, 0.1, "the desired opening written to its node")
         wait_row(scenario, "valve-1", "opening", "the opening read back", REPORTED="40")
+
+
+MAPPER_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: modbus-mapper}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: mapper
+    image: {image}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    volumeMounts:
+    - {{name: dpl, mountPath: /opt/src/dpl}}
+  volumes:
+  - name: dpl
+    configMap: {{name: device-profile-config-{node}}}
+"""
+
+
+def test_a_mapper_pod_written_for_kubeedge_finds_the_profile_where_it_mounts_it(
+    tmp_path: Path, docker_client: Any, busybox_image: str
+) -> None:
+    with Scenario(tmp_path, docker_client) as scenario:
+        scenario.cloud.start()
+        scenario.edge.start()
+        scenario.wait_node("connected")
+        apply(scenario, tmp_path, "model.yaml", THERMOSTAT_MODEL)
+        apply(scenario, tmp_path, "device.yaml", THERMOSTAT.format(port=5020, node=scenario.node_id, target=230))
+
+        apply(scenario, tmp_path, "pod.yaml", MAPPER_POD.format(node=scenario.node_id, image=busybox_image))
+        scenario.wait_pod("modbus-mapper", "Running")
+
+        [container] = scenario.running_containers("modbus-mapper")
+        mounted = container.exec_run(["cat", "/opt/src/dpl/deviceProfile.json"]).output.decode()
+        profile = json.loads(mounted)
+        assert profile["deviceInstances"] == [
+            {"id": "thermostat-1", "name": "thermostat-1", "protocol": "modbus-tcp-thermostat-1", "model": "thermostat"}
+        ]
+        assert profile["protocols"][0]["protocol_config"] == {"ip": "127.0.0.1", "port": 5020, "slaveID": "1"}

@@ -22,6 +22,7 @@ from actors.meta.content import (
 from actors.meta.store import MetaStorage, MetaStore
 from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
+    STREAM_OPERATIONS,
     CloudGroup,
     CloudState,
     Group,
@@ -187,6 +188,10 @@ class MetaActor(ModuleActor):
     # --- dispatch ---------------------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
+        if message.operation in STREAM_OPERATIONS:
+            # docs/architecture.md#4.8: logs and exec pass through to edged, never stored.
+            self.module_router.send(Module.EDGED, message)
+            return
         write = self._writes.get(message.operation)
         if write is not None:
             self._batched(write, message)

@@ -69,7 +69,7 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
     execute.add_argument("pod")
     execute.add_argument("-c", "--container", default="", help="the container (needed when the pod has several)")
     execute.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
-    execute.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
+    execute.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help="the command and its arguments")
 
 
 def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -201,9 +201,9 @@ def _delete(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextI
 
 def _pod_stream(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``logs`` and ``exec``: JSON lines from the API (docs/protocol.md#9.5), written as they come."""
+    command = _exec_command(args) if args.verb == "exec" else []
     path = "/".join(urllib.parse.quote(part, safe="") for part in ("namespaces", args.namespace, "pods", args.pod))
     if args.verb == "exec":
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             raise CtlError("exec needs a command: ctl exec POD -- COMMAND [ARG...]", 2)
         call = client.stream("POST", f"{path}/exec", {"command": command, "container": args.container})
@@ -220,6 +220,25 @@ def _pod_stream(client: ApiClient, args: argparse.Namespace, out: TextIO, err: T
         return 130  # leaving the block closed the connection: the cloud tells the edge to stop
     except (http.client.HTTPException, OSError) as exc:
         raise CtlError(f"the stream broke: {exc}") from exc
+
+
+def _exec_command(args: argparse.Namespace) -> list[str]:
+    """The command after ``--``; ``-c`` and ``-n`` may stand between the pod and ``--`` (argparse
+    hands all of that over as one remainder)."""
+    if "--" not in args.argv:
+        return list(args.argv)
+    cut = args.argv.index("--")
+    options = argparse.ArgumentParser(prog="ctl exec POD", add_help=False, exit_on_error=False)
+    options.add_argument("-c", "--container", default=args.container)
+    options.add_argument("-n", "--namespace", default=args.namespace)
+    try:
+        parsed, extra = options.parse_known_args(args.argv[:cut])
+    except argparse.ArgumentError as exc:
+        raise CtlError(f"exec: {exc}", 2) from exc
+    if extra:
+        raise CtlError(f"exec: unexpected {' '.join(extra)} before --", 2)
+    args.container, args.namespace = parsed.container, parsed.namespace
+    return list(args.argv[cut + 1 :])
 
 
 def _print_frames(response: http.client.HTTPResponse, out: TextIO, err: TextIO) -> int:

@@ -147,7 +147,8 @@ def test_logs_of_a_pod_with_two_containers_need_the_container_named(scenario: Sc
     second = scenario.cloud.ctl("logs", "pair", "-c", "second")
     wrong = scenario.cloud.ctl("logs", "pair", "-c", "third")
 
-    assert (unnamed.returncode, unnamed.stderr) == (1, "error: a container name must be specified for pod pair, choose one of: [first second]\n")
+    choose = "error: a container name must be specified for pod pair, choose one of: [first second]\n"
+    assert (unnamed.returncode, unnamed.stderr) == (1, choose)
     assert (second.returncode, second.stdout) == (0, "I am second\n")  # kubectl logs merges stdout and stderr
     assert wrong.returncode == 1 and "container third is not valid for pod pair" in wrong.stderr
 

@@ -369,7 +369,12 @@ class StreamsActor(ModuleActor):
             self._cancel_timer(state)
             self._offer(stream, state, StreamOpened(str(message.content.get("container") or "")))
         elif message.operation == StreamOperation.DATA:
-            self._offer(stream, state, _chunk(message))
+            data = _chunk(message)
+            if data.seq > state.acked + WINDOW:
+                # Beyond the credit it was given: a broken edge; nothing is kept for it.
+                self._fail(stream, HTTPStatus.BAD_GATEWAY, "the edge sent more than the window allows", tell_edge=True)
+                return
+            self._offer(stream, state, data)
         elif message.operation == StreamOperation.END:
             self._streams.pop(stream)
             self._cancel_timer(state)
@@ -393,7 +398,7 @@ class StreamsActor(ModuleActor):
 
     def _offer(self, stream: str, state: _Stream, event: StreamEvent) -> None:
         if not state.reader.offer(event):
-            # The edge sent beyond the window it was given: a broken edge; nothing is kept for it.
+            # Cannot happen within the window (the queue holds it); a broken edge otherwise.
             self._fail(stream, HTTPStatus.BAD_GATEWAY, "the edge sent more than the window allows", tell_edge=True)
 
     def _fail(self, stream: str, status: int, error: str, *, tell_edge: bool) -> None:

@@ -346,7 +346,7 @@ class _Pump(threading.Thread):
         for channel, data in source.frames():
             for start in range(0, len(data), size):
                 if not self._credits.acquire(timeout=self._stall_s):
-                    self._tell(StreamEnded(self.request.stream, error=f"edged: no chunk acknowledged for {self._stall_s:.0f} s"))
+                    self._tell(StreamEnded(self.request.stream, error=f"edged: no chunk acknowledged for {self._stall_s:g} s"))
                     return False
                 if self._closed.is_set():
                     return False

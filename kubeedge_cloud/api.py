@@ -31,6 +31,7 @@ from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.errors import DeadLetterError, DeliveryError
 from kubeedge_actors.message import Content, Json, JsonObject
 from kubeedge_cloud.apiserver import ApiAnswer, ApiRequest, ApiServer
+from kubeedge_cloud.errors import ApiRequestError
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.manifests import DEVICE_KIND, ManifestError, canonical_kind, flatten_lists
 from kubeedge_cloud.names import API_GROUP, API_MODULE, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, ApiOperation
@@ -141,7 +142,7 @@ class ApiActor(ModuleActor):
     def _pod_stream(self, request: ApiRequest, namespace: str, name: str) -> ApiAnswer:
         try:
             spec = _stream_spec(request, namespace, name)
-        except ValueError as exc:
+        except ApiRequestError as exc:
             return _error(HTTPStatus.BAD_REQUEST, str(exc))
         node = self._node_of_pod(namespace, name)
         if isinstance(node, ApiAnswer):
@@ -210,17 +211,17 @@ def _stream_spec(request: ApiRequest, namespace: str, name: str) -> dict[str, An
     """StreamSpec's fields but the node, from kubectl's query parameters or the exec body.
 
     Raises:
-        ValueError: a parameter that is not what it must be, named.
+        ApiRequestError: a parameter that is not what it must be, named.
     """
     query = request.query
     if request.method == "POST":
         body = request.body if isinstance(request.body, dict) else {}
         command = body.get("command")
         if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
-            raise ValueError('exec needs a body {"command": ["cmd", "arg", ...]}')
+            raise ApiRequestError('exec needs a body {"command": ["cmd", "arg", ...]}')
         container = body.get("container") or query.get("container") or ""
         if not isinstance(container, str):
-            raise ValueError("container must be a string")
+            raise ApiRequestError("container must be a string")
         return {"namespace": namespace, "pod": name, "kind": StreamKind.EXEC, "container": container, "command": tuple(command)}
     return {
         "namespace": namespace,
@@ -238,7 +239,7 @@ def _count(query: dict[str, str], key: str, default: int) -> int:
     if text is None or text == "":
         return default
     if not text.isdigit():
-        raise ValueError(f"{key} must be a whole number, not {text!r}")
+        raise ApiRequestError(f"{key} must be a whole number, not {text!r}")
     return int(text)
 
 

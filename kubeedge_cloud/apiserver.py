@@ -155,6 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, status: int, body: StreamBody) -> None:
         """HTTP/1.0 style: no length, the body ends when the connection closes."""
         self.close_connection = True
+        # Small writes one after another: without this, Nagle holds each behind the client's
+        # delayed ACK of the one before (40 ms a line).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.send_response(status)
             self.send_header("Content-Type", body.content_type)

@@ -22,6 +22,7 @@ import base64
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -181,6 +182,7 @@ class DockerStreams:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+        self._version: str | None = None  # the API version the first client negotiated
 
     def logs(self, container_id: str, *, follow: bool, tail: int, since_s: int) -> StreamSource:
         client = self._client()
@@ -222,9 +224,12 @@ class DockerStreams:
 
     def _client(self) -> docker.APIClient:
         try:
-            return docker.APIClient(base_url=self.base_url, timeout=None)
+            # The daemon's own version, once known, spares each stream a round trip to ask it.
+            client = docker.APIClient(base_url=self.base_url, timeout=None, version=self._version)
         except Exception as exc:
             raise _converted("connect", exc) from exc
+        self._version = client.api_version
+        return client
 
 
 class _DockerSource:
@@ -275,8 +280,69 @@ def _converted(what: str, exc: Exception) -> StreamRequestError:
 # --- one stream's thread ----------------------------------------------------------------------
 
 
+class _ReadAhead:
+    """Frames read from Docker ahead of credit, at most about one chunk: while the pump waits for
+    credit the reader fills it, and the next chunk takes all of it at once. A container printing
+    a line at a time thus goes out in chunks, not a message per line, and memory stays bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._changed = threading.Condition()
+        self._frames: deque[tuple[str, bytes]] = deque()
+        self._bytes = 0
+        self._done = False
+        self._error: StreamRequestError | None = None
+        self._closed = False
+
+    def put(self, channel: str, data: bytes) -> bool:
+        """The reader's: wait for room; False once closed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._bytes < self._limit or self._closed)
+            if self._closed:
+                return False
+            self._frames.append((channel, data))
+            self._bytes += len(data)
+            self._changed.notify_all()
+            return True
+
+    def finish(self, error: StreamRequestError | None = None) -> None:
+        with self._changed:
+            self._done, self._error = True, error
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def take(self, size: int) -> tuple[str, bytes] | None:
+        """The pump's: up to ``size`` bytes of one channel, waiting for the first; None at the end.
+
+        Raises:
+            StreamRequestError: reading Docker failed.
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: self._frames or self._done or self._closed)
+            if self._closed or not self._frames:
+                if self._error is not None and not self._closed:
+                    raise self._error
+                return None
+            channel, taken = self._frames[0][0], bytearray()
+            while self._frames and self._frames[0][0] == channel and len(taken) < size:
+                _, data = self._frames.popleft()
+                room = size - len(taken)
+                if len(data) > room:
+                    self._frames.appendleft((channel, data[room:]))
+                    data = data[:room]
+                taken += data
+            self._bytes -= len(taken)
+            self._changed.notify_all()
+            return channel, bytes(taken)
+
+
 class _Pump(threading.Thread):
-    """Opens the Docker stream, then hands each chunk to the actor once it holds a credit."""
+    """Opens the Docker stream, reads it on a second thread, and hands the actor a chunk each
+    time it holds a credit."""
 
     def __init__(
         self, request: StreamRequest, container_id: str, opener: StreamOpener, tell: Callable[[StreamEvent], None], stall_s: float
@@ -290,6 +356,7 @@ class _Pump(threading.Thread):
         self._credits = threading.Semaphore(request.window)
         self._closed = threading.Event()
         self._source: StreamSource | None = None
+        self._ahead = _ReadAhead(request.chunk)
         self._lock = threading.Lock()
 
     def ack(self, count: int) -> None:
@@ -298,6 +365,7 @@ class _Pump(threading.Thread):
 
     def close(self) -> None:
         self._closed.set()
+        self._ahead.close()
         self._credits.release(self.request.window)  # a pump waiting for credit sees it is closed
         with self._lock:
             source = self._source
@@ -311,8 +379,11 @@ class _Pump(threading.Thread):
             if source is None:
                 return
             self._tell(StreamOpened(request.stream, request.container))
-            if not self._pump(source):
+            reader = threading.Thread(target=self._read, args=(source,), name=f"edged-stream-read-{request.stream[:8]}", daemon=True)
+            reader.start()
+            if not self._pump():
                 return
+            reader.join()  # it finished: the frames ended
             code = source.exit_code() if request.kind == StreamKind.EXEC else None
             self._tell(StreamEnded(request.stream, exit_code=code))
         except StreamRequestError as exc:
@@ -322,6 +393,7 @@ class _Pump(threading.Thread):
             logger.exception("edged: stream %s failed", request.stream)
             self._tell(StreamEnded(request.stream, error=f"edged: {exc}"))
         finally:
+            self._ahead.close()
             with self._lock:
                 source, self._source = self._source, None
             if source is not None:
@@ -339,20 +411,32 @@ class _Pump(threading.Thread):
             return None  # closed while opening: run's finally closes it
         return source
 
-    def _pump(self, source: StreamSource) -> bool:
-        """Forward every frame; False when the stream was closed or stalled (already reported)."""
+    def _read(self, source: StreamSource) -> None:
+        """The reader thread: Docker's frames into the read-ahead, as room allows."""
+        try:
+            for channel, data in source.frames():
+                if data and not self._ahead.put(channel, data):
+                    return
+            self._ahead.finish()
+        except StreamRequestError as exc:
+            self._ahead.finish(exc)
+        except Exception as exc:  # a bug must end the stream, not leave it hanging
+            self._ahead.finish(StreamRequestError(f"edged: reading the stream: {exc}"))
+
+    def _pump(self) -> bool:
+        """Forward everything read, a chunk per credit; False when closed or stalled (reported)."""
         seq = 0
-        size = self.request.chunk
-        for channel, data in source.frames():
-            for start in range(0, len(data), size):
-                if not self._credits.acquire(timeout=self._stall_s):
-                    self._tell(StreamEnded(self.request.stream, error=f"edged: no chunk acknowledged for {self._stall_s:g} s"))
-                    return False
-                if self._closed.is_set():
-                    return False
-                seq += 1
-                self._tell(StreamChunk(self.request.stream, seq, channel, data[start : start + size]))
-        return not self._closed.is_set()
+        while True:
+            if not self._credits.acquire(timeout=self._stall_s):
+                self._tell(StreamEnded(self.request.stream, error=f"edged: no chunk acknowledged for {self._stall_s:g} s"))
+                return False
+            taken = self._ahead.take(self.request.chunk)
+            if self._closed.is_set():
+                return False
+            if taken is None:
+                return True
+            seq += 1
+            self._tell(StreamChunk(self.request.stream, seq, taken[0], taken[1]))
 
 
 # --- the actor's table of streams ---------------------------------------------------------------

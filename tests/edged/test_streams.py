@@ -109,17 +109,32 @@ def frames(count: int, size: int = 10) -> list[tuple[str, bytes]]:
 
 
 def test_a_stream_sends_no_more_than_its_window_until_the_cloud_acknowledges() -> None:
-    source = FakeSource(frames(20))
+    source = FakeSource(frames(20, size=1024))
     node = Node(source)
 
-    node.open(window=4)
-    wait_until(lambda: source.taken == 5, 5, 0.005, "the fifth frame taken: the pump waits for credit")
+    node.open(window=4, chunk=1024)
+    # Four chunks sent; one frame read ahead, the reader waiting with the next: the pump waits for credit.
+    wait_until(lambda: len(node.chunks()) == 4 and source.taken == 6, 5, 0.005, "the window spent")
     held = len(node.chunks())
     node.ack(3)
-    wait_until(lambda: source.taken == 8, 5, 0.005, "three more frames taken for three credits")
+    wait_until(lambda: len(node.chunks()) == 7 and source.taken == 9, 5, 0.005, "three more chunks for three credits")
 
     assert held == 4
     assert [c.seq for c in node.chunks()] == [1, 2, 3, 4, 5, 6, 7]
+    assert all(len(c.data) == 1024 for c in node.chunks())
+
+
+def test_lines_read_while_the_pump_waits_for_credit_go_out_together_in_one_chunk() -> None:
+    source = FakeSource(frames(50, size=10))
+    node = Node(source)
+
+    node.open(window=1, chunk=1024)
+    wait_until(lambda: source.taken == 50, 5, 0.005, "every line read ahead")
+    node.ack(1)
+    wait_until(lambda: any(isinstance(e, StreamEnded) for e in node.events), 5, 0.005, "the end")
+
+    sizes = [len(c.data) for c in node.chunks()]
+    assert sum(sizes) == 500 and len(sizes) <= 2  # at most the first line alone, then the rest at once
 
 
 def test_every_chunk_reaches_the_cloud_in_order_split_to_the_chunk_size_and_then_the_end() -> None:
@@ -130,9 +145,9 @@ def test_every_chunk_reaches_the_cloud_in_order_split_to_the_chunk_size_and_then
     wait_until(lambda: any(isinstance(e, StreamEnded) for e in node.events), 5, 0.005, "the end")
     sent = node.to_cloud()
 
-    assert [m.operation for m in sent] == ["stream_opened", *["stream_data"] * 4, "stream_end"]
-    data = b"".join(base64.b64decode(m.content["data"]) for m in sent[1:5])
-    assert data == b"x" * 3000 + b"tail\n" and [len(base64.b64decode(m.content["data"])) for m in sent[1:4]] == [1024, 1024, 952]
+    data = [base64.b64decode(m.content["data"]) for m in sent if m.operation == "stream_data"]
+    assert sent[0].operation == "stream_opened" and sent[-1].operation == "stream_end"
+    assert b"".join(data) == b"x" * 3000 + b"tail\n" and all(len(d) <= 1024 for d in data)
     assert all(m.resource == "default/podlogs/web" and m.group == "resource" and m.source == "edged" for m in sent)
     assert sent[-1].content == {"stream": "s1", "exit_code": None, "error": None}
     assert node.opener.calls == [("logs", "id-main", True, 5, 60)]
@@ -151,11 +166,11 @@ def test_exec_ends_with_the_commands_exit_code() -> None:
 
 
 def test_a_close_from_the_cloud_closes_the_docker_stream_and_nothing_more_is_sent() -> None:
-    source = FakeSource(frames(100))
+    source = FakeSource(frames(100, size=1024))
     node = Node(source)
 
-    node.open(window=2)
-    wait_until(lambda: source.taken == 3, 5, 0.005, "the pump waiting for credit")
+    node.open(window=2, chunk=1024)
+    wait_until(lambda: len(node.chunks()) == 2 and source.taken == 4, 5, 0.005, "the pump waiting for credit")
     node.streams.handle(
         Message.new(
             source="cloudstreams", group="resource", operation="stream_close", resource="default/podlogs/web", content={"stream": "s1"}

@@ -84,6 +84,8 @@ class EdgedActor(ModuleActor):
         ``<ns>/secret/<name>``: rewrite the volumes of the pods using it; a pod waiting for it
         starts at once.
         ``response`` on ``<ns>/pod`` that no waiter took: a pod list, each pod added.
+        ``stream_open`` / ``stream_ack`` / ``stream_close`` on ``<ns>/podlogs|podexec/<pod>``
+        (meta forwards them): logs and exec for the cloud (docs/protocol.md#9.5, streams.py).
     Produces (to ``metaManager``, all sync, docs/architecture.md#4.3):
         ``query <edged.register-node-namespace>/pod`` at start (retried with back-off);
         ``query <ns>/configmap/<name>`` and ``<ns>/secret/<name>`` for volumes and environment,
@@ -91,6 +93,7 @@ class EdgedActor(ModuleActor):
         ``update <ns>/podstatus/<pod>`` ``{"UID", "Name", "Status"}`` on every status change;
         ``update <node ns>/nodestatus/<hostname-override>`` ``{"UID", "Status",
         "ExtendResources"}`` every ``edged.node-status-update-frequency`` seconds.
+    Produces (to ``websocket``): ``stream_opened``, ``stream_data``, ``stream_end`` of those streams.
     Serves ``GET http://127.0.0.1:<edged.server-port>/pods`` (0: off).
     Manages only containers labelled with its node id (docs/protocol.md#13.9).
     """

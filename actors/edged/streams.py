@@ -3,7 +3,8 @@
 ::
 
     cloud ─ stream_open ──► meta ──► edged actor ── PodStreams: pick the container, start a pump
-    pump thread: Docker logs / exec ── StreamOpened, StreamChunk, StreamEnded ──► edged actor
+    pump thread: Docker logs / exec (a reader thread reads ahead) ── StreamOpened, StreamChunk,
+                 StreamEnded ──► edged actor
     edged actor ── stream_opened, stream_data, stream_end ──► websocket ──► cloud
     cloud ─ stream_ack / stream_close ──► meta ──► edged actor ── pump.ack / pump.close
 

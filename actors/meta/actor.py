@@ -109,6 +109,8 @@ class MetaActor(ModuleActor):
           ``cloud_disconnected``: the cue to act on the hub's ``CloudConnectionView`` (the one
           word on the connection; meta keeps no flag of its own, and reads it at start too).
         - ``meta-internal-sync``: resync pod statuses now.
+        - ``stream_*`` (logs and exec, docs/protocol.md#9.5): forwarded to ``edged`` unchanged,
+          never stored.
     Produces (every write is committed before anything about it is sent):
         - to ``edged``: the cloud's insert/update/delete/response, unchanged
           (``send_resp`` instead when the message is sync).

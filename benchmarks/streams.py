@@ -9,7 +9,9 @@ edge process on real Docker, as the integration tests run them (``tests/integrat
   through the docker SDK from this process (request → first line), p50, rounds alternating
   with the above; ``logs_vs_docker_p50`` is the ratio (what the cloud → edge → Docker → edge →
   cloud way costs over asking Docker next door).
-- ``exec_p50_ms``: ``POST …/exec`` of ``true`` → its exit code at the cloud side, p50.
+- ``exec_p50_ms``: ``POST …/exec`` of ``true`` → its exit code at the cloud side, p50;
+  ``docker_exec_p50_ms`` the baseline: exec create, start, inspect through the SDK, from this
+  process; ``exec_vs_docker_p50`` the ratio.
 - ``insert_ack_p50_ms_idle`` / ``insert_ack_p50_ms_streaming``: a configmap insert sent by the
   cloud hub → meta's "OK" back at the cloud hub, p50 over ``--acks``, first with no stream, then
   while a ``-f`` log of a container printing ~40 000 lines a second is being read as fast as
@@ -139,6 +141,17 @@ def docker_first_line_ms(client: Any, container_id: str) -> float:
     return elapsed
 
 
+def docker_exec_ms(client: Any, container_id: str) -> float:
+    """The baseline of exec: create, start (reading its output), inspect for the exit code."""
+    started = time.perf_counter()
+    exec_id = client.api.exec_create(container_id, ["true"])["Id"]
+    client.api.exec_start(exec_id)
+    code = client.api.exec_inspect(exec_id)["ExitCode"]
+    elapsed = (time.perf_counter() - started) * 1000
+    assert code == 0
+    return elapsed
+
+
 class Follower(threading.Thread):
     """Reads a followed log as fast as it can, counting bytes."""
 
@@ -209,14 +222,16 @@ def main() -> int:
         ours: list[float] = []
         baseline: list[float] = []
         execs: list[float] = []
+        docker_execs: list[float] = []
         for index in range(args.rounds):
             measures = [
                 lambda: ours.append(first_line_ms(f"{api}/quiet/log?tailLines=1")),
                 lambda: baseline.append(docker_first_line_ms(client, quiet.id)),
+                lambda: execs.append(first_line_ms(f"{api}/quiet/exec", b'{"command": ["true"]}')),
+                lambda: docker_execs.append(docker_exec_ms(client, quiet.id)),
             ]
             for measure in measures if index % 2 == 0 else reversed(measures):
                 measure()
-            execs.append(first_line_ms(f"{api}/quiet/exec", b'{"command": ["true"]}'))
 
         idle = clock.round_trips_ms(cloud, scenario.node_id, args.acks, "idle")
         follower = Follower(f"{api}/chatty/log?follow=true")
@@ -237,6 +252,8 @@ def main() -> int:
         "docker_logs_first_line_ms": p50(baseline),
         "logs_vs_docker_p50": p50(ours) / p50(baseline),
         "exec_p50_ms": p50(execs),
+        "docker_exec_p50_ms": p50(docker_execs),
+        "exec_vs_docker_p50": p50(execs) / p50(docker_execs),
         "insert_ack_p50_ms_idle": p50(idle),
         "insert_ack_p50_ms_streaming": p50(streaming),
         "ack_streaming_vs_idle": p50(streaming) / p50(idle),

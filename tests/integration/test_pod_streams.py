@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,29 @@ def test_logs_without_follow_print_the_tail_and_end(scenario: Scenario) -> None:
     [before, last] = numbers(tail.stdout.splitlines())
     assert last == before + 1
     assert numbers(recent.stdout.splitlines())[:2] == [1, 2]
+
+
+def test_ctrl_c_on_a_quiet_followed_log_closes_the_docker_stream_too(scenario: Scenario) -> None:
+    assert isinstance(scenario.cloud, CloudHubProcess)
+    before = scenario.edge.log().count("closed: the cloud closed it")
+    followed = FollowedLogs(scenario.cloud, "pair", "-c", "first", "-f")
+    try:
+        wait_until(lambda: followed.lines == ["I am first"], 60, 0.1, "the one line the container printed")
+        code = followed.interrupt()  # nothing more is written: the cloud notices the reader left while idle
+    finally:
+        followed.kill()
+
+    assert code == 130
+    wait_until(lambda: scenario.edge.log().count("closed: the cloud closed it") > before, 30, 0.2, "the edge closed the stream")
+
+
+def test_the_api_answers_kubectls_log_request_with_the_raw_log(scenario: Scenario) -> None:
+    url = f"http://127.0.0.1:{scenario.cloud.api_port}/api/v1/namespaces/default/pods/pair/log?container=second"
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = response.read()
+
+    assert (response.status, response.headers["Content-Type"], body) == (200, "text/plain; charset=utf-8", b"I am second\n")
 
 
 def test_logs_of_a_pod_with_two_containers_need_the_container_named(scenario: Scenario) -> None:

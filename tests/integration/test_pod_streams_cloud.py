@@ -178,3 +178,29 @@ def _raw_log(cloud: RunningCloudHub, pod: str) -> tuple[int, str]:
     url = f"http://127.0.0.1:{cloud.api_port}/api/v1/namespaces/default/pods/{pod}/log?follow=true&frames=1"
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.status, response.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "error"),
+    [
+        ("GET", "log?tailLines=ten", None, "tailLines must be a whole number, not 'ten'"),
+        ("GET", "log?sinceSeconds=-5", None, "sinceSeconds must be a whole number, not '-5'"),
+        ("POST", "exec", {"command": []}, 'exec needs a body {"command": ["cmd", "arg", ...]}'),
+        ("POST", "exec", {"command": ["ls"], "container": 3}, "container must be a string"),
+    ],
+    ids=["tail", "since", "no-command", "container"],
+)
+def test_a_bad_log_or_exec_request_is_answered_400_naming_what_is_wrong(
+    cloud: RunningCloudHub, method: str, path: str, body: Any, error: str
+) -> None:
+    status, answer = cloud.api.call(method, f"namespaces/default/pods/web/{path}", body)
+
+    assert (status, answer) == (400, {"error": error})
+
+
+def test_ctl_refuses_a_since_that_is_not_a_duration(cloud: RunningCloudHub) -> None:
+    assert cloud.ctl("logs", "web", "--since", "yesterday") == (
+        2,
+        "",
+        "error: --since 'yesterday': expected a duration such as 30s, 5m or 2h\n",
+    )

@@ -199,6 +199,9 @@ def _describe(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+_STATE_DETAILS = (("reason", "Reason"), ("message", "Message"), ("exitCode", "Exit Code"))
+
+
 def describe_pod(pod: PodRow) -> list[str]:
     status = pod.get("status") or {}
     lines = [f"{key + ':':<14}{value}" for key, value in _describe_header(pod, status)]
@@ -208,7 +211,7 @@ def describe_pod(pod: PodRow) -> list[str]:
         kind = next(iter(state), "unknown")
         lines += [f"  {container.get('name')}:", f"    State:          {kind.capitalize()}"]
         details = state.get(kind) or {}
-        lines += [f"      {key.capitalize() + ':':<13}{details[key]}" for key in ("reason", "message", "exitCode") if key in details]
+        lines += [f"      {label + ':':<14}{details[key]}" for key, label in _STATE_DETAILS if key in details]
         lines += [f"    Ready:          {container.get('ready')}", f"    Restart Count:  {container.get('restartCount', 0)}"]
     lines.append("Conditions:")
     lines += [f"  {c.get('type', ''):<18}{c.get('status', '')}" for c in status.get("conditions") or []]

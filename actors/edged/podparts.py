@@ -168,6 +168,18 @@ def _object_volume(name: str, kind: str, source: dict[str, Any], where: str, mod
 #: docs/protocol.md#7.10: the pod fields a downwardAPI file can show (env takes more, see containers.py).
 DOWNWARD_FIELDS = ("metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations")
 _ONE_KEY = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
+#: The pod fields a ``fieldRef`` env can take, as Kubernetes allows them (and one label or annotation).
+ENV_FIELDS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
 
 
 def _downward_items(source: dict[str, Any], where: str) -> tuple[DownwardItem, ...]:
@@ -269,7 +281,12 @@ def parse_env_var(raw: Any, where: str) -> EnvVar:
         ref = ObjectRef("configmap" if kind == "configMapKeyRef" else "secret", selector["name"])
         return EnvVar(name, ref=ref, key=selector["key"], optional=bool(selector.get("optional")))
     if kind == "fieldRef" and isinstance(selector, dict) and isinstance(selector.get("fieldPath"), str):
-        return EnvVar(name, field_path=selector["fieldPath"])
+        field_path = selector["fieldPath"]
+        if field_path not in ENV_FIELDS and not _ONE_KEY.match(field_path):  # docs/protocol.md#7.10
+            raise SpecError(
+                f"{where}.valueFrom.fieldRef.fieldPath: {field_path!r} is not one of {', '.join(ENV_FIELDS)} or a label or annotation"
+            )
+        return EnvVar(name, field_path=field_path)
     if kind == "resourceFieldRef" and isinstance(selector, dict):
         return EnvVar(name, resource=_resource_field(selector, f"{where}.valueFrom.resourceFieldRef"))
     raise SpecError(
@@ -371,6 +388,7 @@ def read_opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
 __all__ = [
     "DEFAULT_MODE",
     "DOWNWARD_FIELDS",
+    "ENV_FIELDS",
     "RESOURCE_FIELDS",
     "SUPPORTED_VOLUMES",
     "DownwardItem",

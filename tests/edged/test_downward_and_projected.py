@@ -162,3 +162,28 @@ def test_labels_are_quoted_as_go_quotes_them_and_sorted() -> None:
     assert go_quote('a"b\\c\td\x01é') == '"a\\"b\\\\c\\td\\x01é"'
     assert format_map({"b": "2", "a": "1"}) == 'a="1"\nb="2"'
     assert format_map({}) == ""
+
+
+def test_field_ref_env_gives_the_pods_fields_and_the_hosts_address(edge: Edge) -> None:
+    edge.start()
+    paths = ["metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels['tier']", "spec.nodeName"]
+    paths += ["status.hostIP", "status.hostIPs", "status.podIP"]
+    env = [{"name": f"V{i}", "valueFrom": {"fieldRef": {"fieldPath": path}}} for i, path in enumerate(paths)]
+    pod = labelled(make_pod(env=env), {"tier": "edge"})
+    pod["spec"]["nodeName"] = "node-a"
+
+    edge.deliver("insert", pod)
+
+    [container] = edge.runtime.running()
+    given = dict(item.split("=", 1) for item in edge.runtime.configs[container.id].env)
+    host_ip = edge.status()["hostIP"]
+    assert host_ip
+    assert [given[f"V{i}"] for i in range(len(paths))] == ["web", "default", pod["metadata"]["uid"], "edge", "node-a"] + [host_ip] * 3
+
+
+def test_a_field_ref_env_kubernetes_does_not_allow_is_refused_with_the_field_named() -> None:
+    pod = parse_pod(make_pod(env=[{"name": "PHASE", "valueFrom": {"fieldRef": {"fieldPath": "status.phase"}}}]))
+
+    [container] = pod.containers
+    assert container.problem is not None and container.problem.reason == "CreateContainerConfigError"
+    assert container.problem.message.startswith("spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: 'status.phase' is not one of")

@@ -14,13 +14,17 @@ from kubeedge_actors.runtime import ModuleSpec
 #: the cloud link last, so that what the cloud sends finds everyone running. A module of your
 #: own without a ``start_order`` (50) starts after edged and before the cloud link.
 META_ORDER, TWIN_ORDER, BUS_ORDER, EDGED_ORDER, HUB_ORDER = 10, 20, 30, 40, 90
+#: The mapper (off unless modules.enabled names it) starts after the bus, whose broker it uses.
+MAPPER_ORDER = 35
 
 
 def builtin_modules() -> dict[str, ModuleSpec]:
-    """The edge's five modules, by wire name, in start order."""
+    """The edge's modules, by wire name, in start order: the five of the original, and the
+    mapper, which runs only when ``modules.enabled`` names it."""
     from actors.bus import BusActor
     from actors.edged import EdgedActor
     from actors.hub import HubActor
+    from actors.mapper import MapperActor
     from actors.meta import MetaActor
     from actors.twin import TwinActor
 
@@ -28,6 +32,7 @@ def builtin_modules() -> dict[str, ModuleSpec]:
         ModuleSpec(MetaActor, start_order=META_ORDER),
         ModuleSpec(TwinActor, start_order=TWIN_ORDER),
         ModuleSpec(BusActor, start_order=BUS_ORDER),
+        ModuleSpec(MapperActor, start_order=MAPPER_ORDER),
         ModuleSpec(EdgedActor, start_order=EDGED_ORDER),
         ModuleSpec(HubActor, start_order=HUB_ORDER),
     ]

@@ -140,6 +140,14 @@ _EDGE_KEYS: tuple[Key, ...] = (
     Key("database.journal-mode", EDGE_FILE, str, "wal", "(ours) wal, or delete: programs that force journal_mode=DELETE (the original's driver) can read the file while the edge runs; commits cost ~10x more", one_of("wal", "delete")),
     Key("meta.sync.podstatus.interval", EDGE_FILE, float, 60.0, "seconds between pod status resyncs to the cloud", positive),
     Key("metamanager.edgesite", EDGE_FILE, bool, False, "start as if the cloud were connected (edge site mode)"),
+    # --- mapper (ours; docs/protocol.md#11.3): runs when modules.enabled names "mapper" ------------
+    Key("mapper.profile", EDGE_FILE, str, "", "(ours) deviceProfile.json to serve (re-read when it changes); empty: the cloud's configmap device-profile-config-<node-id>, asked of meta"),
+    Key("mapper.profile-namespace", EDGE_FILE, str, "default", "(ours) namespace of that configmap"),
+    Key("mapper.profile-interval", EDGE_FILE, float, 2.0, "(ours) seconds between looks at the profile for changes", positive),
+    Key("mapper.poll-interval", EDGE_FILE, float, 2.0, "(ours) seconds between reads of a property whose visitor has no collectCycle (ms); v1.0 polled every 2 s", positive),
+    Key("mapper.timeout", EDGE_FILE, float, 1.0, "(ours) seconds one device read or write may take", positive),
+    Key("mapper.retry-max-interval", EDGE_FILE, float, 30.0, "(ours) cap in seconds of the back-off of a device that does not answer", positive),
+    Key("mapper.mqtt-server", EDGE_FILE, str, "", "(ours) broker the mapper is a client of; empty: the edge's (mqtt.internal-server, or mqtt.server in mode 2)"),
 )
 # fmt: on
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from actors import builtin_modules  # the composition root is the one place that knows both halves
 from actors.keys import EDGE_KEYS
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kubeedge-actors {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("edge", help="run the edge core (the default)")
+    mapper = commands.add_parser("mapper", help="serve a device profile's devices (Modbus, OPC-UA) on the edge's MQTT broker")
+    mapper.add_argument("--profile", required=True, type=Path, help="deviceProfile.json (re-read when it changes)")
+    mapper.add_argument("--broker", help="MQTT broker, tcp://host:port (default: the edge's, from conf/edge.yaml)")
     return parser
 
 
@@ -41,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kubeedge-actors: configuration error: {exc}", file=sys.stderr)
         return 2
     start_logging(config, args, f"kubeedge-actors {__version__}")
+    if args.command == "mapper":
+        from actors.mapper.process import run_mapper  # noqa: PLC0415 - only this command loads the mapper
+
+        return run_mapper(config, args.profile, args.broker)
     return run_until_signalled(Runtime(config, builtin_modules()))
 
 

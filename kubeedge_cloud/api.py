@@ -33,7 +33,7 @@ from kubeedge_actors.message import Content, Json, JsonObject
 from kubeedge_cloud.apiserver import ApiAnswer, ApiRequest, ApiServer
 from kubeedge_cloud.errors import ApiRequestError
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.manifests import DEVICE_KIND, ManifestError, canonical_kind, flatten_lists
+from kubeedge_cloud.manifests import DEVICE_KINDS, ManifestError, canonical_kind, flatten_lists
 from kubeedge_cloud.names import API_GROUP, API_MODULE, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, ApiOperation
 from kubeedge_cloud.settings import ApiSettings
 from kubeedge_cloud.streams import (
@@ -51,7 +51,7 @@ from kubeedge_cloud.views import ObjectResult
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT_S = 30.0
-LISTS = ("nodes", "pods", "configmaps", "secrets", "devices")
+LISTS = ("nodes", "pods", "configmaps", "secrets", "devices", "devicemodels")
 
 
 class ApiActor(ModuleActor):
@@ -61,7 +61,7 @@ class ApiActor(ModuleActor):
         nothing: HTTP requests arrive on the server's threads.
     Produces:
         sync ``apply``/``delete``/``list`` (group ``api``) to module ``controller``, and to
-        ``devicecontroller`` for Device objects; the replies become the HTTP answers.
+        ``devicecontroller`` for Device and DeviceModel objects; the replies become the HTTP answers.
     """
 
     module_name = API_MODULE
@@ -99,7 +99,7 @@ class ApiActor(ModuleActor):
             return _error(HTTPStatus.NOT_FOUND, f"no such path {request.path}; the API is under /api/v1/")
         route = (request.method, *parts[2:])
         if request.method == "GET" and len(route) == 2 and route[1] in LISTS:
-            module = DEVICE_CONTROLLER_MODULE if route[1] == "devices" else CONTROLLER_MODULE
+            module = DEVICE_CONTROLLER_MODULE if route[1] in ("devices", "devicemodels") else CONTROLLER_MODULE
             return self._ask(module, ApiOperation.LIST, route[1], {"namespace": request.query.get("namespace")})
         if route == ("POST", "apply"):
             return self._apply(request.body, request.query.get("node"))
@@ -128,7 +128,7 @@ class ApiActor(ModuleActor):
             kind = canonical_kind(kind)
         except ManifestError as exc:
             return _error(HTTPStatus.NOT_FOUND, str(exc))
-        module = DEVICE_CONTROLLER_MODULE if kind == DEVICE_KIND else CONTROLLER_MODULE
+        module = DEVICE_CONTROLLER_MODULE if kind in DEVICE_KINDS else CONTROLLER_MODULE
         answer = self._ask(module, ApiOperation.DELETE, "", {"kind": kind, "namespace": namespace, "name": name, "node": node})
         results = answer.content.get("results") or []
         if answer.status == HTTPStatus.OK and results and results[0].get("action") == "not found":
@@ -166,8 +166,8 @@ class ApiActor(ModuleActor):
 
     def _split(self, operation: ApiOperation, objects: list[Json], extra: JsonObject) -> ApiAnswer:
         """Devices go to the device controller, everything else to the controller."""
-        devices = [o for o in objects if isinstance(o, dict) and o.get("kind") == DEVICE_KIND]
-        others = [o for o in objects if not (isinstance(o, dict) and o.get("kind") == DEVICE_KIND)]
+        devices = [o for o in objects if isinstance(o, dict) and o.get("kind") in DEVICE_KINDS]
+        others = [o for o in objects if not (isinstance(o, dict) and o.get("kind") in DEVICE_KINDS)]
         results: list[ObjectResult] = []
         for module, batch in ((CONTROLLER_MODULE, others), (DEVICE_CONTROLLER_MODULE, devices)):
             if not batch:

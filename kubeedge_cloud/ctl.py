@@ -4,7 +4,7 @@
 
     ctl apply -f pod.yaml [-f more.yaml | -f -] [--node NODE]
     ctl delete -f pod.yaml          ctl delete pod NAME [-n NS] [--node NODE]
-    ctl get nodes | pods | configmaps | secrets | devices [-n NS | -A] [-o json]
+    ctl get nodes | pods | configmaps | secrets | devices | devicemodels [-n NS | -A] [-o json]
     ctl describe pod NAME [-n NS]
     ctl logs POD [-c CONTAINER] [-n NS] [--tail N] [--since 5m] [-f]
     ctl exec POD [-c CONTAINER] [-n NS] -- COMMAND [ARG...]
@@ -37,7 +37,7 @@ from kubeedge_actors.message import Json, JsonObject
 from kubeedge_cloud.errors import CtlError
 from kubeedge_cloud.manifests import DEFAULT_NAMESPACE, KIND_ALIASES, flatten_lists
 from kubeedge_cloud.settings import ApiSettings
-from kubeedge_cloud.views import DeviceRow, NodeRow, ObjectResult, ObjectRow, PodRow
+from kubeedge_cloud.views import DeviceModelRow, DeviceRow, NodeRow, ObjectResult, ObjectRow, PodRow
 
 _TIMEOUT_S = 40.0
 
@@ -49,13 +49,16 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
     apply.add_argument("-f", "--filename", action="append", required=True, help="manifest file, or - for stdin (repeatable)")
     apply.add_argument("--node", help="node of pods without spec.nodeName; also sends configmaps and secrets to this node")
     delete = verbs.add_parser("delete", help="delete objects named in manifests, or one object by kind and name")
-    delete.add_argument("kind", nargs="?", help="pod, configmap, secret or device")
+    delete.add_argument("kind", nargs="?", help="pod, configmap, secret, device or devicemodel")
     delete.add_argument("name", nargs="?")
     delete.add_argument("-f", "--filename", action="append", help="manifest file, or - for stdin (repeatable)")
     delete.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
     delete.add_argument("--node", help="the node the pod runs on (checked)")
     get = verbs.add_parser("get", help="list nodes, pods, configmaps, secrets or devices")
-    get.add_argument("what", choices=["nodes", "node", "pods", "pod", "po", "configmaps", "cm", "secrets", "devices", "device"])
+    get.add_argument(
+        "what",
+        choices=["nodes", "node", "pods", "pod", "po", "configmaps", "cm", "secrets", "devices", "device", "devicemodels", "devicemodel"],
+    )
     get.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
     get.add_argument("-A", "--all-namespaces", action="store_true")
     get.add_argument("-o", "--output", choices=["table", "json"], default="table")
@@ -189,7 +192,7 @@ def _delete(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextI
     elif args.kind and args.name:
         kind = KIND_ALIASES.get(args.kind.lower())
         if kind is None:
-            raise CtlError(f"unknown kind {args.kind!r}: pod, configmap, secret or device", 2)
+            raise CtlError(f"unknown kind {args.kind!r}: pod, configmap, secret, device or devicemodel", 2)
         path = "/".join(urllib.parse.quote(part, safe="") for part in ("namespaces", args.namespace, kind.lower(), args.name))
         status, answer = client.call("DELETE", path, query={"node": args.node or ""})
     else:
@@ -289,7 +292,7 @@ def seconds_of(text: str) -> int:
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-_CANONICAL_LIST = {"node": "nodes", "pod": "pods", "po": "pods", "cm": "configmaps", "device": "devices"}
+_CANONICAL_LIST = {"node": "nodes", "pod": "pods", "po": "pods", "cm": "configmaps", "device": "devices", "devicemodel": "devicemodels"}
 
 
 def _get(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -369,14 +372,31 @@ def _object_table(items: list[ObjectRow]) -> tuple[list[str], list[list[str]]]:
 
 
 def _device_table(items: list[DeviceRow]) -> tuple[list[str], list[list[str]]]:
-    header = ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED"]
+    # PROTOCOL and STATE last: scripts that read the first five columns keep working.
+    header = ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED", "PROTOCOL", "STATE"]
     no_twins = [{"name": "<none>", "desired": "", "reported": ""}]
     rows = [
-        [item["name"], item["node"], twin["name"], _shown(twin.get("desired")), _shown(twin.get("reported"))]
+        [
+            item["name"],
+            item["node"],
+            twin["name"],
+            _shown(twin.get("desired")),
+            _shown(twin.get("reported")),
+            _shown(item.get("protocol")),
+            _shown(item.get("state")),
+        ]
         for item in items
         for twin in item.get("twins") or no_twins
     ]
     return header, rows
+
+
+def _model_table(items: list[DeviceModelRow]) -> tuple[list[str], list[list[str]]]:
+    header = ["NAME", "PROPERTIES", "PROTOCOLS", "DEVICES", "AGE"]
+    return header, [
+        [i["name"], ",".join(i["properties"]), ",".join(i["protocols"]) or "<none>", str(len(i["devices"])), age(i["created"])]
+        for i in items
+    ]
 
 
 def _shown(value: Json) -> str:
@@ -390,6 +410,7 @@ _TABLES: dict[str, Callable[[list[Json]], tuple[list[str], list[list[str]]]]] = 
     "configmaps": _object_table,
     "secrets": _object_table,
     "devices": _device_table,
+    "devicemodels": _model_table,
 }
 
 

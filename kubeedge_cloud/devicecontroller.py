@@ -3,11 +3,20 @@ docs/protocol.md#5.7 v1.0.0 column, docs/protocol.md#9.3)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 
 from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
 from kubeedge_actors.message import Content, Json, JsonObject
+from kubeedge_cloud.devicemodels import (
+    ModelSpec,
+    ProfileDevice,
+    device_profile,
+    parse_model,
+    profile_configmap,
+    profile_name,
+)
 from kubeedge_cloud.devices import (
     DeviceSpec,
     EdgeDevice,
@@ -22,20 +31,34 @@ from kubeedge_cloud.devices import (
     with_node_selector,
     with_reported,
 )
-from kubeedge_cloud.devicestore import DeviceStore, StoredDevice
+from kubeedge_cloud.devicestore import DeviceStore, StoredDevice, StoredModel
 from kubeedge_cloud.errors import DeviceStateError
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.manifests import Manifest, ManifestError, object_key, same_content, with_server_fields
+from kubeedge_cloud.manifests import (
+    DEVICE_KIND,
+    DEVICE_MODEL_KIND,
+    Manifest,
+    ManifestError,
+    canonical_kind,
+    object_key,
+    same_content,
+    with_server_fields,
+)
 from kubeedge_cloud.names import (
     API_GROUP,
     CLOUDHUB_MODULE,
     CONTROLLER_GROUP,
+    CONTROLLER_MODULE,
     DEVICE_CONTROLLER_MODULE,
     DEVICE_CONTROLLER_SOURCE,
     ApiOperation,
 )
 from kubeedge_cloud.settings import StoreSettings
-from kubeedge_cloud.views import DeviceRow, ObjectResult, TwinRow
+from kubeedge_cloud.views import DeviceModelRow, DeviceRow, ObjectResult, TwinRow
+
+#: A node's device profile is kept per namespace: (namespace, node).
+_ProfileKey = tuple[str, str]
+_CONTROLLER_TIMEOUT_S = 30.0
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +68,7 @@ class DeviceControllerActor(ModuleActor):
 
     Consumes:
         from the control API (group ``api``, sync): ``apply``/``delete``/``list`` of Device
-        objects (``devices.kubeedge.io/v1alpha1``).
+        and DeviceModel objects (``devices.kubeedge.io/v1alpha1``, docs/protocol.md#11.1).
         from cloudhub: ``connected``/``disconnected`` on ``node/<id>``.
         from edges: ``get`` on ``membership/detail`` (answered with every device of the node
         and its desired twins, so a node that was away catches up, deletes included);
@@ -58,6 +81,10 @@ class DeviceControllerActor(ModuleActor):
         ``node/<n>/membership`` (added/removed devices) and on
         ``node/<n>/device/<id>/twin/cloud_updated`` (desired values, versions
         ``{"cloud": resourceVersion, "edge": 0}``); sent only to connected nodes.
+        to module ``controller`` (sync, group ``api``): ``apply`` of the ConfigMap
+        ``device-profile-config-<node>`` in the devices' namespace, sent to that node (as
+        ``--node`` does), whenever its profile changes; ``delete`` when it becomes empty
+        (docs/protocol.md#11.2). The controller delivers it like any configmap.
     """
 
     module_name = DEVICE_CONTROLLER_MODULE
@@ -145,32 +172,66 @@ class DeviceControllerActor(ModuleActor):
 
     def _handle_api(self, request: Message) -> None:
         content = request.content if isinstance(request.content, dict) else {}
+        touched: set[_ProfileKey] = set()
         if request.operation == ApiOperation.APPLY:
-            answer: JsonObject = {"results": self._apply(content.get("objects") or [], content.get("node") or None)}
+            answer: JsonObject = {"results": self._apply(content.get("objects") or [], content.get("node") or None, touched)}
         elif request.operation == ApiOperation.DELETE:
-            answer = {"results": self._delete(content)}
+            answer = {"results": self._delete(content, touched)}
         elif request.operation == ApiOperation.LIST:
             namespace = content.get("namespace") if isinstance(content.get("namespace"), str) and content.get("namespace") else None
-            answer = {"items": [_row(device) for device in self._store.devices(namespace)]}
+            if request.resource == "devicemodels":
+                answer = {
+                    "items": [_model_row(model, self._store.devices(model.namespace)) for model in self._store.device_models(namespace)]
+                }
+            else:
+                answer = {"items": [_row(device) for device in self._store.devices(namespace)]}
         else:
             raise ManifestError(f"unknown API operation {request.operation!r}")
         self.module_router.send_resp(request.reply(answer))
+        self._sync_profiles(touched)
 
-    def _apply(self, manifests: list[Json], node: str | None) -> list[ObjectResult]:
+    def _apply(self, manifests: list[Json], node: str | None, touched: set[_ProfileKey]) -> list[ObjectResult]:
+        # Models first: a device applied with its model finds it.
+        ordered = sorted(
+            enumerate(manifests), key=lambda item: not (isinstance(item[1], dict) and item[1].get("kind") == DEVICE_MODEL_KIND)
+        )
+        models: list[tuple[Manifest, ModelSpec]] = []
         specs = []
-        for index, manifest in enumerate(manifests):
+        for index, manifest in ordered:
             key = object_key(manifest, f"object {index + 1}")
+            if key.kind == DEVICE_MODEL_KIND:
+                models.append((manifest, parse_model(manifest, f"object {index + 1}")))
+                continue
             existing = self._store.get(key.namespace, key.name)  # re-applied without --node: it stays where it is
             spec = parse_device(manifest, node, f"object {index + 1}", default_node=existing.node if existing else None)
             specs.append((with_node_selector(manifest, spec), spec))
         outgoing: list[Message] = []
         results: list[ObjectResult] = []
         with self._store.transaction():
+            for manifest, model in models:
+                action = self._apply_model(manifest, model, touched)
+                results.append({"kind": DEVICE_MODEL_KIND, "namespace": model.namespace, "name": model.name, "action": action, "nodes": []})
             for manifest, spec in specs:
+                before = self._store.get(spec.namespace, spec.name)
                 action = self._apply_one(outgoing, manifest, spec)
+                if action != "unchanged":
+                    touched.add((spec.namespace, spec.node))
+                    if before is not None:
+                        touched.add((before.namespace, before.node))
                 results.append({"kind": "Device", "namespace": spec.namespace, "name": spec.name, "action": action, "nodes": [spec.node]})
         self._send(outgoing)
         return results
+
+    def _apply_model(self, manifest: Manifest, model: ModelSpec, touched: set[_ProfileKey]) -> str:
+        stored = self._store.get_model(model.namespace, model.name)
+        body = copy.deepcopy(manifest)
+        body["metadata"]["namespace"] = model.namespace
+        if stored is not None and same_content(body, stored.body):
+            return "unchanged"
+        version = self._store.next_version()
+        self._store.put_model(model.namespace, model.name, version, with_server_fields(body, stored.body if stored else None, version))
+        touched.update((model.namespace, d.node) for d in self._store.devices(model.namespace) if _spec(d).model == model.name)
+        return "created" if stored is None else "configured"
 
     def _apply_one(self, outgoing: list[Message], manifest: Manifest, spec: DeviceSpec) -> str:
         clash = [d for d in self._store.named(spec.name) if d.namespace != spec.namespace]
@@ -195,25 +256,58 @@ class DeviceControllerActor(ModuleActor):
         outgoing.append(self._cloud_updated(spec, version, removed))
         return "configured"
 
-    def _delete(self, content: JsonObject) -> list[ObjectResult]:
+    def _delete(self, content: JsonObject, touched: set[_ProfileKey]) -> list[ObjectResult]:
         if "objects" in content:
             keys = [object_key(m, f"object {i + 1}") for i, m in enumerate(content["objects"] or [])]
-            names = [(key.namespace, key.name) for key in keys]
+            names = [(key.kind, key.namespace, key.name) for key in keys]
         else:
-            names = [(str(content.get("namespace") or ""), str(content.get("name") or ""))]
+            kind = canonical_kind(str(content.get("kind") or DEVICE_KIND))
+            names = [(kind, str(content.get("namespace") or ""), str(content.get("name") or ""))]
         outgoing: list[Message] = []
         results: list[ObjectResult] = []
         with self._store.transaction():
-            for namespace, name in names:
+            for kind, namespace, name in names:
+                if kind == DEVICE_MODEL_KIND:
+                    results.append(self._delete_model(namespace, name, touched))
+                    continue
                 stored = self._store.get(namespace, name)
                 if stored is None:
                     results.append({"kind": "Device", "namespace": namespace, "name": name, "action": "not found", "nodes": []})
                     continue
                 self._store.delete(namespace, name)
+                touched.add((namespace, stored.node))
                 outgoing.append(self._membership(stored.node, removed=[edge_device(_spec(stored))]))
                 results.append({"kind": "Device", "namespace": namespace, "name": name, "action": "deleted", "nodes": [stored.node]})
         self._send(outgoing)
         return results
+
+    def _delete_model(self, namespace: str, name: str, touched: set[_ProfileKey]) -> ObjectResult:
+        """Devices that use a deleted model stay; they leave the profile until it is back."""
+        if self._store.get_model(namespace, name) is None:
+            return {"kind": DEVICE_MODEL_KIND, "namespace": namespace, "name": name, "action": "not found", "nodes": []}
+        self._store.delete_model(namespace, name)
+        touched.update((namespace, d.node) for d in self._store.devices(namespace) if _spec(d).model == name)
+        return {"kind": DEVICE_MODEL_KIND, "namespace": namespace, "name": name, "action": "deleted", "nodes": []}
+
+    # --- the device profiles (docs/protocol.md#11.2) ---------------------------------------
+
+    def _sync_profiles(self, touched: set[_ProfileKey]) -> None:
+        """Rebuild each touched node's profile from what is stored and hand it to the controller,
+        which stores it (unchanged text is "unchanged": nothing is sent) and delivers it."""
+        for namespace, node in sorted(touched):
+            devices = [_spec(d) for d in self._store.devices(namespace, node)]
+            models = {m.name: parse_model(m.body) for m in self._store.device_models(namespace)}
+            profile = device_profile([ProfileDevice(d.name, d.model, d.protocol) for d in devices], models)
+            if profile:
+                content: JsonObject = {"objects": [profile_configmap(namespace, node, profile)], "node": node}
+                self._ask_controller(ApiOperation.APPLY, content)
+            else:
+                self._ask_controller(ApiOperation.DELETE, {"kind": "ConfigMap", "namespace": namespace, "name": profile_name(node)})
+
+    def _ask_controller(self, operation: ApiOperation, content: JsonObject) -> None:
+        request = Message.new(source=DEVICE_CONTROLLER_MODULE, group=API_GROUP, operation=operation, resource="", content=content)
+        future = self.module_router.send_sync(CONTROLLER_MODULE, request, _CONTROLLER_TIMEOUT_S)
+        self.module_on_reply(future, lambda reply, error: _log_profile_result(operation, reply, error))
 
     # --- messages to the edges ---------------------------------------------------------------
 
@@ -243,6 +337,15 @@ class DeviceControllerActor(ModuleActor):
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
 
 
+def _log_profile_result(operation: str, reply: Message | None, error: BaseException | None) -> None:
+    if error is not None or reply is None or reply.is_error:
+        logger.warning(
+            "devicecontroller: the controller did not take a device profile (%s): %s", operation, error or (reply and reply.content)
+        )
+    elif logger.isEnabledFor(logging.DEBUG):
+        logger.debug("devicecontroller: device profile %s: %s", operation, reply.content)
+
+
 def _spec(device: StoredDevice) -> DeviceSpec:
     return parse_device(device.body, device.node)
 
@@ -264,8 +367,23 @@ def _row(device: StoredDevice) -> DeviceRow:
         "name": device.name,
         "node": device.node,
         "state": device.state,
+        "protocol": spec.protocol.kind if spec.protocol else "",
+        "model": spec.model,
         "twins": twins,
         "object": with_reported(device.body, device.reported),
+    }
+
+
+def _model_row(model: StoredModel, devices: list[StoredDevice]) -> DeviceModelRow:
+    spec = parse_model(model.body)
+    return {
+        "namespace": model.namespace,
+        "name": model.name,
+        "properties": [p.name for p in spec.properties],
+        "protocols": sorted({protocol for _, protocol, _ in spec.visitors}),
+        "devices": [d.name for d in devices if _spec(d).model == model.name],
+        "created": model.body["metadata"].get("creationTimestamp", ""),
+        "object": model.body,
     }
 
 

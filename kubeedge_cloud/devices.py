@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 from kubeedge_actors.message import Content, Json, JsonObject, new_message_id, now_ms
+from kubeedge_cloud.devicemodels import ProtocolSpec, model_reference, parse_protocol
 from kubeedge_cloud.errors import DeviceStateError, ManifestError
 from kubeedge_cloud.manifests import DEVICE_API_GROUP, Manifest, object_key
 
@@ -96,13 +97,17 @@ class DeviceSpec:
     name: str
     node: str
     twins: tuple[DesiredTwin, ...]
+    model: str = ""  # spec.deviceModelRef.name ("" when none: the device is in no profile)
+    protocol: ProtocolSpec | None = None
 
 
 def parse_device(manifest: Json, node: str | None, where: str = "object", *, default_node: str | None = None) -> DeviceSpec:
     """Check a Device manifest and read its node and desired twins.
 
     The node is ``spec.nodeSelector``'s first value (as the v1.0.0 controller reads it), else
-    ``node`` (``--node``), else ``default_node`` (where the device already is). Each
+    ``node`` (``--node``), else ``default_node`` (where the device already is); with none of
+    them it is an error (v1.0 crashed, docs/protocol.md#11.2). ``spec.protocol`` and
+    ``spec.deviceModelRef`` are checked (docs/protocol.md#11.1). Each
     ``status.twins[]`` entry needs a ``propertyName`` and a string ``desired.value``;
     ``desired.metadata.type`` defaults to ``string``.
 
@@ -114,7 +119,11 @@ def parse_device(manifest: Json, node: str | None, where: str = "object", *, def
     api_version = str(manifest.get("apiVersion", ""))
     if not api_version.startswith(DEVICE_API_GROUP + "/"):
         raise ManifestError(f"{label}: apiVersion must be {DEVICE_API_GROUP}/v1alpha1, not {api_version!r}")
-    selected = _selected_node(manifest.get("spec") or {})
+    spec = manifest.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ManifestError(f"{label}: spec must be an object")
+    model, protocol = model_reference(spec, label), parse_protocol(spec, label)
+    selected = _selected_node(spec)
     if node and selected and node != selected:
         raise ManifestError(f"{label}: spec.nodeSelector names {selected!r} but --node says {node!r}")
     chosen = selected or node or default_node
@@ -124,7 +133,7 @@ def parse_device(manifest: Json, node: str | None, where: str = "object", *, def
     names = [twin.name for twin in twins]
     if len(set(names)) != len(names):
         raise ManifestError(f"{label}: a twin property is listed twice")
-    return DeviceSpec(key.namespace, key.name, chosen, twins)
+    return DeviceSpec(key.namespace, key.name, chosen, twins, model, protocol)
 
 
 def with_node_selector(manifest: Manifest, spec: DeviceSpec) -> Manifest:

@@ -2,7 +2,8 @@
 
 Tables (ours): ``cloud_device`` (each Device as applied, its node, resourceVersion, the
 reported twin values with the versions they came with, and the last state the edge sent with
-its timestamp) and ``cloud_device_sequence``.
+its timestamp), ``cloud_device_model`` (each DeviceModel as applied) and
+``cloud_device_sequence``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ class _Device(_Model):
         indexes = ((("namespace", "name"), True),)
 
 
+class _DeviceModel(_Model):
+    """A DeviceModel as applied (docs/protocol.md#11.1)."""
+
+    namespace = peewee.CharField()
+    name = peewee.CharField()
+    version = peewee.IntegerField()
+    body = peewee.TextField()
+
+    class Meta:
+        table_name = "cloud_device_model"
+        indexes = ((("namespace", "name"), True),)
+
+
 class _Sequence(SequenceModel):
     class Meta:
         table_name = "cloud_device_sequence"
@@ -64,10 +78,18 @@ class StoredDevice:
     state_timestamp_ms: int
 
 
+@dataclass(frozen=True)
+class StoredModel:
+    namespace: str
+    name: str
+    version: int
+    body: Manifest
+
+
 class DeviceStore(TablesStore):
     """Devices in one SQLite file (``cloudhub.database``)."""
 
-    models = (_Device, _Sequence)
+    models = (_Device, _DeviceModel, _Sequence)
 
     def open(self) -> None:
         super().open()
@@ -131,6 +153,29 @@ class DeviceStore(TablesStore):
         values = {"state": state.state, "last_online": state.last_online, "state_timestamp_ms": state.timestamp_ms or 0}
         _Device.update(**values).where((_Device.namespace == namespace) & (_Device.name == name)).execute()
 
+    # --- DeviceModels ------------------------------------------------------------------------
+
+    def get_model(self, namespace: str, name: str) -> StoredModel | None:
+        row = _DeviceModel.get_or_none(namespace=namespace, name=name)
+        return StoredModel(row.namespace, row.name, row.version, json.loads(row.body)) if row is not None else None
+
+    def device_models(self, namespace: str | None = None) -> list[StoredModel]:
+        query = _DeviceModel.select().order_by(_DeviceModel.namespace, _DeviceModel.name)
+        if namespace is not None:
+            query = query.where(_DeviceModel.namespace == namespace)
+        return [StoredModel(row.namespace, row.name, row.version, json.loads(row.body)) for row in query]
+
+    def put_model(self, namespace: str, name: str, version: int, body: Manifest) -> None:
+        values = {"version": version, "body": json.dumps(body)}
+        (
+            _DeviceModel.insert(namespace=namespace, name=name, **values)
+            .on_conflict(conflict_target=[_DeviceModel.namespace, _DeviceModel.name], update=values)
+            .execute()
+        )
+
+    def delete_model(self, namespace: str, name: str) -> None:
+        _DeviceModel.delete().where((_DeviceModel.namespace == namespace) & (_DeviceModel.name == name)).execute()
+
     def next_version(self) -> int:
         return next_in_sequence(_Sequence)
 
@@ -151,4 +196,4 @@ def _stored(row: _Device) -> StoredDevice:
     )
 
 
-__all__ = ["DeviceStore", "StoredDevice"]
+__all__ = ["DeviceStore", "StoredDevice", "StoredModel"]

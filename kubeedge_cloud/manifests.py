@@ -23,6 +23,9 @@ Manifest = JsonObject
 
 KINDS: dict[str, str] = {"Pod": ResourceType.POD, "ConfigMap": ResourceType.CONFIGMAP, "Secret": ResourceType.SECRET}
 DEVICE_KIND = "Device"
+DEVICE_MODEL_KIND = "DeviceModel"
+#: The kinds the device controller keeps (docs/protocol.md#11.1).
+DEVICE_KINDS = (DEVICE_KIND, DEVICE_MODEL_KIND)
 DEVICE_API_GROUP = "devices.kubeedge.io"
 #: What ``ctl delete <kind> <name>`` and the API accept for each kind.
 KIND_ALIASES: dict[str, str] = {
@@ -36,6 +39,8 @@ KIND_ALIASES: dict[str, str] = {
     "secrets": "Secret",
     "device": "Device",
     "devices": "Device",
+    "devicemodel": "DeviceModel",
+    "devicemodels": "DeviceModel",
 }
 DEFAULT_NAMESPACE = "default"
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp")
@@ -78,8 +83,8 @@ def object_key(manifest: Json, where: str = "object") -> ObjectKey:
     kind = manifest.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ManifestError(f"{where}: kind is missing")
-    if kind not in KINDS and kind != DEVICE_KIND:
-        raise ManifestError(f"{where}: kind {kind!r} is not handled (Pod, ConfigMap, Secret, Device)")
+    if kind not in KINDS and kind not in DEVICE_KINDS:
+        raise ManifestError(f"{where}: kind {kind!r} is not handled (Pod, ConfigMap, Secret, Device, DeviceModel)")
     metadata = manifest.get("metadata")
     if not isinstance(metadata, dict):
         raise ManifestError(f"{where}: metadata is missing")
@@ -247,6 +252,8 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DEVICE_API_GROUP",
     "DEVICE_KIND",
+    "DEVICE_KINDS",
+    "DEVICE_MODEL_KIND",
     "KINDS",
     "KIND_ALIASES",
     "Manifest",

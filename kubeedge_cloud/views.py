@@ -73,8 +73,20 @@ class DeviceRow(TypedDict):
     name: str
     node: str
     state: str
+    protocol: str  # modbus-tcp | modbus-rtu | opcua | bluetooth | "" (docs/protocol.md#11.1)
+    model: str
     twins: list[TwinRow]
     object: JsonObject  # the Device with status.twins[].reported filled in
+
+
+class DeviceModelRow(TypedDict):
+    namespace: str
+    name: str
+    properties: list[str]
+    protocols: list[str]  # of its property visitors
+    devices: list[str]  # the devices of its namespace that use it
+    created: str
+    object: JsonObject
 
 
 def node_rows(records: Iterable[NodeRecord], pod_nodes: Iterable[str]) -> list[NodeRow]:
@@ -143,4 +155,15 @@ def object_rows(objects: Iterable[StoredObject], targets: dict[ObjectKey, list[s
     ]
 
 
-__all__ = ["DeviceRow", "NodeRow", "ObjectResult", "ObjectRow", "PodRow", "TwinRow", "node_rows", "object_rows", "pod_rows"]
+__all__ = [
+    "DeviceModelRow",
+    "DeviceRow",
+    "NodeRow",
+    "ObjectResult",
+    "ObjectRow",
+    "PodRow",
+    "TwinRow",
+    "node_rows",
+    "object_rows",
+    "pod_rows",
+]

@@ -88,3 +88,42 @@ def test_the_edge_loads_nothing_of_the_cloud_side(start: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+#: What only the mapper needs, and only once a device of that protocol is opened (the ``mappers`` extra).
+MAPPER_ONLY = ("pymodbus", "asyncua", "serial")
+MAPPER_LOADED = f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({MAPPER_ONLY!r})))"
+MAPPER_BUILT = """
+import sys
+from actors.mapper import MapperActor
+from actors.mapper.clients import open_client
+from actors.mapper.process import run_mapper
+"""
+OPENED_MODBUS = """
+from actors.mapper.errors import DeviceIoError
+from actors.mapper.profile import DevicePlan
+client = open_client(DevicePlan("d", "m", "modbus-tcp", {"ip": "127.0.0.1", "port": 1, "slaveID": "1"}, ()), 0.1)
+try:
+    client.connect()
+except DeviceIoError:
+    pass
+"""
+
+
+@pytest.mark.parametrize("start", EDGE_STARTS, ids=list(EDGE_STARTS))
+def test_the_edge_loads_no_protocol_library_of_the_mapper(start: str) -> None:
+    program = EDGE_STARTS[start] + MAPPER_BUILT + MAPPER_LOADED
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_mapper_loads_pymodbus_when_it_opens_a_modbus_device() -> None:
+    program = MAPPER_BUILT + OPENED_MODBUS + MAPPER_LOADED
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['pymodbus', 'serial']"  # pymodbus brings pyserial

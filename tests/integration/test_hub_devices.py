@@ -86,8 +86,8 @@ def test_what_the_twin_reports_shows_in_ctl_get_devices_and_is_acknowledged(
     wait_until(lambda: "24.5" in cloud.ctl("get", "devices")[1], what="the reported value shown")
     table = cloud.ctl("get", "devices")[1].splitlines()
     assert (ack.operation, ack.content) == ("response", "OK")
-    assert table[0].split() == ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED"]
-    assert table[1].split() == ["thermometer", "edge-1", "temperature", "25", "24.5"]
+    assert table[0].split() == ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED", "PROTOCOL", "STATE"]
+    assert table[1].split() == ["thermometer", "edge-1", "temperature", "25", "24.5", "<none>", "<none>"]
 
 
 def test_the_twins_membership_detail_request_is_answered_with_the_nodes_devices(

@@ -35,6 +35,8 @@ from actors.edged.events import (
     NodeFactsRead,
     PodSynced,
     Poll,
+    ProbeDone,
+    ProbeDue,
     QueryPods,
     ReconnectEvents,
     ReportNode,
@@ -49,6 +51,8 @@ from actors.edged.node import interface_ipv4, read_node
 from actors.edged.objects import ObjectKey
 from actors.edged.observer import ContainerObserver, Observed
 from actors.edged.pods import DEFAULT_GRACE_PERIOD_S, ObjectRef, Pod, parse_pod, placed_by_containers
+from actors.edged.probes import Prober
+from actors.edged.probing import ProbeEffect, ProbeKeeper
 from actors.edged.records import PodTable
 from actors.edged.reporting import NodeReports, changed_status, edged_figures, phases, pod_list, status_answered
 from actors.edged.runtime import DockerContainerRuntime
@@ -130,6 +134,7 @@ class EdgedActor(ModuleActor):
         )
         self._collector = Collector(self, tools=tools, settings=settings, timings=timings, clock=clock, disk_usage=disk_usage)
         self._node_reports = NodeReports()
+        self._probes = ProbeKeeper(self, self._table, Prober(self.runtime), lambda: self.host_ip)
         self._pods_query_backoff = Backoff(timings.pod_query_retry_initial_s, timings.pod_query_retry_max_s)
         self._server: PodListServer | None = None
         self.server_port = 0
@@ -155,6 +160,7 @@ class EdgedActor(ModuleActor):
     def on_stop(self) -> None:
         self._stopping.set()  # pod syncs under way start nothing new (sync.py)
         self._observer.close()
+        self._probes.close()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -357,6 +363,20 @@ class EdgedActor(ModuleActor):
         self._syncer.synced(event)
         self._report(event.uid)
 
+    # --- probes (docs/protocol.md#7.8): timers here, runs on the prober, results back here ---------
+
+    @handles(ProbeDue)
+    def _on_probe_due(self, event: ProbeDue) -> None:
+        self._probes.due(event)
+
+    @handles(ProbeDone)
+    def _on_probe_done(self, event: ProbeDone) -> None:
+        effect = self._probes.done(event)
+        if effect is ProbeEffect.RESTART:
+            self._syncer.sync(event.uid)
+        if effect is not ProbeEffect.NONE:
+            self._report(event.uid)  # at once, not on a tick
+
     # --- status -----------------------------------------------------------------------------
 
     def _report(self, uid: str) -> None:
@@ -365,7 +385,9 @@ class EdgedActor(ModuleActor):
         if record is None or record.pod is None or (record.pod.namespace_assumed and not self._observer.ready):
             return  # where it belongs shows once Docker's containers are known
         pod = record.pod
-        status = changed_status(record, self._observer.inventory.of_pod(uid), self.host_ip)
+        containers = self._observer.inventory.of_pod(uid)
+        self._probes.follow(record, containers)
+        status = changed_status(record, containers, self.host_ip)
         if status is None:
             return
         self._publish_pods()

@@ -114,6 +114,7 @@ class EdgedActor(ModuleActor):
         timings: EdgedTimings | None = None,
         clock: Callable[[], float] = time.time,
         disk_usage: Callable[[], float] | None = None,
+        prober: Prober | None = None,
         name: str | None = None,
         group: str | None = None,
     ) -> None:
@@ -134,7 +135,7 @@ class EdgedActor(ModuleActor):
         )
         self._collector = Collector(self, tools=tools, settings=settings, timings=timings, clock=clock, disk_usage=disk_usage)
         self._node_reports = NodeReports()
-        self._probes = ProbeKeeper(self, self._table, Prober(self.runtime), lambda: self.host_ip)
+        self._probes = ProbeKeeper(self, self._table, prober or Prober(self.runtime), lambda: self.host_ip)
         self._pods_query_backoff = Backoff(timings.pod_query_retry_initial_s, timings.pod_query_retry_max_s)
         self._server: PodListServer | None = None
         self.server_port = 0

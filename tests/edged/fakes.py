@@ -10,6 +10,8 @@ from typing import Any
 
 from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, ImagePullError, RuntimeUnavailableError
 from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, ExecResult, RegistryAuth
+from actors.edged.podspec_lifecycle import Probe
+from actors.edged.probes import ProbeOutcome, Prober, run_handler
 from actors.edged.timefmt import k8s_time
 
 
@@ -219,3 +221,16 @@ class FakeObjects:
         self.fetches.append(resource)
         found = self.objects.get(resource)
         return [json.dumps(found)] if found is not None else []
+
+
+class InlineProber(Prober):
+    """Runs each probe at once, on the caller's thread (the harness's), through the fake runtime."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(runtime)
+        self.runtime = runtime
+        self.runs: list[tuple[str, Probe]] = []
+
+    def submit(self, container_id: str, probe: Probe, host: str, done: Callable[[ProbeOutcome], None]) -> None:
+        self.runs.append((container_id, probe))
+        done(run_handler(self.runtime, container_id, probe.handler, host, probe.timeout_s))

@@ -75,6 +75,7 @@ class ContainerInfo:
     created_at: str = ""
     started_at: str = ""
     finished_at: str = ""
+    termination_message: str = ""  # read once it stopped (docs/protocol.md#7.8)
 
     @property
     def pod_uid(self) -> str:

@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -24,6 +25,8 @@ from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, I
 from actors.edged.images import parse_image_ref
 from actors.edged.model import (
     NODE_ID_LABEL,
+    TERMINATION_MESSAGE_PATH_LABEL,
+    TERMINATION_MESSAGE_POLICY_LABEL,
     ContainerConfig,
     ContainerEvent,
     ContainerInfo,
@@ -119,7 +122,29 @@ class DockerContainerRuntime:
                 data = self._api().inspect_container(container_id)
         except ContainerNotFoundError:
             return None
-        return container_info(data)
+        info = container_info(data)
+        if info.status in ("exited", "dead"):
+            info = replace(info, termination_message=self._termination_message(info, data))
+        return info
+
+    def _termination_message(self, info: ContainerInfo, data: dict[str, Any]) -> str:
+        """docs/protocol.md#7.8: what the container wrote to its terminationMessagePath (the host
+        file edged bound there), or with FallbackToLogsOnError and a failure, its last log lines."""
+        path = info.labels.get(TERMINATION_MESSAGE_PATH_LABEL, "")
+        source = next((m.get("Source", "") for m in data.get("Mounts") or [] if isinstance(m, dict) and m.get("Destination") == path), "")
+        message = ""
+        if path and source:
+            try:
+                with open(source, "rb") as stream:
+                    message = stream.read(TERMINATION_MESSAGE_LIMIT).decode("utf-8", errors="replace")
+            except OSError:
+                message = ""
+        fallback = info.labels.get(TERMINATION_MESSAGE_POLICY_LABEL) == "FallbackToLogsOnError"
+        if not message and fallback and (info.exit_code != 0 or info.error):
+            with suppress(ContainerRuntimeError), _converted(f"logs {info.id[:12]}"):
+                tail = self._api().logs(info.id, stdout=True, stderr=True, tail=FALLBACK_LOG_LINES)
+                message = tail[-FALLBACK_LOG_BYTES:].decode("utf-8", errors="replace")
+        return message
 
     def create_container(self, config: ContainerConfig) -> str:
         api = self._api()
@@ -187,8 +212,9 @@ class DockerContainerRuntime:
                             output += chunk
                         if time.monotonic() > deadline:
                             return ExecResult(None, _demux(output), timed_out=True)
-        except RuntimeUnavailableError as exc:
-            if isinstance(exc.__cause__, requests.exceptions.Timeout):
+        except RuntimeUnavailableError:
+            # requests reports a read timeout while streaming as a ConnectionError: the clock says which
+            if time.monotonic() >= deadline - 0.05:
                 return ExecResult(None, _demux(output), timed_out=True)
             raise
         with _converted(what):
@@ -325,6 +351,11 @@ class _EventWatch(threading.Thread):
             client.close()
 
 
+#: The kubelet's limits on a termination message: the file's first 4 KiB, or the logs' last
+#: 80 lines and 2 KiB.
+TERMINATION_MESSAGE_LIMIT = 4096
+FALLBACK_LOG_LINES = 80
+FALLBACK_LOG_BYTES = 2048
 #: How much of a probe's or hook's output is kept (the kubelet keeps 10 KiB too).
 EXEC_OUTPUT_LIMIT = 10 * 1024
 

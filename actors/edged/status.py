@@ -134,8 +134,8 @@ def _terminated(container: ContainerInfo) -> dict[str, Any]:
     else:
         reason = "Completed" if exit_code == 0 else "Error"
     terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason}
-    if container.error:
-        terminated["message"] = container.error
+    if container.termination_message or container.error:
+        terminated["message"] = container.termination_message or container.error
     terminated["startedAt"] = docker_to_k8s(container.started_at)
     terminated["finishedAt"] = docker_to_k8s(container.finished_at)
     terminated["containerID"] = f"docker://{container.id}"

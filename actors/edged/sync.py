@@ -290,6 +290,7 @@ def start_container(
         mounts = tuple(
             Mount(volume_paths[m.name] + (f"/{m.sub_path}" if m.sub_path else ""), m.mount_path, m.read_only) for m in spec.mounts
         )
+        mounts += _termination_log(pod, spec, start.restart_count, mounts, context)
         config = build_container_config(pod, spec, start.restart_count, env, mounts)
         _check_not_stopping(context)
         container_id = _create(config, start, context, seen)
@@ -306,6 +307,24 @@ def start_container(
         problem = _run_post_start(pod, spec, container_id, context)
     seen.append(_observe(container_id, context))
     return ContainerOutcome(spec.name, problem=problem)
+
+
+def _termination_log(
+    pod: Pod, spec: ContainerSpec, restart_count: int, mounts: tuple[Mount, ...], context: SyncContext
+) -> tuple[Mount, ...]:
+    """docs/protocol.md#7.8: as the kubelet does, an empty host file bound at the container's
+    terminationMessagePath, one per start; the adapter reads it when the container stops."""
+    target = spec.termination_message_path
+    if not target.startswith("/") or any(m.target.rstrip("/") == target.rstrip("/") for m in mounts):
+        return ()
+    path = context.files.pod_dir(pod.uid) / "containers" / spec.name / f"{restart_count}-termination-log"
+    try:
+        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        path.touch(mode=0o666)
+        path.chmod(0o666)  # any user of the container may write it
+    except OSError as exc:
+        raise _StartFailed("CreateContainerConfigError", f"cannot create the termination message file {path}: {exc}") from exc
+    return (Mount(str(path), target),)
 
 
 def _check_not_stopping(context: SyncContext) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -273,3 +275,30 @@ def test_conditions_keep_their_transition_time_while_unchanged(edge: Edge) -> No
     later = {c["type"]: c["lastTransitionTime"] for c in edge.status()["conditions"]}
     assert {k: later[k] for k in ("PodScheduled", "Initialized")} == {k: first[k] for k in ("PodScheduled", "Initialized")}
     assert set(first) == {"PodScheduled", "Initialized", "ContainersReady", "Ready"}
+
+
+# --- termination messages ------------------------------------------------------------------------------
+
+
+def test_each_start_binds_a_fresh_host_file_at_the_termination_message_path(edge: Edge) -> None:
+    edge.start()
+    edge.deliver("insert", make_pod(terminationMessagePath="/tmp/why"))
+    [first] = edge.runtime.running()
+
+    edge.exit_running(1)
+    [second] = edge.runtime.running()
+
+    [one] = [m for m in edge.runtime.configs[first.id].mounts if m.target == "/tmp/why"]
+    [two] = [m for m in edge.runtime.configs[second.id].mounts if m.target == "/tmp/why"]
+    assert one.source != two.source and Path(one.source).read_bytes() == b"" and not one.read_only
+
+
+def test_the_termination_message_fills_the_terminated_state(edge: Edge) -> None:
+    edge.start()
+    edge.deliver("insert", make_pod(restart_policy="Never"))
+    [container] = edge.runtime.running()
+    edge.runtime.containers[container.id] = replace(container, termination_message="disk full")
+
+    edge.exit_running(1)
+
+    assert edge.container_state()["terminated"]["message"] == "disk full"

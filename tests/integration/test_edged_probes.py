@@ -5,6 +5,7 @@ shows (``ctl get pods``, the status the edge reported) and what Docker ran."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from kubeedge_actors.testing import wait_until
 from tests.edged.docker_support import exec_in
 from tests.integration.scenario import Scenario
+from tests.integration.sites import REPO
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
@@ -264,3 +266,42 @@ def test_pre_stop_runs_before_sigterm_when_the_pod_is_deleted(scenario: Scenario
     wait_until(lambda: not scenario.containers("hooked"), 60, 0.2, "the pod's container removed")
 
     assert (events / "log").read_text().split() == ["postStart", "preStop", "sigterm"]
+
+
+def test_the_termination_message_comes_from_the_file_or_falls_back_to_the_logs(scenario: Scenario) -> None:
+    apply(
+        scenario,
+        "ends",
+        """\
+  restartPolicy: Never
+  containers:
+  - {name: file, image: IMAGE, command: ["sh", "-c", "echo disk full > /dev/termination-log; exit 1"]}
+  - name: logs
+    image: IMAGE
+    command: ["sh", "-c", "echo last words; exit 2"]
+    terminationMessagePolicy: FallbackToLogsOnError
+""",
+    )
+
+    wait_row(scenario, "ends", "0/2", "Failed")
+
+    states = {s["name"]: s["state"]["terminated"] for s in reported(scenario, "ends")["containerStatuses"]}
+    assert (states["file"]["exitCode"], states["file"]["message"]) == (1, "disk full\n")
+    assert (states["logs"]["exitCode"], states["logs"]["message"]) == (2, "last words\n")
+
+
+# --- the example -----------------------------------------------------------------------------------------
+
+
+def test_the_example_pod_with_probes_and_an_init_container_serves_its_page(scenario: Scenario) -> None:
+    manifest = scenario.folder / "probed.yaml"
+    manifest.write_text((REPO / "examples" / "manifests" / "probed.yaml").read_text().replace("edge-node", scenario.node_id))
+    image: str = scenario.image  # type: ignore[attr-defined]
+    manifest.write_text(manifest.read_text().replace("kubeedge-actors/busybox:quickstart", image))
+
+    applied = scenario.cloud.ctl("apply", "-f", str(manifest))
+
+    assert applied.returncode == 0, applied.stderr
+    wait_row(scenario, "probed", "1/1", "Running", restarts="0")
+    with urllib.request.urlopen("http://127.0.0.1:18080/index.html", timeout=5) as page:
+        assert page.read().decode().strip() == f"hello from probed on {scenario.node_id}"

@@ -19,6 +19,7 @@ Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -35,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import docker
+import docker.errors
 import pykka
 
 from actors.edged import EdgedActor
@@ -168,7 +170,8 @@ def main() -> int:
         router.close()
         for label in (node_id, rounds.raw_label):
             for row in client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={label}"}):
-                client.remove_container(row["Id"], force=True)
+                with contextlib.suppress(docker.errors.NotFound):  # edged may be removing it too
+                    client.remove_container(row["Id"], force=True)
         shutil.rmtree(root, ignore_errors=True)
     edged_p50, raw_p50 = statistics.median(rounds.edged_s), statistics.median(rounds.raw_s)
     print(f"{args.pods} pods: edged insert→Running p50 {edged_p50 * 1000:.0f} ms; bare create+start p50 {raw_p50 * 1000:.0f} ms")
@@ -191,12 +194,17 @@ class ProbeStage:
 
     def delete(self, names: list[str]) -> None:
         for name in names:
-            self.router.send(Module.EDGED, cloud_message("delete", f"default/pod/{name}", {"metadata": {"name": name}}))
+            # The spec's grace period (0) makes the stop immediate; the uid is the one edged runs.
+            gone = {
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "main", "image": BUSYBOX_IMAGE}]},
+            }
+            self.router.send(Module.EDGED, cloud_message("delete", f"default/pod/{name}", gone))
         self._wait_containers(0)
 
     def measure(self, prefix: str, count: int, seconds: float, *, probed: bool) -> float:
         """Run ``count`` pods, idle ``seconds`` beside them; returns the CPU % of one core. The pods go after."""
-        ports = [_free_port() for _ in range(count)]
+        ports = _free_ports(count)
         names = [f"{prefix}-{i}" for i in range(count)]
         for name, port in zip(names, ports, strict=True):
             self.router.send(Module.EDGED, cloud_message("insert", f"default/pod/{name}", http_pod(name, port, probed=probed)))
@@ -220,10 +228,16 @@ class ProbeStage:
             time.sleep(0.2)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` different ports free now (held together while chosen, so none comes twice)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for probe in held:
+            probe.bind(("0.0.0.0", 0))
+        return [int(probe.getsockname()[1]) for probe in held]
+    finally:
+        for probe in held:
+            probe.close()
 
 
 def _cpu_s() -> float:

@@ -80,9 +80,10 @@ class ProbeKeeper:
         probes = record.probes[event.name]
         changed = counter.count(event.outcome)
         pod_key = record.pod.key if record.pod is not None else event.uid
-        if changed:
+        if changed:  # a liveness probe's first success is no news
             verdict = "succeeded" if counter.result else f"failed: {event.outcome.message}"
-            logger.info("edged: pod %s: container %s: %s probe %s", pod_key, event.name, event.kind, verdict)
+            log = logger.debug if counter.result and event.kind == "liveness" else logger.info
+            log("edged: pod %s: container %s: %s probe %s", pod_key, event.name, event.kind, verdict)
         if counter.result is False and event.kind in ("startup", "liveness"):
             probes.unhealthy = f"{event.kind} probe failed: {event.outcome.message}"
             logger.info("edged: pod %s: container %s failed its %s probe, will be restarted", pod_key, event.name, event.kind)

@@ -5,6 +5,7 @@
     ctl apply -f pod.yaml [-f more.yaml | -f -] [--node NODE]
     ctl delete -f pod.yaml          ctl delete pod NAME [-n NS] [--node NODE]
     ctl get nodes | pods | configmaps | secrets | devices [-n NS | -A] [-o json]
+    ctl describe pod NAME [-n NS]
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
     get.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
     get.add_argument("-A", "--all-namespaces", action="store_true")
     get.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    describe = verbs.add_parser("describe", help="show a pod's status: its message, conditions and containers")
+    describe.add_argument("kind", choices=["pod", "pods", "po"])
+    describe.add_argument("name")
+    describe.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
 
 
 def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -61,7 +66,9 @@ def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, 
             return _apply(client, read_manifests(args.filename), args.node, out, err)
         if args.verb == "delete":
             return _delete(client, args, out, err)
-        return _get(client, args, out)
+        if args.verb == "describe":
+            return _describe(client, args, out)
+        return _get(client, args, out, err)
     except CtlError as exc:
         print(f"error: {exc}", file=err)
         return exc.code
@@ -156,7 +163,7 @@ def _delete(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextI
 _CANONICAL_LIST = {"node": "nodes", "pod": "pods", "po": "pods", "cm": "configmaps", "device": "devices"}
 
 
-def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _get(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     what = _CANONICAL_LIST.get(args.what, args.what)
     namespace = "" if args.all_namespaces or what == "nodes" else args.namespace
     status, answer = client.call("GET", what, query={"namespace": namespace})
@@ -173,7 +180,48 @@ def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.all_namespaces and what != "nodes":
         header, rows = ["NAMESPACE", *header], [[item.get("namespace", ""), *row] for item, row in zip(items, rows, strict=True)]
     print(format_table(header, rows), file=out)
+    if what == "pods":  # docs/protocol.md#7.11: as kubectl shows the API server's warnings
+        for item in items:
+            if item.get("message"):
+                print(f"Warning: pod/{item['name']}: {item['message']}", file=err)
     return 0
+
+
+def _describe(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """kubectl describe's first lines for one pod, from the status its edge sent."""
+    status, answer = client.call("GET", "pods", query={"namespace": args.namespace})
+    if status != 200:
+        raise CtlError(answer.get("error", f"HTTP {status}"))
+    pod: PodRow | None = next((i for i in answer.get("items") or [] if i.get("name") == args.name), None)
+    if pod is None:
+        raise CtlError(f'pods "{args.name}" not found in namespace {args.namespace}')
+    print("\n".join(describe_pod(pod)), file=out)
+    return 0
+
+
+_STATE_DETAILS = (("reason", "Reason"), ("message", "Message"), ("exitCode", "Exit Code"))
+
+
+def describe_pod(pod: PodRow) -> list[str]:
+    status = pod.get("status") or {}
+    lines = [f"{key + ':':<14}{value}" for key, value in _describe_header(pod, status)]
+    lines.append("Containers:")
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        kind = next(iter(state), "unknown")
+        lines += [f"  {container.get('name')}:", f"    State:          {kind.capitalize()}"]
+        details = state.get(kind) or {}
+        lines += [f"      {label + ':':<14}{details[key]}" for key, label in _STATE_DETAILS if key in details]
+        lines += [f"    Ready:          {container.get('ready')}", f"    Restart Count:  {container.get('restartCount', 0)}"]
+    lines.append("Conditions:")
+    lines += [f"  {c.get('type', ''):<18}{c.get('status', '')}" for c in status.get("conditions") or []]
+    return lines
+
+
+def _describe_header(pod: PodRow, status: JsonObject) -> list[tuple[str, str]]:
+    header = [("Name", pod["name"]), ("Namespace", pod["namespace"]), ("Node", pod["node"] or "<none>"), ("Status", pod["phase"])]
+    header += [(key.capitalize(), str(status[key])) for key in ("reason", "message") if status.get(key)]
+    return [*header, ("IP", str(status.get("podIP") or "<none>"))]
 
 
 def _node_table(items: list[NodeRow]) -> tuple[list[str], list[list[str]]]:

@@ -11,6 +11,7 @@ from actors.edged.lifecycle import completed, newest_first
 from actors.edged.model import ContainerInfo
 from actors.edged.pods import ContainerSpec, Pod, Problem
 from actors.edged.probes import ProbeView
+from actors.edged.support import status_message
 from actors.edged.timefmt import docker_to_k8s
 
 
@@ -67,6 +68,8 @@ def pod_status(
     }
     if pod.problem is not None and not pod.containers:
         status["reason"], status["message"] = pod.problem.reason, pod.problem.message
+    if pod.visible_notes and "message" not in status:  # docs/protocol.md#7.11: what it runs without, named
+        status["message"] = status_message(pod.visible_notes)
     return status
 
 

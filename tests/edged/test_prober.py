@@ -17,11 +17,11 @@ from tests.edged.fakes import FakeRuntime
 
 class _Answer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        self.server.agents.append(self.headers.get("User-Agent", ""))  # type: ignore[attr-defined]  # before answering
         code = 500 if self.path == "/broken" else 200
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.server.agents.append(self.headers.get("User-Agent", ""))  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass

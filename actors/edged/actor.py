@@ -7,6 +7,7 @@ its thread and own no thread of their own (the work in brackets runs on its work
     Docker's events, listings ─► observer ──┼─► syncer: plan (lifecycle.py), ask meta for the
       [list, inspect]                       │   objects (objects.py), [the job: sync.py], apply
     timers ─► collector [GC], node status   └─► pod status to meta when it changed (reporting.py)
+    probe timers ─► probing [prober: exec workers, one asyncio loop] ─► started/ready, restarts
 
 Decisions that need no state are pure functions (lifecycle, status, containers, pods, gc).
 """

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from actors.edged.errors import ContainerRuntimeError
+from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, RuntimeUnavailableError
 from actors.edged.model import ContainerRuntime
 from actors.edged.podspec_lifecycle import ContainerLifecycle, Handler, Probe
 from kubeedge_actors.scheduler import TimerHandle
@@ -43,6 +43,9 @@ class ProbeOutcome:
 
     ok: bool
     message: str = ""
+    #: Docker could not be asked (down, or the container is gone): neither success nor
+    #: failure, so it counts towards no threshold (a daemon restart restarts no container).
+    unknown: bool = False
 
 
 # --- one probe or hook, run -------------------------------------------------------------------
@@ -112,6 +115,8 @@ def _http_outcome(handler: Handler, code: int) -> ProbeOutcome:
 def _exec(runtime: ContainerRuntime, container_id: str, handler: Handler, timeout_s: float) -> ProbeOutcome:
     try:
         result = runtime.exec_command(container_id, handler.command, timeout_s)
+    except (RuntimeUnavailableError, ContainerNotFoundError) as exc:
+        return ProbeOutcome(False, f"{handler.describe()}: {exc}", unknown=True)
     except ContainerRuntimeError as exc:
         return ProbeOutcome(False, f"{handler.describe()}: {exc}")
     if result.timed_out:
@@ -229,6 +234,8 @@ class ProbeCounter:
 
     def count(self, outcome: ProbeOutcome) -> bool:
         """Count one outcome; returns whether the verdict changed."""
+        if outcome.unknown:
+            return False
         if outcome.ok:
             self.successes, self.failures = self.successes + 1, 0
             verdict = True if self.successes >= self.probe.success_threshold else self.result

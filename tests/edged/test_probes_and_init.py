@@ -302,3 +302,20 @@ def test_the_termination_message_fills_the_terminated_state(edge: Edge) -> None:
     edge.exit_running(1)
 
     assert edge.container_state()["terminated"]["message"] == "disk full"
+
+
+def test_an_exec_probe_docker_cannot_run_counts_neither_way(edge: Edge) -> None:
+    edge.runtime.exec_answers[CHECK] = OK
+    edge.start()
+    edge.deliver("insert", make_pod(livenessProbe=exec_probe(failureThreshold=1)))
+    [container] = edge.runtime.running()
+    edge.advance(0)
+    edge.runtime.down = True
+
+    for _ in range(3):
+        edge.advance(1)
+    edge.runtime.down = False
+    for _ in range(15):  # past the 10 s poll that looks at every pod again
+        edge.advance(1)
+
+    assert [c.id for c in edge.runtime.running()] == [container.id]

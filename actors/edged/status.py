@@ -48,9 +48,7 @@ def pod_status(
         container_status(spec, newest_first(by_name.get(spec.name, [])), waiting.get(spec.name), pod.terminating, views.get(spec.name))
         for spec in pod.containers
     ]
-    init_statuses = [
-        init_container_status(spec, newest_first(by_name.get(spec.name, [])), waiting.get(spec.name)) for spec in pod.init_containers
-    ]
+    init_statuses = _init_statuses(pod, by_name, waiting)
     # docs/protocol.md#7.8: once an app container exists the pod was initialized.
     initialized = any(by_name.get(c.name) for c in pod.containers) or all(s["ready"] for s in init_statuses)
     uninitialized = [] if initialized else [s["name"] for s in init_statuses if not s["ready"]]
@@ -120,6 +118,16 @@ def init_container_status(spec: ContainerSpec, owned: Sequence[ContainerInfo], w
     status["ready"] = bool(owned) and completed(owned[0])
     status["started"] = bool(owned) and owned[0].is_running
     return status
+
+
+def _init_statuses(pod: Pod, by_name: Mapping[str, list[ContainerInfo]], waiting: Mapping[str, Problem]) -> list[dict[str, Any]]:
+    """Each init container's status; those after the one under way wait ``PodInitializing``."""
+    statuses: list[dict[str, Any]] = []
+    for spec in pod.init_containers:
+        owned = newest_first(by_name.get(spec.name, []))
+        behind = any(not s["ready"] for s in statuses) and not owned
+        statuses.append(init_container_status(spec, owned, Problem("PodInitializing", "") if behind else waiting.get(spec.name)))
+    return statuses
 
 
 def _init_phase(pod: Pod, init_statuses: Sequence[Mapping[str, Any]]) -> str:

@@ -234,6 +234,7 @@ def test_init_containers_run_one_after_the_other_before_the_app(edge: Edge) -> N
     assert first["phase"] == "Pending" and condition(first, "Initialized")["status"] == "False"
     assert condition(first, "Initialized")["message"] == "containers with incomplete status: [one two]"
     assert first["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert [s["state"] for s in first["initContainerStatuses"]][1] == {"waiting": {"reason": "PodInitializing"}}
     assert last["phase"] == "Running" and condition(last, "Initialized")["status"] == "True"
     assert [s["ready"] for s in last["initContainerStatuses"]] == [True, True]
 

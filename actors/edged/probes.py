@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import itertools
 import logging
 import socket
 import ssl
@@ -32,6 +33,8 @@ from actors.edged.podspec_lifecycle import ContainerLifecycle, Handler, Probe
 from kubeedge_actors.scheduler import TimerHandle
 
 logger = logging.getLogger(__name__)
+
+_PROBERS = itertools.count(1)  # numbers each prober's threads (edged-prober-exec-<n>_<i>, edged-prober-net-<n>)
 
 #: The kubelet's User-Agent on HTTP probes.
 USER_AGENT = "kube-probe/1.10"
@@ -150,6 +153,8 @@ class Prober:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        number = next(_PROBERS)
+        self._names = (f"edged-prober-exec-{number}", f"edged-prober-net-{number}")
 
     def submit(self, container_id: str, probe: Probe, host: str, done: Callable[[ProbeOutcome], None]) -> None:
         handler = probe.handler
@@ -172,24 +177,22 @@ class Prober:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=2.0)
 
-    @property
     def thread_count(self) -> int:
-        """Threads the prober runs now (at most ``exec_workers`` + 1)."""
-        with self._lock:
-            pool_threads = len(getattr(self._pool, "_threads", ())) if self._pool is not None else 0
-            return pool_threads + (1 if self._thread is not None else 0)
+        """This prober's threads alive now (at most ``exec_workers`` + 1)."""
+        exec_prefix, net_name = self._names[0] + "_", self._names[1]
+        return sum(1 for thread in threading.enumerate() if thread.name.startswith(exec_prefix) or thread.name == net_name)
 
     def _exec_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._exec_workers, thread_name_prefix="edged-prober-exec")
+                self._pool = ThreadPoolExecutor(self._exec_workers, thread_name_prefix=self._names[0])
             return self._pool
 
     def _network_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=_run_loop, args=(loop,), name="edged-prober-net", daemon=True)
+                self._thread = threading.Thread(target=_run_loop, args=(loop,), name=self._names[1], daemon=True)
                 self._thread.start()
                 self._loop = loop
             return self._loop

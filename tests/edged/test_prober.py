@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from actors.edged.model import ExecResult
 from actors.edged.podspec_lifecycle import Handler, Probe
 from actors.edged.probes import USER_AGENT, ProbeOutcome, Prober, run_handler
 from kubeedge_actors.testing import wait_until
@@ -106,7 +107,7 @@ def test_a_hundred_http_probes_at_once_need_one_thread(prober: Prober, silent_po
     during = threading.active_count()
     wait_until(lambda: len(results) == 100, 20, 0.05, "100 probe results")
 
-    assert during - before <= 1 and prober.thread_count == 1
+    assert during - before <= 1 and prober.thread_count() == 1
     assert all(not r.ok for r in results)
 
 
@@ -115,3 +116,31 @@ def test_a_blocking_http_hook_calls_with_the_kubelets_user_agent(http_port: int)
 
     assert outcome == ProbeOutcome(True)
     assert AGENTS == [USER_AGENT]
+
+
+class _SlowExec(FakeRuntime):
+    """Each exec waits until the test lets it end."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: 0.0)
+        self.release = threading.Event()
+
+    def exec_command(self, container_id: str, command: tuple[str, ...], timeout_s: float) -> ExecResult:
+        self.release.wait(10)
+        return ExecResult(0)
+
+
+def test_exec_probes_queue_for_a_few_workers_however_many_are_due() -> None:
+    runtime = _SlowExec()
+    prober = Prober(runtime, exec_workers=2)
+    results: list[ProbeOutcome] = []
+
+    for index in range(20):
+        prober.submit(f"c{index}", Probe(Handler("exec", command=("true",))), "", results.append)
+    threads_while_blocked = prober.thread_count()
+    runtime.release.set()
+    wait_until(lambda: len(results) == 20, 10, 0.01, "20 exec probe results")
+    prober.close()
+
+    assert threads_while_blocked == 2
+    assert results == [ProbeOutcome(True)] * 20

@@ -3,10 +3,11 @@ development, tests and single-site use; ``python -m kubeedge_cloud`` runs it. It
 of its own, on the same runtime as the edge: it speaks the edge's protocol
 (:mod:`actors.protocol`) and loads no module of the edge.
 
-Its own runtime of four modules, started in this order::
+Its own runtime of five modules, started in this order::
 
     controller ─── pods, configmaps, secrets, node and pod status   (SQLite: cloudhub.database)
     devicecontroller ─ devices and their twins
+    cloudstreams ─ log and exec streams of edge pods
     cloudhub ───── the websocket server the edges connect to
     cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
 """
@@ -18,11 +19,18 @@ from kubeedge_cloud.api import ApiActor
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.devicecontroller import DeviceControllerActor
 from kubeedge_cloud.hub import CloudHubActor
+from kubeedge_cloud.streams import StreamsActor
 
 
 def cloud_modules() -> dict[str, ModuleSpec]:
     """The cloud side's modules by wire name, in start order."""
-    specs = [ModuleSpec(ControllerActor), ModuleSpec(DeviceControllerActor), ModuleSpec(CloudHubActor), ModuleSpec(ApiActor)]
+    specs = [
+        ModuleSpec(ControllerActor),
+        ModuleSpec(DeviceControllerActor),
+        ModuleSpec(StreamsActor),
+        ModuleSpec(CloudHubActor),
+        ModuleSpec(ApiActor),
+    ]
     return {spec.module_name: spec for spec in specs}
 
 
@@ -31,4 +39,4 @@ def cloud_runtime(config: Config) -> Runtime:
     return Runtime(config, cloud_modules())
 
 
-__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "DeviceControllerActor", "cloud_modules", "cloud_runtime"]
+__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "DeviceControllerActor", "StreamsActor", "cloud_modules", "cloud_runtime"]

@@ -8,17 +8,22 @@
 - ``idle_rss_mb_50_pods`` / ``idle_cpu_pct_50_pods``: this process (router, meta stand-in,
   edged) with ``--idle-pods`` pods running, over ``--idle-seconds``: resident memory at the end
   and CPU time used as a percentage of one core.
+- ``probe_overhead_cpu_pct_100``: this process's CPU (percent of one core) with ``--probe-pods``
+  pods each serving HTTP with a 1 s ``httpGet`` liveness probe, less the same with the same
+  pods without probes (the baseline, measured in the same run just before); both quoted.
 
 Needs a running Docker Engine (``scripts/test`` or ``scripts/edge`` start one as root).
-Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30]``
+Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30] [--probe-pods 100] [--probe-seconds 20]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -31,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import docker
+import docker.errors
 import pykka
 
 from actors.edged import EdgedActor
@@ -75,6 +81,16 @@ def pod(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4())}, "spec": spec}
 
 
+def http_pod(name: str, port: int, *, probed: bool) -> dict[str, Any]:
+    """A pod serving HTTP on ``port`` (host network); with a 1 s liveness probe of it if ``probed``."""
+    serve = f"mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p {port} -h /www"
+    container: dict[str, Any] = {"name": "main", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", serve]}
+    if probed:
+        container["livenessProbe"] = {"httpGet": {"path": "/index.html", "port": port}, "periodSeconds": 1}
+    spec = {"containers": [container], "terminationGracePeriodSeconds": 0}
+    return {"metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4())}, "spec": spec}
+
+
 def wait_running(running: dict[str, float], changed: threading.Condition, names: list[str], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     with changed:
@@ -115,6 +131,8 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--idle-pods", type=int, default=50)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--probe-pods", type=int, default=100)
+    parser.add_argument("--probe-seconds", type=float, default=20.0)
     args = parser.parse_args()
 
     client = docker.APIClient()
@@ -142,20 +160,84 @@ def main() -> int:
         time.sleep(args.idle_seconds)  # the measurement itself: the process idles beside its pods
         cpu_pct = 100 * (_cpu_s() - cpu_before) / (time.monotonic() - wall_before)
         rss = proc_rss_mb(os.getpid())
+        gone = [f"pod-{i}" for i in range(args.pods)] + ["warm-up", *names]
+        probes = ProbeStage(router, client, node_id, running, changed)
+        probes.delete(gone)
+        plain_pct = probes.measure("plain", args.probe_pods, args.probe_seconds, probed=False)
+        probed_pct = probes.measure("probed", args.probe_pods, args.probe_seconds, probed=True)
     finally:
         pykka.ActorRegistry.stop_all()
         router.close()
         for label in (node_id, rounds.raw_label):
             for row in client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={label}"}):
-                client.remove_container(row["Id"], force=True)
+                with contextlib.suppress(docker.errors.NotFound):  # edged may be removing it too
+                    client.remove_container(row["Id"], force=True)
         shutil.rmtree(root, ignore_errors=True)
     edged_p50, raw_p50 = statistics.median(rounds.edged_s), statistics.median(rounds.raw_s)
     print(f"{args.pods} pods: edged insert→Running p50 {edged_p50 * 1000:.0f} ms; bare create+start p50 {raw_p50 * 1000:.0f} ms")
     print(
         f"pod_running_p50_ms={edged_p50 * 1000:.1f} pod_vs_raw_docker_p50={edged_p50 / raw_p50:.2f} "
-        f"idle_rss_mb_{args.idle_pods}_pods={rss:.1f} idle_cpu_pct_{args.idle_pods}_pods={cpu_pct:.2f}"
+        f"idle_rss_mb_{args.idle_pods}_pods={rss:.1f} idle_cpu_pct_{args.idle_pods}_pods={cpu_pct:.2f} "
+        f"probe_overhead_cpu_pct_{args.probe_pods}={probed_pct - plain_pct:.2f} "
+        f"cpu_pct_{args.probe_pods}_pods_without_probes={plain_pct:.2f} cpu_pct_{args.probe_pods}_pods_with_probes={probed_pct:.2f}"
     )
     return 0
+
+
+class ProbeStage:
+    """The same number of HTTP-serving pods without probes, then with a 1 s liveness probe each."""
+
+    def __init__(
+        self, router: Router, client: docker.APIClient, node_id: str, running: dict[str, float], changed: threading.Condition
+    ) -> None:
+        self.router, self.client, self.node_id, self.running, self.changed = router, client, node_id, running, changed
+
+    def delete(self, names: list[str]) -> None:
+        for name in names:
+            # The spec's grace period (0) makes the stop immediate; the uid is the one edged runs.
+            gone = {
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "main", "image": BUSYBOX_IMAGE}]},
+            }
+            self.router.send(Module.EDGED, cloud_message("delete", f"default/pod/{name}", gone))
+        self._wait_containers(0)
+
+    def measure(self, prefix: str, count: int, seconds: float, *, probed: bool) -> float:
+        """Run ``count`` pods, idle ``seconds`` beside them; returns the CPU % of one core. The pods go after."""
+        ports = _free_ports(count)
+        names = [f"{prefix}-{i}" for i in range(count)]
+        for name, port in zip(names, ports, strict=True):
+            self.router.send(Module.EDGED, cloud_message("insert", f"default/pod/{name}", http_pod(name, port, probed=probed)))
+        wait_running(self.running, self.changed, names, timeout_s=180)
+        time.sleep(3)  # the starts' own work settles (and the first probes run) before measuring
+        cpu_before, wall_before = _cpu_s(), time.monotonic()
+        time.sleep(seconds)
+        cpu_pct = 100 * (_cpu_s() - cpu_before) / (time.monotonic() - wall_before)
+        rows = self.client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}"})
+        if len(rows) != count or any(row.get("State") != "running" for row in rows):
+            raise RuntimeError(f"{prefix}: expected {count} running containers (no restart), found {len(rows)}")
+        self.delete(names)
+        print(f"{count} pods {'with' if probed else 'without'} 1 s HTTP liveness probes: {cpu_pct:.2f} % of a core over {seconds:g} s")
+        return cpu_pct
+
+    def _wait_containers(self, count: int, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={self.node_id}"})) != count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the node's containers did not reach {count}")
+            time.sleep(0.2)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` different ports free now (held together while chosen, so none comes twice)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for probe in held:
+            probe.bind(("0.0.0.0", 0))
+        return [int(probe.getsockname()[1]) for probe in held]
+    finally:
+        for probe in held:
+            probe.close()
 
 
 def _cpu_s() -> float:

@@ -351,7 +351,7 @@ def describe_pod(pod: PodRow) -> list[str]:
 
 
 def _describe_header(pod: PodRow, status: JsonObject) -> list[tuple[str, str]]:
-    header = [("Name", pod["name"]), ("Namespace", pod["namespace"]), ("Node", pod["node"] or "<none>"), ("Status", pod["phase"])]
+    header = [("Name", pod["name"]), ("Namespace", pod["namespace"]), ("Node", pod["node"] or "<none>"), ("Status", pod["state"])]
     header += [(key.capitalize(), str(status[key])) for key in ("reason", "message") if status.get(key)]
     return [*header, ("IP", str(status.get("podIP") or "<none>"))]
 
@@ -363,7 +363,7 @@ def _node_table(items: list[NodeRow]) -> tuple[list[str], list[list[str]]]:
 
 def _pod_table(items: list[PodRow]) -> tuple[list[str], list[list[str]]]:
     header = ["NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE"]
-    return header, [[i["name"], i["ready"], i["phase"], str(i["restarts"]), i["node"], age(i["created"])] for i in items]
+    return header, [[i["name"], i["ready"], i["state"], str(i["restarts"]), i["node"], age(i["created"])] for i in items]
 
 
 def _object_table(items: list[ObjectRow]) -> tuple[list[str], list[list[str]]]:

@@ -40,7 +40,8 @@ class PodRow(TypedDict):
     namespace: str
     name: str
     node: str
-    phase: str
+    phase: str  # the pod's phase, as the edge reports it ("Pending" before any status)
+    state: str  # kubectl's STATUS column: the phase, or Init:N/M / Init:<reason> while it initializes
     ready: str  # "<ready>/<containers>"
     restarts: int
     created: str
@@ -129,7 +130,8 @@ def pod_rows(pods: Iterable[StoredObject], statuses: dict[tuple[str, str], PodSt
                 "namespace": pod.key.namespace,
                 "name": pod.key.name,
                 "node": (pod.body.get("spec") or {}).get("nodeName", ""),
-                "phase": status.get("phase") or "Pending",
+                "phase": str(status.get("phase") or "Pending"),
+                "state": status_column(status, len((pod.body.get("spec") or {}).get("initContainers") or [])),
                 "ready": f"{sum(1 for c in containers if c.get('ready'))}/{total}",
                 "restarts": sum(int(c.get("restartCount") or 0) for c in containers),
                 "created": pod.body["metadata"].get("creationTimestamp", ""),
@@ -139,6 +141,26 @@ def pod_rows(pods: Iterable[StoredObject], statuses: dict[tuple[str, str], PodSt
             }
         )
     return rows
+
+
+def status_column(status: JsonObject, init_total: int) -> str:
+    """The phase, or while the pod initializes what kubectl shows for its init containers:
+    ``Init:N/M``, ``Init:<reason>`` of one that failed (``Init:Error``) or waits
+    (``Init:CrashLoopBackOff``)."""
+    phase = str(status.get("phase") or "Pending")
+    if phase not in ("Pending", "Failed"):
+        return phase
+    for index, container in enumerate(status.get("initContainerStatuses") or []):
+        state = (container.get("state") if isinstance(container, dict) else None) or {}
+        terminated, waiting = state.get("terminated") or {}, state.get("waiting") or {}
+        if terminated and terminated.get("exitCode") == 0:
+            continue
+        if terminated:
+            return f"Init:{terminated.get('reason') or 'ExitCode:' + str(terminated.get('exitCode'))}"
+        if waiting.get("reason") and waiting["reason"] not in ("PodInitializing", "ContainerCreating"):
+            return f"Init:{waiting['reason']}"
+        return f"Init:{index}/{init_total}"
+    return phase
 
 
 def object_rows(objects: Iterable[StoredObject], targets: dict[ObjectKey, list[str]]) -> list[ObjectRow]:
@@ -166,4 +188,5 @@ __all__ = [
     "node_rows",
     "object_rows",
     "pod_rows",
+    "status_column",
 ]

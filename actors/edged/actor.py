@@ -7,6 +7,7 @@ its thread and own no thread of their own (the work in brackets runs on its work
     Docker's events, listings ─► observer ──┼─► syncer: plan (lifecycle.py), ask meta for the
       [list, inspect]                       │   objects (objects.py), [the job: sync.py], apply
     timers ─► collector [GC], node status   └─► pod status to meta when it changed (reporting.py)
+    probe timers ─► probing [prober: exec workers, one asyncio loop] ─► started/ready, restarts
 
 Decisions that need no state are pure functions (lifecycle, status, containers, pods, gc).
 """
@@ -35,6 +36,8 @@ from actors.edged.events import (
     NodeFactsRead,
     PodSynced,
     Poll,
+    ProbeDone,
+    ProbeDue,
     QueryPods,
     ReconnectEvents,
     ReportNode,
@@ -49,6 +52,8 @@ from actors.edged.node import interface_ipv4, read_node
 from actors.edged.objects import ObjectKey
 from actors.edged.observer import ContainerObserver, Observed
 from actors.edged.pods import DEFAULT_GRACE_PERIOD_S, ObjectRef, Pod, parse_pod, placed_by_containers
+from actors.edged.probes import Prober
+from actors.edged.probing import ProbeEffect, ProbeKeeper
 from actors.edged.records import PodTable
 from actors.edged.reporting import NodeReports, changed_status, edged_figures, phases, pod_list, status_answered
 from actors.edged.runtime import DockerContainerRuntime
@@ -114,6 +119,7 @@ class EdgedActor(ModuleActor):
         timings: EdgedTimings | None = None,
         clock: Callable[[], float] = time.time,
         disk_usage: Callable[[], float] | None = None,
+        prober: Prober | None = None,
         streams: StreamOpener | None = None,
         name: str | None = None,
         group: str | None = None,
@@ -135,6 +141,7 @@ class EdgedActor(ModuleActor):
         )
         self._collector = Collector(self, tools=tools, settings=settings, timings=timings, clock=clock, disk_usage=disk_usage)
         self._node_reports = NodeReports()
+        self._probes = ProbeKeeper(self, self._table, prober or Prober(self.runtime), lambda: self.host_ip)
         # docs/protocol.md#9.5: logs and exec for the cloud, on pump threads of their own.
         opener = streams or DockerStreams(settings.docker_address)
         self._streams = PodStreams(router, self.module_tell_self, self._table, self._observer.inventory, opener)
@@ -164,6 +171,7 @@ class EdgedActor(ModuleActor):
         self._stopping.set()  # pod syncs under way start nothing new (sync.py)
         self._streams.close_all()
         self._observer.close()
+        self._probes.close()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -373,6 +381,20 @@ class EdgedActor(ModuleActor):
         self._syncer.synced(event)
         self._report(event.uid)
 
+    # --- probes (docs/protocol.md#7.8): timers here, runs on the prober, results back here ---------
+
+    @handles(ProbeDue)
+    def _on_probe_due(self, event: ProbeDue) -> None:
+        self._probes.due(event)
+
+    @handles(ProbeDone)
+    def _on_probe_done(self, event: ProbeDone) -> None:
+        effect = self._probes.done(event)
+        if effect is ProbeEffect.RESTART:
+            self._syncer.sync(event.uid)
+        if effect is not ProbeEffect.NONE:
+            self._report(event.uid)  # at once, not on a tick
+
     # --- status -----------------------------------------------------------------------------
 
     def _report(self, uid: str) -> None:
@@ -381,7 +403,9 @@ class EdgedActor(ModuleActor):
         if record is None or record.pod is None or (record.pod.namespace_assumed and not self._observer.ready):
             return  # where it belongs shows once Docker's containers are known
         pod = record.pod
-        status = changed_status(record, self._observer.inventory.of_pod(uid), self.host_ip)
+        containers = self._observer.inventory.of_pod(uid)
+        self._probes.follow(record, containers)
+        status = changed_status(record, containers, self.host_ip)
         if status is None:
             return
         self._publish_pods()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from actors.edged.gc import ImageGcResult, PulledImages
     from actors.edged.model import ContainerInfo, ContainerRuntime
     from actors.edged.node import NodeReading
+    from actors.edged.probes import ProbeOutcome
     from actors.edged.sync import PodSyncResult
     from actors.edged.volumes import PodFiles
 
@@ -158,3 +159,24 @@ class ContainersCollected:
 @dataclass(frozen=True)
 class ImagesCollected:
     outcome: Outcome[ImageGcResult]
+
+
+@dataclass(frozen=True)
+class ProbeDue:
+    """Time to run one probe of one container (a scheduler timer)."""
+
+    uid: str
+    name: str  # the container's name in the pod
+    container_id: str
+    kind: str  # "startup", "liveness" or "readiness"
+
+
+@dataclass(frozen=True)
+class ProbeDone:
+    """A probe ran (from a prober thread)."""
+
+    uid: str
+    name: str
+    container_id: str
+    kind: str
+    outcome: ProbeOutcome

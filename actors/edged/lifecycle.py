@@ -16,11 +16,12 @@ and failed creates wait 10 s doubling to 300 s (ErrImagePull → ImagePullBackOf
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from actors.edged.model import ContainerInfo
 from actors.edged.pods import ContainerSpec, Pod, Problem
+from actors.edged.podspec_lifecycle import Handler
 from actors.edged.timefmt import parse_docker_time
 from kubeedge_actors.backoff import Backoff
 
@@ -37,6 +38,7 @@ class KillContainer:
     container_id: str
     grace_s: float
     remove: bool
+    pre_stop: Handler | None = None  # run within the grace period, before the stop signal
 
 
 @dataclass(frozen=True)
@@ -145,42 +147,98 @@ def plan_pod(
     grace_s: float | None = None,
     refresh_volumes: bool = False,
     failures: Mapping[str, Problem] | None = None,
+    unhealthy: Collection[str] = (),
+    last_pod: Pod | None = None,
 ) -> Decision:
-    """Decide the next actions for pod ``uid`` (``pod`` None: it was deleted)."""
+    """Decide the next actions for pod ``uid`` (``pod`` None: it was deleted).
+
+    Args:
+        unhealthy: ids of running containers a startup or liveness probe failed: killed, then
+            restarted under the restart policy once they have stopped.
+        last_pod: the deleted pod as it was, for its containers' preStop hooks.
+    """
     if pod is None:
-        gone = tuple(KillContainer(c.id, grace_s if grace_s is not None else c.grace_period_s, True) for c in containers)
+        gone = tuple(
+            KillContainer(c.id, grace_s if grace_s is not None else c.grace_period_s, True, _pre_stop(last_pod, c)) for c in containers
+        )
         return Decision(PodPlan(uid, kills=gone, remove_pod_dir=True), {}, None)
     by_name: dict[str, list[ContainerInfo]] = {}
     for container in containers:
         by_name.setdefault(container.container_name, []).append(container)
-    specs = {c.name: c for c in pod.containers}
+    specs = {c.name: c for c in (*pod.containers, *pod.init_containers)}
     kills: list[KillContainer] = []
     for name, owned in by_name.items():
         if name not in specs:  # a container taken out of the spec: it goes
             kills += [KillContainer(c.id, pod.stop_grace_s, True) for c in owned]
     if pod.terminating:
-        kills += [KillContainer(c.id, pod.stop_grace_s, False) for c in containers if c.is_running and c.container_name in specs]
+        kills += [_stop(pod, c) for c in containers if c.is_running and c.container_name in specs]
         return Decision(PodPlan(uid, kills=tuple(kills)), {}, None)
-    starts: list[StartContainer] = []
-    waiting: dict[str, Problem] = {}
-    wake_at: float | None = None
+    starts, waiting, wake_at, initialized = _plan_init(pod, by_name, gates, now, failures or {})
     for spec in pod.containers:
         problem = pod.problem or spec.problem
         if problem is not None:
             waiting[spec.name] = problem
             continue
+        if not initialized:
+            waiting[spec.name] = Problem("PodInitializing", "")
+            continue
         owned = newest_first(by_name.get(spec.name, []))
-        kills += [KillContainer(c.id, pod.stop_grace_s, False) for c in owned[1:] if c.is_running]  # duplicates
+        kills += [_stop(pod, c) for c in owned[1:] if c.is_running]  # duplicates
+        if owned and owned[0].is_running and owned[0].id in unhealthy:
+            kills.append(_stop(pod, owned[0]))  # restarted once it has stopped
+            continue
         step = _plan_container(pod, spec, owned[0] if owned else None, gates, now=now, failure=(failures or {}).get(spec.name))
         if isinstance(step, StartContainer):
             if owned and owned[0].is_running:
-                kills.append(KillContainer(owned[0].id, pod.stop_grace_s, False))  # spec changed
+                kills.append(_stop(pod, owned[0]))  # spec changed
             starts.append(step)
         elif isinstance(step, tuple):
             waiting[spec.name], until = step
             wake_at = until if wake_at is None else min(wake_at, until)
     plan = PodPlan(uid, kills=tuple(kills), starts=tuple(starts), refresh_volumes=refresh_volumes)
     return Decision(plan, waiting, wake_at)
+
+
+def _plan_init(
+    pod: Pod, by_name: Mapping[str, list[ContainerInfo]], gates: StartGates, now: float, failures: Mapping[str, Problem]
+) -> tuple[list[StartContainer], dict[str, Problem], float | None, bool]:
+    """The next init container to run, in order (docs/protocol.md#7.8): (starts, waiting, wake at,
+    whether all have completed). Once an app container exists the pod is initialized."""
+    if not pod.init_containers or any(by_name.get(c.name) for c in pod.containers):
+        return [], {}, None, True
+    # Kubernetes: init containers of a pod that restarts Always are restarted OnFailure.
+    policy = "OnFailure" if pod.restart_policy == "Always" else pod.restart_policy
+    as_init = replace(pod, restart_policy=policy)
+    for spec in pod.init_containers:
+        problem = pod.problem or spec.problem
+        owned = newest_first(by_name.get(spec.name, []))
+        latest = owned[0] if owned else None
+        if problem is None and latest is not None and completed(latest):
+            continue
+        if problem is not None or (latest is not None and latest.is_running):
+            return [], {spec.name: problem} if problem is not None else {}, None, False
+        step = _plan_container(as_init, spec, latest, gates, now=now, failure=failures.get(spec.name))
+        if isinstance(step, tuple):
+            return [], {spec.name: step[0]}, step[1], False
+        # None: it failed for good (restartPolicy Never), and so did the pod
+        return [step] if step is not None else [], {}, None, False
+    return [], {}, None, True
+
+
+def completed(container: ContainerInfo) -> bool:
+    """It ran and exited 0."""
+    return not container.is_running and not container.never_started and container.exit_code == 0 and not container.error
+
+
+def _stop(pod: Pod, container: ContainerInfo) -> KillContainer:
+    return KillContainer(container.id, pod.stop_grace_s, False, _pre_stop(pod, container))
+
+
+def _pre_stop(pod: Pod | None, container: ContainerInfo) -> Handler | None:
+    if pod is None or not container.is_running:
+        return None
+    spec = next((c for c in pod.containers if c.name == container.container_name), None)
+    return spec.lifecycle.pre_stop if spec is not None else None
 
 
 def _plan_container(
@@ -227,4 +285,14 @@ def _gated(
     return failure, until  # CreateContainerConfigError and friends stay visible while waiting
 
 
-__all__ = ["Decision", "KillContainer", "PodPlan", "StartContainer", "StartGates", "newest_first", "plan_pod", "should_restart"]
+__all__ = [
+    "Decision",
+    "KillContainer",
+    "PodPlan",
+    "StartContainer",
+    "StartGates",
+    "completed",
+    "newest_first",
+    "plan_pod",
+    "should_restart",
+]

@@ -75,6 +75,7 @@ class ContainerInfo:
     created_at: str = ""
     started_at: str = ""
     finished_at: str = ""
+    termination_message: str = ""  # read once it stopped (docs/protocol.md#7.8)
 
     @property
     def pod_uid(self) -> str:
@@ -150,6 +151,15 @@ class RegistryAuth:
         return f"RegistryAuth(username={self.username!r}, server={self.server!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """A command run in a container: its exit code (None: unknown, it timed out) and output."""
+
+    exit_code: int | None
+    output: str = ""
+    timed_out: bool = False
+
+
 class EventWatch(Protocol):
     def close(self) -> None: ...
 
@@ -165,6 +175,7 @@ class ContainerRuntime(Protocol):
     def start_container(self, container_id: str) -> None: ...
     def stop_container(self, container_id: str, grace_s: float) -> None: ...
     def remove_container(self, container_id: str) -> None: ...
+    def exec_command(self, container_id: str, command: tuple[str, ...], timeout_s: float) -> ExecResult: ...
     def image_present(self, image: str) -> bool: ...
     def pull_image(self, image: str, auth: RegistryAuth | None) -> None: ...
     def image_id(self, image: str) -> str | None: ...

@@ -45,6 +45,7 @@ from actors.edged.podparts import (
     read_opt_strings,
     read_policy,
 )
+from actors.edged.podspec_lifecycle import NO_LIFECYCLE, ContainerLifecycle, parse_lifecycle
 from actors.edged.quantity import cpu_millis, memory_bytes
 from actors.edged.support import unsupported_fields
 
@@ -75,6 +76,7 @@ class ContainerSpec:
     memory_limit: int | None = None
     termination_message_path: str = "/dev/termination-log"
     termination_message_policy: str = "File"
+    lifecycle: ContainerLifecycle = NO_LIFECYCLE  # probes and hooks (podspec_lifecycle.py)
     spec_hash: str = ""
     problem: Problem | None = None
     notes: tuple[str, ...] = ()
@@ -92,6 +94,7 @@ class Pod:
     namespace: str
     raw: Mapping[str, Any]
     containers: tuple[ContainerSpec, ...] = ()
+    init_containers: tuple[ContainerSpec, ...] = ()  # run in order before ``containers``
     volumes: Mapping[str, Volume] = field(default_factory=dict)
     restart_policy: str = "Always"
     grace_period_s: float = DEFAULT_GRACE_PERIOD_S
@@ -123,7 +126,7 @@ class Pod:
         return self.deletion_grace_s if self.deletion_grace_s is not None else self.grace_period_s
 
     def uses(self, ref: ObjectRef) -> bool:
-        return ref in self.volume_refs() or any(ref in c.objects() for c in self.containers)
+        return ref in self.volume_refs() or any(ref in c.objects() for c in self.containers + self.init_containers)
 
     def volume_refs(self) -> set[ObjectRef]:
         return set().union(*(v.refs() for v in self.volumes.values()))
@@ -242,7 +245,9 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
     if not raw_containers:
         raise SpecError("spec.containers: a pod needs at least one container")
     containers = tuple(parse_container(c, f"spec.containers[{i}]", volumes) for i, c in enumerate(raw_containers))
-    names = [c.name for c in containers]
+    raw_init = read_list(spec, "initContainers", "spec")
+    init_containers = tuple(parse_container(c, f"spec.initContainers[{i}]", volumes) for i, c in enumerate(raw_init))
+    names = [c.name for c in containers + init_containers]
     if len(set(names)) != len(names):  # Docker names would collide: k8s_<container>_<pod>_...
         raise SpecError(f"spec.containers: container names must be unique, got {names}")
     pull_secrets = tuple(
@@ -251,6 +256,7 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
     return replace(
         base,
         containers=containers,
+        init_containers=init_containers,
         volumes=volumes,
         restart_policy=restart_policy,
         grace_period_s=grace,
@@ -260,7 +266,7 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
         pull_secrets=pull_secrets,
         node_name=str(spec.get("nodeName") or ""),
         service_account=str(spec.get("serviceAccountName") or spec.get("serviceAccount") or ""),
-        notes=tuple(notes) + tuple(note for c in containers for note in c.notes),
+        notes=tuple(notes) + tuple(note for c in containers + init_containers for note in c.notes),
         warnings=warnings,
     )
 
@@ -336,6 +342,7 @@ def _parse_container_fields(base: ContainerSpec, raw: dict[str, Any], where: str
         memory_limit=memory_limit,
         termination_message_path=read_opt_str(raw, "terminationMessagePath", where) or "/dev/termination-log",
         termination_message_policy=read_opt_str(raw, "terminationMessagePolicy", where) or "File",
+        lifecycle=parse_lifecycle(raw, where),
         notes=tuple(notes),
     )
 

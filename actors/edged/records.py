@@ -18,6 +18,7 @@ from typing import Any
 from actors.edged.lifecycle import StartGates
 from actors.edged.objects import FetchedObject, ObjectKey
 from actors.edged.pods import Pod, Problem, volumes_show_new_metadata
+from actors.edged.probes import ContainerProbes
 from actors.edged.timefmt import now_k8s
 from kubeedge_actors.scheduler import TimerHandle
 
@@ -41,6 +42,8 @@ class PodRecord:
         wanted: objects the last job found it needs (image pull secrets).
         fetching: objects asked of meta and not answered yet; True: changed since asked, so
             its answer is not kept.
+        probes: the probes of each running probed container, by container name (probing.py).
+        last_pod: the pod as it was when deleted, for its containers' preStop hooks.
         start_time: when edged first saw it (the status' startTime).
         status: the status computed last; sent: the status sent to meta last.
     """
@@ -58,6 +61,8 @@ class PodRecord:
     objects: dict[ObjectKey, FetchedObject] = field(default_factory=dict)
     wanted: set[ObjectKey] = field(default_factory=set)
     fetching: dict[ObjectKey, bool] = field(default_factory=dict)
+    probes: dict[str, ContainerProbes] = field(default_factory=dict)
+    last_pod: Pod | None = None
     start_time: str = ""
     status: dict[str, Any] | None = None
     sent: dict[str, Any] | None = None
@@ -151,7 +156,11 @@ class PodTable:
         if pod is not None and self._uid_by_key.get(pod.key) == uid:
             del self._uid_by_key[pod.key]
         record.pod, record.deletion_grace_s = None, grace_s
+        record.last_pod = pod or record.last_pod
         record.cancel_wake()
+        for probes in record.probes.values():
+            probes.cancel()
+        record.probes = {}
         record.gates = self._new_gates()
         record.failures, record.waiting = {}, {}
         record.objects, record.wanted = {}, set()
@@ -163,6 +172,8 @@ class PodTable:
         record = self._records.get(uid)
         if record is not None and record.pod is None and not record.busy:
             record.cancel_wake()
+            for probes in record.probes.values():
+                probes.cancel()
             del self._records[uid]
 
     def busy_count(self) -> int:

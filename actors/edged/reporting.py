@@ -13,6 +13,7 @@ from typing import Any
 from actors.edged.model import ContainerInfo
 from actors.edged.node import HostFacts, node_status_body
 from actors.edged.pods import Pod, Problem
+from actors.edged.probes import ProbeView
 from actors.edged.records import PodRecord
 from actors.edged.status import pod_status
 from actors.edged.timefmt import now_k8s
@@ -38,6 +39,7 @@ def changed_status(record: PodRecord, containers: Sequence[ContainerInfo], host_
         start_time=record.start_time,
         now=now_k8s(),
         previous=record.status,
+        probed={name: ProbeView(p.container_id, p.started, p.ready) for name, p in record.probes.items()},
     )
     record.status = status
     if status == record.sent:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -21,7 +23,18 @@ from docker.types import Mount as DockerMount
 
 from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, ImagePullError, RuntimeUnavailableError
 from actors.edged.images import parse_image_ref
-from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, ImageInfo, RegistryAuth
+from actors.edged.model import (
+    NODE_ID_LABEL,
+    TERMINATION_MESSAGE_PATH_LABEL,
+    TERMINATION_MESSAGE_POLICY_LABEL,
+    ContainerConfig,
+    ContainerEvent,
+    ContainerInfo,
+    ContainerSummary,
+    ExecResult,
+    ImageInfo,
+    RegistryAuth,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +122,29 @@ class DockerContainerRuntime:
                 data = self._api().inspect_container(container_id)
         except ContainerNotFoundError:
             return None
-        return container_info(data)
+        info = container_info(data)
+        if info.status in ("exited", "dead"):
+            info = replace(info, termination_message=self._termination_message(info, data))
+        return info
+
+    def _termination_message(self, info: ContainerInfo, data: dict[str, Any]) -> str:
+        """docs/protocol.md#7.8: what the container wrote to its terminationMessagePath (the host
+        file edged bound there), or with FallbackToLogsOnError and a failure, its last log lines."""
+        path = info.labels.get(TERMINATION_MESSAGE_PATH_LABEL, "")
+        source = next((m.get("Source", "") for m in data.get("Mounts") or [] if isinstance(m, dict) and m.get("Destination") == path), "")
+        message = ""
+        if path and source:
+            try:
+                with open(source, "rb") as stream:
+                    message = stream.read(TERMINATION_MESSAGE_LIMIT).decode("utf-8", errors="replace")
+            except OSError:
+                message = ""
+        fallback = info.labels.get(TERMINATION_MESSAGE_POLICY_LABEL) == "FallbackToLogsOnError"
+        if not message and fallback and (info.exit_code != 0 or info.error):
+            with suppress(ContainerRuntimeError), _converted(f"logs {info.id[:12]}"):
+                tail = self._api().logs(info.id, stdout=True, stderr=True, tail=FALLBACK_LOG_LINES)
+                message = tail[-FALLBACK_LOG_BYTES:].decode("utf-8", errors="replace")
+        return message
 
     def create_container(self, config: ContainerConfig) -> str:
         api = self._api()
@@ -151,6 +186,40 @@ class DockerContainerRuntime:
     def remove_container(self, container_id: str) -> None:
         with _converted(f"remove {container_id[:12]}"):
             self._api().remove_container(container_id, v=True, force=True)
+
+    def exec_command(self, container_id: str, command: tuple[str, ...], timeout_s: float) -> ExecResult:
+        """Run ``command`` in the container (a probe, a hook) and wait at most ``timeout_s``.
+
+        The SDK's ``exec_start`` takes no timeout (only the client's, 2 min): the start is
+        posted here with the probe's timeout, and without the upgrade ``exec_start`` asks for,
+        so the output is a plain response body (Docker's multiplexed frames) read until the
+        command ends. A command that outlives the timeout keeps running, as with the kubelet.
+        """
+        api = self._api()
+        what = f"exec in {container_id[:12]}"
+        deadline = time.monotonic() + timeout_s
+        with _converted(what):
+            exec_id = api.exec_create(container_id, list(command), stdout=True, stderr=True)["Id"]
+        output = bytearray()
+        try:
+            with _converted(what):
+                url = f"{api.base_url}/v{api.api_version}/exec/{exec_id}/start"
+                with api.post(url, json={"Detach": False, "Tty": False}, stream=True, timeout=max(timeout_s, 0.05)) as response:
+                    if response.status_code >= 400:
+                        raise ContainerRuntimeError(f"{what}: {response.status_code} {response.text[:200]}")
+                    for chunk in response.iter_content(4096):
+                        if len(output) < EXEC_OUTPUT_LIMIT:
+                            output += chunk
+                        if time.monotonic() > deadline:
+                            return ExecResult(None, _demux(output), timed_out=True)
+        except RuntimeUnavailableError:
+            # requests reports a read timeout while streaming as a ConnectionError: the clock says which
+            if time.monotonic() >= deadline - 0.05:
+                return ExecResult(None, _demux(output), timed_out=True)
+            raise
+        with _converted(what):
+            exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(exit_code if isinstance(exit_code, int) else None, _demux(output))
 
     # --- images ---------------------------------------------------------------------------
 
@@ -280,6 +349,27 @@ class _EventWatch(threading.Thread):
             logger.debug("edged: closing the docker event stream failed", exc_info=True)
         if client is not None:
             client.close()
+
+
+#: The kubelet's limits on a termination message: the file's first 4 KiB, or the logs' last
+#: 80 lines and 2 KiB.
+TERMINATION_MESSAGE_LIMIT = 4096
+FALLBACK_LOG_LINES = 80
+FALLBACK_LOG_BYTES = 2048
+#: How much of a probe's or hook's output is kept (the kubelet keeps 10 KiB too).
+EXEC_OUTPUT_LIMIT = 10 * 1024
+
+
+def _demux(raw: bytes | bytearray) -> str:
+    """The text of Docker's multiplexed stream (8-byte frame headers: stream, 0, 0, 0, size)."""
+    text, at = bytearray(), 0
+    while at + 8 <= len(raw) and raw[at] in (0, 1, 2) and raw[at + 1 : at + 4] == b"\0\0\0":
+        size = int.from_bytes(raw[at + 4 : at + 8], "big")
+        text += raw[at + 8 : at + 8 + size]
+        at += 8 + size
+    if at == 0:
+        text = bytearray(raw)  # not framed (a tty)
+    return text.decode("utf-8", errors="replace")
 
 
 def _container_event(raw: Any) -> ContainerEvent | None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.edged.lifecycle import newest_first
+from actors.edged.lifecycle import completed, newest_first
 from actors.edged.model import ContainerInfo
 from actors.edged.pods import ContainerSpec, Pod, Problem
+from actors.edged.probes import ProbeView
 from actors.edged.support import status_message
 from actors.edged.timefmt import docker_to_k8s
 
@@ -28,6 +29,7 @@ def pod_status(
     start_time: str,
     now: str,
     previous: Mapping[str, Any] | None = None,
+    probed: Mapping[str, ProbeView] | None = None,
 ) -> dict[str, Any]:
     """The v1.PodStatus of ``pod``.
 
@@ -36,21 +38,29 @@ def pod_status(
         waiting: why a container that is not running waits (back-off, pull error, bad spec).
         previous: the status reported before, to keep condition transition times.
         now: the time to stamp on conditions that change now.
+        probed: what the probes say of each probed container (started, ready).
     """
     by_name: dict[str, list[ContainerInfo]] = {}
     for container in containers:
         by_name.setdefault(container.container_name, []).append(container)
+    views = probed or {}
     statuses = [
-        container_status(spec, newest_first(by_name.get(spec.name, [])), waiting.get(spec.name), pod.terminating) for spec in pod.containers
+        container_status(spec, newest_first(by_name.get(spec.name, [])), waiting.get(spec.name), pod.terminating, views.get(spec.name))
+        for spec in pod.containers
     ]
-    phase = pod_phase(pod.restart_policy, statuses, len(pod.containers))
+    init_statuses = _init_statuses(pod, by_name, waiting)
+    # docs/protocol.md#7.8: once an app container exists the pod was initialized.
+    initialized = any(by_name.get(c.name) for c in pod.containers) or all(s["ready"] for s in init_statuses)
+    uninitialized = [] if initialized else [s["name"] for s in init_statuses if not s["ready"]]
+    phase = _init_phase(pod, init_statuses) if not initialized else pod_phase(pod.restart_policy, statuses, len(pod.containers))
     status: dict[str, Any] = {
         "phase": phase,
-        "conditions": _conditions(phase, statuses, previous, now),
+        "conditions": _conditions(phase, statuses, previous, now, uninitialized),
         "hostIP": host_ip,
         "podIP": host_ip,  # host networking (docs/protocol.md#7.5)
         "podIPs": [{"ip": host_ip}] if host_ip else [],
         "startTime": start_time,
+        **({"initContainerStatuses": init_statuses} if pod.init_containers else {}),
         "containerStatuses": statuses,
         "qosClass": qos_class(pod.containers),
     }
@@ -61,7 +71,9 @@ def pod_status(
     return status
 
 
-def container_status(spec: ContainerSpec, owned: Sequence[ContainerInfo], waiting: Problem | None, terminating: bool) -> dict[str, Any]:
+def container_status(
+    spec: ContainerSpec, owned: Sequence[ContainerInfo], waiting: Problem | None, terminating: bool, view: ProbeView | None = None
+) -> dict[str, Any]:
     latest = owned[0] if owned else None
     previous = owned[1] if len(owned) > 1 else None
     state: dict[str, Any]
@@ -78,19 +90,50 @@ def container_status(spec: ContainerSpec, owned: Sequence[ContainerInfo], waitin
         if latest is not None and not latest.never_started:
             last_state = _terminated(latest)
     running = "running" in state
+    # docs/protocol.md#7.8: a startup probe holds "started", a readiness probe "ready", until they succeed.
+    lifecycle = spec.lifecycle
+    if view is not None and latest is not None and view.container_id == latest.id:
+        started, ready = view.started, view.ready
+    else:
+        started = lifecycle.startup is None
+        ready = started and lifecycle.readiness is None
     status: dict[str, Any] = {
         "name": spec.name,
         "state": state,
         "lastState": last_state,
-        "ready": running and not terminating,
+        "ready": running and ready and not terminating,
         "restartCount": latest.restart_count if latest is not None else 0,
         "image": spec.image,
         "imageID": f"docker://{latest.image_id}" if latest is not None and latest.image_id else "",
-        "started": running,
+        "started": running and started,
     }
     if latest is not None:
         status["containerID"] = f"docker://{latest.id}"
     return status
+
+
+def init_container_status(spec: ContainerSpec, owned: Sequence[ContainerInfo], waiting: Problem | None) -> dict[str, Any]:
+    """An init container's status: ready once it completed (exit 0), as the kubelet says."""
+    status = container_status(spec, owned, waiting, False)
+    status["ready"] = bool(owned) and completed(owned[0])
+    status["started"] = bool(owned) and owned[0].is_running
+    return status
+
+
+def _init_statuses(pod: Pod, by_name: Mapping[str, list[ContainerInfo]], waiting: Mapping[str, Problem]) -> list[dict[str, Any]]:
+    """Each init container's status; those after the one under way wait ``PodInitializing``."""
+    statuses: list[dict[str, Any]] = []
+    for spec in pod.init_containers:
+        owned = newest_first(by_name.get(spec.name, []))
+        behind = any(not s["ready"] for s in statuses) and not owned
+        statuses.append(init_container_status(spec, owned, Problem("PodInitializing", "") if behind else waiting.get(spec.name)))
+    return statuses
+
+
+def _init_phase(pod: Pod, init_statuses: Sequence[Mapping[str, Any]]) -> str:
+    """Pending while initializing; Failed when an init container failed and is not restarted."""
+    failed = any("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] != 0 for s in init_statuses)
+    return "Failed" if failed and pod.restart_policy == "Never" else "Pending"
 
 
 def _terminated(container: ContainerInfo) -> dict[str, Any]:
@@ -102,8 +145,8 @@ def _terminated(container: ContainerInfo) -> dict[str, Any]:
     else:
         reason = "Completed" if exit_code == 0 else "Error"
     terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason}
-    if container.error:
-        terminated["message"] = container.error
+    if container.termination_message or container.error:
+        terminated["message"] = container.termination_message or container.error
     terminated["startedAt"] = docker_to_k8s(container.started_at)
     terminated["finishedAt"] = docker_to_k8s(container.finished_at)
     terminated["containerID"] = f"docker://{container.id}"
@@ -138,7 +181,16 @@ def pod_phase(restart_policy: str, statuses: Sequence[Mapping[str, Any]], contai
     return "Pending"
 
 
-def _conditions(phase: str, statuses: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None, now: str) -> list[dict[str, Any]]:
+def _conditions(
+    phase: str, statuses: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None, now: str, uninitialized: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """PodScheduled, Initialized, ContainersReady and Ready; a condition keeps its
+    lastTransitionTime while its status stays (docs/protocol.md#7.5)."""
+    initialized = (
+        ("False", "ContainersNotInitialized", f"containers with incomplete status: [{' '.join(uninitialized)}]")
+        if uninitialized
+        else ("True", "", "")
+    )
     unready = [s["name"] for s in statuses if not s["ready"]]
     if phase in ("Succeeded", "Failed"):
         ready: tuple[str, str, str] = ("False", "PodCompleted", "")
@@ -149,7 +201,7 @@ def _conditions(phase: str, statuses: Sequence[Mapping[str, Any]], previous: Map
     before = {c.get("type"): c for c in (previous or {}).get("conditions", [])}
     conditions = []
     for kind, (value, reason, message) in (
-        ("Initialized", ("True", "", "")),
+        ("Initialized", initialized),
         ("Ready", ready),
         ("ContainersReady", ready),
         ("PodScheduled", ("True", "", "")),
@@ -184,4 +236,4 @@ def qos_class(containers: Sequence[ContainerSpec]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-__all__ = ["container_status", "pod_phase", "pod_status", "pod_status_body", "qos_class"]
+__all__ = ["container_status", "init_container_status", "pod_phase", "pod_status", "pod_status_body", "qos_class"]

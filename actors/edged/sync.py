@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,13 +32,17 @@ from actors.edged.errors import (
 )
 from actors.edged.images import parse_image_ref, registry_auth_from_secret
 from actors.edged.inventory import Observation
-from actors.edged.lifecycle import PodPlan, StartContainer
+from actors.edged.lifecycle import KillContainer, PodPlan, StartContainer
 from actors.edged.model import ContainerConfig, ContainerRuntime, Mount, RegistryAuth
 from actors.edged.objects import JobObjects, ObjectKey, ObjectNeeded
-from actors.edged.pods import ObjectRef, Pod, Problem, Volume
+from actors.edged.pods import ContainerSpec, ObjectRef, Pod, Problem, Volume
+from actors.edged.probes import run_handler
 from actors.edged.volumes import PodFiles
 
 logger = logging.getLogger(__name__)
+
+#: The kubelet's minimum grace period left for the stop signal after a preStop hook.
+MIN_GRACE_AFTER_HOOK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def _kill(plan: PodPlan, context: SyncContext, seen: list[Observation]) -> list[
     failed: list[str] = []
     for kill in plan.kills:
         try:
-            runtime.stop_container(kill.container_id, kill.grace_s)
+            runtime.stop_container(kill.container_id, _run_pre_stop(kill, context))
             if kill.remove:
                 runtime.remove_container(kill.container_id)
                 seen.append((context.next_seq(), kill.container_id, None))
@@ -130,6 +135,33 @@ def _kill(plan: PodPlan, context: SyncContext, seen: list[Observation]) -> list[
             logger.warning("edged: pod %s: could not stop %s: %s", plan.uid, kill.container_id[:12], exc)
             failed.append(kill.container_id)
     return failed
+
+
+def _run_pre_stop(kill: KillContainer, context: SyncContext) -> float:
+    """Run the container's preStop hook within its grace period; returns the grace left for
+    the stop signal (docs/protocol.md#7.8: at least 2 s, as the kubelet gives)."""
+    if kill.pre_stop is None:
+        return kill.grace_s
+    began = time.monotonic()
+    outcome = run_handler(context.runtime, kill.container_id, kill.pre_stop, context.host_ip, max(kill.grace_s, MIN_GRACE_AFTER_HOOK_S))
+    if not outcome.ok:
+        logger.warning("edged: container %s: preStop hook failed: %s", kill.container_id[:12], outcome.message)
+    return max(kill.grace_s - (time.monotonic() - began), MIN_GRACE_AFTER_HOOK_S)
+
+
+def _run_post_start(pod: Pod, spec: ContainerSpec, container_id: str, context: SyncContext) -> Problem | None:
+    """Run the postStart hook; a failed one kills the container, as the kubelet does (it is
+    then restarted under the restart policy)."""
+    hook = spec.lifecycle.post_start
+    if hook is None:
+        return None
+    outcome = run_handler(context.runtime, container_id, hook, context.host_ip, max(pod.grace_period_s, MIN_GRACE_AFTER_HOOK_S))
+    if outcome.ok:
+        return None
+    logger.warning("edged: pod %s: container %s: postStart hook failed: %s", pod.key, spec.name, outcome.message)
+    with contextlib.suppress(ContainerNotFoundError):
+        context.runtime.stop_container(container_id, pod.stop_grace_s)
+    return Problem("PostStartHookError", outcome.message)
 
 
 def _observe(container_id: str, context: SyncContext) -> Observation:
@@ -240,6 +272,7 @@ def start_container(
         mounts = tuple(
             Mount(volume_paths[m.name] + (f"/{m.sub_path}" if m.sub_path else ""), m.mount_path, m.read_only) for m in spec.mounts
         )
+        mounts += _termination_log(pod, spec, start.restart_count, mounts, context)
         config = build_container_config(pod, spec, start.restart_count, env, mounts)
         _check_not_stopping(context)
         container_id = _create(config, start, context, seen)
@@ -252,8 +285,28 @@ def start_container(
         raise
     except ContainerRuntimeError as exc:
         problem = Problem("RunContainerError", str(exc))
+    if problem is None:
+        problem = _run_post_start(pod, spec, container_id, context)
     seen.append(_observe(container_id, context))
     return ContainerOutcome(spec.name, problem=problem)
+
+
+def _termination_log(
+    pod: Pod, spec: ContainerSpec, restart_count: int, mounts: tuple[Mount, ...], context: SyncContext
+) -> tuple[Mount, ...]:
+    """docs/protocol.md#7.8: as the kubelet does, an empty host file bound at the container's
+    terminationMessagePath, one per start; the adapter reads it when the container stops."""
+    target = spec.termination_message_path
+    if not target.startswith("/") or any(m.target.rstrip("/") == target.rstrip("/") for m in mounts):
+        return ()
+    path = context.files.pod_dir(pod.uid) / "containers" / spec.name / f"{restart_count}-termination-log"
+    try:
+        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        path.touch(mode=0o666)
+        path.chmod(0o666)  # any user of the container may write it
+    except OSError as exc:
+        raise _StartFailed("CreateContainerConfigError", f"cannot create the termination message file {path}: {exc}") from exc
+    return (Mount(str(path), target),)
 
 
 def _check_not_stopping(context: SyncContext) -> None:

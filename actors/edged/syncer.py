@@ -74,6 +74,8 @@ class PodSyncer:
             grace_s=record.deletion_grace_s,
             refresh_volumes=record.refresh_volumes,
             failures=record.failures,
+            unhealthy={p.container_id for p in record.probes.values() if p.unhealthy},
+            last_pod=record.last_pod,
         )
         if record.pod is not None:
             fresh = {n: record.failures[n] for n in fresh_failures if n in decision.waiting and n in record.failures}

@@ -18,7 +18,7 @@ from kubeedge_actors.message import Message
 from kubeedge_actors.scheduler import Scheduler
 from kubeedge_actors.testing import ActorHarness, RecordingRouter
 from tests.edged.builders import as_meta_answer
-from tests.edged.fakes import FakeObjects, FakeRuntime
+from tests.edged.fakes import FakeObjects, FakeRuntime, InlineProber
 
 BUSYBOX = "kubeedge-actors/busybox:test"
 EPOCH = 1_800_000_000.0
@@ -63,6 +63,7 @@ class Edge:
             timings=EdgedTimings(),
             clock=self.clock,
             disk_usage=lambda: self.disk_percent,
+            prober=InlineProber(self.runtime),
         )
         # meta's answers come from the router: the harness's own is swapped before the start.
         self.router = ObjectAnsweringRouter(self.objects, self.harness.scheduler)

@@ -9,7 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, ImagePullError, RuntimeUnavailableError
-from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, RegistryAuth
+from actors.edged.model import NODE_ID_LABEL, ContainerConfig, ContainerEvent, ContainerInfo, ContainerSummary, ExecResult, RegistryAuth
+from actors.edged.podspec_lifecycle import Probe
+from actors.edged.probes import ProbeOutcome, Prober, run_handler
 from actors.edged.timefmt import k8s_time
 
 
@@ -51,6 +53,8 @@ class FakeRuntime:
         self.emits_events = True
         self.watches: list[FakeWatch] = []
         self.closed = False
+        self.exec_answers: dict[tuple[str, ...], ExecResult] = {}  # command → what it gives
+        self.execs: list[tuple[str, tuple[str, ...]]] = []
         self._ids = itertools.count(1)
 
     # --- test controls ---------------------------------------------------------------------
@@ -146,6 +150,14 @@ class FakeRuntime:
             self.containers[container_id] = replace(info, status="exited", exit_code=143, finished_at=docker_time(self.clock()))
             self._emit_own(container_id, "die", info.name)
 
+    def exec_command(self, container_id: str, command: tuple[str, ...], timeout_s: float) -> ExecResult:
+        """The answer set in ``exec_answers`` for the command; any other command fails the test."""
+        self._check(f"exec {container_id}")
+        self.execs.append((container_id, command))
+        if command not in self.exec_answers:
+            raise AssertionError(f"exec of {command} in {container_id}: no answer set")
+        return self.exec_answers[command]
+
     def remove_container(self, container_id: str) -> None:
         self._check(f"remove {container_id}")
         info = self._get(container_id)
@@ -209,3 +221,16 @@ class FakeObjects:
         self.fetches.append(resource)
         found = self.objects.get(resource)
         return [json.dumps(found)] if found is not None else []
+
+
+class InlineProber(Prober):
+    """Runs each probe at once, on the caller's thread (the harness's), through the fake runtime."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(runtime)
+        self.runtime = runtime
+        self.runs: list[tuple[str, Probe]] = []
+
+    def submit(self, container_id: str, probe: Probe, host: str, done: Callable[[ProbeOutcome], None]) -> None:
+        self.runs.append((container_id, probe))
+        done(run_handler(self.runtime, container_id, probe.handler, host, probe.timeout_s))

@@ -104,8 +104,6 @@ class ModbusSimulator:
 
 
 def _thermostat(simulator: ModbusSimulator, stop: threading.Event) -> None:
-    simulator.set("input", 0, [205])
-    simulator.set("holding", 1, [215])
     while not stop.wait(2.0):
         temperature, target = simulator.get("input", 0)[0], simulator.get("holding", 1)[0]
         heating = temperature < target
@@ -121,6 +119,8 @@ def main() -> None:
     args = parser.parse_args()
     stop = threading.Event()
     with ModbusSimulator(args.port, args.serial) as simulator:
+        simulator.set("input", 0, [205])  # set before the line below: who reads that line may read these
+        simulator.set("holding", 1, [215])
         print(f"thermostat on {args.serial or f'tcp 127.0.0.1:{simulator.port}'}; Ctrl-C stops it", flush=True)
         try:
             _thermostat(simulator, stop)

@@ -305,3 +305,5 @@ def test_the_example_pod_with_probes_and_an_init_container_serves_its_page(scena
     wait_row(scenario, "probed", "1/1", "Running", restarts="0")
     with urllib.request.urlopen("http://127.0.0.1:18080/index.html", timeout=5) as page:
         assert page.read().decode().strip() == f"hello from probed on {scenario.node_id}"
+    with urllib.request.urlopen("http://127.0.0.1:18080/podinfo/labels", timeout=5) as labels:
+        assert labels.read().decode() == 'app="probed"'  # the downward API volume, as the kubelet writes it

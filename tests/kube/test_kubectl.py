@@ -224,3 +224,14 @@ def test_kubectl_with_a_bearer_token_from_the_token_file_is_let_in(kube: KubeSit
         env=kube.kubectl_env(),
     )
     assert done.stdout.split() == ["namespace/default", "namespace/kube-node-lease", "namespace/kube-public", "namespace/kube-system"]
+
+
+def test_kubectl_create_sends_protobuf_and_the_objects_arrive_whole(kube: KubeSite) -> None:
+    kube.kubectl("create", "namespace", "team")
+    kube.kubectl("create", "secret", "generic", "s", "-n", "team", "--from-literal=password=s3cr3t", "--type=Opaque")
+    kube.kubectl("create", "configmap", "c", "-n", "team", "--from-literal=greeting=hello", "--from-literal=other=x")
+    secret = yaml.safe_load(kube.kubectl("get", "secret", "s", "-n", "team", "-o", "yaml").stdout)
+    config_map = yaml.safe_load(kube.kubectl("get", "configmap", "c", "-n", "team", "-o", "yaml").stdout)
+    assert secret["data"] == {"password": "czNjcjN0"} and secret["type"] == "Opaque"
+    assert config_map["data"] == {"greeting": "hello", "other": "x"}
+    assert config_map["metadata"]["namespace"] == "team"

@@ -9,6 +9,7 @@ Its own runtime of four modules, started in this order::
     devicecontroller ─ devices and their twins
     cloudhub ───── the websocket server the edges connect to
     cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
+    kubeapi ────── (opt-in: modules.enabled) the Kubernetes API server kubectl talks to (kube/)
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from kubeedge_cloud.api import ApiActor
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.devicecontroller import DeviceControllerActor
 from kubeedge_cloud.hub import CloudHubActor
+from kubeedge_cloud.kube.actor import KubeApiActor
 
 
 def cloud_modules() -> dict[str, ModuleSpec]:
     """The cloud side's modules by wire name, in start order."""
-    specs = [ModuleSpec(ControllerActor), ModuleSpec(DeviceControllerActor), ModuleSpec(CloudHubActor), ModuleSpec(ApiActor)]
+    specs = [
+        ModuleSpec(ControllerActor),
+        ModuleSpec(DeviceControllerActor),
+        ModuleSpec(CloudHubActor),
+        ModuleSpec(ApiActor),
+        ModuleSpec(KubeApiActor),
+    ]
     return {spec.module_name: spec for spec in specs}
 
 

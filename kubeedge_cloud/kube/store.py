@@ -150,8 +150,8 @@ class ObjectStore:
             self._lock.notify_all()
             return result
 
-    def changes(self, resource: str, namespace: str | None, since: int, wait_s: float) -> tuple[list[Change], int]:
-        """The changes to ``resource`` after resourceVersion ``since``, waiting up to ``wait_s`` for
+    def changes(self, resource: str | None, namespace: str | None, since: int, wait_s: float) -> tuple[list[Change], int]:
+        """The changes to ``resource`` (None: every one) after resourceVersion ``since``, waiting up to ``wait_s`` for
         the first write; returns them and the resourceVersion looked up to (the next ``since``).
 
         Raises:
@@ -165,7 +165,9 @@ class ObjectStore:
             self._lock.wait_for(lambda: self._closed or self._rv > since, timeout=wait_s)
             self._check_open()
             found = [
-                c for c in self._changes if c.rv > since and c.resource == resource and (namespace is None or c.namespace == namespace)
+                c
+                for c in self._changes
+                if c.rv > since and resource in (None, c.resource) and (namespace is None or c.namespace == namespace)
             ]
             return found, self._rv
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 import kubernetes.client
 import yaml
 
+from kubeedge_actors.testing import wait_until
 from tests.kube.site import KUBECTL, KubeSite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,13 +155,15 @@ def test_get_w_prints_each_change_as_a_row(kube: KubeSite) -> None:
         [KUBECTL, "get", "pods", "-w", "--request-timeout=60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=kube.kubectl_env(),
     )  # fmt: skip
+    lines: list[list[str]] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.split() for line in watcher.stdout or ()), daemon=True)
+    reader.start()
     try:
         kube.kubectl("apply", "-f", "-", stdin=EDGE_NODE)
         kube.kubectl("apply", "-f", str(HELLO))
         kube.kubectl("label", "pod", "hello", "app=hello")
         kube.kubectl("delete", "pod", "hello", "--wait=false")
-        assert watcher.stdout is not None
-        lines = [watcher.stdout.readline().split() for _ in range(4)]
+        wait_until(lambda: len(lines) >= 4, 30, 0.05, "four lines from kubectl get -w")
     finally:
         watcher.terminate()
         watcher.wait(10)

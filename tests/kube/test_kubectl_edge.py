@@ -69,7 +69,11 @@ class KubectlScenario:
         assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
         return done
 
-    def row(self, kind: str, name: str) -> list[str] | None:
+    def row(self, kind: str, name: str) -> list[str]:
+        """The row of ``name`` in ``kubectl get <kind>`` (empty when not listed)."""
+        return self.find(kind, name) or []
+
+    def find(self, kind: str, name: str) -> list[str] | None:
         rows = [line.split() for line in self.kubectl("get", kind).stdout.splitlines()[1:]]
         return next((row for row in rows if row[0] == name), None)
 
@@ -83,25 +87,28 @@ def kubectl_scenario(tmp_path: Path, docker_client: Any) -> Iterator[KubectlScen
         yield running
 
 
-def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_and_deletes_it(kubectl_scenario: KubectlScenario, busybox_image: str) -> None:
+def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_sees_the_edge_away_and_deletes_the_pod(
+    kubectl_scenario: KubectlScenario, busybox_image: str
+) -> None:
     scenario, node = kubectl_scenario.scenario, kubectl_scenario.scenario.node_id
-    node_row = wait_until(
-        lambda: (row := kubectl_scenario.row("nodes", node)) is not None and row[1] == "Ready" and row, 60, 0.2, "the node Ready"
-    )
+    node_row = wait_until(lambda: (row := kubectl_scenario.row("nodes", node)) and row[1] == "Ready" and row, 60, 0.2, "the node Ready")
     assert node_row[2] == "edge"
 
     applied = kubectl_scenario.kubectl("apply", "-f", "-", stdin=POD.format(node=node, image=busybox_image))
     assert applied.stdout.splitlines() == ["pod/hello created", "configmap/greeting created"]
 
-    pod_row = wait_until(
-        lambda: (row := kubectl_scenario.row("pods", "hello")) is not None and row[2] == "Running" and row, 60, 0.2, "hello Running"
-    )
+    pod_row = wait_until(lambda: (row := kubectl_scenario.row("pods", "hello")) and row[2] == "Running" and row, 60, 0.2, "hello Running")
     assert pod_row[1] == "1/1"
     assert len(scenario.running_containers("hello")) == 1
     wide = kubectl_scenario.kubectl("get", "pod", "hello", "-o", "wide").stdout.splitlines()[1].split()
     assert wide[6] == node
 
+    scenario.uplink.cut()
+    wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Unknown"], 60, 0.2, "the node Unknown while the edge is away")
+    scenario.uplink.restore()
+    wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Ready"], 60, 0.2, "the node Ready again")
+
     deleted = kubectl_scenario.kubectl("delete", "pod", "hello", "--timeout=60s")
     assert deleted.stdout.strip() == 'pod "hello" deleted'
-    assert kubectl_scenario.row("pods", "hello") is None
+    assert kubectl_scenario.find("pods", "hello") is None
     wait_until(lambda: not scenario.running_containers("hello"), 60, 0.2, "the container stopped")

@@ -112,14 +112,17 @@ class ObjectStore:
     def write(self, resource: str, namespace: str, name: str, change: str, build: Callable[[Obj | None], Obj | None]) -> Obj:
         """Read the stored object, let ``build`` make the new one (or None: delete), store it.
 
-        ``build`` runs under the store's lock with the current object (None when absent) and may
-        raise a KubeApiError to refuse; the object it returns gets the next resourceVersion.
+        ``build`` runs under the store's lock with a copy of the current object (None when absent)
+        and may raise a KubeApiError to refuse; the object it returns gets the next
+        resourceVersion, unless it equals the current one (then nothing is written).
         ``change`` is the watch event type (ADDED, MODIFIED, DELETED).
         """
         with self._lock:
             self._check_open()
             current = self.get(resource, namespace, name)
             new = build(copy.deepcopy(current))
+            if new is not None and current is not None and _unversioned(new) == _unversioned(current):
+                return current  # as Kubernetes: a write that changes nothing keeps the resourceVersion, and no watch hears of it
             rv = self._rv + 1
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -174,6 +177,10 @@ class ObjectStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosed()
+
+
+def _unversioned(obj: Obj) -> Obj:
+    return {**obj, "metadata": {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}}
 
 
 __all__ = ["Change", "Obj", "ObjectStore", "StoreClosed"]

@@ -195,3 +195,20 @@ def test_a_client_with_the_token_from_the_token_file_is_let_in_and_one_without_c
     anonymous.close()
     assert refused.value.status == 401 and '"reason": "Unauthorized"' in refused.value.body
     assert "default" in names
+
+
+def test_an_update_that_changes_nothing_keeps_the_resource_version_and_no_watch_hears_of_it(kube: KubeSite) -> None:
+    with kube.client() as api_client:
+        core = CoreV1Api(api_client)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "c"}, "data": {"a": "1"}})
+        before = core.read_namespaced_config_map("c", "default")
+        core.replace_namespaced_config_map("c", "default", before)
+        core.patch_namespaced_config_map("c", "default", {"data": {"a": "1"}})
+        after = core.read_namespaced_config_map("c", "default")
+        events = list(
+            watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=before.metadata.resource_version, timeout_seconds=1
+            )
+        )
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert events == []

@@ -223,6 +223,8 @@ class _TlsServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked watches, as client-go expects
+    # Headers and body are two writes: with Nagle's algorithm the body waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
     server_version = "kubeedge-actors-apiserver"
     server: _TlsServer
 

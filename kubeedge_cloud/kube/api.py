@@ -23,6 +23,8 @@ from kubeedge_cloud.kube.store import Change, Obj, ObjectStore
 
 #: Namespaces every Kubernetes API server has.
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: As in Kubernetes: these stay.
+_UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 def _core(plural: str) -> Resource:
@@ -150,6 +152,8 @@ class KubeApi:
     def delete(self, resource: Resource, namespace: str, name: str, grace_s: int | None) -> Obj:
         """Delete; a pod on a node first gets its deletionTimestamp, and goes once its node says it stopped."""
         if resource is _NAMESPACES:
+            if name in _UNDELETABLE_NAMESPACES:
+                raise KubeApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
             self._empty_namespace(name)
         graceful = resource.kind == "Pod" and grace_s != 0
 

@@ -199,6 +199,8 @@ def test_an_object_in_a_namespace_that_does_not_exist_is_refused(kube: KubeSite)
     kube.kubectl("create", "configmap", "x", "-n", "nowhere", "--from-literal=a=b")
     kube.kubectl("delete", "namespace", "nowhere")
     assert kube.kubectl("get", "configmaps", "-A", "-o", "name").stdout.split() == []
+    refused = kube.kubectl("delete", "namespace", "default", check=False)
+    assert refused.stderr.strip() == 'Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted'
 
 
 def test_kubectl_with_an_unknown_token_is_refused_with_unauthorized(kube: KubeSite, tmp_path: Path) -> None:

@@ -404,11 +404,16 @@ class _Handler(BaseHTTPRequestHandler):
             return True
 
     def _read_body(self) -> Any:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True  # what follows on this connection cannot be told apart from the body
+            raise KubeApiError(411, "LengthRequired", "a request body needs a Content-Length")
         header = self.headers.get("Content-Length") or "0"
         if not header.isdigit():
+            self.close_connection = True
             raise bad_request(f"Content-Length {header[:32]!r} is not a length")
         length = int(header)
         if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body stays unread
             raise KubeApiError(413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
         if not length:
             return None

@@ -97,12 +97,8 @@ class KubeApi:
             rv = _resource_version(since)
         while True:
             changes, rv = self.store.changes(resource.key, namespace, rv, wait_s)
-            if not changes:
-                yield None
-            for change in changes:
-                event = _filtered(change, test)
-                if event is not None:
-                    yield event
+            events = [event for change in changes if (event := _filtered(change, test)) is not None]
+            yield from events or [None]
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class KubeApi:
             rv = _resource_version(since)
         while True:
             changes, rv = self.store.changes(resource.key, namespace, rv, wait_s)
-            events = [event for change in changes if (event := _filtered(change, test)) is not None]
+            events: list[tuple[str, Obj] | None] = [event for change in changes if (event := _filtered(change, test)) is not None]
             yield from events or [None]
 
     # -- writes ----------------------------------------------------------------------------

@@ -247,9 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {name: values[-1] for name, values in parse_qs(url.query).items()}
         try:
-            body = self._read_body()
             if self._user() is None:
+                self.close_connection = True  # its body is never read
                 raise KubeApiError(401, "Unauthorized", "Unauthorized")
+            body = self._read_body()
             self._route([p for p in url.path.split("/") if p], query, body)
         except KubeApiError as exc:
             self._reply(exc.code, exc.status())

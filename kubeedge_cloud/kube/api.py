@@ -60,11 +60,19 @@ class Selection:
 class KubeApi:
     """The API's rules over one :class:`ObjectStore`."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, *, dry_run: bool = False) -> None:
         self.store = store
+        #: ``dryRun=All``: every check, nothing written (see :meth:`dry`).
+        self.dry_run = dry_run
+        if dry_run:
+            return
         for name in INITIAL_NAMESPACES:
             if store.get(_NAMESPACES.key, "", name) is None:
                 self.create(_NAMESPACES, "", {"metadata": {"name": name}})
+
+    def dry(self) -> KubeApi:
+        """The same API for one request with ``dryRun=All``."""
+        return KubeApi(self.store, dry_run=True)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -123,7 +131,7 @@ class KubeApi:
                 raise already_exists(resource.group, resource.plural, meta["name"])
             return obj
 
-        return self.store.write(resource.key, namespace, meta["name"], "ADDED", build)
+        return self.store.write(resource.key, namespace, meta["name"], "ADDED", build, dry_run=self.dry_run)
 
     def update(self, resource: Resource, namespace: str, name: str, body: Any, *, strict: bool = False, status: bool = False) -> Obj:
         obj = self._checked(resource, namespace, body, strict)
@@ -150,7 +158,8 @@ class KubeApi:
         if resource is _NAMESPACES:
             if name in _UNDELETABLE_NAMESPACES:
                 raise KubeApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
-            self._empty_namespace(name)
+            if not self.dry_run:
+                self._empty_namespace(name)
         graceful = resource.kind == "Pod" and grace_s != 0
 
         def build(current: Obj | None) -> Obj | None:
@@ -167,7 +176,7 @@ class KubeApi:
             meta["deletionGracePeriodSeconds"] = int(grace)
             return current
 
-        return self.store.write(resource.key, namespace, name, "MODIFIED", build)
+        return self.store.write(resource.key, namespace, name, "MODIFIED", build, dry_run=self.dry_run)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -195,7 +204,7 @@ class KubeApi:
                 return None  # docs/protocol.md#12.3: the edge says the pod stopped: the graceful delete ends
             return new
 
-        return self.store.write(resource.key, namespace, name, "MODIFIED", build)
+        return self.store.write(resource.key, namespace, name, "MODIFIED", build, dry_run=self.dry_run)
 
     def _patcher(self, resource: Resource, content_type: str, body: Any) -> Callable[[Obj], Any]:
         kind = content_type.split(";", maxsplit=1)[0].strip()

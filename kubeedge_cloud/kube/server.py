@@ -315,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- what --------------------------------------------------------------------------------
 
     def _verb(self, target: _Target, query: dict[str, str], body: Any) -> None:
-        api = self.server.api
+        api = self.server.api.dry() if _dry_run(query, body) else self.server.api
         resource, namespace, name, status = target.resource, target.namespace, target.name, target.status
         ns = namespace or ""
         strict = query.get("fieldValidation") == "Strict"  # Kubernetes' default is Warn; kubectl sends Strict
@@ -478,6 +478,12 @@ def _split_resource_path(rest: list[str]) -> tuple[str | None, str, str, str]:
     if not rest or len(rest) > 3:
         raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
     return rest_ns, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
+
+
+def _dry_run(query: dict[str, str], body: Any) -> bool:
+    """``dryRun=All`` in the query, or in a delete's DeleteOptions body."""
+    in_body = isinstance(body, dict) and body.get("kind", "DeleteOptions") == "DeleteOptions" and "All" in (body.get("dryRun") or [])
+    return query.get("dryRun") == "All" or in_body
 
 
 def _grace(query: dict[str, str], body: Any) -> int | None:

@@ -109,12 +109,15 @@ class ObjectStore:
                 ).fetchall()
             return [json.loads(row[0]) for row in rows], self._rv
 
-    def write(self, resource: str, namespace: str, name: str, change: str, build: Callable[[Obj | None], Obj | None]) -> Obj:
+    def write(
+        self, resource: str, namespace: str, name: str, change: str, build: Callable[[Obj | None], Obj | None], *, dry_run: bool = False
+    ) -> Obj:
         """Read the stored object, let ``build`` make the new one (or None: delete), store it.
 
         ``build`` runs under the store's lock with a copy of the current object (None when absent)
         and may raise a KubeApiError to refuse; the object it returns gets the next
-        resourceVersion, unless it equals the current one (then nothing is written).
+        resourceVersion, unless it equals the current one (then nothing is written). ``dry_run``:
+        everything but the write (Kubernetes' ``dryRun=All``).
         ``change`` is the watch event type (ADDED, MODIFIED, DELETED).
         """
         with self._lock:
@@ -123,6 +126,8 @@ class ObjectStore:
             new = build(copy.deepcopy(current))
             if new is not None and current is not None and _unversioned(new) == _unversioned(current):
                 return current  # as Kubernetes: a write that changes nothing keeps the resourceVersion, and no watch hears of it
+            if dry_run:
+                return new if new is not None else current  # type: ignore[return-value]  # current is set when new is None
             rv = self._rv + 1
             self._db.execute("BEGIN IMMEDIATE")
             try:

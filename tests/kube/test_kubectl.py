@@ -241,3 +241,16 @@ def test_kubectl_create_sends_protobuf_and_the_objects_arrive_whole(kube: KubeSi
     assert secret["data"] == {"password": "czNjcjN0"} and secret["type"] == "Opaque"
     assert config_map["data"] == {"greeting": "hello", "other": "x"}
     assert config_map["metadata"]["namespace"] == "team"
+
+
+def test_a_server_dry_run_checks_everything_and_writes_nothing(kube: KubeSite) -> None:
+    applied = kube.kubectl("apply", "-f", str(HELLO), "--dry-run=server")
+    assert applied.stdout.splitlines() == [
+        "pod/hello created (server dry run)", "configmap/greeting created (server dry run)", "secret/credentials created (server dry run)"
+    ]  # fmt: skip
+    assert kube.kubectl("get", "pods,configmaps,secrets", "-o", "name").stdout.split() == []
+    bad = kube.kubectl("run", "Bad_Name", "--image=busybox", "--dry-run=server", check=False)
+    assert 'The Pod "Bad_Name" is invalid' in bad.stderr
+    kube.kubectl("apply", "-f", str(HELLO))
+    kube.kubectl("delete", "pod", "hello", "--dry-run=server")
+    assert kube.kubectl("get", "pods", "-o", "name").stdout.split() == ["pod/hello"]

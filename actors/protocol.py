@@ -406,3 +406,46 @@ __all__ = [
     "parse_edge_resource",
     "split_node_prefix",
 ]
+
+
+# --- logs and exec from the cloud (ours, docs/protocol.md#9.5) -------------------------------
+
+
+class StreamOperation(StrEnum):
+    """Operations of a log or exec stream; resource ``<ns>/podlogs/<pod>`` or ``<ns>/podexec/<pod>``."""
+
+    OPEN = "stream_open"  # cloud → edge: {"stream", "container", "follow", "tail", "since", "command", "window", "chunk"}
+    ACK = "stream_ack"  # cloud → edge: {"stream", "seq"}: every chunk up to seq was delivered
+    CLOSE = "stream_close"  # cloud → edge: {"stream"}: the reader went away
+    OPENED = "stream_opened"  # edge → cloud: {"stream", "container"}
+    DATA = "stream_data"  # edge → cloud: {"stream", "seq", "channel", "data" (base64)}
+    END = "stream_end"  # edge → cloud: {"stream", "exit_code" (exec), "error"}
+
+
+class StreamKind(StrEnum):
+    """The resource types of the two streams."""
+
+    LOGS = "podlogs"
+    EXEC = "podexec"
+
+
+STREAM_OPERATIONS = frozenset(StreamOperation)
+#: Chunks a stream may have unacknowledged, and a chunk's size, at most (the cloud may ask for less).
+STREAM_MAX_WINDOW = 32
+STREAM_MAX_CHUNK_BYTES = 32 * 1024
+
+
+def stream_id_of(message: Message) -> str:
+    """The stream a stream message is about.
+
+    Raises:
+        MessageRejected: the content is not an object with a non-empty ``stream``.
+    """
+    content = message.content
+    stream = content.get("stream") if isinstance(content, dict) else None
+    if not isinstance(stream, str) or not stream:
+        raise MessageRejected(f"{message.operation} {message.id}: the content must be an object naming its 'stream'")
+    return stream
+
+
+__all__ += ["STREAM_MAX_CHUNK_BYTES", "STREAM_MAX_WINDOW", "STREAM_OPERATIONS", "StreamKind", "StreamOperation", "stream_id_of"]

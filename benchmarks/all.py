@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("router", "meta", "twin", "pods", "link", "broker", "footprint", "stop")
+BENCHMARKS = ("router", "meta", "twin", "pods", "link", "broker", "footprint", "stop", "streams")
 _FIGURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S+$")
 
 

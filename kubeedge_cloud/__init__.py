@@ -3,10 +3,11 @@ development, tests and single-site use; ``python -m kubeedge_cloud`` runs it. It
 of its own, on the same runtime as the edge: it speaks the edge's protocol
 (:mod:`actors.protocol`) and loads no module of the edge.
 
-Its own runtime of four modules, started in this order::
+Its own runtime of five modules, started in this order::
 
     controller ─── pods, configmaps, secrets, node and pod status   (SQLite: cloudhub.database)
     devicecontroller ─ devices and their twins
+    cloudstreams ─ log and exec streams of edge pods
     cloudhub ───── the websocket server the edges connect to
     cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
     kubeapi ────── (opt-in: modules.enabled) the Kubernetes API server kubectl talks to (kube/)
@@ -20,6 +21,7 @@ from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.devicecontroller import DeviceControllerActor
 from kubeedge_cloud.hub import CloudHubActor
 from kubeedge_cloud.kube.actor import KubeApiActor
+from kubeedge_cloud.streams import StreamsActor
 
 
 def cloud_modules() -> dict[str, ModuleSpec]:
@@ -27,6 +29,7 @@ def cloud_modules() -> dict[str, ModuleSpec]:
     specs = [
         ModuleSpec(ControllerActor),
         ModuleSpec(DeviceControllerActor),
+        ModuleSpec(StreamsActor),
         ModuleSpec(CloudHubActor),
         ModuleSpec(ApiActor),
         ModuleSpec(KubeApiActor),
@@ -39,4 +42,4 @@ def cloud_runtime(config: Config) -> Runtime:
     return Runtime(config, cloud_modules())
 
 
-__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "DeviceControllerActor", "cloud_modules", "cloud_runtime"]
+__all__ = ["ApiActor", "CloudHubActor", "ControllerActor", "DeviceControllerActor", "StreamsActor", "cloud_modules", "cloud_runtime"]

@@ -1,18 +1,23 @@
 """The control API's HTTP server (http.server on its own threads): JSON in, JSON out.
 
 Each request is parsed on its own thread and handed to ``answer(ApiRequest) -> ApiAnswer``;
-that callback must only hand over (it sends a sync message and waits for the reply).
+that callback must only hand over (it sends a sync message and waits for the reply). An answer
+with a ``stream`` is written as it comes (logs, exec: docs/protocol.md#9.5), on the same thread,
+until the stream ends or the client goes away.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.message import Json, JsonObject
@@ -31,10 +36,21 @@ class ApiRequest:
     body: Json = None  # parsed JSON, or None
 
 
+class StreamBody(Protocol):
+    """A body written as it comes: ``chunks`` yields bytes to write, or None when idle (the
+    server then looks whether the client is still there); ``close`` runs once, in any case."""
+
+    content_type: str
+
+    def chunks(self) -> Iterator[bytes | None]: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ApiAnswer:
     status: int
     content: JsonObject = field(default_factory=dict)
+    stream: StreamBody | None = None
 
 
 class ApiServer:
@@ -126,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiRequestError(f"the request body is not JSON: {exc}") from exc
 
     def _reply(self, answer: ApiAnswer) -> None:
+        if answer.stream is not None:
+            self._stream(answer.status, answer.stream)
+            return
         data = json.dumps(answer.content).encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json")
@@ -133,8 +152,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _stream(self, status: int, body: StreamBody) -> None:
+        """HTTP/1.0 style: no length, the body ends when the connection closes."""
+        self.close_connection = True
+        # Small writes one after another: without this, Nagle holds each behind the client's
+        # delayed ACK of the one before (40 ms a line).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", body.content_type)
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            self.wfile.flush()
+            for chunk in body.chunks():
+                if chunk is None:
+                    if self._client_gone():
+                        return
+                    continue
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:  # the client went away mid-write (Ctrl-C on ctl)
+            logger.debug("cloudapi: a stream's client went away")
+        finally:
+            body.close()
+
+    def _client_gone(self) -> bool:
+        """A streaming client sends nothing: anything readable is its close."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("cloudapi: " + format, *args)
 
 
-__all__ = ["MAX_BODY_BYTES", "ApiAnswer", "ApiRequest", "ApiServer"]
+__all__ = ["MAX_BODY_BYTES", "ApiAnswer", "ApiRequest", "ApiServer", "StreamBody"]

@@ -5,18 +5,26 @@
     ctl apply -f pod.yaml [-f more.yaml | -f -] [--node NODE]
     ctl delete -f pod.yaml          ctl delete pod NAME [-n NS] [--node NODE]
     ctl get nodes | pods | configmaps | secrets | devices [-n NS | -A] [-o json]
+    ctl describe pod NAME [-n NS]
+    ctl logs POD [-c CONTAINER] [-n NS] [--tail N] [--since 5m] [-f]
+    ctl exec POD [-c CONTAINER] [-n NS] -- COMMAND [ARG...]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import contextlib
+import http.client
 import json
+import re
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -51,6 +59,22 @@ def add_ctl_arguments(parser: argparse.ArgumentParser) -> None:
     get.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
     get.add_argument("-A", "--all-namespaces", action="store_true")
     get.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    describe = verbs.add_parser("describe", help="show a pod's status: its message, conditions and containers")
+    describe.add_argument("kind", choices=["pod", "pods", "po"])
+    describe.add_argument("name")
+    describe.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    logs = verbs.add_parser("logs", help="print a pod's container log; -f follows it until Ctrl-C")
+    logs.add_argument("pod")
+    logs.add_argument("-c", "--container", default="", help="the container (needed when the pod has several)")
+    logs.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    logs.add_argument("--tail", type=int, default=-1, help="only the last N lines")
+    logs.add_argument("--since", default="", help="only lines newer than this: 30s, 5m, 2h")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    execute = verbs.add_parser("exec", help="run a command in a pod's container; exits with its exit code")
+    execute.add_argument("pod")
+    execute.add_argument("-c", "--container", default="", help="the container (needed when the pod has several)")
+    execute.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE)
+    execute.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help="the command and its arguments")
 
 
 def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -61,7 +85,11 @@ def run_ctl(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout, 
             return _apply(client, read_manifests(args.filename), args.node, out, err)
         if args.verb == "delete":
             return _delete(client, args, out, err)
-        return _get(client, args, out)
+        if args.verb in ("logs", "exec"):
+            return _pod_stream(client, args, out, err)
+        if args.verb == "describe":
+            return _describe(client, args, out)
+        return _get(client, args, out, err)
     except CtlError as exc:
         print(f"error: {exc}", file=err)
         return exc.code
@@ -89,6 +117,31 @@ class ApiClient:
                 return exc.code, {"error": f"HTTP {exc.code} {exc.reason}"}
         except (urllib.error.URLError, OSError) as exc:
             raise CtlError(f"cannot reach the cloud hub at {self.server}: {getattr(exc, 'reason', exc)} (is `cloud` running?)", 2) from exc
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> Iterator[http.client.HTTPResponse]:
+        """A streaming answer, read as it comes (no timeout: ``-f`` waits as long as the user does).
+
+        Raises:
+            CtlError: the API answered an error (its text), or cannot be reached.
+        """
+        url = f"{self.server}/api/v1/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            response = urllib.request.urlopen(request)
+        except urllib.error.HTTPError as exc:
+            try:
+                text = json.loads(exc.read() or b"{}").get("error") or f"HTTP {exc.code}"
+            except ValueError:
+                text = f"HTTP {exc.code} {exc.reason}"
+            raise CtlError(text) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise CtlError(f"cannot reach the cloud hub at {self.server}: {getattr(exc, 'reason', exc)} (is `cloud` running?)", 2) from exc
+        with response:
+            yield response
 
 
 def read_manifests(filenames: Sequence[str]) -> list[Json]:
@@ -153,10 +206,93 @@ def _delete(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextI
     return 1 if failed else 0
 
 
+def _pod_stream(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``logs`` and ``exec``: JSON lines from the API (docs/protocol.md#9.5), written as they come."""
+    command = _exec_command(args) if args.verb == "exec" else []
+    path = "/".join(urllib.parse.quote(part, safe="") for part in ("namespaces", args.namespace, "pods", args.pod))
+    if args.verb == "exec":
+        if not command:
+            raise CtlError("exec needs a command: ctl exec POD -- COMMAND [ARG...]", 2)
+        call = client.stream("POST", f"{path}/exec", {"command": command, "container": args.container})
+    else:
+        query = {"container": args.container, "frames": "1", "follow": "true" if args.follow else ""}
+        query.update(
+            {"tailLines": str(args.tail) if args.tail >= 0 else "", "sinceSeconds": str(seconds_of(args.since)) if args.since else ""}
+        )
+        call = client.stream("GET", f"{path}/log", query=query)
+    try:
+        with call as response:
+            return _print_frames(response, out, err)
+    except KeyboardInterrupt:
+        return 130  # leaving the block closed the connection: the cloud tells the edge to stop
+    except (http.client.HTTPException, OSError) as exc:
+        raise CtlError(f"the stream broke: {exc}") from exc
+
+
+def _exec_command(args: argparse.Namespace) -> list[str]:
+    """The command after ``--``; ``-c`` and ``-n`` may stand between the pod and ``--`` (argparse
+    hands all of that over as one remainder)."""
+    if "--" not in args.argv:
+        return list(args.argv)
+    cut = args.argv.index("--")
+    options = argparse.ArgumentParser(prog="ctl exec POD", add_help=False, exit_on_error=False)
+    options.add_argument("-c", "--container", default=args.container)
+    options.add_argument("-n", "--namespace", default=args.namespace)
+    try:
+        parsed, extra = options.parse_known_args(args.argv[:cut])
+    except argparse.ArgumentError as exc:
+        raise CtlError(f"exec: {exc}", 2) from exc
+    if extra:
+        raise CtlError(f"exec: unexpected {' '.join(extra)} before --", 2)
+    args.container, args.namespace = parsed.container, parsed.namespace
+    return list(args.argv[cut + 1 :])
+
+
+def _print_frames(response: http.client.HTTPResponse, out: TextIO, err: TextIO) -> int:
+    for line in response:
+        try:
+            frame = json.loads(line)
+            if "data" in frame:
+                _write(err if frame.get("channel") == "stderr" else out, base64.b64decode(frame["data"], validate=True))
+                continue
+        except (ValueError, binascii.Error, TypeError, AttributeError) as exc:
+            raise CtlError(f"the cloud hub sent a line that is not a stream frame: {line[:80]!r} ({exc})") from exc
+        if frame.get("error"):
+            print(f"error: {frame['error']}", file=err)
+            return 1
+        code = frame.get("exit_code")
+        return code if isinstance(code, int) else 0
+    raise CtlError("the stream ended without its last frame (the cloud hub went away?)")
+
+
+def _write(stream: TextIO, data: bytes) -> None:
+    """The bytes as they are where the stream has a binary side (a terminal, a pipe), else as text."""
+    binary = getattr(stream, "buffer", None)
+    if binary is not None:
+        stream.flush()
+        binary.write(data)
+        binary.flush()
+    else:
+        stream.write(data.decode("utf-8", errors="replace"))
+        stream.flush()
+
+
+def seconds_of(text: str) -> int:
+    """``--since``: ``90``, ``30s``, ``5m``, ``2h`` as seconds.
+
+    Raises:
+        CtlError: anything else.
+    """
+    match = re.fullmatch(r"(\d+)([smh]?)", text.strip())
+    if match is None:
+        raise CtlError(f"--since {text!r}: expected a duration such as 30s, 5m or 2h", 2)
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
 _CANONICAL_LIST = {"node": "nodes", "pod": "pods", "po": "pods", "cm": "configmaps", "device": "devices"}
 
 
-def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _get(client: ApiClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     what = _CANONICAL_LIST.get(args.what, args.what)
     namespace = "" if args.all_namespaces or what == "nodes" else args.namespace
     status, answer = client.call("GET", what, query={"namespace": namespace})
@@ -173,7 +309,48 @@ def _get(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.all_namespaces and what != "nodes":
         header, rows = ["NAMESPACE", *header], [[item.get("namespace", ""), *row] for item, row in zip(items, rows, strict=True)]
     print(format_table(header, rows), file=out)
+    if what == "pods":  # docs/protocol.md#7.11: as kubectl shows the API server's warnings
+        for item in items:
+            if item.get("message"):
+                print(f"Warning: pod/{item['name']}: {item['message']}", file=err)
     return 0
+
+
+def _describe(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    """kubectl describe's first lines for one pod, from the status its edge sent."""
+    status, answer = client.call("GET", "pods", query={"namespace": args.namespace})
+    if status != 200:
+        raise CtlError(answer.get("error", f"HTTP {status}"))
+    pod: PodRow | None = next((i for i in answer.get("items") or [] if i.get("name") == args.name), None)
+    if pod is None:
+        raise CtlError(f'pods "{args.name}" not found in namespace {args.namespace}')
+    print("\n".join(describe_pod(pod)), file=out)
+    return 0
+
+
+_STATE_DETAILS = (("reason", "Reason"), ("message", "Message"), ("exitCode", "Exit Code"))
+
+
+def describe_pod(pod: PodRow) -> list[str]:
+    status = pod.get("status") or {}
+    lines = [f"{key + ':':<14}{value}" for key, value in _describe_header(pod, status)]
+    lines.append("Containers:")
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        kind = next(iter(state), "unknown")
+        lines += [f"  {container.get('name')}:", f"    State:          {kind.capitalize()}"]
+        details = state.get(kind) or {}
+        lines += [f"      {label + ':':<14}{details[key]}" for key, label in _STATE_DETAILS if key in details]
+        lines += [f"    Ready:          {container.get('ready')}", f"    Restart Count:  {container.get('restartCount', 0)}"]
+    lines.append("Conditions:")
+    lines += [f"  {c.get('type', ''):<18}{c.get('status', '')}" for c in status.get("conditions") or []]
+    return lines
+
+
+def _describe_header(pod: PodRow, status: JsonObject) -> list[tuple[str, str]]:
+    header = [("Name", pod["name"]), ("Namespace", pod["namespace"]), ("Node", pod["node"] or "<none>"), ("Status", pod["phase"])]
+    header += [(key.capitalize(), str(status[key])) for key in ("reason", "message") if status.get(key)]
+    return [*header, ("IP", str(status.get("podIP") or "<none>"))]
 
 
 def _node_table(items: list[NodeRow]) -> tuple[list[str], list[list[str]]]:
@@ -239,4 +416,4 @@ def age(when: float | str | None, now: float | None = None) -> str:
     return f"{seconds}s"
 
 
-__all__ = ["ApiClient", "CtlError", "add_ctl_arguments", "age", "format_table", "read_manifests", "run_ctl"]
+__all__ = ["ApiClient", "CtlError", "add_ctl_arguments", "age", "format_table", "read_manifests", "run_ctl", "seconds_of"]

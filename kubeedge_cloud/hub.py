@@ -7,14 +7,21 @@ import logging
 import time
 from dataclasses import dataclass
 
-from actors.protocol import CloudGroup, Operation, add_node_prefix, split_node_prefix
+from actors.protocol import STREAM_OPERATIONS, CloudGroup, Operation, add_node_prefix, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.errors import MessageDecodeError, ResourceError
 from kubeedge_actors.handover import Handover
 from kubeedge_actors.logs import RateLimitedWarning
 from kubeedge_actors.message import decode_message, encode_message
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.names import CLOUDHUB_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
+from kubeedge_cloud.names import (
+    CLOUDHUB_GROUP,
+    CLOUDHUB_MODULE,
+    CONTROLLER_GROUP,
+    CONTROLLER_MODULE,
+    DEVICE_CONTROLLER_MODULE,
+    STREAMS_MODULE,
+)
 from kubeedge_cloud.server import EdgeConnected, EdgeDisconnected, EdgeServer
 from kubeedge_cloud.settings import HubSettings
 
@@ -58,7 +65,8 @@ class CloudHubActor(ModuleActor):
     Produces:
         every envelope an edge sends, its resource prefixed with ``node/<id>/``, to module
         ``devicecontroller`` for ``device/...`` and ``membership...`` resources (twin,
-        docs/protocol.md#5.4) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
+        docs/protocol.md#5.4), to ``cloudstreams`` for log and exec streams
+        (docs/protocol.md#9.5) and to ``controller`` for the rest (v1.0.0 publishes to their group; one
         receiver spares the other the work); keepalives are dropped, as at v1.0.0.
         to group ``controller``: ``connected``/``disconnected`` on ``node/<id>`` with source
         ``cloudhub`` when an edge comes and goes. Frames that are not envelopes are logged,
@@ -202,6 +210,8 @@ class CloudHubActor(ModuleActor):
                 self.keepalive_count += 1  # the server drops them first; v1.0.0 drops them too (docs/protocol.md#9.3)
                 return None
             target = DEVICE_CONTROLLER_MODULE if message.resource.startswith(_DEVICE_RESOURCES) else CONTROLLER_MODULE
+            if message.operation in STREAM_OPERATIONS:
+                target = STREAMS_MODULE  # docs/protocol.md#9.5
             return target, message.with_route(resource=add_node_prefix(node_id, message.resource))
         except (MessageDecodeError, ResourceError) as error:
             self.bad_frame_count += 1

@@ -14,7 +14,7 @@ from kubeedge_actors.config.keys import port, positive
 
 CLOUD_FILE = "cloudhub.yaml"
 #: Wire names of the cloud side's modules: all run, always.
-CLOUD_MODULES = ["controller", "devicecontroller", "cloudhub", "cloudapi"]
+CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi"]
 
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off

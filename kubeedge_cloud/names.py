@@ -12,6 +12,8 @@ DEVICE_CONTROLLER_MODULE = "devicecontroller"
 CONTROLLER_GROUP = "controller"
 API_MODULE = "cloudapi"
 API_GROUP = "api"
+#: Ours: log and exec streams of edge pods (docs/protocol.md#9.5).
+STREAMS_MODULE = "cloudstreams"
 
 #: What the controllers send to edges as (docs/protocol.md#9.2, docs/protocol.md#9.3).
 CONTROLLER_SOURCE = "controller"
@@ -36,5 +38,6 @@ __all__ = [
     "CONTROLLER_SOURCE",
     "DEVICE_CONTROLLER_MODULE",
     "DEVICE_CONTROLLER_SOURCE",
+    "STREAMS_MODULE",
     "ApiOperation",
 ]

@@ -46,6 +46,9 @@ class PodRow(TypedDict):
     created: str
     status_at: float | None
     status: JsonObject | None
+    #: The status' message: what the edge says about the pod (docs/protocol.md#7.11: the fields
+    #: edged runs it without); "" when it says nothing.
+    message: NotRequired[str]
 
 
 class ObjectRow(TypedDict):
@@ -120,6 +123,7 @@ def pod_rows(pods: Iterable[StoredObject], statuses: dict[tuple[str, str], PodSt
                 "created": pod.body["metadata"].get("creationTimestamp", ""),
                 "status_at": record.updated_at if record else None,
                 "status": status or None,
+                "message": str(status.get("message") or ""),
             }
         )
     return rows

@@ -55,10 +55,11 @@ from actors.edged.runtime import DockerContainerRuntime
 from actors.edged.server import PodListServer
 from actors.edged.settings import EdgedSettings, EdgedTimings
 from actors.edged.status import pod_status_body
+from actors.edged.streams import DockerStreams, PodStreams, StreamChunk, StreamEnded, StreamEvent, StreamOpened, StreamOpener
 from actors.edged.syncer import PodSyncer
 from actors.edged.volumes import PodFiles
 from actors.keys import EDGE_KEYS
-from actors.protocol import Group, Module, Operation, ResourceType, parse_edge_resource
+from actors.protocol import STREAM_OPERATIONS, Group, Module, Operation, ResourceType, parse_edge_resource
 from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
@@ -83,6 +84,8 @@ class EdgedActor(ModuleActor):
         ``<ns>/secret/<name>``: rewrite the volumes of the pods using it; a pod waiting for it
         starts at once.
         ``response`` on ``<ns>/pod`` that no waiter took: a pod list, each pod added.
+        ``stream_open`` / ``stream_ack`` / ``stream_close`` on ``<ns>/podlogs|podexec/<pod>``
+        (meta forwards them): logs and exec for the cloud (docs/protocol.md#9.5, streams.py).
     Produces (to ``metaManager``, all sync, docs/architecture.md#4.3):
         ``query <edged.register-node-namespace>/pod`` at start (retried with back-off);
         ``query <ns>/configmap/<name>`` and ``<ns>/secret/<name>`` for volumes and environment,
@@ -90,6 +93,7 @@ class EdgedActor(ModuleActor):
         ``update <ns>/podstatus/<pod>`` ``{"UID", "Name", "Status"}`` on every status change;
         ``update <node ns>/nodestatus/<hostname-override>`` ``{"UID", "Status",
         "ExtendResources"}`` every ``edged.node-status-update-frequency`` seconds.
+    Produces (to ``websocket``): ``stream_opened``, ``stream_data``, ``stream_end`` of those streams.
     Serves ``GET http://127.0.0.1:<edged.server-port>/pods`` (0: off).
     Manages only containers labelled with its node id (docs/protocol.md#13.9).
     """
@@ -110,6 +114,7 @@ class EdgedActor(ModuleActor):
         timings: EdgedTimings | None = None,
         clock: Callable[[], float] = time.time,
         disk_usage: Callable[[], float] | None = None,
+        streams: StreamOpener | None = None,
         name: str | None = None,
         group: str | None = None,
     ) -> None:
@@ -130,6 +135,9 @@ class EdgedActor(ModuleActor):
         )
         self._collector = Collector(self, tools=tools, settings=settings, timings=timings, clock=clock, disk_usage=disk_usage)
         self._node_reports = NodeReports()
+        # docs/protocol.md#9.5: logs and exec for the cloud, on pump threads of their own.
+        opener = streams or DockerStreams(settings.docker_address)
+        self._streams = PodStreams(router, self.module_tell_self, self._table, self._observer.inventory, opener)
         self._pods_query_backoff = Backoff(timings.pod_query_retry_initial_s, timings.pod_query_retry_max_s)
         self._server: PodListServer | None = None
         self.server_port = 0
@@ -154,6 +162,7 @@ class EdgedActor(ModuleActor):
 
     def on_stop(self) -> None:
         self._stopping.set()  # pod syncs under way start nothing new (sync.py)
+        self._streams.close_all()
         self._observer.close()
         if self._server is not None:
             self._server.stop()
@@ -166,6 +175,9 @@ class EdgedActor(ModuleActor):
     # --- messages from meta -----------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
+        if message.operation in STREAM_OPERATIONS:
+            self._streams.handle(message)  # docs/protocol.md#9.5
+            return
         resource = parse_edge_resource(message.resource)
         operation = message.operation
         if resource.type == ResourceType.POD:
@@ -184,6 +196,10 @@ class EdgedActor(ModuleActor):
                 logger.debug("edged: ignored %s on %s (%s)", operation, message.resource, message.id)
         else:
             raise UnknownResourceError(f"edged: cannot {operation} {message.resource!r}")
+
+    @handles(StreamOpened, StreamChunk, StreamEnded)
+    def _on_stream_event(self, event: StreamEvent) -> None:
+        self._streams.on_event(event)
 
     def _apply_pod(self, pod: Pod, message_id: str) -> None:
         if not self._settle_assumed(pod, message_id):

@@ -142,6 +142,7 @@ def field_value(pod: Pod, path: str, host_ip: str) -> str:
         "spec.nodeName": pod.node_name,
         "spec.serviceAccountName": pod.service_account,
         "status.hostIP": host_ip,
+        "status.hostIPs": host_ip,
         "status.podIP": host_ip,  # host networking: the pod's address is the host's
         "status.podIPs": host_ip,
     }

@@ -10,6 +10,7 @@ refused here with the field named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +20,7 @@ from actors.edged.errors import QuantityError, SpecError
 from actors.edged.quantity import parse_quantity
 
 DEFAULT_MODE = 0o644  # 420: Kubernetes' defaultMode of configMap and secret volumes
-SUPPORTED_VOLUMES = ("configMap", "secret", "emptyDir", "hostPath")
+SUPPORTED_VOLUMES = ("configMap", "secret", "emptyDir", "hostPath", "downwardAPI", "projected")
 #: The downward API's resources edged can give (ephemeral storage it does not track).
 RESOURCE_FIELDS = ("limits.cpu", "limits.memory", "requests.cpu", "requests.memory")
 
@@ -94,6 +95,31 @@ class Volume:
     optional: bool = False
     host_path: str = ""
     host_path_type: str = ""
+    downward: tuple[DownwardItem, ...] = ()  # downwardAPI: its items
+    sources: tuple[Volume, ...] = ()  # projected: each source as a volume of its own kind
+    #: projected sources edged cannot give (serviceAccountToken...): left out, and said so
+    skipped: tuple[str, ...] = ()
+
+    def refs(self) -> set[ObjectRef]:
+        """The configmaps and secrets whose data the volume shows."""
+        own = {self.ref} if self.ref is not None else set()
+        return own.union(*(source.refs() for source in self.sources))
+
+    @property
+    def shows_metadata(self) -> bool:
+        """Whether its files show the pod's labels or annotations (rewritten when they change)."""
+        items = self.downward + tuple(item for source in self.sources for item in source.downward)
+        return any(item.field_path.startswith(("metadata.labels", "metadata.annotations")) for item in items)
+
+
+@dataclass(frozen=True, slots=True)
+class DownwardItem:
+    """One file of a ``downwardAPI`` volume (or projected source): a field or a resource."""
+
+    path: str
+    field_path: str = ""  # fieldRef
+    resource: ResourceField | None = None  # resourceFieldRef
+    mode: int | None = None
 
 
 def parse_volume(raw: Any, where: str) -> Volume:
@@ -114,18 +140,99 @@ def parse_volume(raw: Any, where: str) -> Volume:
     if not isinstance(source, dict):
         source = {}
     if kind in ("configMap", "secret"):
-        object_name = source.get("name") if kind == "configMap" else source.get("secretName")
-        if not isinstance(object_name, str) or not object_name:
-            raise SpecError(f"{where}.{kind}: volume {name!r} names no {kind}")
-        mode = source.get("defaultMode", DEFAULT_MODE)
-        items = tuple(_key_to_path(item, f"{where}.{kind}.items[{i}]") for i, item in enumerate(read_list(source, "items", where)))
-        return Volume(name, kind, ObjectRef(kind.lower(), object_name), items, _mode(mode, where), bool(source.get("optional")))
+        mode = _mode(source.get("defaultMode", DEFAULT_MODE), where)
+        name_key = "secretName" if kind == "secret" else "name"  # a projected secret is named by "name"
+        return _object_volume(name, kind, source, f"{where}.{kind}", mode, name_key=name_key)
+    if kind == "downwardAPI":
+        items = _downward_items(source, f"{where}.downwardAPI")
+        return Volume(name, kind, default_mode=_mode(source.get("defaultMode", DEFAULT_MODE), where), downward=items)
+    if kind == "projected":
+        return _projected(name, source, f"{where}.projected")
     if kind == "hostPath":
         path = source.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             raise SpecError(f"{where}.hostPath.path: volume {name!r} needs an absolute path")
         return Volume(name, kind, host_path=path, host_path_type=str(source.get("type") or ""))
     return Volume(name, kind)
+
+
+def _object_volume(name: str, kind: str, source: dict[str, Any], where: str, mode: int, *, name_key: str = "name") -> Volume:
+    """A configMap or secret volume, or the same source of a projected volume."""
+    object_name = source.get(name_key)
+    if not isinstance(object_name, str) or not object_name:
+        raise SpecError(f"{where}: volume {name!r} names no {kind}")
+    items = tuple(_key_to_path(item, f"{where}.items[{i}]") for i, item in enumerate(read_list(source, "items", where)))
+    return Volume(name, kind, ObjectRef(kind.lower(), object_name), items, mode, bool(source.get("optional")))
+
+
+#: docs/protocol.md#7.10: the pod fields a downwardAPI file can show (env takes more, see containers.py).
+DOWNWARD_FIELDS = ("metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations")
+_ONE_KEY = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
+#: The pod fields a ``fieldRef`` env can take, as Kubernetes allows them (and one label or annotation).
+ENV_FIELDS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+
+
+def _downward_items(source: dict[str, Any], where: str) -> tuple[DownwardItem, ...]:
+    items: list[DownwardItem] = []
+    for index, raw in enumerate(read_list(source, "items", where)):
+        at = f"{where}.items[{index}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("path"), str) or not raw["path"]:
+            raise SpecError(f"{at}: needs a path")
+        path = raw["path"]
+        if path.startswith("/") or ".." in path.split("/"):
+            raise SpecError(f"{at}.path: {path!r} must be relative and must not contain '..'")
+        mode = _mode(raw["mode"], at) if raw.get("mode") is not None else None
+        field_ref, resource_ref = raw.get("fieldRef"), raw.get("resourceFieldRef")
+        if (field_ref is None) == (resource_ref is None):
+            raise SpecError(f"{at}: needs exactly one of fieldRef and resourceFieldRef")
+        if field_ref is not None:
+            field_path = field_ref.get("fieldPath") if isinstance(field_ref, dict) else None
+            if not isinstance(field_path, str) or not (field_path in DOWNWARD_FIELDS or _ONE_KEY.match(field_path)):
+                raise SpecError(f"{at}.fieldRef.fieldPath: {field_path!r} is not one of {', '.join(DOWNWARD_FIELDS)}")
+            items.append(DownwardItem(path, field_path=field_path, mode=mode))
+            continue
+        if not isinstance(resource_ref, dict) or not resource_ref.get("containerName"):
+            raise SpecError(f"{at}.resourceFieldRef.containerName: a volume must name the container")
+        items.append(DownwardItem(path, resource=_resource_field(resource_ref, f"{at}.resourceFieldRef"), mode=mode))
+    return tuple(items)
+
+
+#: Projected sources edged leaves out (no service account tokens, no trust bundles on an edge).
+SKIPPED_SOURCES = ("serviceAccountToken", "clusterTrustBundle")
+PROJECTED_SOURCES = ("configMap", "secret", "downwardAPI")
+
+
+def _projected(name: str, source: dict[str, Any], where: str) -> Volume:
+    mode = _mode(source.get("defaultMode", DEFAULT_MODE), where)
+    sources: list[Volume] = []
+    skipped: list[str] = []
+    for index, raw in enumerate(read_list(source, "sources", where)):
+        at = f"{where}.sources[{index}]"
+        kinds = [k for k in raw if raw[k] is not None] if isinstance(raw, dict) else []
+        if len(kinds) != 1:
+            raise SpecError(f"{at}: a projection needs exactly one source, got {kinds}")
+        kind, inner = kinds[0], raw[kinds[0]]
+        inner = inner if isinstance(inner, dict) else {}
+        if kind in SKIPPED_SOURCES:
+            skipped.append(f"{at}.{kind}")
+        elif kind == "downwardAPI":
+            sources.append(Volume(name, kind, default_mode=mode, downward=_downward_items(inner, f"{at}.downwardAPI")))
+        elif kind in ("configMap", "secret"):
+            sources.append(_object_volume(name, kind, inner, f"{at}.{kind}", mode))
+        else:
+            supported = ", ".join(PROJECTED_SOURCES)
+            raise SpecError(f"{at}: volume {name!r} has unsupported projected source {kind!r} (edged supports {supported})")
+    return Volume(name, "projected", default_mode=mode, sources=tuple(sources), skipped=tuple(skipped))
 
 
 # --- small typed readers: each names the field that is wrong -----------------------------------
@@ -174,7 +281,12 @@ def parse_env_var(raw: Any, where: str) -> EnvVar:
         ref = ObjectRef("configmap" if kind == "configMapKeyRef" else "secret", selector["name"])
         return EnvVar(name, ref=ref, key=selector["key"], optional=bool(selector.get("optional")))
     if kind == "fieldRef" and isinstance(selector, dict) and isinstance(selector.get("fieldPath"), str):
-        return EnvVar(name, field_path=selector["fieldPath"])
+        field_path = selector["fieldPath"]
+        if field_path not in ENV_FIELDS and not _ONE_KEY.match(field_path):  # docs/protocol.md#7.10
+            raise SpecError(
+                f"{where}.valueFrom.fieldRef.fieldPath: {field_path!r} is not one of {', '.join(ENV_FIELDS)} or a label or annotation"
+            )
+        return EnvVar(name, field_path=field_path)
     if kind == "resourceFieldRef" and isinstance(selector, dict):
         return EnvVar(name, resource=_resource_field(selector, f"{where}.valueFrom.resourceFieldRef"))
     raise SpecError(
@@ -275,8 +387,11 @@ def read_opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
 
 __all__ = [
     "DEFAULT_MODE",
+    "DOWNWARD_FIELDS",
+    "ENV_FIELDS",
     "RESOURCE_FIELDS",
     "SUPPORTED_VOLUMES",
+    "DownwardItem",
     "EnvFrom",
     "EnvVar",
     "KeyToPath",

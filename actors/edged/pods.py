@@ -25,6 +25,7 @@ from actors.edged.images import default_pull_policy, parse_image_ref
 from actors.edged.model import POD_NAME_LABEL, POD_NAMESPACE_LABEL, ContainerInfo
 from actors.edged.podparts import (
     DEFAULT_MODE,
+    DownwardItem,
     EnvFrom,
     EnvVar,
     KeyToPath,
@@ -45,6 +46,7 @@ from actors.edged.podparts import (
     read_policy,
 )
 from actors.edged.quantity import cpu_millis, memory_bytes
+from actors.edged.support import unsupported_fields
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -105,6 +107,8 @@ class Pod:
     namespace_assumed: bool = False
     uid_derived: bool = False  # the metadata has no uid: derived from namespace and name
     notes: tuple[str, ...] = ()  # what edged read differently from what the pod says
+    #: Fields edged ignores, each named (docs/protocol.md#7.11): shown in the status' message.
+    warnings: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -119,10 +123,23 @@ class Pod:
         return self.deletion_grace_s if self.deletion_grace_s is not None else self.grace_period_s
 
     def uses(self, ref: ObjectRef) -> bool:
-        return any(v.ref == ref for v in self.volumes.values()) or any(ref in c.objects() for c in self.containers)
+        return ref in self.volume_refs() or any(ref in c.objects() for c in self.containers)
 
     def volume_refs(self) -> set[ObjectRef]:
-        return {v.ref for v in self.volumes.values() if v.ref is not None}
+        return set().union(*(v.refs() for v in self.volumes.values()))
+
+    @property
+    def visible_notes(self) -> tuple[str, ...]:
+        """What the pod's status says edged does differently from what the pod asks."""
+        return self.notes + self.warnings
+
+
+def volumes_show_new_metadata(before: Pod | None, after: Pod) -> bool:
+    """Whether ``after`` changes labels or annotations that its downwardAPI or projected
+    volumes show: their files are rewritten in place (docs/protocol.md#7.10)."""
+    if before is None or (before.labels == after.labels and before.annotations == after.annotations):
+        return False
+    return any(volume.shows_metadata for volume in after.volumes.values())
 
 
 def parse_pod(content: Any, namespace: str = "") -> Pod:
@@ -218,6 +235,9 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
         if volume.name in volumes:
             raise SpecError(f"spec.volumes[{index}].name: {volume.name!r} is used twice")
         volumes[volume.name] = volume
+    warnings = unsupported_fields(spec) + tuple(
+        f"{skipped}: ignored (edged has no service account tokens or trust bundles)" for v in volumes.values() for skipped in v.skipped
+    )
     raw_containers = read_list(spec, "containers", "spec")
     if not raw_containers:
         raise SpecError("spec.containers: a pod needs at least one container")
@@ -241,6 +261,7 @@ def _parse_spec(base: Pod, spec: Any, metadata: dict[str, Any]) -> Pod:
         node_name=str(spec.get("nodeName") or ""),
         service_account=str(spec.get("serviceAccountName") or spec.get("serviceAccount") or ""),
         notes=tuple(notes) + tuple(note for c in containers for note in c.notes),
+        warnings=warnings,
     )
 
 
@@ -336,6 +357,7 @@ def _str_map(value: Any) -> dict[str, str]:
 __all__ = [
     "DEFAULT_MODE",
     "ContainerSpec",
+    "DownwardItem",
     "EnvFrom",
     "EnvVar",
     "KeyToPath",
@@ -348,4 +370,5 @@ __all__ = [
     "container_hash",
     "parse_pod",
     "placed_by_containers",
+    "volumes_show_new_metadata",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.edged.lifecycle import StartGates
 from actors.edged.objects import FetchedObject, ObjectKey
-from actors.edged.pods import Pod, Problem
+from actors.edged.pods import Pod, Problem, volumes_show_new_metadata
 from actors.edged.timefmt import now_k8s
 from kubeedge_actors.scheduler import TimerHandle
 
@@ -138,6 +138,7 @@ class PodTable:
         """Record ``pod`` as given by meta; returns its record and whether it changed."""
         record = self.record(pod.uid)
         changed = record.pod != pod
+        record.refresh_volumes |= volumes_show_new_metadata(record.pod, pod)  # docs/protocol.md#7.10
         record.pod, record.deletion_grace_s = pod, None
         record.start_time = record.start_time or now_k8s()
         self._uid_by_key[pod.key] = pod.uid

@@ -10,6 +10,7 @@ from typing import Any
 from actors.edged.lifecycle import newest_first
 from actors.edged.model import ContainerInfo
 from actors.edged.pods import ContainerSpec, Pod, Problem
+from actors.edged.support import status_message
 from actors.edged.timefmt import docker_to_k8s
 
 
@@ -55,6 +56,8 @@ def pod_status(
     }
     if pod.problem is not None and not pod.containers:
         status["reason"], status["message"] = pod.problem.reason, pod.problem.message
+    if pod.visible_notes and "message" not in status:  # docs/protocol.md#7.11: what it runs without, named
+        status["message"] = status_message(pod.visible_notes)
     return status
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from actors.edged.containers import build_container_config, object_files, resolve_env
+from actors.edged.containers import build_container_config, resolve_env
+from actors.edged.downward import volume_files
 from actors.edged.errors import (
     ContainerConfigError,
     ContainerNotFoundError,
@@ -151,26 +152,7 @@ def _prepare_volume(pod: Pod, volume: Volume, context: SyncContext) -> str:
         return str(files.ensure_empty_dir(pod.uid, volume.name))
     if volume.kind == "hostPath":
         return _host_path(volume)
-    assert volume.ref is not None
-    obj = context.objects.get(pod.namespace, volume.ref)
-    if obj is None:
-        if not volume.optional:
-            raise VolumeError(f'volume "{volume.name}": {volume.ref.kind} "{volume.ref.name}" not found')
-        obj = {}
-    try:
-        content = object_files(volume.ref, obj)
-    except ContainerConfigError as exc:
-        raise VolumeError(f'volume "{volume.name}": {exc}') from exc
-    wanted: dict[str, tuple[bytes, int]] = {}
-    if volume.items:
-        for item in volume.items:
-            if item.key not in content:
-                if volume.optional:
-                    continue
-                raise VolumeError(f'volume "{volume.name}": key "{item.key}" not found in {volume.ref.kind} "{volume.ref.name}"')
-            wanted[item.path] = (content[item.key], item.mode if item.mode is not None else volume.default_mode)
-    else:
-        wanted = {key: (value, volume.default_mode) for key, value in content.items()}
+    wanted = volume_files(pod, volume, lambda ref: context.objects.get(pod.namespace, ref))  # docs/protocol.md#7.10
     try:
         return str(files.write_volume(pod.uid, volume.kind, volume.name, wanted))
     except OSError as exc:

@@ -1,7 +1,7 @@
 """Pod folders and volume files under ``<edged.root-directory>/pods/<uid>/`` (docs/protocol.md#7.7).
 
-The filesystem side effect of edged, behind one small class. Configmap and secret volumes are
-written the way the kubelet's atomic writer does it, so that a container sees a changed
+The filesystem side effect of edged, behind one small class. Configmap, secret, downwardAPI and
+projected volumes are written the way the kubelet's atomic writer does it, so that a container sees a changed
 configmap all at once::
 
     volumes/kubernetes.io~configmap/<volume>/
@@ -22,7 +22,13 @@ from pathlib import Path
 
 from actors.edged.errors import VolumeError
 
-PLUGIN_FOLDERS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret", "emptyDir": "kubernetes.io~empty-dir"}
+PLUGIN_FOLDERS = {
+    "configMap": "kubernetes.io~configmap",
+    "secret": "kubernetes.io~secret",
+    "emptyDir": "kubernetes.io~empty-dir",
+    "downwardAPI": "kubernetes.io~downward-api",
+    "projected": "kubernetes.io~projected",
+}
 _DATA_LINK = "..data"
 
 

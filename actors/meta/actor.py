@@ -22,6 +22,7 @@ from actors.meta.content import (
 from actors.meta.store import MetaStorage, MetaStore
 from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
+    STREAM_OPERATIONS,
     CloudGroup,
     CloudState,
     Group,
@@ -108,6 +109,8 @@ class MetaActor(ModuleActor):
           ``cloud_disconnected``: the cue to act on the hub's ``CloudConnectionView`` (the one
           word on the connection; meta keeps no flag of its own, and reads it at start too).
         - ``meta-internal-sync``: resync pod statuses now.
+        - ``stream_*`` (logs and exec, docs/protocol.md#9.5): forwarded to ``edged`` unchanged,
+          never stored.
     Produces (every write is committed before anything about it is sent):
         - to ``edged``: the cloud's insert/update/delete/response, unchanged
           (``send_resp`` instead when the message is sync).
@@ -187,6 +190,10 @@ class MetaActor(ModuleActor):
     # --- dispatch ---------------------------------------------------------------------------
 
     def handle_message(self, message: Message) -> None:
+        if message.operation in STREAM_OPERATIONS:
+            # docs/architecture.md#4.8: logs and exec pass through to edged, never stored.
+            self.module_router.send(Module.EDGED, message)
+            return
         write = self._writes.get(message.operation)
         if write is not None:
             self._batched(write, message)

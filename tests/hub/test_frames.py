@@ -85,7 +85,7 @@ def test_the_batched_frame_writer_runs_on_the_websocket_client_it_was_verified_a
     installed = importlib.metadata.version("websocket-client")
 
     assert installed == BATCHED_WRITER_VERIFIED_WITH, (
-        "actors/hub/transport.py: BatchedFrameWriter writes frames to websocket-client's socket behind its back and was "
+        "actors/hub/frames.py: BatchedFrameWriter writes frames to websocket-client's socket behind its back and was "
         f"verified against websocket-client {BATCHED_WRITER_VERIFIED_WITH}, but {installed} is installed. Check that "
         "WebSocket.sock is still the connected socket and that reads, keepalives and close still work beside it "
         "(pytest tests/hub), that benchmarks/link.py still shows batched_vs_public above 1.1 (else use PublicFrameWriter), "

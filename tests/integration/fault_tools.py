@@ -90,6 +90,8 @@ class Uplink:
                 _close(client)
                 continue
             pair = (client, cloud)
+            for sock in pair:  # a relay must not add Nagle's delay the two ends have switched off
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 refuse = self._cut or self._closed  # cut while this one was being connected
                 if not refuse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -101,14 +101,16 @@ def test_background_work_that_raises_reports_the_error(router: Router) -> None:
 
 @dataclass(frozen=True)
 class Hold:
-    """Keeps the actor busy until ``gate`` is set."""
+    """Keeps the actor busy until ``gate`` is set; ``holding`` is set once the actor is in it."""
 
     gate: threading.Event
+    holding: threading.Event = field(default_factory=threading.Event)
 
 
 class HoldingActor(EchoActor):
     @handles(Hold)
     def _hold(self, event: Hold) -> None:
+        event.holding.set()
         event.gate.wait(5)
 
 
@@ -144,8 +146,10 @@ def test_a_background_value_whose_event_waits_behind_the_stop_is_discarded(route
     finish, busy = threading.Event(), threading.Event()
     ref = HoldingActor.start(router)
     ref.proxy().module_run_in_background(lambda: finish.wait(5) and "socket", WorkDone, discard=discarded.append).get(timeout=5)
-    ref.tell(Hold(busy))
-    ref.stop(block=False)  # queued behind Hold
+    hold = Hold(busy)
+    ref.tell(hold)
+    assert hold.holding.wait(5)  # the actor is in Hold: the inbox now holds only what comes after it
+    ref.stop(block=False)
 
     finish.set()  # the job's event lands behind the stop: the actor never handles it
     wait_until(lambda: ref.actor_inbox.qsize() == 2, what="the job's event queued behind the stop")

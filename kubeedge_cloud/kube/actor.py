@@ -10,6 +10,7 @@ from kubeedge_actors import Config, ModuleActor, Router
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.kube.bridge import KubeBridge
 from kubeedge_cloud.kube.server import KubeApiServer, KubeServerSettings
+from kubeedge_cloud.streams import stream_desk
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class KubeApiActor(ModuleActor):
         super().__init__(router, config, name=name, group=group)
         self.settings = KubeServerSettings.from_config(self.module_config)
         self.status_interval_s = self.module_config.number("kube.status-interval")
-        self.server = KubeApiServer(self.settings)
+        self.server = KubeApiServer(self.settings, open_stream=stream_desk(router).open)
         self.bridge: KubeBridge | None = None
 
     def on_start(self) -> None:

@@ -28,6 +28,7 @@ from kubeedge_actors.config import Config
 from kubeedge_cloud.kube import discovery, protobuf
 from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
+from kubeedge_cloud.kube.logs import OpenStream, log_spec, open_log
 from kubeedge_cloud.kube.resources import Resource, find_resource
 from kubeedge_cloud.kube.store import Obj, ObjectStore
 from kubeedge_cloud.kube.tables import table
@@ -121,8 +122,10 @@ def read_tokens(path: Path | None) -> dict[str, User]:
 class KubeApiServer:
     """Serves the Kubernetes API subset on ``address:port`` (port 0: a free port, see :attr:`port`)."""
 
-    def __init__(self, settings: KubeServerSettings) -> None:
+    def __init__(self, settings: KubeServerSettings, *, open_stream: OpenStream | None = None) -> None:
+        """``open_stream``: how to reach an edge's pod logs (the cloud side's stream module); None: no ``/log``."""
         self.settings = settings
+        self.open_stream = open_stream
         self.port = settings.port
         self.store: ObjectStore | None = None
         self.api: KubeApi | None = None
@@ -156,6 +159,7 @@ class KubeApiServer:
         store = ObjectStore(settings.database, window=settings.watch_window)
         try:
             self._server = _TlsServer((settings.address, settings.port), _Handler, context, KubeApi(store), tokens)
+            self._server.open_stream = self.open_stream
         except OSError as exc:
             store.close()
             raise KubeApiServerError(
@@ -193,6 +197,7 @@ class _Target:
 class _TlsServer(ThreadingHTTPServer):
     daemon_threads = True
     public_url = ""
+    open_stream: OpenStream | None = None
 
     def __init__(
         self,
@@ -287,10 +292,14 @@ class _Handler(BaseHTTPRequestHandler):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         namespace, plural, name, sub = _split_resource_path(rest)
         resource = find_resource(group, version, plural)
-        if resource is None or (sub and not (sub == "status" and resource.has_status)):
+        log = sub == "log" and resource is not None and resource.kind == "Pod" and self.server.open_stream is not None
+        if resource is None or (sub and not log and not (sub == "status" and resource.has_status)):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         if resource.namespaced and name and namespace is None:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
+        if log and self.command == "GET" and namespace is not None:
+            self._log(self.server.api.get(resource, namespace, name), query)
+            return
         self._verb(_Target(resource, namespace, name, sub == "status"), query, body)
 
     def _discovery(self, parts: list[str]) -> Obj | None:
@@ -358,6 +367,28 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": {"resourceVersion": str(rv)}, "items": items},
         )
+
+    def _log(self, pod: Obj, query: dict[str, str]) -> None:
+        assert self.server.open_stream is not None
+        chunks = open_log(self.server.open_stream, log_spec(pod, query))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for chunk in chunks:
+                if chunk is None:
+                    if self._client_left():
+                        return
+                    continue
+                if chunk:
+                    self._chunk(chunk)
+            self._chunk(b"")
+        except OSError:
+            return  # the client went away
+        finally:
+            chunks.close()  # closes the stream: the edge stops sending
 
     def _watch(self, resource: Resource, namespace: str | None, selection: Selection, query: dict[str, str]) -> None:
         timeout_s = float(query.get("timeoutSeconds") or DEFAULT_WATCH_S)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ spec:
   containers:
   - name: hello
     image: {image}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do cat /etc/greeting/message.txt; sleep 1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do cat /etc/greeting/message.txt; echo; sleep 1; done"]
     volumeMounts: [{{name: greeting, mountPath: /etc/greeting}}]
   volumes:
   - {{name: greeting, configMap: {{name: greeting}}}}
@@ -87,7 +88,7 @@ def kubectl_scenario(tmp_path: Path, docker_client: Any) -> Iterator[KubectlScen
         yield running
 
 
-def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_sees_the_edge_away_and_deletes_the_pod(
+def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_sees_the_edge_away_and_deletes_the_pod(
     kubectl_scenario: KubectlScenario, busybox_image: str
 ) -> None:
     scenario, node = kubectl_scenario.scenario, kubectl_scenario.scenario.node_id
@@ -102,6 +103,18 @@ def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_sees_the_edge_away_and_del
     assert len(scenario.running_containers("hello")) == 1
     wide = kubectl_scenario.kubectl("get", "pod", "hello", "-o", "wide").stdout.splitlines()[1].split()
     assert wide[6] == node
+
+    logs = wait_until(lambda: kubectl_scenario.kubectl("logs", "hello", "--tail=2").stdout, 30, 0.2, "a log line")
+    assert logs.splitlines()[-1] == "hello through kubectl"
+    follower = subprocess.Popen([KUBECTL, "logs", "-f", "hello", "--tail=0"], stdout=subprocess.PIPE, text=True, env=kubectl_scenario.env)
+    followed: list[str] = []
+    threading.Thread(target=lambda: followed.extend(follower.stdout or ()), daemon=True).start()
+    try:
+        wait_until(lambda: followed, 30, 0.1, "a new line: the log is followed")  # the pod writes one a second
+    finally:
+        follower.terminate()
+        follower.wait(10)
+    assert followed[0] == "hello through kubectl\n"
 
     scenario.uplink.cut()
     wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Unknown"], 60, 0.2, "the node Unknown while the edge is away")

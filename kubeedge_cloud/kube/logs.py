@@ -55,6 +55,15 @@ def open_log(open_stream: OpenStream, spec: StreamSpec) -> Generator[bytes | Non
     Raises:
         KubeApiError: the stream did not open (the node away, no such container...).
     """
+    return _chunks(ReaderBody(opened(open_stream, spec), frames=False))
+
+
+def opened(open_stream: OpenStream, spec: StreamSpec) -> StreamReader:
+    """A stream that the edge opened (its first event read).
+
+    Raises:
+        KubeApiError: it did not open: 503 the node away or no stream module, 504 no answer, 400 the edge refused.
+    """
     try:
         reader = open_stream(spec)
     except StreamUnavailableError as exc:
@@ -65,7 +74,7 @@ def open_log(open_stream: OpenStream, spec: StreamSpec) -> Generator[bytes | Non
         code = 504 if first is None else first.status if isinstance(first, StreamFailed) else 400
         text = "the stream module did not answer" if first is None else first.error or ""
         raise KubeApiError(code, _REASONS.get(code, "InternalError"), text)
-    return _chunks(ReaderBody(reader, frames=False))
+    return reader
 
 
 def _chunks(body: ReaderBody) -> Generator[bytes | None, None, None]:
@@ -84,4 +93,4 @@ def _count(query: dict[str, str], key: str, default: int) -> int:
     return int(text)
 
 
-__all__ = ["OpenStream", "log_spec", "open_log"]
+__all__ = ["OpenStream", "log_spec", "open_log", "opened"]

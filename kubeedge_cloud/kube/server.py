@@ -25,13 +25,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.config import Config
-from kubeedge_cloud.kube import discovery, protobuf
+from kubeedge_cloud.kube import discovery, execws, protobuf
 from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
-from kubeedge_cloud.kube.logs import OpenStream, log_spec, open_log
+from kubeedge_cloud.kube.logs import OpenStream, log_spec, open_log, opened
 from kubeedge_cloud.kube.resources import Resource, find_resource
 from kubeedge_cloud.kube.store import Obj, ObjectStore
 from kubeedge_cloud.kube.tables import table
+from kubeedge_cloud.streams import StreamData, StreamEnded, StreamFailed, StreamReader
 
 logger = logging.getLogger(__name__)
 
@@ -292,13 +293,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         namespace, plural, name, sub = _split_resource_path(rest)
         resource = find_resource(group, version, plural)
-        log = sub == "log" and resource is not None and resource.kind == "Pod" and self.server.open_stream is not None
-        if resource is None or (sub and not log and not (sub == "status" and resource.has_status)):
+        stream = sub in ("log", "exec") and resource is not None and resource.kind == "Pod" and self.server.open_stream is not None
+        if resource is None or (sub and not stream and not (sub == "status" and resource.has_status)):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         if resource.namespaced and name and namespace is None:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
-        if log and self.command == "GET" and namespace is not None:
-            self._log(self.server.api.get(resource, namespace, name), query)
+        if stream and self.command == "GET" and namespace is not None:
+            pod = self.server.api.get(resource, namespace, name)
+            if sub == "log":
+                self._log(pod, query)
+            else:
+                self._exec(pod, query)
             return
         self._verb(_Target(resource, namespace, name, sub == "status"), query, body)
 
@@ -389,6 +394,44 @@ class _Handler(BaseHTTPRequestHandler):
             return  # the client went away
         finally:
             chunks.close()  # closes the stream: the edge stops sending
+
+    def _exec(self, pod: Obj, query: dict[str, str]) -> None:
+        """kubectl exec over a websocket (execws.py): the command's output, then its Status."""
+        assert self.server.open_stream is not None
+        commands = parse_qs(urlsplit(self.path).query).get("command", [])
+        spec = execws.exec_spec(pod, commands, query.get("container", ""))
+        key, protocol = self.headers.get("Sec-WebSocket-Key"), execws.choose_subprotocol(self.headers.get("Sec-WebSocket-Protocol", ""))
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key or protocol is None:
+            raise bad_request(f"Upgrade request required: a websocket with one of {', '.join(execws.SUBPROTOCOLS)}")
+        reader = opened(self.server.open_stream, spec)
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", execws.accept_key(key))
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self._exec_frames(reader)
+        except OSError:
+            return  # the client went away
+        finally:
+            reader.close()
+
+    def _exec_frames(self, reader: StreamReader) -> None:
+        while True:
+            event = reader.next(_WATCH_POLL_S)
+            if event is None:
+                if self._client_left():
+                    return
+            elif isinstance(event, StreamData):
+                self.wfile.write(execws.frame(execws.channel_of(event.channel), event.data))
+                self.wfile.flush()
+                reader.delivered(event.seq)
+            elif isinstance(event, StreamEnded | StreamFailed):
+                self.wfile.write(execws.final_status(getattr(event, "exit_code", None), event.error) + execws.close_frame())
+                self.wfile.flush()
+                return
 
     def _watch(self, resource: Resource, namespace: str | None, selection: Selection, query: dict[str, str]) -> None:
         timeout_s = float(query.get("timeoutSeconds") or DEFAULT_WATCH_S)

@@ -88,7 +88,7 @@ def kubectl_scenario(tmp_path: Path, docker_client: Any) -> Iterator[KubectlScen
         yield running
 
 
-def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_sees_the_edge_away_and_deletes_the_pod(
+def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_runs_commands_in_it_sees_the_edge_away_and_deletes_the_pod(
     kubectl_scenario: KubectlScenario, busybox_image: str
 ) -> None:
     scenario, node = kubectl_scenario.scenario, kubectl_scenario.scenario.node_id
@@ -115,6 +115,12 @@ def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_sees_the_edg
         follower.terminate()
         follower.wait(10)
     assert followed[0] == "hello through kubectl\n"
+
+    executed = kubectl_scenario.kubectl("exec", "hello", "--", "cat", "/etc/greeting/message.txt")
+    assert executed.stdout == "hello through kubectl"
+    failed = subprocess.run([KUBECTL, "exec", "hello", "--", "sh", "-c", "echo oops >&2; exit 3"], capture_output=True, text=True,
+                            env=kubectl_scenario.env, timeout=60, check=False)  # fmt: skip
+    assert (failed.returncode, failed.stderr) == (3, "oops\ncommand terminated with exit code 3\n")
 
     scenario.uplink.cut()
     wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Unknown"], 60, 0.2, "the node Unknown while the edge is away")

@@ -72,23 +72,27 @@ class KubeBridge:
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._resync()
-        next_status = 0.0
+        resync, next_status = True, 0.0
         while not self._stop.is_set():
             try:
+                if resync:
+                    self._resync()
+                    resync = False
                 if time.monotonic() >= next_status:
                     self._status_up()
                     next_status = time.monotonic() + self.status_interval_s
                 self._changes_down(min(0.5, self.status_interval_s))
             except KubeApiError as exc:
-                if exc.code == 410:
-                    self._resync()  # the changes went past the window: send everything again
-                elif exc.code == 503:
+                if exc.code == 503:
                     return  # the API server stops
-                else:
+                resync = exc.code == 410  # the changes went past the window: send everything again
+                if not resync:
                     logger.warning("kube-bridge: %s", exc)
             except BridgeError as exc:
                 logger.warning("kube-bridge: %s; trying again", exc)
+                self._stop.wait(1.0)
+            except Exception:  # a bug must not end the bridge: it says so and goes on
+                logger.exception("kube-bridge: failed; trying again")
                 self._stop.wait(1.0)
 
     def _resync(self) -> None:

@@ -100,6 +100,8 @@ def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_runs_command
 
     pod_row = wait_until(lambda: (row := kubectl_scenario.row("pods", "hello")) and row[2] == "Running" and row, 60, 0.2, "hello Running")
     assert pod_row[1] == "1/1"
+    waited = kubectl_scenario.kubectl("wait", "--for=condition=Ready", "pod/hello", "--timeout=60s")
+    assert waited.stdout.strip() == "pod/hello condition met"
     assert len(scenario.running_containers("hello")) == 1
     wide = kubectl_scenario.kubectl("get", "pod", "hello", "-o", "wide").stdout.splitlines()[1].split()
     assert wide[6] == node

@@ -44,12 +44,22 @@ _WATCH_POLL_S = 1.0
 _TABLE = "as=Table"
 
 
+#: The group of a certificate that may do anything: the CA issues edge certificates too.
+ADMIN_GROUP = "system:masters"
+
+
 @dataclass(frozen=True)
 class User:
     """Who sent a request: the certificate's CN and O, or the token file's user and groups."""
 
     name: str
     groups: tuple[str, ...]
+    #: From the token file, which only the operator writes: trusted like an admin certificate.
+    by_token: bool = False
+
+    @property
+    def admin(self) -> bool:
+        return self.by_token or ADMIN_GROUP in self.groups
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def read_tokens(path: Path | None) -> dict[str, User]:
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise KubeApiServerError(f"{path}:{number}: expected token,user,uid[,groups]")
         groups = tuple(g for g in parts[3].split(",") if g) if len(parts) > 3 else ()
-        tokens[parts[0]] = User(parts[1], groups)
+        tokens[parts[0]] = User(parts[1], groups, by_token=True)
     return tokens
 
 
@@ -253,9 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {name: values[-1] for name, values in parse_qs(url.query).items()}
         try:
-            if self._user() is None:
+            user = self._user()
+            if user is None:
                 self.close_connection = True  # its body is never read
                 raise KubeApiError(401, "Unauthorized", "Unauthorized")
+            if not user.admin:
+                # An edge's certificate is the CA's too: it may not use the API (its node's own rights are for later).
+                self.close_connection = True
+                raise KubeApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {self.command.lower()} path "{url.path}"')
             body = self._read_body()
             self._route([p for p in url.path.split("/") if p], query, body)
         except KubeApiError as exc:

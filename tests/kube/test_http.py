@@ -66,3 +66,15 @@ def test_a_request_without_credentials_is_a_401_status(kube: KubeSite) -> None:
     status = json.loads(response.read())
     connection.close()
     assert (response.status, status["kind"], status["reason"]) == (401, "Status", "Unauthorized")
+
+
+def test_a_certificate_outside_system_masters_is_a_403_status_naming_the_user(kube: KubeSite) -> None:
+    context = ssl.create_default_context(cafile=str(kube.certs / "ca.crt"))
+    context.load_cert_chain(kube.certs / "edge.crt", kube.certs / "edge.key")
+    connection = http.client.HTTPSConnection("127.0.0.1", kube.server.port, context=context, timeout=30)
+    connection.request("GET", "/api/v1/secrets")
+    response = connection.getresponse()
+    status = json.loads(response.read())
+    connection.close()
+    assert (response.status, status["reason"]) == (403, "Forbidden")
+    assert status["message"] == 'forbidden: User "edge-node" cannot get path "/api/v1/secrets"'

@@ -254,3 +254,19 @@ def test_a_server_dry_run_checks_everything_and_writes_nothing(kube: KubeSite) -
     kube.kubectl("apply", "-f", str(HELLO))
     kube.kubectl("delete", "pod", "hello", "--dry-run=server")
     assert kube.kubectl("get", "pods", "-o", "name").stdout.split() == ["pod/hello"]
+
+
+def test_an_edges_certificate_of_the_same_ca_is_forbidden(kube: KubeSite, tmp_path: Path) -> None:
+    config = yaml.safe_load(kube.kubeconfig.read_text())
+    config["users"][0]["user"] = {
+        "client-certificate": str(kube.certs / "edge.crt"),
+        "client-key": str(kube.certs / "edge.key"),
+    }
+    as_edge = tmp_path / "edge-kubeconfig"
+    as_edge.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [KUBECTL, "get", "secrets", f"--kubeconfig={as_edge}"], capture_output=True, text=True, timeout=60, env=kube.kubectl_env()
+    )
+    assert done.returncode == 1
+    # kubectl's discovery does not print the Status' message (tests/kube/test_http.py reads it).
+    assert done.stderr.strip().splitlines()[-1] == "Error from server (Forbidden): unknown"

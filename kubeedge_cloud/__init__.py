@@ -10,6 +10,7 @@ Its own runtime of five modules, started in this order::
     cloudstreams ─ log and exec streams of edge pods
     cloudhub ───── the websocket server the edges connect to
     cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
+    kubeapi ────── (opt-in: modules.enabled) the Kubernetes API server kubectl talks to (kube/)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kubeedge_cloud.api import ApiActor
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.devicecontroller import DeviceControllerActor
 from kubeedge_cloud.hub import CloudHubActor
+from kubeedge_cloud.kube.actor import KubeApiActor
 from kubeedge_cloud.streams import StreamsActor
 
 
@@ -30,6 +32,7 @@ def cloud_modules() -> dict[str, ModuleSpec]:
         ModuleSpec(StreamsActor),
         ModuleSpec(CloudHubActor),
         ModuleSpec(ApiActor),
+        ModuleSpec(KubeApiActor),
     ]
     return {spec.module_name: spec for spec in specs}
 

@@ -4,7 +4,8 @@
 
     python -m kubeedge_cloud [run]        the cloud hub, controllers and control API (conf/cloudhub.yaml)
     python -m kubeedge_cloud ctl ...      kubectl-style commands against a running cloud side
-    python -m kubeedge_cloud certs        a CA, the cloud hub's and an edge's certificates
+    python -m kubeedge_cloud certs        a CA, the cloud hub's and an edge's certificates, a kubeconfig
+    python -m kubeedge_cloud apiserver    the embedded Kubernetes API server that kubectl talks to
 
 It reads only ``conf/cloudhub.yaml`` (of ``--config-dir``, else ``./conf``), so it can share
 the edge's ``conf/`` folder on one machine.
@@ -31,6 +32,7 @@ from kubeedge_cloud.certs import add_certs_arguments, run_certs
 from kubeedge_cloud.ctl import add_ctl_arguments, run_ctl
 from kubeedge_cloud.errors import CloudHubError
 from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.kube.command import run_apiserver
 from kubeedge_cloud.settings import HubSettings
 
 Command = Callable[[Config, argparse.Namespace], int]
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the cloud hub (the default)")
     add_ctl_arguments(commands.add_parser("ctl", help="apply, delete and list objects on a running cloud side"))
     add_certs_arguments(commands.add_parser("certs", help="write a CA, a cloud hub and an edge certificate"))
+    commands.add_parser("apiserver", help="run the embedded Kubernetes API server (kubectl: KUBECONFIG=certs/kubeconfig)")
     return parser
 
 
@@ -57,7 +60,7 @@ def run_cloud(config: Config, args: argparse.Namespace) -> int:
     return run_until_signalled(cloud_runtime(config), all_must_start=True)
 
 
-TOOLS: dict[str, Command] = {"ctl": run_ctl, "certs": run_certs}
+TOOLS: dict[str, Command] = {"ctl": run_ctl, "certs": run_certs, "apiserver": run_apiserver}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,8 @@ client certificate, written where the shipped conf expects them::
     certs/ca.crt  ca.key           the CA (kept: later runs issue more certificates from it)
     certs/cloudhub.crt  .key       RSA server certificate for 127.0.0.1, localhost (+ --host)
     certs/edge.crt  edge.key       client certificate, CN = the node id
+    certs/admin.crt admin.key      kubectl's client certificate (CN admin, O system:masters)
+    certs/kubeconfig               for kubectl: the embedded API server (kube.port), the CA, admin
 
 Existing files are kept unless ``--force``; keys are written readable by their owner only.
 """
@@ -35,10 +37,14 @@ def run_certs(config: Config, args: argparse.Namespace, out: TextIO = sys.stdout
     folder = args.dir if args.dir is not None else config.base_dir / "certs"
     node_id = args.node_id
     # cryptography costs every process that imports it ~8 MiB: only this command loads it.
-    from kubeedge_cloud.pki import write_certificates  # noqa: PLC0415 - see above
+    from kubeedge_cloud.pki import write_certificates, write_kubeconfig  # noqa: PLC0415 - see above
 
+    host = config.text("kube.address")
+    server_url = f"https://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{config.integer('kube.port')}"
     try:
         for line in write_certificates(folder, node_id, args.host, force=args.force):
+            print(line, file=out)
+        for line in write_kubeconfig(folder, server_url, force=args.force):
             print(line, file=out)
     except CertificateError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -30,6 +30,11 @@ _CLOUD_KEYS: tuple[Key, ...] = (
     Key("cloudhub.api-address", CLOUD_FILE, str, "127.0.0.1", "(ours) control API listen address"),
     Key("cloudhub.api-port", CLOUD_FILE, int, 10080, "(ours) control API listen port", port),
     Key("cloudhub.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the cloud hub's state"),
+    Key("kube.address", CLOUD_FILE, str, "127.0.0.1", "(ours) embedded Kubernetes API server's listen address (TLS files: cloudhub.ca/cert/key)"),
+    Key("kube.port", CLOUD_FILE, int, 6443, "(ours) embedded Kubernetes API server's port; certs writes certs/kubeconfig for it", port),
+    Key("kube.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the Kubernetes objects (tables kube_*)"),
+    Key("kube.token-file", CLOUD_FILE, str, "", "(ours) static bearer tokens, token,user,uid[,groups] a line; empty: client certificates only"),
+    Key("kube.status-interval", CLOUD_FILE, float, 2.0, "(ours) seconds between copies of the edges' node and pod status into the API server", positive),
 )
 # fmt: on
 

@@ -7,6 +7,7 @@ not load cryptography.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import os
@@ -70,6 +71,62 @@ def _write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: 
     return done
 
 
+def write_kubeconfig(folder: Path, server_url: str, *, force: bool = False) -> list[str]:
+    """An admin client certificate (CN admin, O system:masters) and a kubeconfig for kubectl
+    (``<folder>/kubeconfig``, the CA and the admin's key embedded) against the embedded API server
+    at ``server_url``; the CA must exist (:func:`write_certificates` first).
+
+    Raises:
+        CertificateError: the CA is missing or unusable, or a file cannot be written.
+    """
+    try:
+        return _write_kubeconfig(folder, server_url, force=force)
+    except OSError as exc:
+        raise CertificateError(f"cannot write the kubeconfig in {folder}: {exc.strerror or exc}: {exc.filename or folder}") from exc
+
+
+def _write_kubeconfig(folder: Path, server_url: str, *, force: bool) -> list[str]:
+    kubeconfig = folder / "kubeconfig"
+    if kubeconfig.exists() and not force:
+        return [f"kept {kubeconfig} (--force replaces it)"]
+    ca_key, ca_cert = _load_ca(folder / "ca.crt", folder / "ca.key")
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"), x509.NameAttribute(NameOID.COMMON_NAME, "admin")])
+    cert = _issue(ca_key, ca_cert, key, "admin", names=[], usage=ExtendedKeyUsageOID.CLIENT_AUTH, subject=name)
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    _write(folder / "admin.crt", cert_pem, private=False)
+    _write(folder / "admin.key", _key_pem(key), private=True)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    _write(kubeconfig, _kubeconfig_text(server_url, ca_pem, cert_pem, _key_pem(key)).encode(), private=True)
+    return [f"wrote the admin certificate {folder / 'admin.crt'} and {kubeconfig} for {server_url}"]
+
+
+def _kubeconfig_text(server_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> str:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- name: kubeedge-actors
+  cluster:
+    server: {server_url}
+    certificate-authority-data: {b64(ca_pem)}
+users:
+- name: admin
+  user:
+    client-certificate-data: {b64(cert_pem)}
+    client-key-data: {b64(key_pem)}
+contexts:
+- name: kubeedge-actors
+  context:
+    cluster: kubeedge-actors
+    user: admin
+    namespace: default
+current-context: kubeedge-actors
+"""
+
+
 def _load_ca(cert_path: Path, key_path: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     try:
         ca_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
@@ -130,11 +187,12 @@ def _issue(
     *,
     names: list[str],
     usage: x509.ObjectIdentifier,
+    subject: x509.Name | None = None,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(subject or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -169,4 +227,4 @@ def _write(path: Path, data: bytes, *, private: bool) -> None:
         path.chmod(0o600)
 
 
-__all__ = ["write_certificates"]
+__all__ = ["write_certificates", "write_kubeconfig"]

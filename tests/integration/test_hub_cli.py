@@ -102,7 +102,7 @@ def test_certs_cloud_edge_and_ctl_work_together_out_of_the_box(site: Path) -> No
 
     assert certs.returncode == 0 and "wrote the CA" in certs.stdout
     written = sorted(p.name for p in (site / "certs").iterdir())
-    assert written == ["ca.crt", "ca.key", "cloudhub.crt", "cloudhub.key", "edge.crt", "edge.key"]
+    assert written == ["admin.crt", "admin.key", "ca.crt", "ca.key", "cloudhub.crt", "cloudhub.key", "edge.crt", "edge.key", "kubeconfig"]
     assert (site / "certs" / "edge.key").stat().st_mode & 0o777 == 0o600
     assert nodes.splitlines()[1].split()[:3] == ["edge-node", "Unknown", "connected"]
     assert edge.returncode == 0 and cloud.returncode == 0, edge_out.text + cloud_out.text

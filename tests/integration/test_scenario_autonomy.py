@@ -203,7 +203,7 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     # What a user sees with ctl.
     pods = [line.split()[:5] for line in scenario.cloud.ctl("get", "pods").stdout.splitlines()[1:]]
     nodes = [line.split()[:3] for line in scenario.cloud.ctl("get", "nodes").stdout.splitlines()[1:]]
-    devices = [line.split() for line in scenario.cloud.ctl("get", "devices").stdout.splitlines()[1:]]
+    devices = [line.split()[:5] for line in scenario.cloud.ctl("get", "devices").stdout.splitlines()[1:]]
     assert pods == [["web", "1/1", "Running", "1", scenario.node_id], ["worker", "1/1", "Running", "0", scenario.node_id]]
     assert nodes == [[scenario.node_id, "Ready", "connected"]]
     assert devices == [

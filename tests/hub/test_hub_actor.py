@@ -125,8 +125,24 @@ def test_failed_dials_are_retried_after_growing_jittered_waits_capped_at_the_max
 
     nominal = [1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]
     assert len(waits) == len(nominal)
-    assert all(0.7 * n - 0.02 <= w <= n + 0.02 for w, n in zip(waits, nominal, strict=True)), waits
+    assert all(0.5 * n - 0.02 <= w <= n + 0.02 for w, n in zip(waits, nominal, strict=True)), waits
     assert len({round(w, 2) for w in waits[2:]}) > 1  # spread out, not in step with other edges
+
+
+def test_redial_waits_after_lost_links_never_exceed_two_heartbeats() -> None:
+    dialer = FakeDialer().accept(7)
+    harness = start_hub(dialer, **{"edgehub.controller.heartbeat": 2.0, "edgehub.reconnect.max-interval": 30.0})
+
+    for generation in range(1, 7):  # each link lost at once: one streak of failures
+        dialer.link.lose("connection reset by peer")
+        harness.run_pending()
+        while dialer.dial_count == generation:
+            harness.advance(0.05)
+
+    waits = list(harness.actor.redial_delays)
+    assert len(waits) == 6
+    assert all(w <= 4.0 for w in waits), waits
+    assert all(2.0 <= w for w in waits[3:]), waits  # 1, 2, 4 nominal, then capped at 2 × heartbeat
 
 
 def test_a_lost_connection_tells_the_others_and_redials() -> None:

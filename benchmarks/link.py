@@ -354,7 +354,10 @@ def reconnects(folder: Path, certs: Path, args: argparse.Namespace) -> Reconnect
         uplink.restore()
         row = wait_node(cloud, node, connected_since(back, with_status=True))
         after_outage = max(row["connected_at"], row["status_at"]) - back
-        print(f"after a {args.outage:.0f} s outage: connected {row['connected_at'] - back:.2f} s, node status {after_outage:.2f} s", flush=True)
+        print(
+            f"after a {args.outage:.0f} s outage: connected {row['connected_at'] - back:.2f} s, node status {after_outage:.2f} s",
+            flush=True,
+        )
         flaps = []
         for number in range(args.flaps):
             time.sleep(args.flap_up)  # up for less than a heartbeat: the flaps are one streak

@@ -180,7 +180,9 @@ class HubStandIn(ModuleActor):
     module_name = Module.HUB
     module_group = Group.HUB
 
-    def __init__(self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any) -> None:
+    def __init__(
+        self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any
+    ) -> None:
         super().__init__(router, config, **kwargs)
         self.running, self.changed = running, changed
 

@@ -249,7 +249,9 @@ def member(device_id: str) -> dict[str, Any]:
 
 def add_members(router: Router, ids: list[str]) -> None:
     content = {"added_devices": [member(i) for i in ids]}
-    router.send_to_group(Group.TWIN, Message.new(source="devicecontroller", group="twin", operation="update", resource="membership", content=content))
+    router.send_to_group(
+        Group.TWIN, Message.new(source="devicecontroller", group="twin", operation="update", resource="membership", content=content)
+    )
 
 
 def throughput_over(app: App, devices: list[str], count: int, window: int, prefix: str) -> float:
@@ -312,7 +314,10 @@ def many_devices(folder: Path, devices: int, count: int, window: int, qos: int) 
         router.close()
         broker.stop()
     few_rate, many_rate = statistics.median(few), statistics.median(many)
-    print(f"{devices} devices: taken in {load_s:.1f} s, +{rss_after - rss_before:.1f} MiB; {many_rate:.0f}/s vs {few_rate:.0f}/s over 10", file=sys.stderr)
+    print(
+        f"{devices} devices: taken in {load_s:.1f} s, +{rss_after - rss_before:.1f} MiB; {many_rate:.0f}/s vs {few_rate:.0f}/s over 10",
+        file=sys.stderr,
+    )
     label = f"{devices // 1000}k" if devices % 1000 == 0 else str(devices)
     return {
         f"devices_{label}_rss_mb": f"{rss_after - rss_before:.1f}",
@@ -335,7 +340,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.devices_only:
         with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
-            print(" ".join(f"{k}={v}" for k, v in many_devices(Path(tmp) / "many", args.devices, args.updates, args.window, args.qos).items()))
+            print(
+                " ".join(f"{k}={v}" for k, v in many_devices(Path(tmp) / "many", args.devices, args.updates, args.window, args.qos).items())
+            )
         return
     modes = list(JOURNAL_MODES) if args.journal_mode == "both" else [args.journal_mode]
 

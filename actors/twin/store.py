@@ -307,7 +307,7 @@ INDEXES = {
 }
 
 
-def _create_indexes(database: peewee.SqliteDatabase) -> None:
+def _create_indexes(database: Any) -> None:  # peewee is untyped
     for index, (table, columns) in INDEXES.items():
         quoted = ", ".join(f'"{column}"' for column in columns)
         database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ({quoted})')

@@ -142,7 +142,7 @@ def test_redial_waits_after_lost_links_never_exceed_two_heartbeats() -> None:
     waits = list(harness.actor.redial_delays)
     assert len(waits) == 6
     assert all(w <= 4.0 for w in waits), waits
-    assert all(2.0 <= w for w in waits[3:]), waits  # 1, 2, 4 nominal, then capped at 2 × heartbeat
+    assert all(w >= 2.0 for w in waits[3:]), waits  # 1, 2, 4 nominal, then capped at 2 × heartbeat
 
 
 def test_a_lost_connection_tells_the_others_and_redials() -> None:
@@ -394,8 +394,8 @@ def test_only_the_first_of_a_streak_of_failed_dials_is_a_warning(caplog: pytest.
 
     with caplog.at_level(logging.DEBUG, logger="actors.hub.actor"):
         harness = start_hub(dialer)
-        for _ in range(100):
-            harness.advance(0.1)  # dials at 0 s and after waits of ≤ 1, ≤ 2, ≤ 4 s; the fifth is > 10 s away
+        for _ in range(72):
+            harness.advance(0.1)  # dials at 0 s and after waits of ≤ 1, ≤ 2, ≤ 4 s (≤ 7 s); the fifth ≥ 7.5 s
 
     failures = [r for r in caplog.records if "cannot connect to the cloud" in r.getMessage()]
     assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]

@@ -39,7 +39,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.bus.broker import BrokerSettings, EmbeddedMqttBroker
+from actors.bus.broker import BrokerSettings
+from actors.bus.broker.server import EmbeddedMqttBroker
 from benchmarks.processes import free_port
 from tests.services import MosquittoBroker
 

@@ -20,8 +20,18 @@ cloud hub costs holding 200 edges.
 - ``hub_200_nodes_rss_mb`` / ``hub_200_nodes_cpu_pct``: a fresh cloud hub process while 200
   simulated edges (TLS websockets) send a keepalive a second for 30 s: its RSS at the end
   (MiB) and its CPU over the window (% of one core).
+- ``reconnect_after_outage_s``: the whole edge (``python -m kubeedge_actors``, heartbeat
+  ``--heartbeat`` s) reaches its cloud hub through a TCP relay; the relay refuses everything for
+  ``--outage`` s (60), then lets it through: the time from then until the cloud has the node
+  connected again and a node status stored after it connected.
+- ``flapping_reconnect_p50_s``: ``--flaps`` (20) times, ``--flap-up`` s (1, under a heartbeat: a
+  streak of failures) after the cloud saw the node connect, the relay drops the link: the
+  median time from the drop until the cloud sees the node connected again.
+- the baseline of both: the original's fixed wait after a lost link, 2 × heartbeat
+  (docs/protocol.md#3.5): ``reconnect_vs_2x_heartbeat`` and ``flapping_vs_2x_heartbeat``.
 
-Usage: ``python benchmarks/link.py [--messages N] [--rounds N] [--pods N] [--nodes N] [--seconds S]``
+Usage: ``python benchmarks/link.py [--messages N] [--rounds N] [--pods N] [--nodes N] [--seconds S]
+[--heartbeat S] [--outage S] [--flaps N] [--flap-up S] [--reconnect-only]``
 """
 
 from __future__ import annotations
@@ -49,11 +59,12 @@ from actors.hub import HubActor
 from actors.hub.frames import BatchedFrameWriter, FrameWriterFactory, PublicFrameWriter
 from actors.hub.transport import LinkSettings, WebsocketDialer, keepalive_text
 from actors.keys import edge_defaults
-from benchmarks.processes import CloudHubProcess, free_port, proc_cpu_s, proc_rss_mb
+from benchmarks.processes import CloudHubProcess, EdgeProcess, free_port, proc_cpu_s, proc_rss_mb
 from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.message import encode_message, message_to_wire
 from kubeedge_actors.testing import wait_until
 from kubeedge_cloud.pki import write_certificates
+from tests.integration.fault_tools import Uplink
 
 #: The bare loops, by the name of their figure: (encode at send time, the server decodes).
 BARE_LOOPS = {"raw_ws": "json", "preencoded_ws": "preencoded", "codec_ws": "codec"}
@@ -289,6 +300,90 @@ def many_edges(cloud: CloudHubProcess, certs: Path, nodes: int, seconds: int) ->
     return window["rss"], cpu_pct
 
 
+# --- reconnects ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconnects:
+    """Seconds until the cloud has the node back: after one long outage, and after each flap."""
+
+    after_outage_s: float
+    flaps_s: list[float]
+
+
+def node_row(cloud: CloudHubProcess, node: str) -> dict[str, Any]:
+    status, answer = cloud.api.call("GET", "nodes")
+    assert status == 200, answer
+    return next((row for row in answer.get("items") or [] if row["name"] == node), {})
+
+
+def wait_node(cloud: CloudHubProcess, node: str, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0) -> dict[str, Any]:
+    """Poll the cloud's node list (every 20 ms) until ``ready`` holds for the node's row."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = node_row(cloud, node)
+        if row and ready(row):
+            return row
+        time.sleep(0.02)
+    raise SystemExit(f"benchmark: node {node} not back at the cloud within {timeout_s} s: {node_row(cloud, node)}")
+
+
+def connected_since(since: float, *, with_status: bool = False) -> Callable[[dict[str, Any]], bool]:
+    def ready(row: dict[str, Any]) -> bool:
+        connected_at = row.get("connected_at") or 0.0
+        fresh = not with_status or (row.get("status_at") or 0.0) >= connected_at
+        return row["connection"] == "connected" and connected_at > since and fresh
+
+    return ready
+
+
+def reconnects(folder: Path, certs: Path, args: argparse.Namespace) -> Reconnects:
+    """The whole edge behind a relay that can be cut: one long outage, then a flapping link."""
+    node = "bench-flap"
+    cloud = CloudHubProcess(folder / "reconnect-cloud", certs)
+    uplink = Uplink(lambda: cloud.port)
+    edge = None
+    try:
+        url = f"wss://127.0.0.1:{uplink.port}/bench/{node}/events"
+        values = {"edgehub.websocket.url": url, "edgehub.controller.heartbeat": args.heartbeat, "metrics.enabled": False}
+        edge = EdgeProcess(folder / "reconnect-edge", cloud, certs, node, log_level="WARNING", **values)
+        wait_node(cloud, node, connected_since(0.0, with_status=True))
+        uplink.cut()
+        time.sleep(args.outage)  # the outage itself: the edge redials a relay that refuses
+        back = time.time()
+        uplink.restore()
+        row = wait_node(cloud, node, connected_since(back, with_status=True))
+        after_outage = max(row["connected_at"], row["status_at"]) - back
+        print(
+            f"after a {args.outage:.0f} s outage: connected {row['connected_at'] - back:.2f} s, node status {after_outage:.2f} s",
+            flush=True,
+        )
+        flaps = []
+        for number in range(args.flaps):
+            time.sleep(args.flap_up)  # up for less than a heartbeat: the flaps are one streak
+            dropped = time.time()
+            uplink.drop()
+            row = wait_node(cloud, node, connected_since(dropped))
+            flaps.append(row["connected_at"] - dropped)
+            print(f"flap {number + 1}: back after {flaps[-1]:.2f} s", flush=True)
+        return Reconnects(after_outage, flaps)
+    finally:
+        if edge is not None:
+            edge.stop()
+        uplink.close()
+        cloud.stop()
+
+
+def reconnect_line(result: Reconnects, heartbeat_s: float) -> str:
+    flapping = statistics.median(result.flaps_s)
+    return (
+        f"reconnect_after_outage_s={result.after_outage_s:.2f} flapping_reconnect_p50_s={flapping:.2f} "
+        f"flapping_reconnect_max_s={max(result.flaps_s):.2f} heartbeat_s={heartbeat_s:g} "
+        f"reconnect_vs_2x_heartbeat={result.after_outage_s / (2 * heartbeat_s):.2f} "
+        f"flapping_vs_2x_heartbeat={flapping / (2 * heartbeat_s):.2f}"
+    )
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -299,7 +394,12 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=5_000)
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--heartbeat", type=float, default=2.0, help="the edge's heartbeat for the reconnect figures")
+    parser.add_argument("--outage", type=float, default=60.0, help="seconds the cloud is unreachable")
+    parser.add_argument("--flaps", type=int, default=20)
+    parser.add_argument("--flap-up", type=float, default=1.0, help="seconds up before each drop (under a heartbeat)")
     parser.add_argument("--throughput-only", action="store_true", help="edge→cloud against the bare loops, nothing else")
+    parser.add_argument("--reconnect-only", action="store_true", help="the reconnect figures, nothing else")
     parser.add_argument("--raw-server", nargs=2, metavar=("PORT", "CERTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
@@ -310,6 +410,10 @@ def main() -> None:
         folder = Path(tmp)
         certs = folder / "certs"
         write_certificates(certs, "bench-edge", [])
+        if args.reconnect_only:
+            print(reconnect_line(reconnects(folder, certs, args), args.heartbeat))
+            return
+        reconnected = None if args.throughput_only else reconnects(folder, certs, args)
         rounds, downs = edge_to_cloud_rounds(folder, certs, args)
         rss = hub_cpu = float("nan")
         if not args.throughput_only:
@@ -342,6 +446,7 @@ def main() -> None:
         + f" batched_vs_public={batched_vs_public:.2f} public_edge_to_cloud_per_s={statistics.median(s.rate for s in rounds['public']):.0f}"
         + f" raw_ws_per_s={statistics.median(s.rate for s in rounds['raw_ws']):.0f} link_cpu_us_per_msg={cpu['ours']:.1f}"
         f" raw_ws_cpu_us_per_msg={cpu['raw_ws']:.1f} hub_200_nodes_rss_mb={rss:.1f} hub_200_nodes_cpu_pct={hub_cpu:.1f}"
+        + ("" if reconnected is None else " " + reconnect_line(reconnected, args.heartbeat))
     )
 
 

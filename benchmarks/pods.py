@@ -12,8 +12,17 @@
   pods each serving HTTP with a 1 s ``httpGet`` liveness probe, less the same with the same
   pods without probes (the baseline, measured in the same run just before); both quoted.
 
+- ``burst_100_running_p99_s``: meta and edged started (a real SQLite file, a hub stand-in for
+  the cloud), ``--burst`` (100) pod inserts from the cloud sent at once: p99 over the pods of
+  insert → its first Running status reaching the hub; ``raw_docker_100_s`` is the baseline: the
+  same containers created and started by a bare docker SDK loop with edged's parallelism
+  (``EdgedActor.module_worker_count`` threads), all of them; ``burst_vs_raw_docker`` the ratio.
+- ``restart_100_pods_s``: that edge stopped, its containers removed, started again offline on
+  the same database: start → all ``--burst`` pods Running at the hub again;
+  ``restart_vs_raw_docker`` is that over ``raw_docker_100_s``.
+
 Needs a running Docker Engine (``scripts/test`` or ``scripts/edge`` start one as root).
-Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30] [--probe-pods 100] [--probe-seconds 20]``
+Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30] [--probe-pods 100] [--probe-seconds 20] [--burst 100]``
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +49,15 @@ import docker
 import docker.errors
 import pykka
 
+from actors import builtin_modules
 from actors.edged import EdgedActor
 from actors.edged.model import NODE_ID_LABEL
 from actors.keys import edge_defaults
-from actors.protocol import Module
+from actors.protocol import Group, Module
 from actors.testing import cloud_message
 from benchmarks.processes import proc_rss_mb
 from examples.busybox_image import ensure_busybox_image
-from kubeedge_actors import Message, ModuleActor, Router
+from kubeedge_actors import Message, ModuleActor, Router, Runtime
 from tests.services import BUSYBOX_IMAGE
 
 COMMAND = ["sleep", "3600"]
@@ -133,7 +144,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--probe-pods", type=int, default=100)
     parser.add_argument("--probe-seconds", type=float, default=20.0)
+    parser.add_argument("--burst", type=int, default=100)
     args = parser.parse_args()
+    burst = burst_and_restart(docker.APIClient(), args.burst)  # first: its own edge, alone on the machine's Docker
 
     client = docker.APIClient()
     ensure_busybox_image(client, BUSYBOX_IMAGE)
@@ -179,7 +192,7 @@ def main() -> int:
         f"pod_running_p50_ms={edged_p50 * 1000:.1f} pod_vs_raw_docker_p50={edged_p50 / raw_p50:.2f} "
         f"idle_rss_mb_{args.idle_pods}_pods={rss:.1f} idle_cpu_pct_{args.idle_pods}_pods={cpu_pct:.2f} "
         f"probe_overhead_cpu_pct_{args.probe_pods}={probed_pct - plain_pct:.2f} "
-        f"cpu_pct_{args.probe_pods}_pods_without_probes={plain_pct:.2f} cpu_pct_{args.probe_pods}_pods_with_probes={probed_pct:.2f}"
+        f"cpu_pct_{args.probe_pods}_pods_without_probes={plain_pct:.2f} cpu_pct_{args.probe_pods}_pods_with_probes={probed_pct:.2f} {burst}"
     )
     return 0
 
@@ -238,6 +251,115 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for probe in held:
             probe.close()
+
+
+# --- a burst of pods, and the restart of a node that holds them ------------------------------
+
+
+class HubStandIn(ModuleActor):
+    """The hub, cloud away: notes when each pod is first reported Running on its way to the cloud."""
+
+    module_name = Module.HUB
+    module_group = Group.HUB
+
+    def __init__(
+        self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any
+    ) -> None:
+        super().__init__(router, config, **kwargs)
+        self.running, self.changed = running, changed
+
+    def handle_message(self, message: Message) -> None:
+        if message.operation == "update" and "/podstatus/" in message.resource and isinstance(message.content, dict):
+            name = message.resource.rsplit("/", 1)[1]
+            if (message.content.get("Status") or {}).get("phase") == "Running" and name not in self.running:
+                with self.changed:
+                    self.running[name] = time.perf_counter()
+                    self.changed.notify_all()
+
+
+def start_node(config: Any, running: dict[str, float], changed: threading.Condition) -> Runtime:
+    """meta and edged on ``config``'s database, a hub stand-in in front of them."""
+    router = Router()
+    router.register(Module.HUB, Group.HUB, HubStandIn.start(router, running=running, changed=changed))
+    runtime = Runtime(config, builtin_modules(), router=router)
+    runtime.start()
+    return runtime
+
+
+def stop_node(runtime: Runtime) -> None:
+    runtime.stop()
+    pykka.ActorRegistry.stop_all()  # the hub stand-in
+    runtime.router.close()
+
+
+def remove_labelled(client: docker.APIClient, label: str) -> None:
+    with ThreadPoolExecutor(EdgedActor.module_worker_count) as pool:
+        rows = client.containers(all=True, filters={"label": f"{NODE_ID_LABEL}={label}"})
+        list(pool.map(lambda row: client.remove_container(row["Id"], force=True), rows))
+
+
+def raw_docker_burst(client: docker.APIClient, count: int) -> float:
+    """Seconds for a bare SDK loop to create and start ``count`` containers, edged's parallelism."""
+    label = f"bench-raw-{uuid.uuid4().hex[:8]}"
+
+    def create_and_start(_index: int) -> None:
+        host_config = client.create_host_config(network_mode="host")
+        created = client.create_container(BUSYBOX_IMAGE, entrypoint=COMMAND, labels={NODE_ID_LABEL: label}, host_config=host_config)
+        client.start(created["Id"])
+
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(EdgedActor.module_worker_count) as pool:
+            list(pool.map(create_and_start, range(count)))
+        return time.perf_counter() - started
+    finally:
+        remove_labelled(client, label)
+
+
+def burst_and_restart(client: docker.APIClient, count: int) -> str:
+    """``burst_…`` and ``restart_…`` figures against the bare loop, as ``key=value`` words."""
+    ensure_busybox_image(client, BUSYBOX_IMAGE)
+    node_id = f"bench-burst-{uuid.uuid4().hex[:8]}"
+    root = tempfile.mkdtemp(prefix="edged-burst-")
+    config = edge_defaults().with_values(
+        {
+            "edgehub.controller.node-id": node_id,
+            "edged.hostname-override": node_id,
+            "edged.root-directory": root,
+            "edged.server-port": 0,
+            "database.source": str(Path(root) / "edge.db"),
+            "modules.enabled": [Module.META, Module.EDGED],
+        }
+    )
+    running: dict[str, float] = {}
+    changed = threading.Condition()
+    names = [f"burst-{i}" for i in range(count)]
+    try:
+        raw_s = raw_docker_burst(client, count)
+        runtime = start_node(config, running, changed)
+        sent_at = {}
+        for name in names:
+            sent_at[name] = time.perf_counter()
+            runtime.router.send_to_group(Group.META, cloud_message("insert", f"default/pod/{name}", pod(name)))
+        wait_running(running, changed, names, timeout_s=300)
+        burst = [running[name] - sent_at[name] for name in names]
+        stop_node(runtime)
+        remove_labelled(client, node_id)
+        running.clear()
+        started = time.perf_counter()
+        runtime = start_node(config, running, changed)
+        wait_running(running, changed, names, timeout_s=300)
+        restart_s = max(running.values()) - started
+        stop_node(runtime)
+    finally:
+        remove_labelled(client, node_id)
+        shutil.rmtree(root, ignore_errors=True)
+    p99 = statistics.quantiles(burst, n=100)[98] if count > 1 else burst[0]
+    print(f"{count} pods at once: Running p99 {p99:.2f} s, after a restart {restart_s:.2f} s; bare loop {raw_s:.2f} s", flush=True)
+    return (
+        f"burst_{count}_running_p99_s={p99:.2f} raw_docker_{count}_s={raw_s:.2f} burst_vs_raw_docker={p99 / raw_s:.2f} "
+        f"restart_{count}_pods_s={restart_s:.2f} restart_vs_raw_docker={restart_s / raw_s:.2f}"
+    )
 
 
 def _cpu_s() -> float:

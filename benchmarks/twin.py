@@ -10,18 +10,29 @@ of the rounds' p50s, p99 is over every twin sample.
 - ``twin_vs_raw_mqtt_p50``: that p50 divided by the baseline's p50 (how much the edge adds).
 - ``twin_updates_per_s``: updates answered per second with up to ``--window`` in flight.
 
+- ``devices_10k_rss_mb``: an edge (``wal``) with ``--devices`` (10,000) member devices of 5 twins
+  each, added in one membership update, over the same edge with 10 members: what the process
+  (edge + clients) holds more, MiB; ``devices_10k_load_s`` the time to take them.
+- ``twin_updates_per_s_10k``: the throughput figure spread round-robin over all those devices,
+  against ``twin_updates_per_s_10`` (the same over the first 10, measured before the others
+  joined): ``updates_10k_vs_10``.
+
 Each figure is measured in both journal modes (``database.journal-mode``), each mode with its
 own broker and edge, rounds alternating: unsuffixed for the default ``wal``, suffixed
 ``_delete`` for ``delete``; ``delete_vs_wal_p50`` and ``delete_vs_wal_updates_per_s`` are the
 ratios. ``--journal-mode`` measures one only.
 
-Usage: ``python benchmarks/twin.py [--updates 1000] [--rounds 5] [--qos 0] [--window 50] [--journal-mode wal|delete|both]``
+Usage: ``python benchmarks/twin.py [--updates 1000] [--rounds 5] [--qos 0] [--window 50] [--journal-mode wal|delete|both]
+[--devices 10000] [--devices-only]``
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import json
+import os
 import socket
 import statistics
 import sys
@@ -41,6 +52,7 @@ from actors import builtin_modules
 from actors.keys import edge_defaults
 from actors.protocol import DURABLE_SENDERS, DeliveryReport, Group, Module, cloud_connection_view
 from actors.testing import connection_event
+from benchmarks.processes import proc_rss_mb
 from kubeedge_actors import Message, ModuleActor, Router, Runtime
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL
 from tests.services import MosquittoBroker
@@ -225,6 +237,98 @@ class Setup:
         self.broker.stop()
 
 
+# --- many devices ---------------------------------------------------------------------------------
+
+TWINS_PER_DEVICE = 5
+
+
+def member(device_id: str) -> dict[str, Any]:
+    twins = {f"t{n}": {"expected": {"value": "20"}, "expected_version": {"cloud": 1, "edge": 0}} for n in range(TWINS_PER_DEVICE)}
+    return {"id": device_id, "name": device_id, "twin": twins}
+
+
+def add_members(router: Router, ids: list[str]) -> None:
+    content = {"added_devices": [member(i) for i in ids]}
+    router.send_to_group(
+        Group.TWIN, Message.new(source="devicecontroller", group="twin", operation="update", resource="membership", content=content)
+    )
+
+
+def throughput_over(app: App, devices: list[str], count: int, window: int, prefix: str) -> float:
+    """Updates answered per second, round-robin over ``devices``, up to ``window`` in flight."""
+
+    def publish(i: int) -> None:
+        payload = {"event_id": f"{prefix}-{i}", "timestamp": 0, "twin": {"t0": {"actual": {"value": str(i % 100)}}}}
+        app.client.publish(f"$hw/events/device/{devices[i % len(devices)]}/twin/update", json.dumps(payload), qos=app.qos)
+
+    started = time.perf_counter()
+    for i in range(count):
+        if i >= window:
+            app.wait(f"{prefix}-{i - window}", timeout_s=60)
+        publish(i)
+    for i in range(max(0, count - window), count):
+        app.wait(f"{prefix}-{i}", timeout_s=60)
+    return count / (time.perf_counter() - started)
+
+
+def wait_taken(app: App, device_id: str, timeout_s: float = 240.0) -> None:
+    """Until the twin answers an update of ``device_id``: it has taken the membership. Asked
+    again every 2 s: the bus drops what its full publish queue cannot take (the membership's own
+    10,000s of publishes fill it), answers included."""
+    deadline = time.monotonic() + timeout_s
+    for attempt in itertools.count():
+        key = f"taken-{device_id}-{attempt}"
+        payload = {"event_id": key, "timestamp": 0, "twin": {"t0": {"actual": {"value": "1"}}}}
+        app.client.publish(f"$hw/events/device/{device_id}/twin/update", json.dumps(payload), qos=app.qos)
+        with app.condition:
+            if app.condition.wait_for(lambda k=key: k in app.arrived, timeout=2.0):
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"benchmark: the twin did not take {device_id} within {timeout_s} s")
+
+
+def many_devices(folder: Path, devices: int, count: int, window: int, qos: int) -> dict[str, str]:
+    """One ``wal`` edge: throughput over 10 members, then over ``devices`` members, and the RSS between."""
+    folder.mkdir()
+    broker = MosquittoBroker(folder)
+    broker.start()
+    runtime, router = start_edge(broker, folder, WAL)
+    app = App(broker.port, ["$hw/events/device/+/twin/update/result"], qos)
+    ids = [f"dev-{n:05d}" for n in range(devices)]
+    try:
+        add_members(router, ids[:10])
+        wait_taken(app, ids[9])  # the bus subscribed and the twin took the members
+        throughput_over(app, ids[:10], 200, window, "warm10")
+        few = [throughput_over(app, ids[:10], count, window, f"few{r}") for r in range(3)]
+        gc.collect()
+        rss_before = proc_rss_mb(os.getpid())
+        started = time.perf_counter()
+        add_members(router, ids[10:])
+        wait_taken(app, ids[-1])
+        load_s = time.perf_counter() - started
+        many = [throughput_over(app, ids, count, window, f"many{r}") for r in range(3)]
+        gc.collect()
+        rss_after = proc_rss_mb(os.getpid())
+    finally:
+        app.close()
+        runtime.stop()
+        router.close()
+        broker.stop()
+    few_rate, many_rate = statistics.median(few), statistics.median(many)
+    print(
+        f"{devices} devices: taken in {load_s:.1f} s, +{rss_after - rss_before:.1f} MiB; {many_rate:.0f}/s vs {few_rate:.0f}/s over 10",
+        file=sys.stderr,
+    )
+    label = f"{devices // 1000}k" if devices % 1000 == 0 else str(devices)
+    return {
+        f"devices_{label}_rss_mb": f"{rss_after - rss_before:.1f}",
+        f"devices_{label}_load_s": f"{load_s:.2f}",
+        f"twin_updates_per_s_{label}": f"{many_rate:.0f}",
+        "twin_updates_per_s_10": f"{few_rate:.0f}",
+        f"updates_{label}_vs_10": f"{many_rate / few_rate:.2f}",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=1000, help="twin round trips (and as many raw ones)")
@@ -232,7 +336,15 @@ def main() -> None:
     parser.add_argument("--qos", type=int, default=0, choices=(0, 1), help="QoS of the device app (the original was measured at 0)")
     parser.add_argument("--window", type=int, default=50, help="updates in flight for the throughput figure")
     parser.add_argument("--journal-mode", choices=[*JOURNAL_MODES, "both"], default="both")
+    parser.add_argument("--devices", type=int, default=10_000, help="member devices for the devices_10k figures")
+    parser.add_argument("--devices-only", action="store_true", help="the many-devices figures, nothing else")
     args = parser.parse_args()
+    if args.devices_only:
+        with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
+            print(
+                " ".join(f"{k}={v}" for k, v in many_devices(Path(tmp) / "many", args.devices, args.updates, args.window, args.qos).items())
+            )
+        return
     modes = list(JOURNAL_MODES) if args.journal_mode == "both" else [args.journal_mode]
 
     setups: dict[str, Setup] = {}
@@ -256,6 +368,8 @@ def main() -> None:
         wal, delete = setups[WAL], setups[DELETE]
         line["delete_vs_wal_p50"] = f"{statistics.median(delete.twin_p50s) / statistics.median(wal.twin_p50s):.2f}"
         line["delete_vs_wal_updates_per_s"] = f"{statistics.median(delete.rates) / statistics.median(wal.rates):.2f}"
+    with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
+        line.update(many_devices(Path(tmp) / "many", args.devices, args.updates, args.window, args.qos))
     print(" ".join(f"{key}={value}" for key, value in line.items()))
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -27,8 +27,11 @@ from kubeedge_actors.actor import ModuleActor, _Ping
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import InvalidArgumentError
-from kubeedge_actors.metrics import MetricsServer, MetricsSettings
+from kubeedge_actors.metrics import MetricsSettings
 from kubeedge_actors.router import Router
+
+if TYPE_CHECKING:
+    from kubeedge_actors.metrics_server import MetricsServer
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +195,8 @@ class Runtime:
             for spec in specs:
                 self._start_module(spec)
         if self.settings.metrics.enabled:
+            from kubeedge_actors.metrics_server import MetricsServer  # noqa: PLC0415 - only when on (kubeedge_actors.metrics)
+
             self.metrics = MetricsServer(self, self.settings.metrics)
             self.metrics.start()
         logger.info("runtime: running %s", ", ".join(f"{n} ({s.spec.module_group})" for n, s in self._modules.items()) or "no modules")

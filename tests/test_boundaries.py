@@ -127,3 +127,41 @@ def test_the_mapper_loads_pymodbus_when_it_opens_a_modbus_device() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "['pymodbus', 'serial']"  # pymodbus brings pyserial
+
+
+#: An edge started with these values, then what of ``modules`` it loaded.
+STARTED_EDGE = """
+import sys
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+runtime = Runtime(edge_defaults().with_values({values!r}), builtin_modules())
+runtime.start()
+loaded = sorted(m for m in {modules!r} if m in sys.modules)
+runtime.stop()
+print(loaded)
+"""
+METRICS = ("prometheus_client", "kubeedge_actors.metrics_server")
+BROKER = ("asyncio", "actors.bus.broker.server")
+BUS_ONLY = {"modules.enabled": ["eventbus"], "mqtt.internal-server": "tcp://127.0.0.1:0", "mqtt.server": "tcp://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize(
+    ("values", "modules", "loaded"),
+    [
+        ({**BUS_ONLY, "metrics.enabled": False}, METRICS, []),
+        ({**BUS_ONLY, "metrics.enabled": True, "metrics.port": 0}, METRICS, sorted(METRICS)),
+        ({**BUS_ONLY, "mqtt.mode": 2}, BROKER, []),
+        ({**BUS_ONLY, "mqtt.mode": 0}, BROKER, sorted(BROKER)),
+    ],
+    ids=["metrics off", "metrics on", "external broker only", "embedded broker"],
+)
+def test_an_edge_loads_only_the_libraries_its_configuration_uses(
+    values: dict[str, object], modules: tuple[str, ...], loaded: list[str]
+) -> None:
+    program = STARTED_EDGE.format(values=values, modules=modules)
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(loaded)

@@ -17,8 +17,8 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from actors.bus.broker import EmbeddedBroker, EmbeddedMqttBroker
 from actors.bus.mqtt import MqttClient, MqttConnected, MqttConnectionLost, MqttMessageReceived, PahoMqttClient
 from actors.bus.settings import BusSettings
 from actors.bus.topics import (
@@ -38,6 +38,9 @@ from kubeedge_actors.handover import Handover
 from kubeedge_actors.message import Content, Json, Message
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.router import Router
+
+if TYPE_CHECKING:
+    from actors.bus.broker.server import EmbeddedBroker
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +117,7 @@ class BusActor(ModuleActor):
     ) -> None:
         super().__init__(router, config, name=name, group=group)
         self.settings = settings = BusSettings.from_config(self.module_config)
-        self.broker = broker if broker is not None or settings.broker is None else EmbeddedMqttBroker(settings.broker)
+        self.broker = broker if broker is not None or settings.broker is None else _embedded_broker(settings)
         self.clients = list(clients) if clients is not None else default_clients(settings)
         max_wait_s = settings.reconnect_max_interval_s
         self.links: dict[str, _Link] = {}
@@ -264,6 +267,14 @@ def default_clients(settings: BusSettings) -> list[MqttClient]:
     if settings.uses_external_broker:
         clients.append(PahoMqttClient(EXTERNAL, settings.external_server, queue_limit=queue_limit))
     return clients
+
+
+def _embedded_broker(settings: BusSettings) -> EmbeddedBroker:
+    """Ours, in ``mqtt.mode`` 0 and 1; imported here so that mode 2 never loads it (nor asyncio)."""
+    from actors.bus.broker.server import EmbeddedMqttBroker  # noqa: PLC0415 - mode 2 never loads it
+
+    assert settings.broker is not None
+    return EmbeddedMqttBroker(settings.broker)
 
 
 def _topic_of(message: Message) -> str:

@@ -46,8 +46,25 @@ CONNECTION_EVENT_GROUPS: tuple[str, ...] = (Group.META, Group.TWIN, Group.BUS)
 #: Batches of frames (each at most 256) read from the cloud and not yet handled; beyond this
 #: the reader's batches are dropped and counted.
 INBOUND_LIMIT = 1_000
-_JITTER = 0.3
+#: Each redial wait is spread uniformly over [wait·(1-jitter), wait]: at the cap, over
+#: [heartbeat, 2 × heartbeat], so a thousand edges that lost the same cloud do not dial in step.
+REDIAL_JITTER = 0.5
+#: Recent redial waits, kept for tests and the link benchmark.
+_KEPT_DELAYS = 64
 _WARN_INTERVAL_S = 10.0
+
+
+def redial_cap_s(max_interval_s: float, heartbeat_s: float) -> float:
+    """The longest redial wait: ``edgehub.reconnect.max-interval``, but never over 2 × heartbeat,
+    the original's fixed wait after a lost link (docs/protocol.md#3.5)."""
+    return min(max_interval_s, 2 * heartbeat_s)
+
+
+def redial_backoff(initial_s: float, max_interval_s: float, heartbeat_s: float) -> Backoff:
+    """The hub's redial schedule (docs/protocol.md#3.3): ``initial_s`` doubling up to
+    :func:`redial_cap_s`, each wait jittered down by up to :data:`REDIAL_JITTER`."""
+    cap = redial_cap_s(max_interval_s, heartbeat_s)
+    return Backoff(initial_s=min(initial_s, cap), max_s=cap, jitter=REDIAL_JITTER)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class HubSettings:
     link: LinkSettings
     reconnect_initial_s: float
     reconnect_max_s: float
+    heartbeat_s: float
     #: A link that held this long (one heartbeat) is not part of a streak of failures.
     stable_after_s: float
     outbox_size: int
@@ -67,6 +85,7 @@ class HubSettings:
             link=LinkSettings.from_config(config),
             reconnect_initial_s=config["edgehub.reconnect.initial-interval"],
             reconnect_max_s=config["edgehub.reconnect.max-interval"],
+            heartbeat_s=config["edgehub.controller.heartbeat"],
             stable_after_s=config["edgehub.controller.heartbeat"],
             outbox_size=config["edgehub.outbox-size"],
         )
@@ -168,7 +187,7 @@ class HubActor(ModuleActor):
         super().__init__(router, config, **kwargs)
         self._settings = settings = HubSettings.from_config(self.module_config)
         self._dialer: CloudDialer = dialer if dialer is not None else WebsocketDialer(settings.link)
-        self._backoff = Backoff(initial_s=settings.reconnect_initial_s, max_s=settings.reconnect_max_s, jitter=_JITTER)
+        self._backoff = redial_backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.heartbeat_s)
         self._view = cloud_connection_view(router)
         self._outbox: deque[str] = deque()
         self._to_cloud: list[str] = []  # encoded this turn, for FlushToCloud
@@ -194,6 +213,7 @@ class HubActor(ModuleActor):
         self.refused_count = 0
         self.stale_event_count = 0
         self.unrouted_counts: Counter[str] = Counter()
+        self.redial_delays: deque[float] = deque(maxlen=_KEPT_DELAYS)  # the latest waits before a redial
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -359,7 +379,7 @@ class HubActor(ModuleActor):
     def _dial_failed(self, reason: str) -> None:
         self._dial_failures += 1
         self.dial_failure_count += 1
-        delay = self._backoff.next_delay()
+        delay = self._next_delay()
         # One line per state change: the first failure is a warning, the retries are debug.
         log = logger.warning if self._dial_failures == 1 else logger.debug
         log("hub: cannot connect to the cloud at %s: %s; retrying in %.1f s", self._dialer.url, reason, delay)
@@ -378,7 +398,7 @@ class HubActor(ModuleActor):
         self._settle(link.take_unsent())
         if time.monotonic() - self._connected_at >= self._settings.stable_after_s:
             self._backoff.reset()  # a link that held is not part of a failure streak
-        delay = self._backoff.next_delay()
+        delay = self._next_delay()
         logger.warning("hub: lost the cloud (generation %d): %s; redialling in %.1f s", event.generation, event.reason, delay)
         self._publish_connection(False)
         self.module_tell_later(delay, DialCloud(self._generation + 1))
@@ -457,6 +477,11 @@ class HubActor(ModuleActor):
         }
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _next_delay(self) -> float:
+        delay = self._backoff.next_delay()
+        self.redial_delays.append(delay)
+        return delay
 
     def _publish_connection(self, connected: bool) -> CloudState:
         state = self._view.publish(connected)  # first: whoever handles what follows reads this state, or a newer one

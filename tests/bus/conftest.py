@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from actors.bus.broker import BrokerSettings, EmbeddedMqttBroker
+from actors.bus.broker import BrokerSettings
+from actors.bus.broker.server import EmbeddedMqttBroker
 from tests.services import free_port
 
 StartBroker = Callable[..., EmbeddedMqttBroker]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.bus.broker import EmbeddedMqttBroker
+from actors.bus.broker.server import EmbeddedMqttBroker
 from tests.bus.conftest import StartBroker
 from tests.bus.paho_client import PahoClient
 from tests.bus.raw_mqtt import (

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.bus.broker import EmbeddedMqttBroker
+from actors.bus.broker.server import EmbeddedMqttBroker
 from kubeedge_actors.testing import wait_until
 from tests.services import service_missing
 

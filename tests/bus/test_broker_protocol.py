@@ -6,7 +6,7 @@ from __future__ import annotations
 import paho.mqtt.client as paho
 import pytest
 
-from actors.bus.broker import EmbeddedMqttBroker
+from actors.bus.broker.server import EmbeddedMqttBroker
 from tests.bus.conftest import StartBroker
 from tests.bus.paho_client import PahoClient
 from tests.bus.raw_mqtt import (

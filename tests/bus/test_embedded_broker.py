@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from actors.bus.broker import BrokerSettings, EmbeddedBrokerError, EmbeddedMqttBroker
-from actors.bus.broker.server import EmbeddedBroker
+from actors.bus.broker import BrokerSettings
+from actors.bus.broker.server import EmbeddedBroker, EmbeddedBrokerError, EmbeddedMqttBroker
 from actors.bus.settings import BusSettings
 from actors.keys import edge_defaults
 from tests.integration.twin_device_app import DeviceApp

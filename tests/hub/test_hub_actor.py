@@ -125,8 +125,24 @@ def test_failed_dials_are_retried_after_growing_jittered_waits_capped_at_the_max
 
     nominal = [1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]
     assert len(waits) == len(nominal)
-    assert all(0.7 * n - 0.02 <= w <= n + 0.02 for w, n in zip(waits, nominal, strict=True)), waits
+    assert all(0.5 * n - 0.02 <= w <= n + 0.02 for w, n in zip(waits, nominal, strict=True)), waits
     assert len({round(w, 2) for w in waits[2:]}) > 1  # spread out, not in step with other edges
+
+
+def test_redial_waits_after_lost_links_never_exceed_two_heartbeats() -> None:
+    dialer = FakeDialer().accept(7)
+    harness = start_hub(dialer, **{"edgehub.controller.heartbeat": 2.0, "edgehub.reconnect.max-interval": 30.0})
+
+    for generation in range(1, 7):  # each link lost at once: one streak of failures
+        dialer.link.lose("connection reset by peer")
+        harness.run_pending()
+        while dialer.dial_count == generation:
+            harness.advance(0.05)
+
+    waits = list(harness.actor.redial_delays)
+    assert len(waits) == 6
+    assert all(w <= 4.0 for w in waits), waits
+    assert all(w >= 2.0 for w in waits[3:]), waits  # 1, 2, 4 nominal, then capped at 2 × heartbeat
 
 
 def test_a_lost_connection_tells_the_others_and_redials() -> None:
@@ -378,8 +394,8 @@ def test_only_the_first_of_a_streak_of_failed_dials_is_a_warning(caplog: pytest.
 
     with caplog.at_level(logging.DEBUG, logger="actors.hub.actor"):
         harness = start_hub(dialer)
-        for _ in range(100):
-            harness.advance(0.1)  # dials at 0 s and after waits of ≤ 1, ≤ 2, ≤ 4 s; the fifth is > 10 s away
+        for _ in range(72):
+            harness.advance(0.1)  # dials at 0 s and after waits of ≤ 1, ≤ 2, ≤ 4 s (≤ 7 s); the fifth ≥ 7.5 s
 
     failures = [r for r in caplog.records if "cannot connect to the cloud" in r.getMessage()]
     assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]

@@ -208,3 +208,12 @@ def test_loading_waits_for_another_programs_exclusive_lock(delete_mode: SqliteTw
 
     writer.join()
     assert list(devices) == ["d1"]
+
+
+def test_the_twin_and_attribute_rows_are_indexed_by_device_and_name_without_a_unique_constraint(store: SqliteTwinStore) -> None:
+    with sqlite3.connect(store.path) as connection:
+        rows = connection.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE '%deviceid_name'")
+        indexes = {name: (table, sql) for name, table, sql in rows}
+
+    assert set(indexes) == {"device_twin_deviceid_name", "device_attr_deviceid_name"}
+    assert all("UNIQUE" not in sql and '("deviceid", "name")' in sql for _table, sql in indexes.values()), indexes

@@ -11,6 +11,8 @@ bus, go on.
 from __future__ import annotations
 
 from actors.bus.broker.core import BrokerSettings
-from actors.bus.broker.server import EmbeddedBroker, EmbeddedBrokerError, EmbeddedMqttBroker
 
-__all__ = ["BrokerSettings", "EmbeddedBroker", "EmbeddedBrokerError", "EmbeddedMqttBroker"]
+# The server (EmbeddedMqttBroker, on asyncio) is imported from actors.bus.broker.server where
+# it is used: an edge in mqtt.mode 2 never loads it.
+
+__all__ = ["BrokerSettings"]

@@ -5,7 +5,7 @@ here. :class:`Prober` runs every probe edged has on a fixed few threads::
 
     actor thread ── ProbeDue (a scheduler timer) ──► Prober.submit
         exec:            a pool of ``exec_workers`` threads, each a Docker exec with the timeout
-        httpGet, tcpSocket: one asyncio loop on one thread, any number at once
+        httpGet, tcpSocket: one asyncio loop on one thread, any number at once (netprobes.py)
     ◄── ProbeDone (module_tell_self) ── the result, handed over as a message
 
 :class:`ContainerProbes` is what edged keeps about the probes of one running container (in
@@ -16,7 +16,6 @@ worker, blocking, through :func:`run_handler`.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import itertools
 import logging
@@ -26,11 +25,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from actors.edged.errors import ContainerNotFoundError, ContainerRuntimeError, RuntimeUnavailableError
 from actors.edged.model import ContainerRuntime
 from actors.edged.podspec_lifecycle import ContainerLifecycle, Handler, Probe
 from kubeedge_actors.scheduler import TimerHandle
+
+if TYPE_CHECKING:
+    from actors.edged.netprobes import NetworkProbeLoop
 
 logger = logging.getLogger(__name__)
 
@@ -78,36 +81,6 @@ def run_handler(runtime: ContainerRuntime, container_id: str, handler: Handler, 
     return _http_outcome(handler, code)
 
 
-async def run_network_handler(handler: Handler, host: str, timeout_s: float) -> ProbeOutcome:
-    """An httpGet or tcpSocket probe on the prober's asyncio loop."""
-    target = handler.host or host or "127.0.0.1"
-    try:
-        return await asyncio.wait_for(_network(handler, target), timeout_s)
-    except TimeoutError:
-        return ProbeOutcome(False, f"{handler.describe()}: timed out after {timeout_s:g}s")
-    except (OSError, ValueError) as exc:
-        return ProbeOutcome(False, f"{handler.describe()}: {exc or type(exc).__name__}")
-
-
-async def _network(handler: Handler, target: str) -> ProbeOutcome:
-    ssl_context = _insecure_context() if handler.scheme == "HTTPS" and handler.kind == "httpGet" else None
-    reader, writer = await asyncio.open_connection(target, handler.port, ssl=ssl_context)
-    try:
-        if handler.kind == "tcpSocket":
-            return ProbeOutcome(True)
-        headers = {"Host": f"{target}:{handler.port}", "User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "close"}
-        headers.update(dict(handler.headers))
-        request = f"GET {handler.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        writer.write(request.encode("latin-1"))
-        await writer.drain()
-        status_line = (await reader.readline()).decode("latin-1").split()
-        if len(status_line) < 2 or not status_line[1].isdigit():
-            return ProbeOutcome(False, f"{handler.describe()}: not an HTTP answer")
-        return _http_outcome(handler, int(status_line[1]))
-    finally:
-        writer.close()
-
-
 def _http_outcome(handler: Handler, code: int) -> ProbeOutcome:
     # The kubelet: 200 <= code < 400 is success (a redirect it does not follow counts too).
     if 200 <= code < 400:
@@ -150,8 +123,7 @@ class Prober:
         self._runtime = runtime
         self._exec_workers = exec_workers
         self._pool: ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._network: NetworkProbeLoop | None = None
         self._lock = threading.Lock()
         number = next(_PROBERS)
         self._names = (f"edged-prober-exec-{number}", f"edged-prober-net-{number}")
@@ -162,20 +134,17 @@ class Prober:
             pool = self._exec_pool()
             future = pool.submit(run_handler, self._runtime, container_id, handler, host, probe.timeout_s)
         else:
-            loop = self._network_loop()
-            future = asyncio.run_coroutine_threadsafe(run_network_handler(handler, host, probe.timeout_s), loop)
+            future = self._network_loop().submit(handler, host, probe.timeout_s)
         future.add_done_callback(lambda f: done(_result(f, handler)))
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-            loop, self._loop = self._loop, None
-            thread, self._thread = self._thread, None
+            network, self._network = self._network, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=2.0)
+        if network is not None:
+            network.close()
 
     def thread_count(self) -> int:
         """This prober's threads alive now (at most ``exec_workers`` + 1)."""
@@ -188,27 +157,14 @@ class Prober:
                 self._pool = ThreadPoolExecutor(self._exec_workers, thread_name_prefix=self._names[0])
             return self._pool
 
-    def _network_loop(self) -> asyncio.AbstractEventLoop:
+    def _network_loop(self) -> NetworkProbeLoop:
         with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=_run_loop, args=(loop,), name=self._names[1], daemon=True)
-                self._thread.start()
-                self._loop = loop
-            return self._loop
+            if self._network is None:
+                # Imported here: asyncio is loaded only by an edge that has network probes.
+                from actors.edged.netprobes import NetworkProbeLoop  # noqa: PLC0415 - asyncio with the first network probe
 
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:  # probes still under way end as cancelled (their results go nowhere: edged stopped)
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
+                self._network = NetworkProbeLoop(self._names[1])
+            return self._network
 
 
 def _result(future: Future[ProbeOutcome], handler: Handler) -> ProbeOutcome:
@@ -301,5 +257,4 @@ __all__ = [
     "ProbeView",
     "Prober",
     "run_handler",
-    "run_network_handler",
 ]

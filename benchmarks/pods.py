@@ -21,8 +21,14 @@
   the same database: start → all ``--burst`` pods Running at the hub again;
   ``restart_vs_raw_docker`` is that over ``raw_docker_100_s``.
 
+- ``logs_first_line_ms``: a cloud-side log request (what ``ctl logs`` sends) → its first line,
+  through a real cloud hub, edge process and Docker, against ``docker_logs_first_line_ms`` (the
+  same container's ``docker logs --tail 1`` next door, same run): ``logs_vs_docker_p50``. The
+  measurement is ``benchmarks/streams.py``'s, which has the other stream figures.
+
 Needs a running Docker Engine (``scripts/test`` or ``scripts/edge`` start one as root).
-Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30] [--probe-pods 100] [--probe-seconds 20] [--burst 100]``
+Usage: ``python benchmarks/pods.py [--pods 20] [--idle-pods 50] [--idle-seconds 30] [--probe-pods 100]
+[--probe-seconds 20] [--burst 100] [--log-rounds 30]``
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from actors.keys import edge_defaults
 from actors.protocol import Group, Module
 from actors.testing import cloud_message
 from benchmarks.processes import proc_rss_mb
+from benchmarks.streams import logs_first_line_figures
 from examples.busybox_image import ensure_busybox_image
 from kubeedge_actors import Message, ModuleActor, Router, Runtime
 from tests.services import BUSYBOX_IMAGE
@@ -145,6 +152,7 @@ def main() -> int:
     parser.add_argument("--probe-pods", type=int, default=100)
     parser.add_argument("--probe-seconds", type=float, default=20.0)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--log-rounds", type=int, default=30)
     args = parser.parse_args()
     burst = burst_and_restart(docker.APIClient(), args.burst)  # first: its own edge, alone on the machine's Docker
 
@@ -186,13 +194,16 @@ def main() -> int:
                 with contextlib.suppress(docker.errors.NotFound):  # edged may be removing it too
                     client.remove_container(row["Id"], force=True)
         shutil.rmtree(root, ignore_errors=True)
+    # Last: it runs a cloud hub in this process, which would count in the figures above.
+    logs = " ".join(f"{name}={value:.2f}" for name, value in logs_first_line_figures(args.log_rounds).items())
     edged_p50, raw_p50 = statistics.median(rounds.edged_s), statistics.median(rounds.raw_s)
     print(f"{args.pods} pods: edged insert→Running p50 {edged_p50 * 1000:.0f} ms; bare create+start p50 {raw_p50 * 1000:.0f} ms")
     print(
         f"pod_running_p50_ms={edged_p50 * 1000:.1f} pod_vs_raw_docker_p50={edged_p50 / raw_p50:.2f} "
         f"idle_rss_mb_{args.idle_pods}_pods={rss:.1f} idle_cpu_pct_{args.idle_pods}_pods={cpu_pct:.2f} "
         f"probe_overhead_cpu_pct_{args.probe_pods}={probed_pct - plain_pct:.2f} "
-        f"cpu_pct_{args.probe_pods}_pods_without_probes={plain_pct:.2f} cpu_pct_{args.probe_pods}_pods_with_probes={probed_pct:.2f} {burst}"
+        f"cpu_pct_{args.probe_pods}_pods_without_probes={plain_pct:.2f} cpu_pct_{args.probe_pods}_pods_with_probes={probed_pct:.2f} "
+        f"{burst} {logs}"
     )
     return 0
 

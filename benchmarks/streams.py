@@ -201,6 +201,19 @@ def main() -> int:
     parser.add_argument("--acks", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each log rate is measured")
     args = parser.parse_args()
+    figures = measure(args.rounds, args.acks, args.seconds)
+    print(" ".join(f"{name}={value:.2f}" for name, value in figures.items()))
+    return 0
+
+
+def logs_first_line_figures(rounds: int = 30) -> dict[str, float]:
+    """Only the first-line figures (``benchmarks/pods.py`` quotes them beside its own)."""
+    figures = measure(rounds, acks=0, seconds=0.0)
+    return {name: figures[name] for name in ("logs_first_line_ms", "docker_logs_first_line_ms", "logs_vs_docker_p50")}
+
+
+def measure(rounds: int, acks: int, seconds: float) -> dict[str, float]:
+    """Every figure of this benchmark; with ``acks`` 0 the ack and rate figures are left out."""
     client = docker.from_env(timeout=60)
     ensure_busybox_image(client.api, BUSYBOX_IMAGE)
     with tempfile.TemporaryDirectory() as folder, Scenario(Path(folder), client, in_process_cloud=True) as scenario:
@@ -223,7 +236,7 @@ def main() -> int:
         baseline: list[float] = []
         execs: list[float] = []
         docker_execs: list[float] = []
-        for index in range(args.rounds):
+        for index in range(rounds):
             measures = [
                 lambda: ours.append(first_line_ms(f"{api}/quiet/log?tailLines=1")),
                 lambda: baseline.append(docker_first_line_ms(client, quiet.id)),
@@ -233,21 +246,27 @@ def main() -> int:
             for measure in measures if index % 2 == 0 else reversed(measures):
                 measure()
 
-        idle = clock.round_trips_ms(cloud, scenario.node_id, args.acks, "idle")
+        if acks == 0:
+            return {
+                "logs_first_line_ms": p50(ours),
+                "docker_logs_first_line_ms": p50(baseline),
+                "logs_vs_docker_p50": p50(ours) / p50(baseline),
+            }
+        idle = clock.round_trips_ms(cloud, scenario.node_id, acks, "idle")
         follower = Follower(f"{api}/chatty/log?follow=true")
         follower.start()
         deadline = time.monotonic() + 30
         while follower.bytes < 200_000 and time.monotonic() < deadline:  # flowing before the clock starts
             time.sleep(0.05)
-        streaming = clock.round_trips_ms(cloud, scenario.node_id, args.acks, "busy")
-        ours_rate = mb_per_s(lambda: follower.bytes, args.seconds)
+        streaming = clock.round_trips_ms(cloud, scenario.node_id, acks, "busy")
+        ours_rate = mb_per_s(lambda: follower.bytes, seconds)
         follower.stop.set()
         if follower.response is not None:
             follower.response.close()
         [chatty] = scenario.running_containers("chatty")
-        docker_rate = docker_follow_mb_per_s(client, chatty.id, args.seconds)
+        docker_rate = docker_follow_mb_per_s(client, chatty.id, seconds)
 
-    figures = {
+    return {
         "logs_first_line_ms": p50(ours),
         "docker_logs_first_line_ms": p50(baseline),
         "logs_vs_docker_p50": p50(ours) / p50(baseline),
@@ -261,8 +280,6 @@ def main() -> int:
         "docker_follow_mb_per_s": docker_rate,
         "stream_vs_docker_follow": ours_rate / docker_rate,
     }
-    print(" ".join(f"{name}={value:.2f}" for name, value in figures.items()))
-    return 0
 
 
 if __name__ == "__main__":

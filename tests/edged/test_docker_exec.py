@@ -17,7 +17,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture
 def container(docker_client: Any, busybox_image: str) -> Iterator[Any]:
     node = f"exec-{uuid.uuid4().hex[:8]}"
-    running = docker_client.containers.run(busybox_image, ["sleep", "600"], detach=True, labels={NODE_ID_LABEL: node})
+    running = docker_client.containers.run(busybox_image, ["sleep", "600"], detach=True, labels={NODE_ID_LABEL: node}, network_mode="host")
     yield running
     running.remove(force=True, v=True)
 

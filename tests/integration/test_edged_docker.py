@@ -160,7 +160,9 @@ def test_containers_are_adopted_after_an_edged_restart_not_duplicated(node: Edge
 
 def test_containers_of_another_node_are_left_alone(node: EdgeNode, docker_client: Any, busybox_image: str) -> None:
     labels = {"io.kubernetes.pod.uid": "someone-elses", "io.kubeedge-actors.node-id": "another-node"}
-    foreign = docker_client.containers.run(busybox_image, ["sleep", "60"], labels=labels, detach=True, name=f"foreign-{node.node_id}")
+    foreign = docker_client.containers.run(
+        busybox_image, ["sleep", "60"], labels=labels, detach=True, name=f"foreign-{node.node_id}", network_mode="host"
+    )
     try:
         node.start_edged()
         node.send("insert", make_pod())

@@ -40,7 +40,8 @@ IMAGE_TOOL = REPO / "examples" / "busybox_image.py"
 def test_the_image_command_imports_an_image_that_runs_and_then_keeps_it(tmp_path: Path, docker_client: Any, image_reference: str) -> None:
     first = run(tmp_path, sys.executable, str(IMAGE_TOOL), image_reference)
     again = run(tmp_path, sys.executable, str(IMAGE_TOOL), image_reference)
-    said = docker_client.containers.run(image_reference, ["sh", "-c", "echo hello from $(basename $(readlink /bin/cat))"], remove=True)
+    command = ["sh", "-c", "echo hello from $(basename $(readlink /bin/cat))"]
+    said = docker_client.containers.run(image_reference, command, remove=True, network_mode="host")  # as pods run
 
     assert (first.returncode, first.stdout) == (0, f"imported {image_reference}\n"), first.stderr
     assert (again.returncode, again.stdout) == (0, f"kept {image_reference} (--force imports it again)\n")

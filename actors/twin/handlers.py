@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -60,6 +61,32 @@ class Effects:
 
     def publish(self, topic: str, document: Mapping[str, Any]) -> None:
         self.publishes.append((topic, to_json_bytes(document)))
+
+
+@dataclass
+class MembershipPlan:
+    """A membership message, parsed, and what of it is still to apply (docs/protocol.md#5.6).
+
+    The actor applies it slice by slice (:meth:`DeviceTwins.membership_slice`), each slice one
+    transaction, so a large membership never builds all its rows and publishes at once.
+
+    Attributes:
+        added: devices still to add (or update), in the cloud's order.
+        removed: ``(id, as listed)`` of devices still to remove.
+        listed_ids: for a membership *detail*: every listed id; once ``added`` is empty, the
+            members not listed are removed (None for an update).
+    """
+
+    added: deque[DeviceRequest]
+    removed: deque[tuple[str, Mapping[str, Any]]]
+    listed_ids: frozenset[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.added) + len(self.removed)
+
+    @property
+    def done(self) -> bool:
+        return not self.added and not self.removed and self.listed_ids is None
 
 
 def device_topic(device_id: str, suffix: str) -> str:
@@ -198,26 +225,44 @@ class DeviceTwins:
     # --- from the cloud -----------------------------------------------------------------------
 
     def membership_updated(self, payload: Payload) -> Effects:
-        """Devices added to and removed from this node (docs/protocol.md#5.6)."""
-        effects = Effects()
-        document = parse_json_object(payload, "the membership update")
-        added, removed = parse_devices(document, "added_devices"), parse_devices(document, "removed_devices")
-        for request in added:
-            self._add_member(effects, request)
-        for request in removed:
-            self._remove_member(effects, request.id, request.listed)
-        return effects
+        """Devices added to and removed from this node (docs/protocol.md#5.6), all at once."""
+        return self.membership_slice(self.membership_update_plan(payload), None)
 
     def membership_detail(self, payload: Payload) -> Effects:
-        """Every member of this node: listed ones added, the others removed (docs/protocol.md#5.6)."""
-        effects = Effects()
+        """Every member of this node: listed ones added, the others removed (docs/protocol.md#5.6), all at once."""
+        return self.membership_slice(self.membership_detail_plan(payload), None)
+
+    @staticmethod
+    def membership_update_plan(payload: Payload) -> MembershipPlan:
+        """A membership update, parsed; refused whole (TwinRequestError) before anything is applied."""
+        document = parse_json_object(payload, "the membership update")
+        added, removed = parse_devices(document, "added_devices"), parse_devices(document, "removed_devices")
+        return MembershipPlan(deque(added), deque((request.id, request.listed) for request in removed))
+
+    @staticmethod
+    def membership_detail_plan(payload: Payload) -> MembershipPlan:
+        """A membership detail, parsed; refused whole (TwinRequestError) before anything is applied."""
         listed = parse_devices(parse_json_object(payload, "the membership detail"), "devices")
-        for request in listed:
-            self._add_member(effects, request)
-        listed_ids = {request.id for request in listed}
-        for device_id in sorted(self.devices):
-            if device_id not in listed_ids:
-                self._remove_member(effects, device_id, {"id": device_id})
+        return MembershipPlan(deque(listed), deque(), frozenset(request.id for request in listed))
+
+    def membership_slice(self, plan: MembershipPlan, limit: int | None) -> Effects:
+        """The next ``limit`` devices of ``plan`` (all when None) as one :class:`Effects`; the
+        plan keeps the rest. Each slice reads the map as the slices before it left it."""
+        effects = Effects()
+        budget = len(plan) if limit is None else limit
+        while budget > 0 and plan.added:
+            self._add_member(effects, plan.added.popleft())
+            budget -= 1
+        if not plan.added and plan.listed_ids is not None:
+            # A detail's adds are all applied: the members it does not list go (ids sorted).
+            listed_ids, plan.listed_ids = plan.listed_ids, None
+            plan.removed.extend((device_id, {"id": device_id}) for device_id in sorted(self.devices) if device_id not in listed_ids)
+            if limit is None:
+                budget = len(plan.removed)
+        while budget > 0 and plan.removed:
+            device_id, listed = plan.removed.popleft()
+            self._remove_member(effects, device_id, listed)
+            budget -= 1
         return effects
 
     def attributes_updated(self, device_id: str, payload: Payload) -> Effects:
@@ -298,4 +343,4 @@ def _has_expected(twin: Twin) -> bool:
     return not twin.deleted and twin.expected is not None
 
 
-__all__ = ["DeviceTwins", "Effects", "cloud_message", "device_topic", "error_result", "membership_detail_request"]
+__all__ = ["DeviceTwins", "Effects", "MembershipPlan", "cloud_message", "device_topic", "error_result", "membership_detail_request"]

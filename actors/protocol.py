@@ -455,9 +455,9 @@ __all__ += ["STREAM_MAX_CHUNK_BYTES", "STREAM_MAX_WINDOW", "STREAM_OPERATIONS", 
 
 #: A ``query`` on this resource, sent to ``eventbus`` with ``send_sync``, is answered (a
 #: ``response``, content ``{"waiting": n}``) once everything the bus was handed before it is
-#: taken by its MQTT clients and no connected client holds more than ``PUBLISH_QUEUE_LOW_MARK``
-#: publishes waiting: the twin hands over a large membership slice by slice behind it.
+#: taken by its MQTT clients and no connected client holds more than a quarter of
+#: ``mqtt.inbound-queue-size`` publishes unsent: the twin hands over a large membership slice by
+#: slice behind it.
 PUBLISH_QUEUE_RESOURCE = "publish/queue"
-PUBLISH_QUEUE_LOW_MARK = 1_000
 
-__all__ += ["PUBLISH_QUEUE_LOW_MARK", "PUBLISH_QUEUE_RESOURCE"]
+__all__ += ["PUBLISH_QUEUE_RESOURCE"]

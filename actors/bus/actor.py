@@ -29,7 +29,7 @@ from actors.bus.topics import (
     payload_of,
 )
 from actors.keys import EDGE_KEYS
-from actors.protocol import PUBLISH_QUEUE_LOW_MARK, PUBLISH_QUEUE_RESOURCE, Group, Module, Operation
+from actors.protocol import PUBLISH_QUEUE_RESOURCE, Group, Module, Operation
 from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
@@ -95,7 +95,7 @@ class BusActor(ModuleActor):
         ``topic``. ``get_result`` on ``auth_info``: publish the content's JSON to
         ``$hw/events/node/<node-id>/authInfo/get/result``. ``query`` on ``publish/queue``
         (``send_sync``, in-process: the twin's flow control, docs/architecture.md#4.4): answered
-        once no connected client holds more than ``PUBLISH_QUEUE_LOW_MARK`` publishes waiting.
+        once no connected client holds more than :attr:`publish_low_mark` publishes unsent.
         Anything else is rejected.
     Produces:
         for each MQTT message on a subscription (docs/protocol.md#4.4): source ``bus``, group ``user``,
@@ -138,6 +138,9 @@ class BusActor(ModuleActor):
         self.inbound: Handover[MqttMessageReceived] = Handover(self.module_tell_self, settings.inbound_queue_size, "bus: mqtt inbound")
         self.queue_queries: list[Message] = []  # publish-queue queries held until the queues drain
         self._queue_check_pending = False
+        #: A quarter of what a client queues before it refuses: room for a slice of the twin's
+        #: publishes and the device apps' answers behind it.
+        self.publish_low_mark = max(1, settings.inbound_queue_size // 4)
         self.published = 0
         self.publish_failures = 0
         self.received = 0
@@ -195,7 +198,7 @@ class BusActor(ModuleActor):
 
     def _answer_queue_queries(self) -> None:
         waiting = self.publishes_waiting()
-        if waiting > PUBLISH_QUEUE_LOW_MARK:
+        if waiting > self.publish_low_mark:
             if not self._queue_check_pending:
                 self._queue_check_pending = True
                 self.module_tell_later(QUEUE_CHECK_S, CheckPublishQueue())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from actors.bus.actor import QUEUE_CHECK_S, BusActor
 from actors.bus.mqtt import PahoMqttClient
 from actors.keys import edge_defaults
-from actors.protocol import PUBLISH_QUEUE_LOW_MARK, PUBLISH_QUEUE_RESOURCE
+from actors.protocol import PUBLISH_QUEUE_RESOURCE
 from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message, wait_until
 from tests.bus.conftest import StartBroker
@@ -38,20 +38,20 @@ def test_the_publish_queue_query_is_answered_at_once_when_the_queues_have_room()
     client = FakeMqttClient()
     harness = bus_with(client)
     connect(harness, client)
-    client.queued = PUBLISH_QUEUE_LOW_MARK
+    client.queued = harness.actor.publish_low_mark
     query = queue_query()
 
     harness.deliver(query)
 
     [answer] = answers(harness)
-    assert (answer.parent_id, answer.operation, answer.content) == (query.id, "response", {"waiting": PUBLISH_QUEUE_LOW_MARK})
+    assert (answer.parent_id, answer.operation, answer.content) == (query.id, "response", {"waiting": 2_500})  # a quarter of 10,000
 
 
 def test_the_publish_queue_query_waits_while_a_connected_client_holds_more_than_the_low_mark() -> None:
     client = FakeMqttClient()
     harness = bus_with(client)
     connect(harness, client)
-    client.queued = PUBLISH_QUEUE_LOW_MARK + 1
+    client.queued = harness.actor.publish_low_mark + 1
     first, second = queue_query(), queue_query()
 
     harness.deliver(first)

@@ -23,9 +23,11 @@ from actors.twin.model import (
     DeviceRequest,
     Twin,
     TwinRequestError,
+    device_bodies,
     event_id_of,
     get_field,
     parse_attr_requests,
+    parse_device,
     parse_devices,
     parse_json_object,
     parse_twin_requests,
@@ -71,15 +73,19 @@ class MembershipPlan:
     transaction, so a large membership never builds all its rows and publishes at once.
 
     Attributes:
-        added: devices still to add (or update), in the cloud's order.
+        added: devices still to add (or update), in the cloud's order: ``(where, body)``,
+            checked whole when the message came, parsed a slice at a time.
         removed: ``(id, as listed)`` of devices still to remove.
         listed_ids: for a membership *detail*: every listed id; once ``added`` is empty, the
             members not listed are removed (None for an update).
     """
 
-    added: deque[DeviceRequest]
+    added: deque[tuple[str, Mapping[str, Any]]]
     removed: deque[tuple[str, Mapping[str, Any]]]
     listed_ids: frozenset[str] | None = None
+    #: The decoded message, kept whole until the last slice: freed piece by piece, its memory
+    #: would be reused by the devices the slices add, and stay held by them (fragmentation).
+    message: Any = None
 
     def __len__(self) -> int:
         return len(self.added) + len(self.removed)
@@ -236,14 +242,17 @@ class DeviceTwins:
     def membership_update_plan(payload: Payload) -> MembershipPlan:
         """A membership update, parsed; refused whole (TwinRequestError) before anything is applied."""
         document = parse_json_object(payload, "the membership update")
-        added, removed = parse_devices(document, "added_devices"), parse_devices(document, "removed_devices")
-        return MembershipPlan(deque(added), deque((request.id, request.listed) for request in removed))
+        added = deque((f"added_devices[{index}].", body) for index, body in device_bodies(document, "added_devices"))
+        removed = parse_devices(document, "removed_devices")
+        return MembershipPlan(added, deque((request.id, request.listed) for request in removed), message=document)
 
     @staticmethod
     def membership_detail_plan(payload: Payload) -> MembershipPlan:
         """A membership detail, parsed; refused whole (TwinRequestError) before anything is applied."""
-        listed = parse_devices(parse_json_object(payload, "the membership detail"), "devices")
-        return MembershipPlan(deque(listed), deque(), frozenset(request.id for request in listed))
+        document = parse_json_object(payload, "the membership detail")
+        listed = device_bodies(document, "devices")
+        added = deque((f"devices[{index}].", body) for index, body in listed)
+        return MembershipPlan(added, deque(), frozenset(body["id"] for _, body in listed), message=document)
 
     def membership_slice(self, plan: MembershipPlan, limit: int | None) -> Effects:
         """The next ``limit`` devices of ``plan`` (all when None) as one :class:`Effects`; the
@@ -251,7 +260,8 @@ class DeviceTwins:
         effects = Effects()
         budget = len(plan) if limit is None else limit
         while budget > 0 and plan.added:
-            self._add_member(effects, plan.added.popleft())
+            where, body = plan.added.popleft()
+            self._add_member(effects, parse_device(body, where))
             budget -= 1
         if not plan.added and plan.listed_ids is not None:
             # A detail's adds are all applied: the members it does not list go (ids sorted).
@@ -263,6 +273,8 @@ class DeviceTwins:
             device_id, listed = plan.removed.popleft()
             self._remove_member(effects, device_id, listed)
             budget -= 1
+        if plan.done:
+            plan.message = None
         return effects
 
     def attributes_updated(self, device_id: str, payload: Payload) -> Effects:

@@ -109,6 +109,7 @@ class _MembershipJob:
     started_ms: int
     failed: bool = False
     slices: int = 0
+    bus_silent: bool = False  # the bus did not answer a publish-queue query (said once)
     held: deque[Message] = field(default_factory=deque)
 
 
@@ -339,10 +340,13 @@ class TwinActor(ModuleActor):
         self.module_on_reply(future, self._bus_answered)
 
     def _bus_answered(self, reply: Message | None, error: BaseException | None) -> None:
-        if error is not None:
-            logger.warning("twin: the bus did not say it took a membership slice (%s); going on", error)
-        if self.membership is not None:
-            self._membership_slice()
+        job = self.membership
+        if job is None:
+            return
+        if error is not None and not job.bus_silent:
+            job.bus_silent = True
+            logger.warning("twin: the bus did not say it took a membership slice (%s); going on without waiting for it", error)
+        self._membership_slice()
 
     def _handle_held(self, held: deque[Message]) -> None:
         """Messages held back during a membership, in order; a new membership holds the rest."""

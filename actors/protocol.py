@@ -449,3 +449,15 @@ def stream_id_of(message: Message) -> str:
 
 
 __all__ += ["STREAM_MAX_CHUNK_BYTES", "STREAM_MAX_WINDOW", "STREAM_OPERATIONS", "StreamKind", "StreamOperation", "stream_id_of"]
+
+
+# --- the twin's flow control with the bus (docs/architecture.md#4.4; in-process only) ----------
+
+#: A ``query`` on this resource, sent to ``eventbus`` with ``send_sync``, is answered (a
+#: ``response``, content ``{"waiting": n}``) once everything the bus was handed before it is
+#: taken by its MQTT clients and no connected client holds more than a quarter of
+#: ``mqtt.inbound-queue-size`` publishes unsent: the twin hands over a large membership slice by
+#: slice behind it.
+PUBLISH_QUEUE_RESOURCE = "publish/queue"
+
+__all__ += ["PUBLISH_QUEUE_RESOURCE"]

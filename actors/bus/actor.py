@@ -29,7 +29,7 @@ from actors.bus.topics import (
     payload_of,
 )
 from actors.keys import EDGE_KEYS
-from actors.protocol import Group, Module, Operation
+from actors.protocol import PUBLISH_QUEUE_RESOURCE, Group, Module, Operation
 from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 INTERNAL = "internal"
 EXTERNAL = "external"
 RECONNECT_INITIAL_S = 0.5
+QUEUE_CHECK_S = 0.01  # how often a held publish-queue query looks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,11 @@ class ReconnectBroker:
     """Timer: time to dial ``broker`` again."""
 
     broker: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPublishQueue:
+    """Timer: held publish-queue queries look at the clients' queues again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,10 @@ class BusActor(ModuleActor):
         text as UTF-8, anything else as its JSON); this includes the hub's ``node/connection``
         events (docs/protocol.md#3.9). ``message``: publish ``content["message"]`` as JSON to its
         ``topic``. ``get_result`` on ``auth_info``: publish the content's JSON to
-        ``$hw/events/node/<node-id>/authInfo/get/result``. Anything else is rejected.
+        ``$hw/events/node/<node-id>/authInfo/get/result``. ``query`` on ``publish/queue``
+        (``send_sync``, in-process: the twin's flow control, docs/architecture.md#4.4): answered
+        once no connected client holds more than :attr:`publish_low_mark` publishes unsent.
+        Anything else is rejected.
     Produces:
         for each MQTT message on a subscription (docs/protocol.md#4.4): source ``bus``, group ``user``,
         operation ``response``, resource = base64url topic (raw for ``SYS/dis/upload_records``),
@@ -127,6 +136,11 @@ class BusActor(ModuleActor):
             self.links[client.name] = _Link(client, qos, retain, backoff)
         self.subscriptions: list[str] = list(FIXED_SUBSCRIPTIONS)
         self.inbound: Handover[MqttMessageReceived] = Handover(self.module_tell_self, settings.inbound_queue_size, "bus: mqtt inbound")
+        self.queue_queries: list[Message] = []  # publish-queue queries held until the queues drain
+        self._queue_check_pending = False
+        #: A quarter of what a client queues before it refuses: room for a slice of the twin's
+        #: publishes and the device apps' answers behind it.
+        self.publish_low_mark = max(1, settings.inbound_queue_size // 4)
         self.published = 0
         self.publish_failures = 0
         self.received = 0
@@ -158,6 +172,9 @@ class BusActor(ModuleActor):
             self._subscribe(_topic_of(message))
         elif operation == Operation.MESSAGE:
             self._publish(*message_operation_target(_object_content(message.content)))
+        elif operation == Operation.QUERY and message.resource == PUBLISH_QUEUE_RESOURCE:
+            self.queue_queries.append(message)
+            self._answer_queue_queries()
         elif operation == Operation.GET_RESULT:
             if message.resource != "auth_info":
                 raise UnknownResourceError(f"bus: get_result is only for auth_info, not {message.resource!r}")
@@ -173,6 +190,27 @@ class BusActor(ModuleActor):
             else:
                 self.publish_failures += 1
                 logger.debug("bus: publish to %s on %s broker refused (%d so far)", topic, link.client.name, self.publish_failures)
+
+    def publishes_waiting(self) -> int:
+        """The most publishes any connected client holds unsent; a client that is away does not
+        count (it refuses QoS 0, and keeps QoS 1 up to its limit until it is back)."""
+        return max((link.client.waiting() for link in self.links.values() if link.state == "connected"), default=0)
+
+    def _answer_queue_queries(self) -> None:
+        waiting = self.publishes_waiting()
+        if waiting > self.publish_low_mark:
+            if not self._queue_check_pending:
+                self._queue_check_pending = True
+                self.module_tell_later(QUEUE_CHECK_S, CheckPublishQueue())
+            return
+        queries, self.queue_queries = self.queue_queries, []
+        for query in queries:
+            self.module_router.send_resp(query.reply({"waiting": waiting}).with_route(source=self.module_name))
+
+    @handles(CheckPublishQueue)
+    def _on_check_publish_queue(self, _: CheckPublishQueue) -> None:
+        self._queue_check_pending = False
+        self._answer_queue_queries()
 
     def _subscribe(self, topic_filter: str) -> None:
         if topic_filter not in self.subscriptions:
@@ -293,4 +331,4 @@ def _object_content(content: Content) -> Json:
     return content
 
 
-__all__ = ["BrokerDialed", "BusActor", "ReconnectBroker", "default_clients"]
+__all__ = ["BrokerDialed", "BusActor", "CheckPublishQueue", "ReconnectBroker", "default_clients"]

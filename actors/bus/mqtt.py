@@ -107,6 +107,9 @@ class MqttClient(Protocol):
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
         """Queue one publish; False when it was refused (queue full or disconnected at QoS 0)."""
 
+    def waiting(self) -> int:
+        """Publishes queued and not yet sent (QoS 0: written; QoS 1: acknowledged by the broker)."""
+
     def close(self) -> None:
         """Disconnect and stop the network thread; the client is not used again."""
 
@@ -166,6 +169,14 @@ class PahoMqttClient:
             return True  # a QoS>0 publish made while disconnected goes out after the reconnect
         self.dropped_publishes += 1
         return False
+
+    def waiting(self) -> int:
+        # paho has no public figure for it: QoS>0 publishes wait in _out_messages (bounded by
+        # max_queued_messages), every packet, QoS 0 publishes included, in _out_packet until
+        # written. Reading two lengths from the actor's thread is safe (each len is atomic);
+        # tests/bus/test_bus_flow_control.py checks it against a real broker.
+        client = self._client
+        return len(client._out_messages) + len(client._out_packet)
 
     def close(self) -> None:
         with self._lock:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from actors.keys import EDGE_KEYS
 from actors.protocol import (
     NODE_CONNECTION_RESOURCE,
     NODE_CONNECTION_SOURCE,
+    PUBLISH_QUEUE_RESOURCE,
     CloudState,
     DeliveryReport,
     Group,
@@ -35,14 +37,14 @@ from actors.protocol import (
     decode_topic,
     is_delivery_report,
 )
-from actors.twin.handlers import DeviceTwins, Effects, membership_detail_request
+from actors.twin.handlers import DeviceTwins, Effects, MembershipPlan, membership_detail_request
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
 from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
-from kubeedge_actors.errors import UnknownResourceError
-from kubeedge_actors.message import Message
+from kubeedge_actors.errors import MessageRejected, UnknownResourceError
+from kubeedge_actors.message import Message, now_ms
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import TimerHandle
 
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 CLOUD_SOURCES = frozenset({"edgemgr", "devicecontroller"})  # v0.2 and v1.0.0 clouds (docs/protocol.md#5.3)
 TIDY_DELAY_S = 1.0
+#: How long the twin waits for the bus to take a membership slice's publishes before it goes on
+#: anyway (a bus that is gone or stuck must not stop a membership).
+BUS_QUEUE_TIMEOUT_S = 30.0
 #: The edges (by router) whose cloud has been seen to confirm reports: a twin the runtime
 #: restarts keeps every report until confirmed at once, not from the cloud's next confirmation
 #: on (a report written into a link that breaks meanwhile would be lost). A new process, which
@@ -68,6 +73,9 @@ class TwinSettings:
             awaited message that has no reply.
         outbox_limit: messages kept for the cloud at most.
         hand_over_batch: messages handed to the hub at once.
+        membership_slice: devices of a membership applied in one transaction; a larger
+            membership goes slice by slice, each after the bus has taken the publishes of the
+            one before (docs/architecture.md#4.4).
     """
 
     database: Path
@@ -78,6 +86,7 @@ class TwinSettings:
     resend_limit: int = 5
     outbox_limit: int = 100_000
     hand_over_batch: int = 1_000
+    membership_slice: int = 200
 
     @classmethod
     def from_config(cls, config: Config) -> TwinSettings:
@@ -89,6 +98,19 @@ class ResendDue:
     """Timer: an awaited message for the cloud has had no reply yet."""
 
     msg_id: str
+
+
+@dataclass(eq=False)
+class _MembershipJob:
+    """A membership being applied slice by slice; the messages it holds back, in order."""
+
+    plan: MembershipPlan
+    detail: bool  # a membership detail: confirms the detail requests sent before it started
+    started_ms: int
+    failed: bool = False
+    slices: int = 0
+    bus_silent: bool = False  # the bus did not answer a publish-queue query (said once)
+    held: deque[Message] = field(default_factory=deque)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +165,7 @@ class TwinActor(ModuleActor):
         resend_limit: int = TwinSettings.resend_limit,
         outbox_limit: int = TwinSettings.outbox_limit,
         hand_over_batch: int = TwinSettings.hand_over_batch,
+        membership_slice: int = TwinSettings.membership_slice,
         **kwargs: str | None,
     ) -> None:
         super().__init__(router, config, **kwargs)
@@ -153,6 +176,7 @@ class TwinActor(ModuleActor):
             resend_limit=resend_limit,
             outbox_limit=outbox_limit,
             hand_over_batch=hand_over_batch,
+            membership_slice=membership_slice,
         )
         self.store: TwinStore = store if store is not None else SqliteTwinStore(settings.database, settings.journal_mode)
         self.twins = DeviceTwins(settings.node_id)
@@ -171,6 +195,7 @@ class TwinActor(ModuleActor):
         self._flush_timer: TimerHandle | None = None
         self._tidy_timer: TimerHandle | None = None
         self.store_failures = 0
+        self.membership: _MembershipJob | None = None  # a membership not yet wholly applied
 
     @property
     def connected(self) -> bool:
@@ -201,6 +226,9 @@ class TwinActor(ModuleActor):
             return
         if message.parent_id and self.outbox.confirm(message.parent_id):
             self._schedule_tidy()
+        if self.membership is not None and _waits_for_membership(message):
+            self.membership.held.append(message)  # handled, in order, once the membership is applied
+            return
         source = message.source
         if source == "bus":
             self._from_device(message)
@@ -251,8 +279,8 @@ class TwinActor(ModuleActor):
         if kind == "node":
             return {
                 "membership/get": twins.membership_get,
-                "membership/updated": twins.membership_updated,
-                "membership/detail/result": self._membership_detail,
+                "membership/updated": lambda payload: self._membership(twins.membership_update_plan(payload), detail=False),
+                "membership/detail/result": lambda payload: self._membership(twins.membership_detail_plan(payload), detail=True),
             }
         return {}
 
@@ -261,9 +289,9 @@ class TwinActor(ModuleActor):
         resource, content = message.resource, message.content
         parts = resource.split("/")
         if "membership/detail" in resource:
-            effects = self._membership_detail(content)
+            effects = self._membership(self.twins.membership_detail_plan(content), detail=True)
         elif "membership" in resource:
-            effects = self.twins.membership_updated(content)
+            effects = self._membership(self.twins.membership_update_plan(content), detail=False)
         elif "twin/cloud_updated" in resource and len(parts) > 1:
             effects = self.twins.cloud_updated(parts[1], content)
         elif Operation.UPDATED in message.operation and len(parts) == 2 and parts[0] == "device":
@@ -276,9 +304,61 @@ class TwinActor(ModuleActor):
             raise UnknownResourceError(f"twin: nothing handles {message.operation} {resource!r} from the cloud")
         self._apply(effects)
 
-    def _membership_detail(self, content: Any) -> Effects:
-        self._confirm_detail_requests()  # a cloud that answers without parent_msg_id still answers them
-        return self.twins.membership_detail(content)
+    # --- memberships, slice by slice ---------------------------------------------------------
+
+    def _membership(self, plan: MembershipPlan, *, detail: bool) -> Effects:
+        """Start applying a parsed membership (docs/architecture.md#4.4): its first slice now,
+        each next one once the bus has taken the publishes of the one before. Until its last
+        slice is committed, cloud messages and node topics wait (device traffic does not)."""
+        self.membership = _MembershipJob(plan, detail, now_ms())
+        self._membership_slice()
+        return Effects()  # every slice was applied on its own
+
+    def _membership_slice(self) -> None:
+        job = self.membership
+        assert job is not None
+        effects = self.twins.membership_slice(job.plan, self.settings.membership_slice)
+        job.failed |= not self._apply(effects)
+        job.slices += 1
+        if not job.plan.done:
+            self._when_bus_took_publishes()
+            return
+        self.membership = None
+        # A cloud that answers without parent_msg_id still answers the detail requests; only once
+        # all of it is committed (a request left unconfirmed is sent again, and answered again).
+        if job.detail and not job.failed and self.outbox.confirm_matching(lambda request: _detail_request_before(request, job.started_ms)):
+            self._schedule_tidy()
+        if job.slices > 1:
+            logger.info("twin: membership applied in %d slices%s", job.slices, " (some writes failed)" if job.failed else "")
+        self._handle_held(job.held)
+
+    def _when_bus_took_publishes(self) -> None:
+        """Ask the bus to answer once its queues have room; the next slice comes with the answer,
+        behind whatever the mailbox holds by then (device updates interleave)."""
+        query = Message.new(source="twin", group=Group.BUS, operation=Operation.QUERY, resource=PUBLISH_QUEUE_RESOURCE, content=None)
+        future = self.module_router.send_sync(Module.BUS, query, timeout_s=BUS_QUEUE_TIMEOUT_S)
+        self.module_on_reply(future, self._bus_answered)
+
+    def _bus_answered(self, reply: Message | None, error: BaseException | None) -> None:
+        job = self.membership
+        if job is None:
+            return
+        if error is not None and not job.bus_silent:
+            job.bus_silent = True
+            logger.warning("twin: the bus did not say it took a membership slice (%s); going on without waiting for it", error)
+        self._membership_slice()
+
+    def _handle_held(self, held: deque[Message]) -> None:
+        """Messages held back during a membership, in order; a new membership holds the rest."""
+        while held:
+            if self.membership is not None:
+                self.membership.held.extendleft(reversed(held))
+                return
+            message = held.popleft()
+            try:
+                self.handle_message(message)
+            except MessageRejected as error:
+                self.handle_rejection(message, error)
 
     def _confirm_detail_requests(self) -> None:
         if self.outbox.confirm_matching(lambda request: request.resource == "membership/detail"):
@@ -317,7 +397,8 @@ class TwinActor(ModuleActor):
 
     # --- carrying out effects --------------------------------------------------------------
 
-    def _apply(self, effects: Effects) -> None:
+    def _apply(self, effects: Effects) -> bool:
+        """Store, then install, publish and send; False (nothing changed) when the write failed."""
         batch = effects.batch
         batch.outbox_added.extend(OutboxRecord(message, awaited) for message, awaited in effects.cloud)
         delivered = self.outbox.take_delivered()
@@ -329,13 +410,14 @@ class TwinActor(ModuleActor):
             self.outbox.give_back(delivered)
             logger.warning("twin: write failed, nothing changed [%d so far]: %s", self.store_failures, error)
             self._publish(effects.on_store_failure)
-            return
+            return False
         self.twins.install(effects)
         for message, awaited in effects.cloud:
             self.outbox.add(message, awaited)
         self._publish(effects.publishes)
         if effects.cloud:
             self._flush()
+        return True
 
     def _publish(self, publishes: list[tuple[str, bytes]]) -> None:
         for topic, payload in publishes:
@@ -409,6 +491,18 @@ def _confirms_a_report(message: Message) -> bool:
     parts = message.resource.split("/")
     is_report = len(parts) >= 3 and parts[0] == "device" and (parts[2:] == ["twin", "edge_updated"] or parts[2:] == ["state"])
     return bool(message.parent_id) and message.operation == Operation.RESPONSE and is_report
+
+
+def _detail_request_before(request: Message, started_ms: int) -> bool:
+    return request.resource == "membership/detail" and request.header.timestamp_ms <= started_ms
+
+
+def _waits_for_membership(message: Message) -> bool:
+    """Held back while a membership is applied: what the cloud sends (but replies confirming
+    reports) and node topics from device apps; device topics are not held."""
+    if message.source in CLOUD_SOURCES:
+        return not _confirms_a_report(message)
+    return message.source == "bus" and decode_topic(message.resource).startswith("$hw/events/node/")
 
 
 def _text(content: Any) -> Any:

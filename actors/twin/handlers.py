@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,9 +23,11 @@ from actors.twin.model import (
     DeviceRequest,
     Twin,
     TwinRequestError,
+    device_bodies,
     event_id_of,
     get_field,
     parse_attr_requests,
+    parse_device,
     parse_devices,
     parse_json_object,
     parse_twin_requests,
@@ -60,6 +63,36 @@ class Effects:
 
     def publish(self, topic: str, document: Mapping[str, Any]) -> None:
         self.publishes.append((topic, to_json_bytes(document)))
+
+
+@dataclass
+class MembershipPlan:
+    """A membership message, parsed, and what of it is still to apply (docs/protocol.md#5.6).
+
+    The actor applies it slice by slice (:meth:`DeviceTwins.membership_slice`), each slice one
+    transaction, so a large membership never builds all its rows and publishes at once.
+
+    Attributes:
+        added: devices still to add (or update), in the cloud's order: ``(where, body)``,
+            checked whole when the message came, parsed a slice at a time.
+        removed: ``(id, as listed)`` of devices still to remove.
+        listed_ids: for a membership *detail*: every listed id; once ``added`` is empty, the
+            members not listed are removed (None for an update).
+    """
+
+    added: deque[tuple[str, Mapping[str, Any]]]
+    removed: deque[tuple[str, Mapping[str, Any]]]
+    listed_ids: frozenset[str] | None = None
+    #: The decoded message, kept whole until the last slice: freed piece by piece, its memory
+    #: would be reused by the devices the slices add, and stay held by them (fragmentation).
+    message: Any = None
+
+    def __len__(self) -> int:
+        return len(self.added) + len(self.removed)
+
+    @property
+    def done(self) -> bool:
+        return not self.added and not self.removed and self.listed_ids is None
 
 
 def device_topic(device_id: str, suffix: str) -> str:
@@ -198,26 +231,50 @@ class DeviceTwins:
     # --- from the cloud -----------------------------------------------------------------------
 
     def membership_updated(self, payload: Payload) -> Effects:
-        """Devices added to and removed from this node (docs/protocol.md#5.6)."""
-        effects = Effects()
-        document = parse_json_object(payload, "the membership update")
-        added, removed = parse_devices(document, "added_devices"), parse_devices(document, "removed_devices")
-        for request in added:
-            self._add_member(effects, request)
-        for request in removed:
-            self._remove_member(effects, request.id, request.listed)
-        return effects
+        """Devices added to and removed from this node (docs/protocol.md#5.6), all at once."""
+        return self.membership_slice(self.membership_update_plan(payload), None)
 
     def membership_detail(self, payload: Payload) -> Effects:
-        """Every member of this node: listed ones added, the others removed (docs/protocol.md#5.6)."""
+        """Every member of this node: listed ones added, the others removed (docs/protocol.md#5.6), all at once."""
+        return self.membership_slice(self.membership_detail_plan(payload), None)
+
+    @staticmethod
+    def membership_update_plan(payload: Payload) -> MembershipPlan:
+        """A membership update, parsed; refused whole (TwinRequestError) before anything is applied."""
+        document = parse_json_object(payload, "the membership update")
+        added = deque((f"added_devices[{index}].", body) for index, body in device_bodies(document, "added_devices"))
+        removed = parse_devices(document, "removed_devices")
+        return MembershipPlan(added, deque((request.id, request.listed) for request in removed), message=document)
+
+    @staticmethod
+    def membership_detail_plan(payload: Payload) -> MembershipPlan:
+        """A membership detail, parsed; refused whole (TwinRequestError) before anything is applied."""
+        document = parse_json_object(payload, "the membership detail")
+        listed = device_bodies(document, "devices")
+        added = deque((f"devices[{index}].", body) for index, body in listed)
+        return MembershipPlan(added, deque(), frozenset(body["id"] for _, body in listed), message=document)
+
+    def membership_slice(self, plan: MembershipPlan, limit: int | None) -> Effects:
+        """The next ``limit`` devices of ``plan`` (all when None) as one :class:`Effects`; the
+        plan keeps the rest. Each slice reads the map as the slices before it left it."""
         effects = Effects()
-        listed = parse_devices(parse_json_object(payload, "the membership detail"), "devices")
-        for request in listed:
-            self._add_member(effects, request)
-        listed_ids = {request.id for request in listed}
-        for device_id in sorted(self.devices):
-            if device_id not in listed_ids:
-                self._remove_member(effects, device_id, {"id": device_id})
+        budget = len(plan) if limit is None else limit
+        while budget > 0 and plan.added:
+            where, body = plan.added.popleft()
+            self._add_member(effects, parse_device(body, where))
+            budget -= 1
+        if not plan.added and plan.listed_ids is not None:
+            # A detail's adds are all applied: the members it does not list go (ids sorted).
+            listed_ids, plan.listed_ids = plan.listed_ids, None
+            plan.removed.extend((device_id, {"id": device_id}) for device_id in sorted(self.devices) if device_id not in listed_ids)
+            if limit is None:
+                budget = len(plan.removed)
+        while budget > 0 and plan.removed:
+            device_id, listed = plan.removed.popleft()
+            self._remove_member(effects, device_id, listed)
+            budget -= 1
+        if plan.done:
+            plan.message = None
         return effects
 
     def attributes_updated(self, device_id: str, payload: Payload) -> Effects:
@@ -298,4 +355,4 @@ def _has_expected(twin: Twin) -> bool:
     return not twin.deleted and twin.expected is not None
 
 
-__all__ = ["DeviceTwins", "Effects", "cloud_message", "device_topic", "error_result", "membership_detail_request"]
+__all__ = ["DeviceTwins", "Effects", "MembershipPlan", "cloud_message", "device_topic", "error_result", "membership_detail_request"]

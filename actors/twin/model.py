@@ -277,7 +277,7 @@ def parse_twin_requests(document: Mapping[str, Any], *, required: bool, keys_che
             raise TwinRequestError(f"twin key {name!r} must be 1-128 characters of a-z A-Z 0-9 - _ . , : / @ #")
         if body is not None and not isinstance(body, dict):
             raise TwinRequestError(f"twin {name!r} must be an object or null")
-        requests[name] = None if body is None else _parse_twin(body, f"twin.{name}.")
+        requests[own(name)] = None if body is None else _parse_twin(body, f"twin.{name}.")
     return requests
 
 
@@ -298,7 +298,7 @@ def _parse_value(body: Mapping[str, Any], key: str, where: str) -> ValueRequest 
     value = get_field(body, key, dict, where)
     if value is None:
         return None
-    return ValueRequest(get_field(value, "value", str, f"{where}{key}."))
+    return ValueRequest(own(get_field(value, "value", str, f"{where}{key}.")))
 
 
 def _parse_version(body: Mapping[str, Any], key: str, where: str) -> Version | None:
@@ -347,29 +347,48 @@ def parse_devices(document: Mapping[str, Any], key: str) -> list[DeviceRequest]:
     A device without an id is skipped with a warning (no topic could name it; the others are
     applied); a list or a device the original could not decode refuses the whole message.
     """
+    return [parse_device(body, f"{key}[{index}].") for index, body in device_bodies(document, key)]
+
+
+def device_bodies(document: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """``(index, body)`` of each device under ``key`` that has an id, every one checked as
+    :func:`parse_devices` does, none kept parsed: a large membership is parsed again a slice
+    at a time (docs/architecture.md#4.4)."""
     devices = get_field(document, key, list, "") or []
-    parsed = []
+    bodies: list[tuple[int, Mapping[str, Any]]] = []
     for index, body in enumerate(devices):
         where = f"{key}[{index}]."
         if not isinstance(body, dict):
             raise TwinRequestError(f"{key}[{index}] must be an object")
-        device_id = get_field(body, "id", str, where)
-        if not device_id:
+        if not get_field(body, "id", str, where):
             logger.warning("twin: %sid is missing: that device is skipped, the others are applied", where)
             continue
-        parsed.append(
-            DeviceRequest(
-                id=device_id,
-                name=get_field(body, "name", str, where) or "",
-                description=get_field(body, "description", str, where) or "",
-                state=get_field(body, "state", str, where) or "",
-                last_online=get_field(body, "last_online", str, where) or "",
-                attributes=parse_attr_requests(body),
-                twins=parse_twin_requests(body, required=False, keys_checked=False),
-                listed=body,
-            )
-        )
-    return parsed
+        parse_device(body, where)
+        bodies.append((index, body))
+    return bodies
+
+
+def own(text: str) -> str:
+    """A copy of ``text`` that is not part of the decoded message it came in.
+
+    What the twin keeps of a message (ids, names, values) would otherwise hold the allocator's
+    blocks of the whole decoded message: one small string kept per device keeps every arena of a
+    10,000-device membership (tens of MiB) from being given back (docs/architecture.md#4.4)."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass") if len(text) > 1 else text
+
+
+def parse_device(body: Mapping[str, Any], where: str) -> DeviceRequest:
+    """One device of a membership message that has an id; TwinRequestError when it cannot be decoded."""
+    return DeviceRequest(
+        id=own(get_field(body, "id", str, where)),
+        name=own(get_field(body, "name", str, where) or ""),
+        description=own(get_field(body, "description", str, where) or ""),
+        state=get_field(body, "state", str, where) or "",
+        last_online=own(get_field(body, "last_online", str, where) or ""),
+        attributes=parse_attr_requests(body),
+        twins=parse_twin_requests(body, required=False, keys_checked=False),
+        listed=body,
+    )
 
 
 __all__ = [
@@ -387,10 +406,12 @@ __all__ = [
     "Value",
     "ValueRequest",
     "Version",
+    "device_bodies",
     "event_id_of",
     "get_field",
     "is_valid_key",
     "parse_attr_requests",
+    "parse_device",
     "parse_devices",
     "parse_json_object",
     "parse_twin_requests",

@@ -19,6 +19,7 @@ class FakeMqttClient:
         self.subscribed: list[tuple[tuple[str, ...], int]] = []
         self.published: list[tuple[str, bytes, int, bool]] = []
         self.refuse_publishes = False
+        self.queued = 0  # what waiting() says: a test sets it
         self.closed = False
         self._on_message: Callable[[MqttMessageReceived], object] | None = None
         self._on_state: Callable[[MqttStateChange], None] | None = None
@@ -45,6 +46,9 @@ class FakeMqttClient:
             return False
         self.published.append((topic, payload, qos, retain))
         return True
+
+    def waiting(self) -> int:
+        return self.queued
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,174 @@
+"""List + watch of one kind through the official ``kubernetes`` client, on a thread of its own
+(docs/architecture.md#1.5).
+
+The thread only converts and hands over: a full list becomes :class:`Listed` (every object of
+the kind, so the owner can tell what went while nobody watched), each watch event a
+:class:`Watched`. It keeps the last resourceVersion it saw and watches on from it; a ``410
+Gone`` (the server's window passed it, or the server restarted) lists again; an unreachable or
+failing server is tried again with a doubling back-off (0.2 s to 10 s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+#: How long one watch request lasts on the server before the watcher asks again.
+WATCH_SECONDS = 50
+_BACKOFF_FIRST_S = 0.2
+_BACKOFF_MAX_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Every object of ``kind`` at ``resource_version``."""
+
+    kind: str
+    objects: tuple[Obj, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """One watch event: ``type`` ADDED, MODIFIED or DELETED."""
+
+    kind: str
+    type: str
+    obj: Obj
+
+
+WatchEvent = Listed | Watched
+#: ``list(**kwargs)`` of the official client for one kind (``watch=True`` among the kwargs to watch).
+ListCall = Callable[..., Any]
+
+
+def list_call(api_client: kubernetes.client.ApiClient, kind: str) -> ListCall:
+    """The official client's list-all-namespaces call of a kind."""
+    core = kubernetes.client.CoreV1Api(api_client)
+    calls: dict[str, ListCall] = {
+        "Node": core.list_node,
+        "Pod": core.list_pod_for_all_namespaces,
+        "ConfigMap": core.list_config_map_for_all_namespaces,
+        "Secret": core.list_secret_for_all_namespaces,
+    }
+    return calls[kind]
+
+
+class Watcher:
+    """Lists and watches ``kind`` between :meth:`start` and :meth:`stop`; ``hand_over`` gets the events."""
+
+    def __init__(self, kind: str, call: ListCall, hand_over: Callable[[WatchEvent], None]) -> None:
+        self.kind = kind
+        self._call = call
+        self._hand_over = hand_over
+        self._stop = threading.Event()
+        self._response: Any = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        #: Lists made (the first, and one per 410 or failure): for tests and introspection.
+        self.lists = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"kube-watch-{self.kind.lower()}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            response.close()  # ends a read blocked on a quiet watch
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        backoff = _BACKOFF_FIRST_S
+        version: str | None = None
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    version = self._list()
+                version = self._watch(version)
+                backoff = _BACKOFF_FIRST_S
+            except ApiException as exc:
+                if exc.status == 410:
+                    logger.info("kube-watch %s: 410 Gone, listing again", self.kind)
+                    version = None
+                    continue
+                logger.warning("kube-watch %s: %s %s; trying again in %.1f s", self.kind, exc.status, exc.reason, backoff)
+                backoff = self._pause(backoff)
+            except Exception as exc:  # the server away or restarting: the same watch again after a pause
+                if self._stop.is_set():
+                    return
+                logger.info("kube-watch %s: %s; trying again in %.1f s", self.kind, type(exc).__name__, backoff)
+                backoff = self._pause(backoff)
+
+    def _pause(self, backoff: float) -> float:
+        self._stop.wait(backoff)
+        return min(backoff * 2, _BACKOFF_MAX_S)
+
+    def _list(self) -> str:
+        response = self._call(_preload_content=False, _request_timeout=30)
+        body = json.loads(response.data)
+        self.lists += 1
+        items = tuple(_with_kind(item, self.kind) for item in body.get("items") or [])
+        self._hand_over(Listed(self.kind, items))
+        return str(body["metadata"]["resourceVersion"])
+
+    def _watch(self, version: str) -> str:
+        """Watch from ``version`` until the server ends the request; the last version seen."""
+        response = self._call(
+            watch=True,
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=WATCH_SECONDS,
+            _preload_content=False,
+            _request_timeout=(10, WATCH_SECONDS + 10),
+        )
+        with self._lock:
+            self._response = response
+        try:
+            for line in _lines(response):
+                if self._stop.is_set():
+                    break
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    raise ApiException(status=int(obj.get("code") or 500), reason=str(obj.get("reason") or obj.get("message")))
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    self._hand_over(Watched(self.kind, kind, _with_kind(obj, self.kind)))
+        finally:
+            with self._lock:
+                self._response = None
+            response.release_conn()
+        return version
+
+
+def _lines(response: Any) -> Any:
+    buffered = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffered += chunk
+        *complete, buffered = buffered.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if buffered.strip():
+        yield buffered
+
+
+def _with_kind(obj: Obj, kind: str) -> Obj:
+    """A list's items carry no kind; the edge's objects must (docs/protocol.md#12.2: v1.Pod etc.)."""
+    obj.setdefault("apiVersion", "v1")
+    obj.setdefault("kind", kind)
+    return obj
+
+
+__all__ = ["Listed", "Watched", "WatchEvent", "Watcher", "list_call"]

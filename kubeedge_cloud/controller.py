@@ -155,7 +155,9 @@ class ControllerActor(ModuleActor):
         if retired is not None:
             logger.info("controller: node %s deleted %s", node, retired.key)
             if retired.key.kind == "Pod":
-                self._tell_kube(self._message(node, Operation.RESPONSE, retired.key, "OK"))
+                resource = add_node_prefix(node, build_edge_resource(retired.key.namespace, retired.key.resource_type, retired.key.name))
+                self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.RESPONSE,
+                                            resource=resource, content="OK"))  # fmt: skip
 
     def _on_pod_status(self, node: str, namespace: str, content: Json) -> None:
         # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubeedge_cloud.kube.errors import KubeApiError, already_exists, bad_request, conflict, not_found
+from kubeedge_cloud.kube.errors import Invalid, KubeApiError, already_exists, bad_request, conflict, not_found
 from kubeedge_cloud.kube.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, json_patch, merge_patch, strategic_merge_patch
 from kubeedge_cloud.kube.resources import RESOURCES, Resource, check_kind, find_resource, unknown_fields, validate
 from kubeedge_cloud.kube.selectors import field_selector, label_selector
@@ -35,6 +35,7 @@ def _core(plural: str) -> Resource:
 
 _NAMESPACES = _core("namespaces")
 _NODES = _core("nodes")
+_PODS = _core("pods")
 DEFAULT_GRACE_S = 30
 _TERMINAL = ("Succeeded", "Failed")
 
@@ -177,6 +178,26 @@ class KubeApi:
             return current
 
         return self.store.write(resource.key, namespace, name, "MODIFIED", build, dry_run=self.dry_run)
+
+    def bind(self, namespace: str, name: str, body: Any) -> Obj:
+        """``pods/<name>/binding``: a scheduler puts a pod that names no node on ``target.name``
+        (docs/protocol.md#12.5); a pod already on a node: ``409 Conflict``, as Kubernetes answers."""
+        target = body.get("target") if isinstance(body, dict) else None
+        node = target.get("name") if isinstance(target, dict) else None
+        if not isinstance(body, dict) or body.get("kind", "Binding") != "Binding" or not isinstance(node, str) or not node:
+            raise Invalid("Binding", "", name, [("FieldValueRequired", "target.name", "Required value")])
+
+        def bound(current: Obj | None) -> Obj | None:
+            if current is None:
+                raise not_found("", "pods", name)
+            on = (current.get("spec") or {}).get("nodeName")
+            if on:
+                raise conflict("", "pods", name, f'pod {name} is already assigned to node "{on}"')
+            current.setdefault("spec", {})["nodeName"] = node
+            return current
+
+        self.store.write(_PODS.key, namespace, name, "MODIFIED", bound, dry_run=self.dry_run)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     # -- helpers ---------------------------------------------------------------------------
 

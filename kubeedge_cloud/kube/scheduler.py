@@ -71,8 +71,9 @@ def place(pod: Obj, nodes: Iterable[Obj], pods: Iterable[Obj]) -> Placement:
     total = not_ready + mismatched + short
     if total == 0:
         return Placement(None, "0/0 nodes are available: no edge node.")
-    parts = [f"{n} {why}" for n, why in ((not_ready, "node(s) not ready"), (mismatched, "node(s) didn't match Pod's node affinity/selector"),
-                                        (short, "node(s) had insufficient resources")) if n]  # fmt: skip
+    reasons = ((not_ready, "node(s) not ready"), (mismatched, "node(s) didn't match Pod's node affinity/selector"),
+               (short, "node(s) had insufficient resources"))  # fmt: skip
+    parts = [f"{n} {why}" for n, why in reasons if n]
     return Placement(None, f"0/{total} nodes are available: {', '.join(parts)}.")
 
 
@@ -96,7 +97,7 @@ def _ready(node: Obj) -> bool:
 
 def _quantity(value: Any) -> Decimal:
     try:
-        return Decimal(parse_quantity(value))
+        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
     except (ValueError, TypeError):
         return Decimal(0)
 

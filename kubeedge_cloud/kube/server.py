@@ -133,10 +133,14 @@ def read_tokens(path: Path | None) -> dict[str, User]:
 class KubeApiServer:
     """Serves the Kubernetes API subset on ``address:port`` (port 0: a free port, see :attr:`port`)."""
 
-    def __init__(self, settings: KubeServerSettings, *, open_stream: OpenStream | None = None) -> None:
-        """``open_stream``: how to reach an edge's pod logs (the cloud side's stream module); None: no ``/log``."""
+    def __init__(
+        self, settings: KubeServerSettings, *, open_stream: OpenStream | None = None, tokens: dict[str, User] | None = None
+    ) -> None:
+        """``open_stream``: how to reach an edge's pod logs (the cloud side's stream module); None: no ``/log``.
+        ``tokens``: bearer tokens besides the token file's (the in-process controller's, made at each start)."""
         self.settings = settings
         self.open_stream = open_stream
+        self.extra_tokens = dict(tokens or {})
         self.port = settings.port
         self.store: ObjectStore | None = None
         self.api: KubeApi | None = None
@@ -164,7 +168,7 @@ class KubeApiServer:
                 f"the Kubernetes API server cannot use {settings.cert}, {settings.key} or {settings.ca}: {exc}"
             ) from exc
         try:
-            tokens = read_tokens(settings.token_file)
+            tokens = {**read_tokens(settings.token_file), **self.extra_tokens}
         except OSError as exc:
             raise KubeApiServerError(f"the token file cannot be read: {exc.strerror or exc}: {settings.token_file}") from exc
         store = ObjectStore(settings.database, window=settings.watch_window)
@@ -309,7 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
         namespace, plural, name, sub = _split_resource_path(rest)
         resource = find_resource(group, version, plural)
         stream = sub in ("log", "exec") and resource is not None and resource.kind == "Pod" and self.server.open_stream is not None
-        if resource is None or (sub and not stream and not (sub == "status" and resource.has_status)):
+        binding = sub == "binding" and resource is not None and resource.kind == "Pod" and self.command == "POST"
+        if resource is None or (sub and not stream and not binding and not (sub == "status" and resource.has_status)):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         if resource.namespaced and name and namespace is None:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
@@ -319,6 +324,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._log(pod, query)
             else:
                 self._exec(pod, query)
+            return
+        if binding and namespace is not None:
+            api = self.server.api.dry() if _dry_run(query, body) else self.server.api
+            self._reply(201, api.bind(namespace, name, body))
             return
         self._verb(_Target(resource, namespace, name, sub == "status"), query, body)
 

@@ -20,6 +20,8 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from kubeedge_actors.errors import KubeEdgeActorsError
+
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -27,6 +29,15 @@ Obj = dict[str, Any]
 WATCH_SECONDS = 50
 _BACKOFF_FIRST_S = 0.2
 _BACKOFF_MAX_S = 10.0
+
+
+class WatchError(KubeEdgeActorsError):
+    """The server ended a watch with an ``ERROR`` event (its ``Status``: code and reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,7 @@ class Watcher:
                     version = self._list()
                 version = self._watch(version)
                 backoff = _BACKOFF_FIRST_S
-            except ApiException as exc:
+            except (ApiException, WatchError) as exc:
                 if exc.status == 410:
                     logger.info("kube-watch %s: 410 Gone, listing again", self.kind)
                     version = None
@@ -143,7 +154,7 @@ class Watcher:
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
-                    raise ApiException(status=int(obj.get("code") or 500), reason=str(obj.get("reason") or obj.get("message")))
+                    raise WatchError(int(obj.get("code") or 500), str(obj.get("reason") or obj.get("message")))
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self._hand_over(Watched(self.kind, kind, _with_kind(obj, self.kind)))
@@ -171,4 +182,4 @@ def _with_kind(obj: Obj, kind: str) -> Obj:
     return obj
 
 
-__all__ = ["Listed", "Watched", "WatchEvent", "Watcher", "list_call"]
+__all__ = ["Listed", "WatchError", "WatchEvent", "Watched", "Watcher", "list_call"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,9 +98,9 @@ class Watcher:
         with self._lock:
             response = self._response
         if response is not None:
-            response.close()  # ends a read blocked on a quiet watch
+            _interrupt(response)
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(5)
 
     def _run(self) -> None:
         backoff = _BACKOFF_FIRST_S
@@ -163,6 +164,17 @@ class Watcher:
                 self._response = None
             response.release_conn()
         return version
+
+
+def _interrupt(response: Any) -> None:
+    """End a read blocked on a quiet watch: closing the response alone does not wake it."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+    response.close()
 
 
 def _lines(response: Any) -> Any:

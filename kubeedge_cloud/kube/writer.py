@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 EDGE_ROLE_LABEL = "node-role.kubernetes.io/edge"
 _ATTEMPTS = 5
+_TIMEOUT_S = 30
+MERGE_PATCH = "application/merge-patch+json"
 _TERMINAL = ("Succeeded", "Failed")
 
 
@@ -31,10 +34,15 @@ def now() -> str:
 
 
 class KubeWriter:
-    """The controller's writes; any thread may call them (the client's pool is thread-safe)."""
+    """The controller's writes; any thread may call them (the client's pool is thread-safe).
+
+    Bodies go as JSON through the client's request layer (``param_serialize``, ``call_api``):
+    its typed methods would check an edge's status against the models (which require fields
+    an edge need not report) before sending it.
+    """
 
     def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.api_client = api_client
 
     # -- nodes ------------------------------------------------------------------------------
 
@@ -64,28 +72,28 @@ class KubeWriter:
         self._update_node(name, away, {}, create=False)
 
     def _update_node(self, name: str, change: Callable[[Obj], Obj | None], annotations: dict[str, str], *, create: bool) -> None:
+        path = f"/api/v1/nodes/{quote(name)}"
         for _ in range(_ATTEMPTS):
-            node = _read(self.core.read_node, name)
+            node = self._get(path)
             if node is None:
                 if not create:
                     return
-                # Ours (docs/protocol.md#12.1): an edge that reports gets its Node, labelled as an edge.
+                # Ours (docs/protocol.md#12.5): an edge that reports gets its Node, labelled as an edge.
                 body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {EDGE_ROLE_LABEL: ""}}}
-                _created(self.core.create_node, body)
+                self._written("POST", "/api/v1/nodes", body)
                 continue
             if EDGE_ROLE_LABEL not in (node["metadata"].get("labels") or {}):
-                # An edge must not write the status of a node that is not one (docs/protocol.md#12.1).
+                # An edge must not write the status of a node that is not one (docs/protocol.md#12.5).
                 logger.warning("kube-controller: node %s is not labelled %s; its edge's status is not written", name, EDGE_ROLE_LABEL)
                 return
-            if annotations and any(node["metadata"].get("annotations", {}).get(k) != v for k, v in annotations.items()):
-                patch = {"metadata": {"annotations": annotations}}
-                self.core.patch_node(name, patch, _content_type="application/merge-patch+json", _preload_content=False)
+            if annotations and any((node["metadata"].get("annotations") or {}).get(k) != v for k, v in annotations.items()):
+                self._send("PATCH", path, {"metadata": {"annotations": annotations}}, content_type=MERGE_PATCH)
                 continue
             status = change(node)
             if status is None or status == node.get("status"):
                 return
             node["status"] = status
-            if _written(self.core.replace_node_status, name, node):
+            if self._written("PUT", f"{path}/status", node):
                 return
         logger.warning("kube-controller: node %s: conflicts %d times in a row; the next report tries again", name, _ATTEMPTS)
 
@@ -94,15 +102,16 @@ class KubeWriter:
     def pod_status(self, node: str, namespace: str, name: str, status: Obj) -> None:
         """The edge's pod status becomes the pod's ``.status``; a terminating pod that stopped is
         then removed (grace 0), as no kubelet does it here (docs/protocol.md#12.3)."""
+        path = _pod_path(namespace, name)
         for _ in range(_ATTEMPTS):
-            pod = _read(self.core.read_namespaced_pod, name, namespace)
+            pod = self._get(path)
             if pod is None or (pod.get("spec") or {}).get("nodeName") != node:
                 return
             merged = _merged_status(pod.get("status") or {}, status)
             if merged == pod.get("status"):
                 return
             pod["status"] = merged
-            if _written(self.core.replace_namespaced_pod_status, name, namespace, pod):
+            if self._written("PUT", f"{path}/status", pod):
                 if pod["metadata"].get("deletionTimestamp") and _stopped(merged):
                     self.delete_pod_now(namespace, name, pod["metadata"].get("uid"))
                 return
@@ -110,30 +119,23 @@ class KubeWriter:
 
     def delete_pod_now(self, namespace: str, name: str, uid: str | None) -> None:
         """Grace 0, only the pod of that uid (a new pod of the same name stays)."""
-        body = kubernetes.client.V1DeleteOptions(grace_period_seconds=0, preconditions=kubernetes.client.V1Preconditions(uid=uid))
-        try:
-            self.core.delete_namespaced_pod(name, namespace, body=body, _preload_content=False)
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        self._written("DELETE", _pod_path(namespace, name), body)
 
     def bind(self, namespace: str, name: str, node: str) -> None:
         """The scheduler's choice, through the ``pods/binding`` subresource; a pod bound meanwhile stays where it is."""
-        body = kubernetes.client.V1Binding(
-            metadata=kubernetes.client.V1ObjectMeta(name=name, namespace=namespace),
-            target=kubernetes.client.V1ObjectReference(api_version="v1", kind="Node", name=node),
-        )
-        try:
-            self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}  # fmt: skip
+        self._written("POST", f"{_pod_path(namespace, name)}/binding", body)
 
     def unschedulable(self, namespace: str, name: str, message: str) -> None:
         """``PodScheduled=False``, reason ``Unschedulable``, as kube-scheduler writes it."""
+        path = _pod_path(namespace, name)
         for _ in range(_ATTEMPTS):
-            pod = _read(self.core.read_namespaced_pod, name, namespace)
-            if pod is None or (pod.get("spec") or {}).get("nodeName"):
+            pod = self._get(path)
+            if pod is None or (pod.get("spec") or {}).get("nodeName") or pod["metadata"].get("deletionTimestamp"):
                 return
             status = copy.deepcopy(pod.get("status") or {})
             conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
@@ -145,41 +147,56 @@ class KubeWriter:
                          "lastProbeTime": None, "lastTransitionTime": since}  # fmt: skip
             status["conditions"] = [*conditions, condition]
             pod["status"] = status
-            if _written(self.core.replace_namespaced_pod_status, name, namespace, pod):
+            if self._written("PUT", f"{path}/status", pod):
                 return
 
+    # -- the requests -----------------------------------------------------------------------
 
-def _read(call: Callable[..., Any], *args: Any) -> Obj | None:
-    """The object as JSON, or None when there is none."""
-    try:
-        return dict(json.loads(call(*args, _preload_content=False).data))
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    def _send(self, method: str, path: str, body: Obj | None = None, *, content_type: str = "application/json") -> Obj:
+        """One request; its JSON answer.
+
+        Raises:
+            ApiException: any answer but 2xx (the client's own error, with the status).
+        """
+        request = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(*request, _request_timeout=_TIMEOUT_S)
+        data: bytes = response.response.data
+        if not 200 <= response.status <= 299:
+            raise ApiException(status=response.status, reason=response.reason, body=data.decode(errors="replace"))
+        return dict(json.loads(data or b"{}"))
+
+    def _get(self, path: str) -> Obj | None:
+        """The object, or None when there is none."""
+        try:
+            return self._send("GET", path)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _written(self, method: str, path: str, body: Obj) -> bool:
+        """True once written, or when there is nothing left to write: the object went meanwhile
+        (404), or a 409 that is not a PUT's (created or bound meanwhile, or a delete's uid that
+        is no longer the pod's). False on a PUT's conflict: read again and retry."""
+        try:
+            self._send(method, path, body)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            if exc.status == 409:
+                return method != "PUT"
+            raise
 
 
-def _written(call: Callable[..., Any], *args: Any) -> bool:
-    """True once written; False on a conflict (read again and retry)."""
-    try:
-        call(*args, _preload_content=False)
-        return True
-    except ApiException as exc:
-        if exc.status == 409:
-            return False
-        if exc.status == 404:
-            return True  # gone meanwhile: nothing left to write
-        raise
-
-
-def _created(call: Callable[..., Any], *args: Any) -> bool:
-    try:
-        call(*args, _preload_content=False)
-        return True
-    except ApiException as exc:
-        if exc.status == 409:
-            return False  # created meanwhile
-        raise
+def _pod_path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}"
 
 
 def _merged_status(stored: Obj, reported: Obj) -> Obj:

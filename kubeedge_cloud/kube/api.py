@@ -154,8 +154,9 @@ class KubeApi:
 
         return self._write(resource, namespace, name, patched, status=status)
 
-    def delete(self, resource: Resource, namespace: str, name: str, grace_s: int | None) -> Obj:
-        """Delete; a pod on a node first gets its deletionTimestamp, and goes once its node says it stopped."""
+    def delete(self, resource: Resource, namespace: str, name: str, grace_s: int | None, *, uid: str | None = None) -> Obj:
+        """Delete; a pod on a node first gets its deletionTimestamp, and goes once its node says it stopped.
+        ``uid``: DeleteOptions' ``preconditions.uid``: another object of that name is a ``409``."""
         if resource is _NAMESPACES:
             if name in _UNDELETABLE_NAMESPACES:
                 raise KubeApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
@@ -166,6 +167,9 @@ class KubeApi:
         def build(current: Obj | None) -> Obj | None:
             if current is None:
                 raise not_found(resource.group, resource.plural, name)
+            if uid and current["metadata"].get("uid") != uid:
+                why = f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current['metadata'].get('uid')}"
+                raise conflict(resource.group, resource.plural, name, why)
             if not graceful or not self._on_a_node(current):
                 return None
             meta = current["metadata"]

@@ -374,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "")
             self._reply(200, api.patch(resource, ns, name, content_type, body, strict=strict, status=status))
         elif self.command == "DELETE" and name:
-            self._reply(200, api.delete(resource, ns, name, _grace(query, body)))
+            self._reply(200, api.delete(resource, ns, name, _grace(query, body), uid=_precondition_uid(body)))
         else:
             raise KubeApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({self.command})")
 
@@ -576,6 +576,13 @@ def _split_resource_path(rest: list[str]) -> tuple[str | None, str, str, str]:
     if not rest or len(rest) > 3:
         raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
     return rest_ns, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
+
+
+def _precondition_uid(body: Any) -> str | None:
+    """A DeleteOptions' ``preconditions.uid``, if any."""
+    preconditions = body.get("preconditions") if isinstance(body, dict) else None
+    uid = preconditions.get("uid") if isinstance(preconditions, dict) else None
+    return uid if isinstance(uid, str) and uid else None
 
 
 def _dry_run(query: dict[str, str], body: Any) -> bool:

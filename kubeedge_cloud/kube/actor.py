@@ -23,9 +23,9 @@ from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.kube.controller import KINDS, Apply, Command, Delete, EdgeController, Key, Write
 from kubeedge_cloud.kube.errors import KubeApiServerError
 from kubeedge_cloud.kube.server import ADMIN_GROUP, KubeApiServer, KubeServerSettings, User
-from kubeedge_cloud.kube.watcher import Listed, Watched, Watcher, list_call
+from kubeedge_cloud.kube.watcher import DEVICE_GROUP, DEVICE_PLURALS, DEVICE_VERSION, Listed, Watched, Watcher, list_call
 from kubeedge_cloud.kube.writer import KubeWriter
-from kubeedge_cloud.names import API_GROUP, CONTROLLER_MODULE, KUBE_MODULE, ApiOperation
+from kubeedge_cloud.names import API_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, KUBE_MODULE, ApiOperation
 from kubeedge_cloud.streams import stream_desk
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,14 @@ class KubeApiActor(ModuleActor):
 
     Consumes:
         from its watch threads (``kube-watch-<kind>``): lists and watch events of nodes, pods,
-        configmaps and secrets, handed over as internal events.
+        configmaps, secrets, devices and device models, handed over as internal events.
         from module ``controller``: the connection events, the edges' node statuses, the pod
-        statuses it took and the pod deletes the edges acknowledged (kubeedge_cloud/controller.py).
+        statuses it took and the pod deletes the edges acknowledged (kubeedge_cloud/controller.py);
+        from ``devicecontroller``: a device's reported twins (``update`` on
+        ``node/<id>/<ns>/devicestatus/<name>``, in-process only).
     Produces:
-        sync ``apply``/``delete``/``list`` (group ``api``) to module ``controller``; the
+        sync ``apply``/``delete``/``list`` (group ``api``) to modules ``controller`` (pods,
+        configmaps, secrets) and ``devicecontroller`` (devices, device models); the
         writes into the Kubernetes API run on its workers (kubeedge_cloud/kube/writer.py).
     """
 
@@ -85,6 +88,8 @@ class KubeApiActor(ModuleActor):
             tokens = {self._token: User("system:kubeedge-controller", (ADMIN_GROUP,))}
             self.server = KubeApiServer(settings, open_stream=stream_desk(router).open, tokens=tokens)
         self.state = EdgeController()
+        #: Devices go to module devicecontroller: without it, none are watched.
+        self.devices = DEVICE_CONTROLLER_MODULE in self.module_config.strings("modules.enabled")
         self.watchers: list[Watcher] = []
         self.api_client: kubernetes.client.ApiClient | None = None
         self.writer: KubeWriter | None = None
@@ -96,7 +101,11 @@ class KubeApiActor(ModuleActor):
         self.api_client = self._client()
         self.writer = KubeWriter(self.api_client)
         for kind in KINDS:
-            watcher = Watcher(kind, list_call(self.api_client, kind), self.module_tell_self)
+            if kind in DEVICE_PLURALS and not self.devices:
+                self.state.on_listed(kind, ())
+                continue
+            api_version = f"{DEVICE_GROUP}/{DEVICE_VERSION}" if kind in DEVICE_PLURALS else "v1"
+            watcher = Watcher(kind, list_call(self.api_client, kind), self.module_tell_self, api_version=api_version)
             self.watchers.append(watcher)
             watcher.start()
         self.module_tell_self(_AskInventory())
@@ -134,7 +143,11 @@ class KubeApiActor(ModuleActor):
 
     @handles(Listed)
     def _listed(self, event: Listed) -> None:
+        was = self.state.synced
         self._carry_out(self.state.on_listed(event.kind, event.objects))
+        logger.debug("kubeapi: listed %d %s", len(event.objects), event.kind)
+        if self.state.synced and not was:
+            logger.info("kubeapi: the controller has every list and its modules' inventory: in step")
 
     @handles(Watched)
     def _watched(self, event: Watched) -> None:
@@ -142,14 +155,29 @@ class KubeApiActor(ModuleActor):
 
     @handles(_AskInventory)
     def _ask_inventory(self, _event: _AskInventory) -> None:
-        def answered(reply: Message | None, error: BaseException | None) -> None:
-            if error is not None or reply is None or reply.is_error or not isinstance(reply.content, dict):
-                logger.warning("kubeapi: the controller module did not list its pods (%s); asking again", error or reply)
-                self.module_tell_later(_RETRY_S, _AskInventory())
-                return
-            rows = reply.content.get("items") or []
-            self._carry_out(self.state.on_inventory(("Pod", str(row["namespace"]), str(row["name"])) for row in rows))
-            self._ask(ApiOperation.LIST, {"namespace": None}, nodes_answered, resource="nodes")
+        """What the two controller modules have, one list after the other; then the nodes away."""
+        lists = [(CONTROLLER_MODULE, "pods", "Pod")]
+        if self.devices:
+            lists += [(DEVICE_CONTROLLER_MODULE, "devices", "Device"), (DEVICE_CONTROLLER_MODULE, "devicemodels", "DeviceModel")]
+        keys: list[Key] = []
+
+        def ask_next() -> None:
+            module, resource, kind = lists[len(lists_done)]
+
+            def answered(reply: Message | None, error: BaseException | None) -> None:
+                if error is not None or reply is None or reply.is_error or not isinstance(reply.content, dict):
+                    logger.warning("kubeapi: %s did not list its %s (%s); asking again", module, resource, error or reply)
+                    self.module_tell_later(_RETRY_S, _AskInventory())
+                    return
+                keys.extend((kind, str(row["namespace"]), str(row["name"])) for row in reply.content.get("items") or [])
+                lists_done.append(resource)
+                if len(lists_done) < len(lists):
+                    ask_next()
+                    return
+                self._carry_out(self.state.on_inventory(keys))
+                self._ask(ApiOperation.LIST, {"namespace": None}, nodes_answered, resource="nodes")
+
+            self._ask(ApiOperation.LIST, {"namespace": None}, answered, resource=resource, module=module)
 
         def nodes_answered(reply: Message | None, error: BaseException | None) -> None:
             # A Node shown Ready whose edge is not connected to this process is not Ready (a
@@ -158,7 +186,8 @@ class KubeApiActor(ModuleActor):
                 away = [row["name"] for row in reply.content.get("items") or [] if row.get("connection") != "connected"]
                 self._carry_out([Write("node_away", (name,)) for name in away])
 
-        self._ask(ApiOperation.LIST, {"namespace": None}, answered, resource="pods")
+        lists_done: list[str] = []
+        ask_next()
 
     @handles(_Written)
     def _written(self, event: _Written) -> None:
@@ -186,13 +215,13 @@ class KubeApiActor(ModuleActor):
     def _carry_out(self, commands: list[Command]) -> None:
         for command in commands:
             if isinstance(command, Apply):
-                self._apply(list(command.objects))
+                self._apply(list(command.objects), command.module)
             elif isinstance(command, Delete):
-                self._delete(list(command.keys))
+                self._delete(list(command.keys), command.module)
             else:
                 self._write(command)
 
-    def _apply(self, objects: list[dict[str, Any]]) -> None:
+    def _apply(self, objects: list[dict[str, Any]], module: str = CONTROLLER_MODULE) -> None:
         def answered(reply: Message | None, error: BaseException | None) -> None:
             if error is None and reply is not None and not reply.is_error:
                 return
@@ -200,24 +229,25 @@ class KubeApiActor(ModuleActor):
             if len(objects) > 1:  # one bad object must not hold the others: each on its own
                 logger.warning("kubeapi: the controller module refused a batch (%s); applying one by one", why)
                 for obj in objects:
-                    self._apply([obj])
+                    self._apply([obj], module)
             else:
                 meta = objects[0].get("metadata") or {}
                 logger.warning("kubeapi: the controller module refused %s %s/%s: %s", objects[0].get("kind"),
                                meta.get("namespace"), meta.get("name"), why)  # fmt: skip
 
-        self._ask(ApiOperation.APPLY, {"objects": objects}, answered)
+        self._ask(ApiOperation.APPLY, {"objects": objects}, answered, module=module)
 
-    def _delete(self, keys: list[Key]) -> None:
+    def _delete(self, keys: list[Key], module: str = CONTROLLER_MODULE) -> None:
         objects = [{"apiVersion": "v1", "kind": kind, "metadata": {"namespace": ns, "name": name}} for kind, ns, name in keys]
 
         def answered(reply: Message | None, error: BaseException | None) -> None:
             if error is not None or reply is None or reply.is_error or not isinstance(reply.content, dict):
-                logger.warning("kubeapi: the controller module did not delete %s: %s", keys, error or (reply and reply.content))
+                logger.warning("kubeapi: %s did not delete %s: %s", module, keys, error or (reply and reply.content))
                 return
-            self._carry_out(self.state.on_deleted(reply.content.get("results") or []))
+            if module == CONTROLLER_MODULE:
+                self._carry_out(self.state.on_deleted(reply.content.get("results") or []))
 
-        self._ask(ApiOperation.DELETE, {"objects": objects}, answered)
+        self._ask(ApiOperation.DELETE, {"objects": objects}, answered, module=module)
 
     def _write(self, write: Write) -> None:
         writer = self.writer
@@ -226,9 +256,11 @@ class KubeApiActor(ModuleActor):
             lambda: getattr(writer, write.method)(*write.args), lambda outcome: _Written(write, _error_of(outcome))
         )
 
-    def _ask(self, operation: ApiOperation, content: dict[str, Any], answered: Any, resource: str = "") -> None:
+    def _ask(
+        self, operation: ApiOperation, content: dict[str, Any], answered: Any, resource: str = "", module: str = CONTROLLER_MODULE
+    ) -> None:
         request = Message.new(source=KUBE_MODULE, group=API_GROUP, operation=operation, resource=resource, content=content)
-        self.module_on_reply(self.module_router.send_sync(CONTROLLER_MODULE, request, _ASK_TIMEOUT_S), answered)
+        self.module_on_reply(self.module_router.send_sync(module, request, _ASK_TIMEOUT_S), answered)
 
 
 def _error_of(outcome: Outcome[Any]) -> BaseException | None:

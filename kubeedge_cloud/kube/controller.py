@@ -30,32 +30,39 @@ from kubeedge_actors import Message
 from kubeedge_cloud.kube.scheduler import place
 from kubeedge_cloud.kube.writer import EDGE_ROLE_LABEL
 from kubeedge_cloud.manifests import pod_references
+from kubeedge_cloud.names import CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 #: ``(kind, namespace, name)``; nodes have the namespace "".
 Key = tuple[str, str, str]
-KINDS = ("Node", "Pod", "ConfigMap", "Secret")
+KINDS = ("Node", "Pod", "ConfigMap", "Secret", "DeviceModel", "Device")
 _SHARED = ("ConfigMap", "Secret")
+#: Handed to the device controller whole: it decides which node each goes to (docs/protocol.md#11.1).
+DEVICE_KINDS = ("DeviceModel", "Device")
 #: What the edge need not see: the server's bookkeeping, and the status (which is the edge's own).
 _NOT_SENT_METADATA = ("resourceVersion", "generation", "managedFields", "selfLink")
+#: What the device controller tells of a device's reported twins (in-process only, never on the wire).
+DEVICE_STATUS = "devicestatus"
 #: Handed over before this process knew its content (the controller module's store at start).
 _UNKNOWN: Obj = {}
 
 
 @dataclass(frozen=True)
 class Apply:
-    """``apply`` of these objects to the controller module (configmaps and secrets first)."""
+    """``apply`` of these objects to ``module`` (configmaps and secrets first)."""
 
     objects: tuple[Obj, ...]
+    module: str = CONTROLLER_MODULE
 
 
 @dataclass(frozen=True)
 class Delete:
-    """``delete`` of these ``(kind, namespace, name)`` from the controller module."""
+    """``delete`` of these ``(kind, namespace, name)`` from ``module``."""
 
     keys: tuple[Key, ...]
+    module: str = CONTROLLER_MODULE
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,8 @@ class EdgeController:
 
     objects: dict[str, dict[Key, Obj]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     listed: set[str] = field(default_factory=set)
-    #: The pods the controller module has (None until it said): at start, all of them count as sent.
+    #: The pods the controller module has and the devices and models the device controller has
+    #: (None until they said): at start, all of them count as sent.
     inventory: set[Key] | None = None
     #: What was handed to the controller module, as sent.
     sent: dict[Key, Obj] = field(default_factory=dict)
@@ -103,7 +111,7 @@ class EdgeController:
         return self.reconcile_all() if self.synced else []
 
     def on_inventory(self, pods: Iterable[Key]) -> list[Command]:
-        """The pods the controller module has: each counts as handed over until compared."""
+        """The pods and devices the two controller modules have: each counts as handed over until compared."""
         self.inventory = set(pods)
         for key in self.inventory:
             self.sent.setdefault(key, _UNKNOWN)
@@ -148,18 +156,21 @@ class EdgeController:
     def on_edge(self, message: Message) -> list[Command]:
         node, resource = split_node_prefix(message.resource)
         parts = resource.split("/") if resource else []
-        if message.operation == Operation.DISCONNECTED and not parts:
-            return [Write("node_away", (node,))] if node in {k[2] for k in self.objects["Node"]} else []
-        if len(parts) < 2:
-            return []
-        namespace, kind = parts[0], parts[1]
-        if kind == ResourceType.NODESTATUS and message.operation == Operation.UPDATE and isinstance(message.content, dict):
-            return [Write("node_status", (node, message.content))]
-        if kind == ResourceType.PODSTATUS and message.operation == Operation.UPDATE and isinstance(message.content, list):
-            return [Write("pod_status", (node, namespace, r["Name"], r["Status"])) for r in message.content if isinstance(r, dict)]
-        if kind == "pod" and message.operation == Operation.RESPONSE and len(parts) == 3:
-            return self._deleted_on_edge(("Pod", namespace, parts[2]))
-        return []
+        if not parts:
+            known = node in {k[2] for k in self.objects["Node"]}
+            return [Write("node_away", (node,))] if message.operation == Operation.DISCONNECTED and known else []
+        namespace, kind, name = parts[0], parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
+        content, operation = message.content, message.operation
+        commands: list[Command] = []
+        if kind == ResourceType.NODESTATUS and operation == Operation.UPDATE and isinstance(content, dict):
+            commands.append(Write("node_status", (node, content)))
+        elif kind == ResourceType.PODSTATUS and operation == Operation.UPDATE and isinstance(content, list):
+            commands += [Write("pod_status", (node, namespace, r["Name"], r["Status"])) for r in content if isinstance(r, dict)]
+        elif kind == "pod" and operation == Operation.RESPONSE and name:
+            commands += self._deleted_on_edge(("Pod", namespace, name))
+        elif kind == DEVICE_STATUS and name and isinstance(content, dict):
+            commands.append(Write("device_status", (namespace, name, content)))
+        return commands
 
     def on_deleted(self, results: Iterable[Obj]) -> list[Command]:
         """The controller module's answer to a delete: a pod it did not have, or whose node it
@@ -181,7 +192,7 @@ class EdgeController:
     # -- down -------------------------------------------------------------------------------
 
     def reconcile_all(self) -> list[Command]:
-        keys = set(self.sent) | {key for kind in ("Pod", *_SHARED) for key in self.objects[kind]}
+        keys = set(self.sent) | {key for kind in ("Pod", *_SHARED, *DEVICE_KINDS) for key in self.objects[kind]}
         return self.reconcile(keys) + self._schedule(list(self.objects["Pod"]))
 
     def reconcile(self, keys: set[Key]) -> list[Command]:
@@ -200,6 +211,20 @@ class EdgeController:
             commands.append(Apply(tuple(shared + applies)))
         if deletes:
             commands.append(Delete(tuple(sorted(deletes, key=lambda k: k[0] != "Pod"))))
+        return commands + self._reconcile_devices(keys)
+
+    def _reconcile_devices(self, keys: set[Key]) -> list[Command]:
+        """Models before devices on the way in, devices before models on the way out."""
+        applies: list[Obj] = []
+        deletes: list[Key] = []
+        for key in sorted((k for k in keys if k[0] in DEVICE_KINDS), key=lambda k: (k[0] != "DeviceModel", k)):
+            obj = self.objects[key[0]].get(key)
+            self._compare(key, sent_part(obj) if obj is not None else None, applies, deletes)
+        commands: list[Command] = []
+        if applies:
+            commands.append(Apply(tuple(applies), DEVICE_CONTROLLER_MODULE))
+        if deletes:
+            commands.append(Delete(tuple(sorted(deletes, key=lambda k: k[0] != "Device")), DEVICE_CONTROLLER_MODULE))
         return commands
 
     def _reconcile_pod(self, key: Key, applies: list[Obj], deletes: list[Key]) -> None:
@@ -296,4 +321,4 @@ def _fit_part(node: Obj) -> Any:
     return (node["metadata"].get("labels"), status.get("allocatable"), ready)
 
 
-__all__ = ["KINDS", "Apply", "Command", "Delete", "EdgeController", "Key", "Write", "key_of", "sent_part"]
+__all__ = ["DEVICE_STATUS", "KINDS", "Apply", "Command", "Delete", "EdgeController", "Key", "Write", "key_of", "sent_part"]

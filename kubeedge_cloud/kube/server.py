@@ -30,7 +30,7 @@ from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
 from kubeedge_cloud.kube.logs import OpenStream, log_spec, open_log, opened
 from kubeedge_cloud.kube.resources import Resource, find_resource
-from kubeedge_cloud.kube.store import Obj, ObjectStore
+from kubeedge_cloud.kube.store import Obj, ObjectStore, StoreClosed
 from kubeedge_cloud.kube.tables import table
 from kubeedge_cloud.streams import StreamData, StreamEnded, StreamFailed, StreamReader
 
@@ -278,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             self._route([p for p in url.path.split("/") if p], query, body)
         except KubeApiError as exc:
+            if isinstance(exc, StoreClosed):
+                self.close_connection = True  # this server is stopping: the client's next request finds the next one
             self._reply(exc.code, exc.status())
         except Exception as exc:  # a bug must not leave the client hanging
             logger.exception("kube-apiserver: %s %s failed", self.command, url.path)

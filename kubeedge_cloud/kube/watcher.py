@@ -63,8 +63,17 @@ WatchEvent = Listed | Watched
 ListCall = Callable[..., Any]
 
 
+#: The kinds of ``devices.kubeedge.io/v1alpha1`` (docs/protocol.md#11.1), by plural.
+DEVICE_PLURALS = {"Device": "devices", "DeviceModel": "devicemodels"}
+DEVICE_GROUP, DEVICE_VERSION = "devices.kubeedge.io", "v1alpha1"
+
+
 def list_call(api_client: kubernetes.client.ApiClient, kind: str) -> ListCall:
     """The official client's list-all-namespaces call of a kind."""
+    if kind in DEVICE_PLURALS:
+        custom = kubernetes.client.CustomObjectsApi(api_client)
+        plural = DEVICE_PLURALS[kind]
+        return lambda **kwargs: custom.list_cluster_custom_object(DEVICE_GROUP, DEVICE_VERSION, plural, **kwargs)
     core = kubernetes.client.CoreV1Api(api_client)
     calls: dict[str, ListCall] = {
         "Node": core.list_node,
@@ -78,16 +87,20 @@ def list_call(api_client: kubernetes.client.ApiClient, kind: str) -> ListCall:
 class Watcher:
     """Lists and watches ``kind`` between :meth:`start` and :meth:`stop`; ``hand_over`` gets the events."""
 
-    def __init__(self, kind: str, call: ListCall, hand_over: Callable[[WatchEvent], None]) -> None:
+    def __init__(self, kind: str, call: ListCall, hand_over: Callable[[WatchEvent], None], *, api_version: str = "v1") -> None:
         self.kind = kind
+        self.api_version = api_version
         self._call = call
         self._hand_over = hand_over
         self._stop = threading.Event()
         self._response: Any = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        #: Lists made (the first, and one per 410 or failure): for tests and introspection.
+        #: Lists made (the first, and one per 410), and requests that failed otherwise: for tests and introspection.
         self.lists = 0
+        self.failures = 0
+        #: The resourceVersion to watch from: the last list's, then each event's (None: list first).
+        self.version: str | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"kube-watch-{self.kind.lower()}", daemon=True)
@@ -104,24 +117,31 @@ class Watcher:
 
     def _run(self) -> None:
         backoff = _BACKOFF_FIRST_S
-        version: str | None = None
         while not self._stop.is_set():
             try:
-                if version is None:
-                    version = self._list()
-                version = self._watch(version)
+                if self.version is None:
+                    self.version = self._list()
+                self._watch(self.version)
                 backoff = _BACKOFF_FIRST_S
             except (ApiException, WatchError) as exc:
+                if exc.status == 404 and self.version is None:
+                    # The kind is not served (a cluster without the device CRDs): none of it, for now.
+                    logger.info("kube-watch %s: not served (404); asking again in %.1f s", self.kind, _BACKOFF_MAX_S)
+                    self._hand_over(Listed(self.kind, ()))
+                    self._stop.wait(_BACKOFF_MAX_S)
+                    continue
                 if exc.status == 410:
                     logger.info("kube-watch %s: 410 Gone, listing again", self.kind)
-                    version = None
+                    self.version = None
                     continue
                 logger.warning("kube-watch %s: %s %s; trying again in %.1f s", self.kind, exc.status, exc.reason, backoff)
+                self.failures += 1
                 backoff = self._pause(backoff)
             except Exception as exc:  # the server away or restarting: the same watch again after a pause
                 if self._stop.is_set():
                     return
                 logger.info("kube-watch %s: %s; trying again in %.1f s", self.kind, type(exc).__name__, backoff)
+                self.failures += 1
                 backoff = self._pause(backoff)
 
     def _pause(self, backoff: float) -> float:
@@ -132,12 +152,13 @@ class Watcher:
         response = self._call(_preload_content=False, _request_timeout=30)
         body = json.loads(response.data)
         self.lists += 1
-        items = tuple(_with_kind(item, self.kind) for item in body.get("items") or [])
+        items = tuple(_with_kind(item, self.kind, self.api_version) for item in body.get("items") or [])
         self._hand_over(Listed(self.kind, items))
         return str(body["metadata"]["resourceVersion"])
 
-    def _watch(self, version: str) -> str:
-        """Watch from ``version`` until the server ends the request; the last version seen."""
+    def _watch(self, version: str) -> None:
+        """Watch from ``version`` until the server ends the request; :attr:`version` follows each
+        event, so a broken watch goes on from the last one handed over."""
         response = self._call(
             watch=True,
             resource_version=version,
@@ -156,14 +177,13 @@ class Watcher:
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     raise WatchError(int(obj.get("code") or 500), str(obj.get("reason") or obj.get("message")))
-                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    self._hand_over(Watched(self.kind, kind, _with_kind(obj, self.kind)))
+                    self._hand_over(Watched(self.kind, kind, _with_kind(obj, self.kind, self.api_version)))
+                self.version = str((obj.get("metadata") or {}).get("resourceVersion") or self.version)
         finally:
             with self._lock:
                 self._response = None
             response.release_conn()
-        return version
 
 
 def _interrupt(response: Any) -> None:
@@ -187,11 +207,11 @@ def _lines(response: Any) -> Any:
         yield buffered
 
 
-def _with_kind(obj: Obj, kind: str) -> Obj:
+def _with_kind(obj: Obj, kind: str, api_version: str) -> Obj:
     """A list's items carry no kind; the edge's objects must (docs/protocol.md#12.2: v1.Pod etc.)."""
-    obj.setdefault("apiVersion", "v1")
+    obj.setdefault("apiVersion", api_version)
     obj.setdefault("kind", kind)
     return obj
 
 
-__all__ = ["Listed", "WatchError", "WatchEvent", "Watched", "Watcher", "list_call"]
+__all__ = ["DEVICE_GROUP", "DEVICE_PLURALS", "DEVICE_VERSION", "Listed", "WatchError", "WatchEvent", "Watched", "Watcher", "list_call"]

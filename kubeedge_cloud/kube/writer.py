@@ -150,6 +150,21 @@ class KubeWriter:
             if self._written("PUT", f"{path}/status", pod):
                 return
 
+    # -- devices ----------------------------------------------------------------------------
+
+    def device_status(self, namespace: str, name: str, status: Obj) -> None:
+        """The twins' reported values into the Device's ``status`` (docs/protocol.md#11.1): a merge
+        patch of the object, as the original's device controller writes it (no status subresource)."""
+        path = f"/apis/devices.kubeedge.io/v1alpha1/namespaces/{quote(namespace)}/devices/{quote(name)}"
+        device = self._get(path)
+        if device is None or device.get("status") == status:
+            return
+        try:
+            self._send("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     # -- the requests -----------------------------------------------------------------------
 
     def _send(self, method: str, path: str, body: Obj | None = None, *, content_type: str = "application/json") -> Obj:

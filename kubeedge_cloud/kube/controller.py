@@ -219,7 +219,7 @@ class EdgeController:
         deletes: list[Key] = []
         for key in sorted((k for k in keys if k[0] in DEVICE_KINDS), key=lambda k: (k[0] != "DeviceModel", k)):
             obj = self.objects[key[0]].get(key)
-            self._compare(key, sent_part(obj) if obj is not None else None, applies, deletes)
+            self._compare(key, device_part(obj) if obj is not None else None, applies, deletes)
         commands: list[Command] = []
         if applies:
             commands.append(Apply(tuple(applies), DEVICE_CONTROLLER_MODULE))
@@ -304,6 +304,18 @@ def sent_part(obj: Obj) -> Obj:
     sent = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
     for name in _NOT_SENT_METADATA:
         sent.get("metadata", {}).pop(name, None)
+    return sent
+
+
+def device_part(obj: Obj) -> Obj:
+    """What the device controller gets of a Device or DeviceModel: the desired twins are in the
+    status (docs/protocol.md#11.1), so it stays, without the reported values (the edges')."""
+    sent = copy.deepcopy(obj)
+    for name in _NOT_SENT_METADATA:
+        sent.get("metadata", {}).pop(name, None)
+    for twin in (sent.get("status") or {}).get("twins") or []:
+        if isinstance(twin, dict):
+            twin.pop("reported", None)
     return sent
 
 

@@ -16,6 +16,7 @@ from kubernetes.client import ApiException, CoreV1Api
 from kubeedge_actors import Message, ModuleSpec, Runtime
 from kubeedge_actors.testing import Probe, ProbeActor, make_message, wait_until
 from kubeedge_cloud.controller import ControllerActor
+from kubeedge_cloud.devicecontroller import DeviceControllerActor
 from kubeedge_cloud.hub import connection_event
 from kubeedge_cloud.keys import cloud_defaults
 from kubeedge_cloud.kube.actor import KubeApiActor
@@ -59,13 +60,15 @@ def pod(name: str, node: str | None = "edge-1", *, cpu: str = "", uses: tuple[tu
 class ControllerSite:
     """``start``/``stop`` the cloud side's runtime; ``kube`` (the API server) lives on between them."""
 
-    def __init__(self, kube: KubeSite) -> None:
+    def __init__(self, kube: KubeSite, *, devices: bool = False) -> None:
+        """``devices``: module devicecontroller runs too (and kubeapi watches devices)."""
         self.kube = kube
+        self.devices = devices
         self.probe = Probe("cloudhub")
         self.runtime: Runtime | None = None
         self.config = cloud_defaults().with_values(
             {
-                "modules.enabled": ["controller", "cloudhub", "kubeapi"],
+                "modules.enabled": ["controller", *(["devicecontroller"] if devices else []), "cloudhub", "kubeapi"],
                 "cloudhub.database": str(kube.folder / "controller.db"),
                 "kube.kubeconfig": str(kube.kubeconfig),
             }
@@ -75,6 +78,7 @@ class ControllerSite:
         probe = self.probe
         modules = {
             "controller": ModuleSpec(ControllerActor),
+            "devicecontroller": ModuleSpec(DeviceControllerActor),
             "cloudhub": ModuleSpec(ProbeActor, name="cloudhub", group="cloudhub", make_kwargs=lambda _config: {"probe": probe}),
             "kubeapi": ModuleSpec(KubeApiActor),
         }
@@ -110,6 +114,13 @@ class ControllerSite:
     def pod_status(self, node: str, name: str, uid: str, status: dict[str, Any], namespace: str = "default") -> None:
         content = {"UID": uid, "Name": name, "Status": status}
         self._to_controller(make_message("update", f"node/{node}/{namespace}/podstatus/{name}", content, source="edged", group="meta"))
+
+    def twin_reported(self, node: str, device: str, twin: dict[str, Any]) -> None:
+        """The edge's twin reports values (docs/protocol.md#5.4)."""
+        content = {"event_id": "e", "timestamp": 1, "twin": twin}
+        message = make_message("update", f"node/{node}/device/{device}/twin/edge_updated", content, source="twin", group="resource")
+        assert self.runtime is not None
+        self.runtime.router.send("devicecontroller", message)
 
     def acknowledge(self, delete: Message) -> None:
         """The edge's meta answers a delete with "OK" (docs/protocol.md#6.2)."""

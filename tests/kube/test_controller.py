@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes.client import CustomObjectsApi
 
 from kubeedge_actors.testing import wait_until
 from tests.kube.controller_site import ControllerSite, edge_node, pod, ready_of
@@ -172,3 +173,44 @@ def test_objects_changed_while_the_controller_was_down_reach_the_edge_when_it_st
     # The connect's catch-up may go before the change is applied: some update carries it.
     wait_until(lambda: any(m.content["metadata"].get("labels") == {"v": "2"} for m in site.probe.messages
                            if m.resource == "node/edge-1/default/pod/changed"), 30, 0.05, "the change sent")  # fmt: skip
+
+
+def test_a_device_reaches_its_node_through_the_device_controller_and_its_reported_twin_comes_back_into_its_status(kube: KubeSite) -> None:
+    site = ControllerSite(kube, devices=True)
+    expression = {"key": "", "operator": "In", "values": ["edge-1"]}
+    device = {
+        "apiVersion": "devices.kubeedge.io/v1alpha1",
+        "kind": "Device",
+        "metadata": {"name": "thermometer"},
+        "spec": {
+            "deviceModelRef": {"name": "thermometer-model"},
+            "nodeSelector": {"nodeSelectorTerms": [{"matchExpressions": [expression]}]},
+        },
+        "status": {"twins": [{"propertyName": "temperature", "desired": {"metadata": {"type": "string"}, "value": "25"}}]},
+    }
+    try:
+        started_with_node(site)
+        with kube.client() as api_client:
+            custom = CustomObjectsApi(api_client)
+            custom.create_namespaced_custom_object("devices.kubeedge.io", "v1alpha1", "default", "devices", device)
+            updated = site.wait_sent(("update", "node/edge-1/membership"), ("update", "node/edge-1/device/thermometer/twin/cloud_updated"))
+            twin = {"temperature": {"actual": {"value": "24.5", "metadata": {"timestamp": 1700000000000}}, "metadata": {"type": "string"}}}
+            site.twin_reported("edge-1", "thermometer", twin)
+
+            def reported() -> Any:
+                shown = custom.get_namespaced_custom_object("devices.kubeedge.io", "v1alpha1", "default", "devices", "thermometer")
+                return shown["status"]["twins"][0].get("reported")
+
+            shown = wait_until(reported, 30, 0.05, "the reported value in the Device's status")
+            desired = [{"propertyName": "temperature", "desired": {"metadata": {"type": "string"}, "value": "26"}, "reported": shown}]
+            custom.patch_namespaced_custom_object("devices.kubeedge.io", "v1alpha1", "default", "devices", "thermometer",
+                                                  {"status": {"twins": desired}})  # fmt: skip
+            site.wait_sent(("update", "node/edge-1/device/thermometer/twin/cloud_updated"),
+                           ("update", "node/edge-1/device/thermometer/twin/cloud_updated"))  # fmt: skip
+    finally:
+        site.stop()
+
+    assert updated.content["twin"]["temperature"]["expected"]["value"] == "25"
+    assert shown == {"value": "24.5", "metadata": {"timestamp": 1700000000000, "type": "string"}}
+    # The write of the reported value was no change for the edge; the new desired value was (watch events come in order).
+    assert site.sent().count(("update", "node/edge-1/device/thermometer/twin/cloud_updated")) == 2

@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 import kubernetes.client
-from kubernetes.client.exceptions import ApiException
+
+from kubeedge_actors.errors import KubeEdgeActorsError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,14 @@ _ATTEMPTS = 5
 _TIMEOUT_S = 30
 MERGE_PATCH = "application/merge-patch+json"
 _TERMINAL = ("Succeeded", "Failed")
+
+
+class KubeWriteError(KubeEdgeActorsError):
+    """The API server answered a write (or its read) with an error status."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path}: {status} {body[:300]}")
+        self.status = status
 
 
 def now() -> str:
@@ -161,7 +170,7 @@ class KubeWriter:
             return
         try:
             self._send("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
-        except ApiException as exc:
+        except KubeWriteError as exc:
             if exc.status != 404:
                 raise
 
@@ -171,7 +180,7 @@ class KubeWriter:
         """One request; its JSON answer.
 
         Raises:
-            ApiException: any answer but 2xx (the client's own error, with the status).
+            KubeWriteError: any answer but 2xx.
         """
         request = self.api_client.param_serialize(
             method=method,
@@ -183,14 +192,14 @@ class KubeWriter:
         response = self.api_client.call_api(*request, _request_timeout=_TIMEOUT_S)
         data: bytes = response.response.data
         if not 200 <= response.status <= 299:
-            raise ApiException(status=response.status, reason=response.reason, body=data.decode(errors="replace"))
+            raise KubeWriteError(method, path, response.status, data.decode(errors="replace"))
         return dict(json.loads(data or b"{}"))
 
     def _get(self, path: str) -> Obj | None:
         """The object, or None when there is none."""
         try:
             return self._send("GET", path)
-        except ApiException as exc:
+        except KubeWriteError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -202,7 +211,7 @@ class KubeWriter:
         try:
             self._send(method, path, body)
             return True
-        except ApiException as exc:
+        except KubeWriteError as exc:
             if exc.status == 404:
                 return True
             if exc.status == 409:

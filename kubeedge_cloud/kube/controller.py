@@ -89,8 +89,9 @@ class EdgeController:
     sent: dict[Key, Obj] = field(default_factory=dict)
     #: Pods whose delete was handed over: their uid, until the edge acknowledged it.
     deleting: dict[Key, str] = field(default_factory=dict)
-    #: The configmaps and secrets each wanted pod uses.
+    #: The configmaps and secrets each wanted pod uses, and the wanted pods that use each.
     uses: dict[Key, set[Key]] = field(default_factory=dict)
+    users: dict[Key, set[Key]] = field(default_factory=dict)
     #: Pods the scheduler bound, until the watch shows their node.
     placing: dict[Key, str] = field(default_factory=dict)
     #: What of each edge node the scheduler looks at (a change there: pending pods are tried again).
@@ -157,7 +158,7 @@ class EdgeController:
         node, resource = split_node_prefix(message.resource)
         parts = resource.split("/") if resource else []
         if not parts:
-            known = node in {k[2] for k in self.objects["Node"]}
+            known = ("Node", "", node) in self.objects["Node"]
             return [Write("node_away", (node,))] if message.operation == Operation.DISCONNECTED and known else []
         namespace, kind, name = parts[0], parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
         content, operation = message.content, message.operation
@@ -200,8 +201,9 @@ class EdgeController:
         and secrets are wanted), then applies (those first), then deletes (pods first)."""
         applies: list[Obj] = []
         deletes: list[Key] = []
+        edge_nodes = self.edge_nodes()
         for key in sorted(k for k in keys if k[0] == "Pod"):
-            self._reconcile_pod(key, applies, deletes)
+            self._reconcile_pod(key, edge_nodes, applies, deletes)
         shared: list[Obj] = []
         for key in sorted(k for k in keys if k[0] in _SHARED):
             want = self._wanted_shared(key)
@@ -227,11 +229,11 @@ class EdgeController:
             commands.append(Delete(tuple(sorted(deletes, key=lambda k: k[0] != "Device")), DEVICE_CONTROLLER_MODULE))
         return commands
 
-    def _reconcile_pod(self, key: Key, applies: list[Obj], deletes: list[Key]) -> None:
+    def _reconcile_pod(self, key: Key, edge_nodes: set[str], applies: list[Obj], deletes: list[Key]) -> None:
         pod = self.objects["Pod"].get(key)
-        on_edge = pod is not None and _node_of(pod) in self.edge_nodes()
+        on_edge = pod is not None and _node_of(pod) in edge_nodes
         if pod is not None and on_edge and pod["metadata"].get("deletionTimestamp"):
-            self.uses.pop(key, None)
+            self._set_uses(key, set())
             if key not in self.deleting:  # graceful: the edge stops it; its acknowledgement ends the delete
                 self.deleting[key] = str(pod["metadata"].get("uid") or "")
                 self.sent.pop(key, None)
@@ -239,9 +241,9 @@ class EdgeController:
             return
         want = sent_part(pod) if pod is not None and on_edge else None
         if want is None:
-            self.uses.pop(key, None)
+            self._set_uses(key, set())
         else:
-            self.uses[key] = self._references(want)
+            self._set_uses(key, self._references(want))
         self._compare(key, want, applies, deletes)
 
     def _compare(self, key: Key, want: Obj | None, applies: list[Obj], deletes: list[Key]) -> None:
@@ -254,9 +256,24 @@ class EdgeController:
             self.sent[key] = want
             applies.append(want)
 
+    def _set_uses(self, pod: Key, references: set[Key]) -> None:
+        """Keep :attr:`uses` and its reverse, :attr:`users`, in step."""
+        for gone in self.uses.get(pod, set()) - references:
+            users = self.users.get(gone)
+            if users is not None:
+                users.discard(pod)
+                if not users:
+                    del self.users[gone]
+        for used in references:
+            self.users.setdefault(used, set()).add(pod)
+        if references:
+            self.uses[pod] = references
+        else:
+            self.uses.pop(pod, None)
+
     def _wanted_shared(self, key: Key) -> Obj | None:
         obj = self.objects[key[0]].get(key)
-        if obj is None or not any(key in used for used in self.uses.values()):
+        if obj is None or key not in self.users:
             return None
         return sent_part(obj)
 

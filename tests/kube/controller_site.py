@@ -146,7 +146,18 @@ class ControllerSite:
                         return message
             return None
 
-        return wait_until(found, timeout_s, 0.02, f"{expected} sent; got {self.sent()}")
+        try:
+            return wait_until(found, timeout_s, 0.02, f"{expected} sent")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; got {self.sent()}; {self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What kubeapi's controller knows, for a failure's message."""
+        if self.runtime is None or (ref := self.runtime.actor_ref("kubeapi")) is None:
+            return "kubeapi is not running"
+        state = ref.proxy().state.get(timeout=5)
+        watchers = [(w.kind, w.lists, w.failures, w.version) for w in ref.proxy().watchers.get(timeout=5)]
+        return f"kubeapi: listed {sorted(state.listed)}, inventory {state.inventory}, sent {sorted(state.sent)}, watchers {watchers}"
 
     # -- the API, through the official client ------------------------------------------------------
 

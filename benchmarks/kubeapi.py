@@ -12,7 +12,7 @@ client here, one TLS connection kept alive):
 With ``--pods N`` (needs Docker) also a cloud side with ``kubeapi`` and a real edge process:
 
 - ``kubectl_apply_to_running_p50_ms``: ``kubectl apply`` of a pod → the pod Running in the API
-  server (what ``kubectl get`` shows; a watch sees it), with ``kube.status-interval`` 0.2 s.
+  server (what ``kubectl get`` shows; a watch sees it), through the controller's watches (no polling).
 - ``ctl_apply_to_running_p50_ms``: the baseline, ``ctl apply`` of the same pod → Running in the
   control API (polled every 20 ms). Rounds alternate which side goes first.
 
@@ -158,7 +158,7 @@ def pod_figures(folder: Path, pods: int) -> dict[str, float]:
     with Scenario(folder, client) as scenario:
         site = folder / "cloud"
         port = free_port()
-        set_conf(site, {"modules": {"enabled": [*CLOUD_MODULES, "kubeapi"]}, "kube": {"port": port, "status-interval": 0.2}})
+        set_conf(site, {"modules": {"enabled": [*CLOUD_MODULES, "kubeapi"]}, "kube": {"port": port}})
         write_kubeconfig(site / "certs", f"https://127.0.0.1:{port}")
         scenario.cloud.start()
         scenario.edge.start()

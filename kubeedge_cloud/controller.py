@@ -22,7 +22,15 @@ from kubeedge_cloud.manifests import (
     same_content,
     with_server_fields,
 )
-from kubeedge_cloud.names import API_GROUP, CLOUDHUB_MODULE, CONTROLLER_GROUP, CONTROLLER_MODULE, CONTROLLER_SOURCE, ApiOperation
+from kubeedge_cloud.names import (
+    API_GROUP,
+    CLOUDHUB_MODULE,
+    CONTROLLER_GROUP,
+    CONTROLLER_MODULE,
+    CONTROLLER_SOURCE,
+    KUBE_MODULE,
+    ApiOperation,
+)
 from kubeedge_cloud.settings import StoreSettings
 from kubeedge_cloud.store import CloudStore, StoredObject
 from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_rows, object_rows, pod_rows
@@ -45,10 +53,15 @@ class ControllerActor(ModuleActor):
         from edges (``node/<id>/...``): ``update`` of ``nodestatus``/``podstatus`` (stored),
         ``query`` of a configmap/secret (answered when it exists, as the original), and the
         ``response`` acks that retire a pending delete.
+        With module ``kubeapi`` enabled, its controller gets what the API server must show
+        (kubeedge_cloud/kube/actor.py): the connection events, the edges' node statuses, the
+        pod statuses taken (``update`` on ``node/<id>/<ns>/podstatus``, an array), and each
+        pod delete an edge acknowledged (``response`` on ``node/<id>/<ns>/pod/<name>``).
     Produces:
         to module ``cloudhub``: source ``controller``, group ``resource``, operations
         ``insert``/``update``/``delete`` on ``node/<id>/<ns>/pod|configmap|secret/<name>``
-        (secrets: added and modified both ``update``), content the object.
+        (secrets: added and modified both ``update``), content the object; a ``delete`` of
+        a configmap or secret to a node whose pods no longer use it (docs/protocol.md#12.2).
     """
 
     module_name = CONTROLLER_MODULE
@@ -68,6 +81,8 @@ class ControllerActor(ModuleActor):
         self.settings = StoreSettings.from_config(self.module_config)
         self._store = store if store is not None else CloudStore(self.settings.database)
         self._connected: set[str] = set()
+        #: Whether module kubeapi runs: its controller hears the edges through this one.
+        self._kube = KUBE_MODULE in self.module_config.strings("modules.enabled")
 
     def on_start(self) -> None:
         self._store.open()
@@ -87,6 +102,7 @@ class ControllerActor(ModuleActor):
         elif message.source == CLOUDHUB_MODULE and message.operation in (Operation.CONNECTED, Operation.DISCONNECTED):
             node, _ = split_node_prefix(message.resource)
             self._on_connection(node, message.operation == Operation.CONNECTED)
+            self._tell_kube(message)
         else:
             self._handle_edge(message)
 
@@ -126,6 +142,7 @@ class ControllerActor(ModuleActor):
         elif kind == ResourceType.NODESTATUS and message.operation == Operation.UPDATE:
             if isinstance(message.content, dict):
                 self._store.set_node_status(node, message.content)
+                self._tell_kube(message)
         elif kind == ResourceType.PODSTATUS and message.operation == Operation.UPDATE:
             self._on_pod_status(node, parts[0], message.content)
         elif kind in (ResourceType.CONFIGMAP, ResourceType.SECRET) and message.operation == Operation.QUERY and len(parts) == 3:
@@ -137,11 +154,16 @@ class ControllerActor(ModuleActor):
         retired = self._store.retire_pending_delete(message.parent_id)
         if retired is not None:
             logger.info("controller: node %s deleted %s", node, retired.key)
+            if retired.key.kind == "Pod":
+                resource = add_node_prefix(node, build_edge_resource(retired.key.namespace, retired.key.resource_type, retired.key.name))
+                self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.RESPONSE,
+                                            resource=resource, content="OK"))  # fmt: skip
 
     def _on_pod_status(self, node: str, namespace: str, content: Json) -> None:
         # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).
         reports = content if isinstance(content, list) else [content]
         out: list[Message] = []
+        taken: list[Json] = []
         for report in reports:
             if not isinstance(report, dict) or not isinstance(report.get("Name"), str) or not isinstance(report.get("Status"), dict):
                 continue
@@ -160,7 +182,12 @@ class ControllerActor(ModuleActor):
                 logger.debug("controller: node %s reports %s of an earlier pod of that name; ignored", node, key)
                 continue
             self._store.set_pod_status(namespace, key.name, node, report)
+            taken.append(report)
         self._send(out)
+        if taken:
+            resource = add_node_prefix(node, f"{namespace}/{ResourceType.PODSTATUS}")
+            self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
+                                        resource=resource, content=taken))  # fmt: skip
 
     def _answer_query(self, query: Message, key: ObjectKey) -> None:
         stored = self._store.get_object(key)
@@ -228,11 +255,15 @@ class ControllerActor(ModuleActor):
             self._store.add_pending_delete(old_node, pod.key, previous.body if previous else {})
             self._queue_delete(out, old_node, pod.key, previous.body if previous else {})
         self._store.drop_pending_delete(node, pod.key)
+        if previous is not None:
+            lost = pod_references(previous.body) - (pod_references(pod.body) if not moved else set())
+            self._drop_unused(out, old_node or "", pod.key.namespace, lost)
         # The configmaps and secrets it newly uses go first, so the edge has them when it starts the pod.
         already = pod_references(previous.body) if previous and not moved else set()
         for kind, name in sorted(pod_references(pod.body) - already):
             used = self._store.get_object(ObjectKey(kind, pod.key.namespace, name))
             if used is not None:
+                self._store.drop_pending_delete(node, used.key)
                 self._queue(out, node, Operation.UPDATE, used)
         self._queue(out, node, Operation.INSERT if previous is None or moved else Operation.UPDATE, pod)
 
@@ -262,12 +293,29 @@ class ControllerActor(ModuleActor):
         if key.kind == "Pod" and node and targets != [node]:
             raise ManifestError(f"{key} runs on node {', '.join(targets)}, not on {node}")
         self._store.delete_object(key)
-        if key.kind == "Pod":
-            self._store.delete_pod_status(key.namespace, key.name)
         for target in targets:
             self._store.add_pending_delete(target, key, stored.body)
             self._queue_delete(out, target, key, stored.body)
+        if key.kind == "Pod":
+            self._store.delete_pod_status(key.namespace, key.name)
+            self._drop_unused(out, _pod_node(stored.body), key.namespace, pod_references(stored.body))
         return "deleted", targets
+
+    def _drop_unused(self, out: list[Message], node: str, namespace: str, references: set[tuple[str, str]]) -> None:
+        """A configmap or secret stays on a node only while a pod there uses it (or ``--node``
+        named it): ``references`` a pod of ``node`` no longer has get a pending delete there
+        unless another pod of that node still uses them (issue 15: a secret leaves with its last pod)."""
+        if not node or not references:
+            return
+        users = _users_of(self._store.objects("Pod", namespace))
+        for kind, name in sorted(references):
+            key = ObjectKey(kind, namespace, name)
+            stored = self._store.get_object(key)
+            if stored is None or node in users.get((namespace, kind, name), set()) or node in stored.nodes:
+                continue
+            logger.info("controller: no pod of node %s uses %s any more; deleting it there", node, key)
+            self._store.add_pending_delete(node, key, stored.body)
+            self._queue_delete(out, node, key, stored.body)
 
     def _list(self, what: str, namespace: Json) -> list[NodeRow] | list[PodRow] | list[ObjectRow]:
         namespace = namespace if isinstance(namespace, str) and namespace else None
@@ -309,6 +357,11 @@ class ControllerActor(ModuleActor):
         message = self._message(node, Operation.DELETE, key, body)
         self._store.set_pending_message_id(node, key, message.id)  # its "OK" retires the delete
         out.append(message)
+
+    def _tell_kube(self, message: Message) -> None:
+        """What the Kubernetes API must show, to module kubeapi's controller (when it runs)."""
+        if self._kube:
+            self.module_router.send(KUBE_MODULE, message)
 
     def _send(self, out: list[Message]) -> None:
         """The messages collected during a transaction, once it committed, to the nodes connected."""

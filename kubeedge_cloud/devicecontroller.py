@@ -51,6 +51,7 @@ from kubeedge_cloud.names import (
     CONTROLLER_MODULE,
     DEVICE_CONTROLLER_MODULE,
     DEVICE_CONTROLLER_SOURCE,
+    KUBE_MODULE,
     ApiOperation,
 )
 from kubeedge_cloud.settings import StoreSettings
@@ -104,6 +105,8 @@ class DeviceControllerActor(ModuleActor):
         self.settings = StoreSettings.from_config(self.module_config)
         self._store = store if store is not None else DeviceStore(self.settings.database)
         self._connected: set[str] = set()
+        #: Whether module kubeapi runs: it writes the reported values into the Devices of the API.
+        self._kube = KUBE_MODULE in self.module_config.strings("modules.enabled")
 
     def on_start(self) -> None:
         self._store.open()
@@ -148,9 +151,22 @@ class DeviceControllerActor(ModuleActor):
         newer = newer_reports(reported_from_edge(message.content), device.reported, device.reported_versions)
         if newer:
             self._store.set_reported(device.namespace, device.name, newer)
+            self._tell_kube(node, device.namespace, device.name)
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("devicecontroller: report %s of %s from node %s is a resend or older than what is shown", message.id, name, node)
         self._reply(message.reply("OK"))
+
+    def _tell_kube(self, node: str, namespace: str, name: str) -> None:
+        """The reported values, for the Device in the Kubernetes API (module kubeapi, when it runs)."""
+        if not self._kube:
+            return
+        device = self._store.on_node(node, name)
+        if device is not None:
+            status = with_reported(device.body, device.reported).get("status") or {}
+            resource = add_node_prefix(node, f"{namespace}/devicestatus/{name}")
+            message = Message.new(source=DEVICE_CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
+                                  resource=resource, content={"twins": status.get("twins") or []})  # fmt: skip
+            self.module_router.send(KUBE_MODULE, message)
 
     def _on_state(self, message: Message, node: str, name: str) -> None:
         try:

@@ -35,6 +35,7 @@ _CLOUD_KEYS: tuple[Key, ...] = (
     Key("kube.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the Kubernetes objects (tables kube_*)"),
     Key("kube.token-file", CLOUD_FILE, str, "", "(ours) static bearer tokens, token,user,uid[,groups] a line; empty: client certificates only"),
     Key("kube.status-interval", CLOUD_FILE, float, 2.0, "(ours) seconds between copies of the edges' node and pod status into the API server", positive),
+    Key("kube.kubeconfig", CLOUD_FILE, str, "", "(ours) kubeconfig of the Kubernetes API server kubeapi's controller uses; empty: the embedded one, started here"),
 )
 # fmt: on
 

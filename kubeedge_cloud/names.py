@@ -14,6 +14,8 @@ API_MODULE = "cloudapi"
 API_GROUP = "api"
 #: Ours: log and exec streams of edge pods (docs/protocol.md#9.5).
 STREAMS_MODULE = "cloudstreams"
+#: The Kubernetes API module (kubeedge_cloud/kube/actor.py): its controller hears the edges through ``controller``.
+KUBE_MODULE = "kubeapi"
 
 #: What the controllers send to edges as (docs/protocol.md#9.2, docs/protocol.md#9.3).
 CONTROLLER_SOURCE = "controller"
@@ -38,6 +40,7 @@ __all__ = [
     "CONTROLLER_SOURCE",
     "DEVICE_CONTROLLER_MODULE",
     "DEVICE_CONTROLLER_SOURCE",
+    "KUBE_MODULE",
     "STREAMS_MODULE",
     "ApiOperation",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubeedge_cloud.kube.errors import KubeApiError, already_exists, bad_request, conflict, not_found
+from kubeedge_cloud.kube.errors import Invalid, KubeApiError, already_exists, bad_request, conflict, not_found
 from kubeedge_cloud.kube.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, json_patch, merge_patch, strategic_merge_patch
 from kubeedge_cloud.kube.resources import RESOURCES, Resource, check_kind, find_resource, unknown_fields, validate
 from kubeedge_cloud.kube.selectors import field_selector, label_selector
@@ -35,6 +35,7 @@ def _core(plural: str) -> Resource:
 
 _NAMESPACES = _core("namespaces")
 _NODES = _core("nodes")
+_PODS = _core("pods")
 DEFAULT_GRACE_S = 30
 _TERMINAL = ("Succeeded", "Failed")
 
@@ -153,8 +154,9 @@ class KubeApi:
 
         return self._write(resource, namespace, name, patched, status=status)
 
-    def delete(self, resource: Resource, namespace: str, name: str, grace_s: int | None) -> Obj:
-        """Delete; a pod on a node first gets its deletionTimestamp, and goes once its node says it stopped."""
+    def delete(self, resource: Resource, namespace: str, name: str, grace_s: int | None, *, uid: str | None = None) -> Obj:
+        """Delete; a pod on a node first gets its deletionTimestamp, and goes once its node says it stopped.
+        ``uid``: DeleteOptions' ``preconditions.uid``: another object of that name is a ``409``."""
         if resource is _NAMESPACES:
             if name in _UNDELETABLE_NAMESPACES:
                 raise KubeApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
@@ -165,6 +167,9 @@ class KubeApi:
         def build(current: Obj | None) -> Obj | None:
             if current is None:
                 raise not_found(resource.group, resource.plural, name)
+            if uid and current["metadata"].get("uid") != uid:
+                why = f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current['metadata'].get('uid')}"
+                raise conflict(resource.group, resource.plural, name, why)
             if not graceful or not self._on_a_node(current):
                 return None
             meta = current["metadata"]
@@ -177,6 +182,26 @@ class KubeApi:
             return current
 
         return self.store.write(resource.key, namespace, name, "MODIFIED", build, dry_run=self.dry_run)
+
+    def bind(self, namespace: str, name: str, body: Any) -> Obj:
+        """``pods/<name>/binding``: a scheduler puts a pod that names no node on ``target.name``
+        (docs/protocol.md#12.5); a pod already on a node: ``409 Conflict``, as Kubernetes answers."""
+        target = body.get("target") if isinstance(body, dict) else None
+        node = target.get("name") if isinstance(target, dict) else None
+        if not isinstance(body, dict) or body.get("kind", "Binding") != "Binding" or not isinstance(node, str) or not node:
+            raise Invalid("Binding", "", name, [("FieldValueRequired", "target.name", "Required value")])
+
+        def bound(current: Obj | None) -> Obj | None:
+            if current is None:
+                raise not_found("", "pods", name)
+            on = (current.get("spec") or {}).get("nodeName")
+            if on:
+                raise conflict("", "pods", name, f'pod {name} is already assigned to node "{on}"')
+            current.setdefault("spec", {})["nodeName"] = node
+            return current
+
+        self.store.write(_PODS.key, namespace, name, "MODIFIED", bound, dry_run=self.dry_run)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     # -- helpers ---------------------------------------------------------------------------
 

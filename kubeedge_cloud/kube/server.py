@@ -30,7 +30,7 @@ from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
 from kubeedge_cloud.kube.logs import OpenStream, log_spec, open_log, opened
 from kubeedge_cloud.kube.resources import Resource, find_resource
-from kubeedge_cloud.kube.store import Obj, ObjectStore
+from kubeedge_cloud.kube.store import Obj, ObjectStore, StoreClosed
 from kubeedge_cloud.kube.tables import table
 from kubeedge_cloud.streams import StreamData, StreamEnded, StreamFailed, StreamReader
 
@@ -133,10 +133,14 @@ def read_tokens(path: Path | None) -> dict[str, User]:
 class KubeApiServer:
     """Serves the Kubernetes API subset on ``address:port`` (port 0: a free port, see :attr:`port`)."""
 
-    def __init__(self, settings: KubeServerSettings, *, open_stream: OpenStream | None = None) -> None:
-        """``open_stream``: how to reach an edge's pod logs (the cloud side's stream module); None: no ``/log``."""
+    def __init__(
+        self, settings: KubeServerSettings, *, open_stream: OpenStream | None = None, tokens: dict[str, User] | None = None
+    ) -> None:
+        """``open_stream``: how to reach an edge's pod logs (the cloud side's stream module); None: no ``/log``.
+        ``tokens``: bearer tokens besides the token file's (the in-process controller's, made at each start)."""
         self.settings = settings
         self.open_stream = open_stream
+        self.extra_tokens = dict(tokens or {})
         self.port = settings.port
         self.store: ObjectStore | None = None
         self.api: KubeApi | None = None
@@ -164,7 +168,7 @@ class KubeApiServer:
                 f"the Kubernetes API server cannot use {settings.cert}, {settings.key} or {settings.ca}: {exc}"
             ) from exc
         try:
-            tokens = read_tokens(settings.token_file)
+            tokens = {**read_tokens(settings.token_file), **self.extra_tokens}
         except OSError as exc:
             raise KubeApiServerError(f"the token file cannot be read: {exc.strerror or exc}: {settings.token_file}") from exc
         store = ObjectStore(settings.database, window=settings.watch_window)
@@ -274,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             self._route([p for p in url.path.split("/") if p], query, body)
         except KubeApiError as exc:
+            if isinstance(exc, StoreClosed):
+                self.close_connection = True  # this server is stopping: the client's next request finds the next one
             self._reply(exc.code, exc.status())
         except Exception as exc:  # a bug must not leave the client hanging
             logger.exception("kube-apiserver: %s %s failed", self.command, url.path)
@@ -309,7 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
         namespace, plural, name, sub = _split_resource_path(rest)
         resource = find_resource(group, version, plural)
         stream = sub in ("log", "exec") and resource is not None and resource.kind == "Pod" and self.server.open_stream is not None
-        if resource is None or (sub and not stream and not (sub == "status" and resource.has_status)):
+        binding = sub == "binding" and resource is not None and resource.kind == "Pod" and self.command == "POST"
+        if resource is None or (sub and not stream and not binding and not (sub == "status" and resource.has_status)):
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         if resource.namespaced and name and namespace is None:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
@@ -319,6 +326,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._log(pod, query)
             else:
                 self._exec(pod, query)
+            return
+        if binding and namespace is not None:
+            api = self.server.api.dry() if _dry_run(query, body) else self.server.api
+            self._reply(201, api.bind(namespace, name, body))
             return
         self._verb(_Target(resource, namespace, name, sub == "status"), query, body)
 
@@ -365,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "")
             self._reply(200, api.patch(resource, ns, name, content_type, body, strict=strict, status=status))
         elif self.command == "DELETE" and name:
-            self._reply(200, api.delete(resource, ns, name, _grace(query, body)))
+            self._reply(200, api.delete(resource, ns, name, _grace(query, body), uid=_precondition_uid(body)))
         else:
             raise KubeApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({self.command})")
 
@@ -567,6 +578,13 @@ def _split_resource_path(rest: list[str]) -> tuple[str | None, str, str, str]:
     if not rest or len(rest) > 3:
         raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
     return rest_ns, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
+
+
+def _precondition_uid(body: Any) -> str | None:
+    """A DeleteOptions' ``preconditions.uid``, if any."""
+    preconditions = body.get("preconditions") if isinstance(body, dict) else None
+    uid = preconditions.get("uid") if isinstance(preconditions, dict) else None
+    return uid if isinstance(uid, str) and uid else None
 
 
 def _dry_run(query: dict[str, str], body: Any) -> bool:

@@ -185,6 +185,38 @@ def test_a_configmap_goes_to_the_nodes_whose_pods_use_it_before_the_pod(start_co
     assert to_edges(harness) == [("update", "node/edge-1/default/configmap/app")]
 
 
+def test_a_secret_leaves_a_node_with_the_last_pod_there_that_uses_it(start_controller: Callable[[], Harness]) -> None:
+    harness = start_controller()
+    connect(harness, "edge-1")
+    apply(harness, secret("token"))
+    uses = {"volumes": [{"name": "t", "secret": {"secretName": "token"}}]}
+    apply(harness, pod("a", **uses), pod("b", **uses))
+    to_edges(harness)
+
+    delete(harness, "Pod", "a")
+    after_first = to_edges(harness)
+    delete(harness, "Pod", "b")
+
+    assert after_first == [("delete", "node/edge-1/default/pod/a")]  # pod b still uses it
+    assert to_edges(harness) == [("delete", "node/edge-1/default/pod/b"), ("delete", "node/edge-1/default/secret/token")]
+    assert harness.actor.pending_delete_count() == 3  # until the edge answers each
+
+
+def test_a_configmap_a_changed_pod_no_longer_mounts_is_deleted_on_its_node(start_controller: Callable[[], Harness]) -> None:
+    harness = start_controller()
+    connect(harness, "edge-1")
+    apply(harness, configmap("app"), pod(volumes=[{"name": "cfg", "configMap": {"name": "app"}}]))
+    to_edges(harness)
+
+    apply(harness, pod())
+    changed = to_edges(harness)
+    apply(harness, pod(volumes=[{"name": "cfg", "configMap": {"name": "app"}}]))
+
+    assert changed == [("delete", "node/edge-1/default/configmap/app"), ("update", "node/edge-1/default/pod/nginx")]
+    assert to_edges(harness) == [("update", "node/edge-1/default/configmap/app"), ("update", "node/edge-1/default/pod/nginx")]
+    assert harness.actor.pending_delete_count() == 0  # used again: its delete is no longer due
+
+
 def test_a_new_configmap_for_a_node_is_an_insert_and_a_secret_is_always_an_update(start_controller: Callable[[], Harness]) -> None:
     harness = start_controller()
     connect(harness, "edge-1")

@@ -56,9 +56,15 @@ class KubeSite:
         return server
 
     def restart(self) -> None:
-        port = self.server.port
+        self.pause()
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop serving; :meth:`resume` serves again on the same port and file."""
         self.server.stop()
-        self.server = self._start(port)
+
+    def resume(self) -> None:
+        self.server = self._start(self.server.port)
 
     def stop(self) -> None:
         self.server.stop()

@@ -59,7 +59,6 @@ class KubectlScenario:
         document = yaml.load(conf.read_text())
         document["modules"]["enabled"] = [*CLOUD_MODULES, "kubeapi"]
         document["kube"]["port"] = port
-        document["kube"]["status-interval"] = 0.5
         with conf.open("w") as stream:
             yaml.dump(document, stream)
         write_kubeconfig(site / "certs", f"https://127.0.0.1:{port}")

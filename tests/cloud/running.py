@@ -92,6 +92,7 @@ class RunningCloudHub:
 
 
 def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: Any) -> Config:
+    tls = tls.for_node(node_id)  # docs/protocol.md#9.4: the certificate names the node
     settings: dict[str, Any] = {
         "edgehub.websocket.url": cloud.url(node_id),
         "edgehub.controller.node-id": node_id,

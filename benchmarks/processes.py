@@ -134,10 +134,12 @@ class CloudHubProcess(Process):
 
     def __init__(self, folder: Path, certs: Path, *, log_level: str = "WARNING", **values: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.port, self.api_port = free_port(), free_port()
+        self.port, self.api_port, self.kube_port = free_port(), free_port(), free_port()
         settings = {
             "cloudhub.port": self.port,
             "cloudhub.api-port": self.api_port,
+            "kube.port": self.kube_port,
+            "kube.database": str(folder / "cloud.db"),
             "cloudhub.node-limit": 1000,
             "cloudhub.ca": str(certs / "ca.crt"),
             "cloudhub.cert": str(certs / "cloudhub.crt"),

@@ -13,8 +13,9 @@ from kubeedge_actors.config import RUNTIME_KEYS, Config, Key, KeyTable
 from kubeedge_actors.config.keys import port, positive
 
 CLOUD_FILE = "cloudhub.yaml"
-#: Wire names of the cloud side's modules: all run, always.
-CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi"]
+#: Wire names of the cloud side's modules, all run by default; ``kubeapi`` (kubectl's way in)
+#: needs TLS: a plain ``ws://`` cloud hub leaves it out of ``modules.enabled``.
+CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi", "kubeapi"]
 
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off

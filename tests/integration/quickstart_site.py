@@ -42,6 +42,7 @@ class QuickstartSite:
     api_port: int = field(default_factory=free_port)
     mqtt_port: int = field(default_factory=free_port)
     pods_port: int = field(default_factory=free_port)
+    kube_port: int = field(default_factory=free_port)
 
     @property
     def conf(self) -> Path:
@@ -63,6 +64,7 @@ class QuickstartSite:
         cloud = (self.conf / "cloudhub.yaml").read_text()
         cloud = _replace_once(cloud, r"^(  port: )10000$", rf"\g<1>{self.cloud_port}")
         cloud = _replace_once(cloud, r"^(  api-port: )10080$", rf"\g<1>{self.api_port}")
+        cloud = _replace_once(cloud, r"^(  port: )6443$", rf"\g<1>{self.kube_port}")
         (self.conf / "cloudhub.yaml").write_text(cloud)
         return self
 

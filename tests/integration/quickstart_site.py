@@ -84,6 +84,14 @@ class QuickstartSite:
         command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
         return subprocess.run(command, cwd=self.folder, env=self.environment(), capture_output=True, text=True, timeout=60)
 
+    def kubectl(self, kubectl: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``kubectl ARGS`` with the kubeconfig ``certs`` wrote, as the README exports it."""
+        return subprocess.run([kubectl, *args], cwd=self.folder, env=self.kubectl_env(), capture_output=True, text=True, timeout=60)
+
+    def kubectl_env(self) -> dict[str, str]:
+        # Its own HOME: kubectl's discovery cache stays in the site's folder.
+        return {**self.environment(), "KUBECONFIG": str(self.folder / "certs" / "kubeconfig"), "HOME": str(self.folder)}
+
     def table(self, *args: str) -> list[list[str]]:
         """The rows of ``ctl get ...`` (header left out), split into cells."""
         result = self.ctl("get", *args)

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -143,7 +144,8 @@ def connected_nodes(cloud: CloudHubProcess) -> int:
 
 
 def nodes_figures(folder: Path, certs: Path, nodes: int, seconds: float) -> dict[str, float]:
-    cloud = CloudHubProcess(folder, certs, **{"cloudhub.node-limit": nodes + 10})
+    limit: dict[str, Any] = {"cloudhub.node-limit": nodes + 10}
+    cloud = CloudHubProcess(folder, certs, **limit)
     simulator: subprocess.Popen[str] | None = None
     try:
         apply_pods(cloud, nodes, PODS_PER_NODE)
@@ -185,7 +187,7 @@ def write_devices(database: Path, devices: int, nodes: int) -> None:
     now = time.time()
 
     def rows(start: int, stop: int) -> list[tuple[object, ...]]:
-        batch = []
+        batch: list[tuple[object, ...]] = []
         for number in range(start, stop):
             node, name = f"sim-{number % nodes}", f"device-{number}"
             body = {

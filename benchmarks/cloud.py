@@ -72,6 +72,7 @@ def pod_status(node: str, pod: str) -> str:
 def simulate(url_prefix: str, certs: Path, nodes: int, pods: int) -> None:
     """Connect ``nodes`` edges, print ``connected N`` once all are, then run until killed."""
     from websockets.asyncio.client import ClientConnection, connect
+    from websockets.exceptions import InvalidHandshake
 
     from actors.hub.transport import keepalive_text
 
@@ -92,7 +93,14 @@ def simulate(url_prefix: str, certs: Path, nodes: int, pods: int) -> None:
         node = f"sim-{number}"
         context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
         context.load_cert_chain(*files[node])
-        async with connect(f"{url_prefix}/{node}/events", ssl=context, ping_interval=None, compression=None, max_size=None) as ws:
+        url = f"{url_prefix}/{node}/events"
+        while True:  # as an edge does: dial again after a failed handshake
+            try:
+                ws = await connect(url, ssl=context, ping_interval=None, compression=None, max_size=None, open_timeout=60)
+                break
+            except (OSError, TimeoutError, InvalidHandshake):
+                await asyncio.sleep(random.uniform(1.0, 3.0))
+        async with ws:
             connected[0] += 1
             if connected[0] == nodes:
                 all_in.set()

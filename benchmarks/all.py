@@ -1,7 +1,7 @@
 """Every benchmark in benchmarks/, each in its own process, then one table.
 
-``python benchmarks/all.py [name ...]`` runs router, meta, twin, pods, link, broker, footprint
-and stop (or the ones named), one after the other so they do not measure each other, and prints:
+``python benchmarks/all.py [name ...]`` runs router, meta, twin, pods, link, broker, footprint,
+stop, streams, mapper and cloud (or the ones named), one after the other so they do not measure each other, and prints:
 
 - the machine (date, ``nproc``, memory, CPU model, Python version), for the README;
 - a Markdown table: benchmark, its ``key=value`` figures (its own last line), wall time;
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("router", "meta", "twin", "pods", "link", "broker", "footprint", "stop", "streams", "mapper")
+BENCHMARKS = ("router", "meta", "twin", "pods", "link", "broker", "footprint", "stop", "streams", "mapper", "cloud")
 _FIGURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S+$")
 
 

@@ -59,7 +59,7 @@ from actors.hub import HubActor
 from actors.hub.frames import BatchedFrameWriter, FrameWriterFactory, PublicFrameWriter
 from actors.hub.transport import LinkSettings, WebsocketDialer, keepalive_text
 from actors.keys import edge_defaults
-from benchmarks.processes import CloudHubProcess, EdgeProcess, free_port, proc_cpu_s, proc_rss_mb
+from benchmarks.processes import CloudHubProcess, EdgeProcess, edge_certificates, free_port, proc_cpu_s, proc_rss_mb
 from kubeedge_actors import Message, ModuleActor, Router
 from kubeedge_actors.message import encode_message, message_to_wire
 from kubeedge_actors.testing import wait_until
@@ -147,12 +147,13 @@ def start_edge(
     *,
     frame_writer: FrameWriterFactory = BatchedFrameWriter,
 ) -> tuple[Router, Any]:
+    cert, key = edge_certificates(certs, [node])[node]
     config = edge_defaults().with_values(
         {
             "edgehub.websocket.url": cloud.url(node),
             "edgehub.controller.node-id": node,
-            "edgehub.websocket.certfile": str(certs / "edge.crt"),
-            "edgehub.websocket.keyfile": str(certs / "edge.key"),
+            "edgehub.websocket.certfile": str(cert),
+            "edgehub.websocket.keyfile": str(key),
             "edgehub.websocket.cafile": str(certs / "ca.crt"),
             "edgehub.outbox-size": 1_000_000,
         }
@@ -272,13 +273,18 @@ def apply_pods(cloud: CloudHubProcess, node: str, count: int) -> None:
 def many_edges(cloud: CloudHubProcess, certs: Path, nodes: int, seconds: int) -> tuple[float, float]:
     from websockets.asyncio.client import connect
 
-    context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
-    context.load_cert_chain(certs / "edge.crt", certs / "edge.key")
+    files = edge_certificates(certs, [f"sim-{n}" for n in range(nodes)], one_key=True)
+    contexts = []
+    for number in range(nodes):  # the cloud hub admits an edge as the node its certificate names
+        context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+        context.load_cert_chain(*files[f"sim-{number}"])
+        contexts.append(context)
     pid = cloud.pid
     window: dict[str, float] = {}
 
     async def edge(number: int, all_connected: asyncio.Barrier) -> None:
-        async with connect(cloud.url(f"sim-{number}"), ssl=context, ping_interval=None, compression=None, max_size=None) as ws:
+        url, context = cloud.url(f"sim-{number}"), contexts[number]
+        async with connect(url, ssl=context, ping_interval=None, compression=None, max_size=None) as ws:
             await all_connected.wait()
             await asyncio.sleep(number / nodes)  # spread the keepalives over the second
             for _ in range(seconds):

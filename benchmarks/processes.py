@@ -62,6 +62,20 @@ def proc_threads(pid: int) -> int:
 # --- conf folders ---------------------------------------------------------------------------
 
 
+def edge_certificates(certs: Path, nodes: list[str], *, one_key: bool = False) -> dict[str, tuple[Path, Path]]:
+    """``{node: (cert, key)}`` under ``certs/nodes/``, CN = the node id, as the cloud hub admits an
+    edge only as the node its certificate names; ``one_key``: one key pair for all (fast)."""
+    from kubeedge_cloud.pki import issue_edge_certificates
+
+    folder = certs / "nodes"
+    folder.mkdir(exist_ok=True)
+    files = {node: (folder / f"{node}.crt", folder / f"{node}.key") for node in nodes}
+    missing = {node: paths for node, paths in files.items() if not paths[0].exists()}
+    if missing:
+        issue_edge_certificates(certs / "ca.crt", certs / "ca.key", missing, one_key=one_key)
+    return files
+
+
 def write_conf(folder: Path, files: dict[str, dict[str, Any]]) -> Path:
     """``conf/<file>`` for each file, from dotted keys (``{"edge.yaml": {"mqtt.mode": 2}}``)."""
     conf = folder / "conf"
@@ -120,10 +134,12 @@ class CloudHubProcess(Process):
 
     def __init__(self, folder: Path, certs: Path, *, log_level: str = "WARNING", **values: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.port, self.api_port = free_port(), free_port()
+        self.port, self.api_port, self.kube_port = free_port(), free_port(), free_port()
         settings = {
             "cloudhub.port": self.port,
             "cloudhub.api-port": self.api_port,
+            "kube.port": self.kube_port,
+            "kube.database": str(folder / "cloud.db"),
             "cloudhub.node-limit": 1000,
             "cloudhub.ca": str(certs / "ca.crt"),
             "cloudhub.cert": str(certs / "cloudhub.crt"),
@@ -157,12 +173,13 @@ class EdgeProcess(Process):
         folder.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
         self.metrics_port = free_port()
+        cert, key = edge_certificates(certs, [node_id])[node_id]
         settings = {
             "edgehub.websocket.url": cloud.url(node_id),
             "edgehub.controller.node-id": node_id,
             "edgehub.controller.project-id": "bench",
-            "edgehub.websocket.certfile": str(certs / "edge.crt"),
-            "edgehub.websocket.keyfile": str(certs / "edge.key"),
+            "edgehub.websocket.certfile": str(cert),
+            "edgehub.websocket.keyfile": str(key),
             "edgehub.websocket.cafile": str(certs / "ca.crt"),
             "edged.hostname-override": node_id,
             "edged.root-directory": str(folder / "edged"),
@@ -201,6 +218,7 @@ __all__ = [
     "CloudHubProcess",
     "EdgeProcess",
     "Process",
+    "edge_certificates",
     "free_port",
     "proc_cpu_s",
     "proc_rss_mb",

@@ -3,14 +3,14 @@ development, tests and single-site use; ``python -m kubeedge_cloud`` runs it. It
 of its own, on the same runtime as the edge: it speaks the edge's protocol
 (:mod:`actors.protocol`) and loads no module of the edge.
 
-Its own runtime of five modules, started in this order::
+Its own runtime of six modules, started in this order::
 
     controller ─── pods, configmaps, secrets, node and pod status   (SQLite: cloudhub.database)
     devicecontroller ─ devices and their twins
     cloudstreams ─ log and exec streams of edge pods
     cloudhub ───── the websocket server the edges connect to
     cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
-    kubeapi ────── (opt-in: modules.enabled) the Kubernetes API server kubectl talks to (kube/)
+    kubeapi ────── the Kubernetes API server kubectl talks to (kube/; needs TLS)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m kubeedge_cloud [run]        the cloud hub, controllers and control API (conf/cloudhub.yaml)
+    python -m kubeedge_cloud [run]        the cloud hub, controllers, control API and Kubernetes API (conf/cloudhub.yaml)
     python -m kubeedge_cloud ctl ...      kubectl-style commands against a running cloud side
     python -m kubeedge_cloud certs        a CA, the cloud hub's and an edge's certificates, a kubeconfig
     python -m kubeedge_cloud apiserver    the embedded Kubernetes API server that kubectl talks to
@@ -32,7 +32,10 @@ from kubeedge_cloud.certs import add_certs_arguments, run_certs
 from kubeedge_cloud.ctl import add_ctl_arguments, run_ctl
 from kubeedge_cloud.errors import CloudHubError
 from kubeedge_cloud.keys import CLOUD_KEYS
+from kubeedge_cloud.kube.actor import KUBE_MODULE
 from kubeedge_cloud.kube.command import run_apiserver
+from kubeedge_cloud.kube.errors import KubeApiServerError
+from kubeedge_cloud.kube.server import KubeServerSettings
 from kubeedge_cloud.settings import HubSettings
 
 Command = Callable[[Config, argparse.Namespace], int]
@@ -54,6 +57,11 @@ def run_cloud(config: Config, args: argparse.Namespace) -> int:
     """Run the cloud side until SIGINT or SIGTERM; exit code 2 when its TLS files are unusable."""
     try:
         HubSettings.from_config(config).server_settings()  # fail here, in one line, rather than in a restarting actor
+        if KUBE_MODULE in config.strings("modules.enabled"):
+            KubeServerSettings.from_config(config)
+    except KubeApiServerError as exc:
+        print(f"kubeedge-cloud: {exc}, or leave {KUBE_MODULE} out of modules.enabled (no kubectl then)", file=sys.stderr)
+        return 2
     except CloudHubError as exc:
         print(f"kubeedge-cloud: {exc}", file=sys.stderr)
         return 2

@@ -3,11 +3,13 @@ client certificate, written where the shipped conf expects them::
 
     certs/ca.crt  ca.key           the CA (kept: later runs issue more certificates from it)
     certs/cloudhub.crt  .key       RSA server certificate for 127.0.0.1, localhost (+ --host)
-    certs/edge.crt  edge.key       client certificate, CN = the node id
+    certs/edge.crt  edge.key       client certificate, CN = the node id: the cloud hub admits it
+                                   as that node only (reissued when --node-id changes)
     certs/admin.crt admin.key      kubectl's client certificate (CN admin, O system:masters)
     certs/kubeconfig               for kubectl: the embedded API server (kube.port), the CA, admin
 
-Existing files are kept unless ``--force``; keys are written readable by their owner only.
+Existing files are kept unless ``--force`` (an edge certificate for another node is replaced);
+keys are written readable by their owner only.
 """
 
 from __future__ import annotations

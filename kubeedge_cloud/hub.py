@@ -117,7 +117,8 @@ class CloudHubActor(ModuleActor):
         else:
             logger.warning(
                 "cloudhub: serving edges on ws://%s:%d/<project-id>/<node-id>/events"
-                " (not encrypted: cloudhub.cert and cloudhub.key are empty)",
+                " (not encrypted, and nodes are not authenticated: any client may speak for any node;"
+                " cloudhub.cert and cloudhub.key are empty)",
                 settings.host,
                 self._server.port,
             )

@@ -13,8 +13,9 @@ from kubeedge_actors.config import RUNTIME_KEYS, Config, Key, KeyTable
 from kubeedge_actors.config.keys import port, positive
 
 CLOUD_FILE = "cloudhub.yaml"
-#: Wire names of the cloud side's modules: all run, always.
-CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi"]
+#: Wire names of the cloud side's modules, all run by default; ``kubeapi`` (kubectl's way in)
+#: needs TLS: a plain ``ws://`` cloud hub leaves it out of ``modules.enabled``.
+CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi", "kubeapi"]
 
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off
@@ -34,7 +35,6 @@ _CLOUD_KEYS: tuple[Key, ...] = (
     Key("kube.port", CLOUD_FILE, int, 6443, "(ours) embedded Kubernetes API server's port; certs writes certs/kubeconfig for it", port),
     Key("kube.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the Kubernetes objects (tables kube_*)"),
     Key("kube.token-file", CLOUD_FILE, str, "", "(ours) static bearer tokens, token,user,uid[,groups] a line; empty: client certificates only"),
-    Key("kube.status-interval", CLOUD_FILE, float, 2.0, "(ours) seconds between copies of the edges' node and pod status into the API server", positive),
     Key("kube.kubeconfig", CLOUD_FILE, str, "", "(ours) kubeconfig of the Kubernetes API server kubeapi's controller uses; empty: the embedded one, started here"),
 )
 # fmt: on

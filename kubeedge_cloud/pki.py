@@ -1,5 +1,5 @@
 """The certificates of ``python -m kubeedge_cloud certs`` (see ``certs.py``): a CA, the cloud
-hub's RSA server certificate and an edge client certificate.
+hub's RSA server certificate and edge client certificates (CN = the node id).
 
 Kept apart from the command so that a process that never writes certificates (the edge) does
 not load cryptography.
@@ -60,15 +60,65 @@ def _write_certificates(folder: Path, node_id: str, hosts: list[str], *, force: 
         done.append(f"wrote the cloud hub certificate {folder / 'cloudhub.crt'} for {', '.join(names)}")
     else:
         done.append(f"kept {folder / 'cloudhub.crt'} (--force replaces it)")
-    if force or not (folder / "edge.crt").exists():
-        key = _new_key()
-        cert = _issue(ca_key, ca_cert, key, node_id, names=[], usage=ExtendedKeyUsageOID.CLIENT_AUTH)
-        _write(folder / "edge.crt", cert.public_bytes(serialization.Encoding.PEM), private=False)
-        _write(folder / "edge.key", _key_pem(key), private=True)
-        done.append(f"wrote the edge certificate {folder / 'edge.crt'} for node {node_id}")
+    edge_cert = folder / "edge.crt"
+    old_node = _common_name(edge_cert) if edge_cert.exists() and not force else None
+    if force or old_node != node_id:
+        # docs/protocol.md#9.4: the CN is the node's identity; a certificate for another node is useless.
+        _issue_edge(ca_key, ca_cert, node_id, edge_cert, folder / "edge.key")
+        replaced = f" (it was for node {old_node})" if old_node else ""
+        done.append(f"wrote the edge certificate {edge_cert} for node {node_id}{replaced}")
     else:
-        done.append(f"kept {folder / 'edge.crt'} (--force replaces it)")
+        done.append(f"kept {edge_cert} for node {node_id} (--force replaces it)")
     return done
+
+
+def issue_edge_certificate(ca_cert: Path, ca_key: Path, node_id: str, cert: Path, key: Path) -> None:
+    """A client certificate with CN = ``node_id`` from the CA files, written to ``cert``/``key``.
+
+    Raises:
+        CertificateError: the CA is unusable or a file cannot be written.
+    """
+    issue_edge_certificates(ca_cert, ca_key, {node_id: (cert, key)})
+
+
+def issue_edge_certificates(ca_cert: Path, ca_key: Path, nodes: dict[str, tuple[Path, Path]], *, one_key: bool = False) -> None:
+    """Client certificates for many nodes: ``{node_id: (cert, key)}``. ``one_key``: every
+    certificate for the same key pair (simulated edges: an RSA key costs ~0.1 s to make).
+
+    Raises:
+        CertificateError: the CA is unusable or a file cannot be written.
+    """
+    loaded_key, loaded_cert = _load_ca(ca_cert, ca_key)
+    shared = _new_key() if one_key else None
+    for node_id, (cert, key) in nodes.items():
+        try:
+            _issue_edge(loaded_key, loaded_cert, node_id, cert, key, key=shared)
+        except OSError as exc:
+            raise CertificateError(f"cannot issue the certificate of node {node_id}: {exc.strerror or exc}: {exc.filename}") from exc
+
+
+def _issue_edge(
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    node_id: str,
+    cert_path: Path,
+    key_path: Path,
+    *,
+    key: rsa.RSAPrivateKey | None = None,
+) -> None:
+    key = key or _new_key()
+    cert = _issue(ca_key, ca_cert, key, node_id, names=[], usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), private=False)
+    _write(key_path, _key_pem(key), private=True)
+
+
+def _common_name(cert_path: Path) -> str | None:
+    """The CN of a PEM certificate file; None when it has none or is not one (then it is replaced)."""
+    try:
+        names = x509.load_pem_x509_certificate(cert_path.read_bytes()).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return None
+    return str(names[0].value) if names else None
 
 
 def write_kubeconfig(folder: Path, server_url: str, *, force: bool = False) -> list[str]:
@@ -227,4 +277,4 @@ def _write(path: Path, data: bytes, *, private: bool) -> None:
         path.chmod(0o600)
 
 
-__all__ = ["write_certificates", "write_kubeconfig"]
+__all__ = ["issue_edge_certificate", "issue_edge_certificates", "write_certificates", "write_kubeconfig"]

@@ -3,7 +3,9 @@
 ::
 
     edge ──TLS──► GET /<project-id>/<node-id>/events (or /<node-id>/events)
-      process_request: another path → 404; node-limit edges connected → 429 (docs/protocol.md#9.2)
+      process_request: another path → 404; over TLS, a client certificate whose CN is not the
+               node id (of the path, and of a ``node_id`` header if sent) → 403
+               (docs/protocol.md#9.4); node-limit edges connected → 429 (docs/protocol.md#9.2)
       handler: a newer connection of a node replaces the older one, which gets the original's
                disconnect notice and a close (code 4001)
       frames (text or binary) ──────────────► on_frames([(conn_id, data), ...]): what one
@@ -127,6 +129,30 @@ def parse_events_path(path: str) -> tuple[str, str] | None:
         return parts[0], parts[1]
     if len(parts) == 2 and parts[1] == "events" and parts[0]:
         return "", parts[0]
+    return None
+
+
+def certificate_common_name(peer_certificate: dict[str, object] | None) -> str | None:
+    """The CN of a verified peer certificate (``ssl.SSLSocket.getpeercert()``), None without one."""
+    for rdn in peer_certificate.get("subject", ()) if peer_certificate else ():  # type: ignore[attr-defined]
+        for attribute, value in rdn:
+            if attribute == "commonName":
+                return str(value)
+    return None
+
+
+def identity_refusal(node_id: str, header_node_id: str | None, common_name: str | None) -> str | None:
+    """Why a TLS connection may not speak for ``node_id``, or None when its certificate says it may.
+
+    docs/protocol.md#9.4: the certificate's CN is the node's identity, so one node can read
+    neither another's pods nor its secrets.
+    """
+    if common_name is None:
+        return "no client certificate: over TLS an edge shows its certificate (CN = its node id)"
+    if common_name != node_id:
+        return f"its certificate is for node {common_name!r}, not {node_id!r}"
+    if header_node_id is not None and header_node_id != node_id:
+        return f"its node_id header {header_node_id!r} is not the node of its path {node_id!r}"
     return None
 
 
@@ -275,6 +301,13 @@ class EdgeServer:
         if ids is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "the path must be /<project-id>/<node-id>/events\n")
         _project, node_id = ids
+        if self.settings.ssl_context is not None:
+            ssl_object = connection.transport.get_extra_info("ssl_object")
+            peer = ssl_object.getpeercert() if ssl_object is not None else None
+            refusal = identity_refusal(node_id, request.headers.get("node_id"), certificate_common_name(peer))
+            if refusal is not None:
+                logger.warning("cloudhub: refused node %s from %s: %s", node_id, _address(connection), refusal)
+                return connection.respond(HTTPStatus.FORBIDDEN, f"refused: {refusal}\n")
         admitted = len(self._edges) + len(self._admitting)
         if node_id not in self._by_node and admitted >= self.settings.node_limit:
             logger.warning("cloudhub: refused node %s: %d edges connected (cloudhub.node-limit)", node_id, admitted)
@@ -394,6 +427,8 @@ __all__ = [
     "EdgeEvent",
     "EdgeServer",
     "ServerSettings",
+    "certificate_common_name",
+    "identity_refusal",
     "is_keepalive",
     "parse_events_path",
     "replaced_notice",

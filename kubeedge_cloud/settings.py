@@ -55,10 +55,14 @@ class HubSettings:
         """What the server is started with: these, and the TLS context made from the files.
 
         Raises:
-            CloudHubError: a TLS file cannot be loaded, or only one of cert and key is set.
+            CloudHubError: a TLS file cannot be loaded, only one of cert and key is set, or the CA
+                is missing with TLS.
         """
         if (self.cert is None) != (self.key is None):
             raise CloudHubError("cloudhub.cert and cloudhub.key go together: set both (TLS), or leave both empty (plain ws://)")
+        if self.cert is not None and self.ca is None:
+            # docs/protocol.md#9.4: over TLS an edge is known by its certificate, checked against the CA.
+            raise CloudHubError("cloudhub.ca is empty: with TLS the cloud hub checks each edge's certificate against it; set it")
         context = server_ssl_context(self.cert, self.key, self.ca) if self.cert is not None and self.key is not None else None
         return ServerSettings(
             host=self.host,

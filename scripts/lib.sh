@@ -86,3 +86,23 @@ stop_dockerd_if_started() {
   for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# Debian's kubectl (package kubernetes-client, 1.20 on Debian 12) beside the newest one on the
+# machine: the kubectl tests run both. Unpacked into .cache/kubectl-debian/ (root only: apt),
+# never installed, so /usr/bin/kubectl stays what it is.
+DEBIAN_KUBECTL_DIR=.cache/kubectl-debian
+fetch_debian_kubectl() {
+  [ -x "$DEBIAN_KUBECTL_DIR/usr/bin/kubectl" ] && return 0
+  if ! is_root; then
+    say "Debian's kubectl is missing and only root can fetch it (its kubectl tests fail)"
+    return 0
+  fi
+  say "fetching Debian's kubectl (kubernetes-client) into $DEBIAN_KUBECTL_DIR"
+  local debs="$DEBIAN_KUBECTL_DIR/debs"
+  rm -rf "$debs" && mkdir -p "$debs"
+  (cd "$debs" && apt-get download kubernetes-client) >"$RUN_DIR/apt-kubectl.log" 2>&1 || {
+    apt-get update -qq >>"$RUN_DIR/apt-kubectl.log" 2>&1
+    (cd "$debs" && apt-get download kubernetes-client) >>"$RUN_DIR/apt-kubectl.log" 2>&1 || { cat "$RUN_DIR/apt-kubectl.log" >&2; return 1; }
+  }
+  dpkg -x "$debs"/kubernetes-client_*.deb "$DEBIAN_KUBECTL_DIR"
+}

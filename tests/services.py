@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -130,6 +130,18 @@ class TlsFiles:
     client_cert: Path
     client_key: Path
 
+    def for_node(self, node_id: str) -> TlsFiles:
+        """The same files with a client certificate for ``node_id`` (CN = the node id): the
+        cloud hub admits an edge as the node its certificate names only (docs/protocol.md#9.4)."""
+        from kubeedge_cloud.pki import issue_edge_certificate
+
+        folder = self.ca.parent / "nodes"
+        cert, key = folder / f"{node_id}.crt", folder / f"{node_id}.key"
+        if not cert.exists():
+            folder.mkdir(exist_ok=True)
+            issue_edge_certificate(self.ca, self.ca.parent / "ca.key", node_id, cert, key)
+        return replace(self, client_cert=cert, client_key=key)
+
 
 def make_tls_files(folder: Path) -> TlsFiles:
     import trustme
@@ -150,6 +162,7 @@ def make_tls_files(folder: Path) -> TlsFiles:
     server.private_key_pem.write_to_path(str(files.server_key))
     client.cert_chain_pems[0].write_to_path(str(files.client_cert))
     client.private_key_pem.write_to_path(str(files.client_key))
+    ca.private_key_pem.write_to_path(str(folder / "ca.key"))  # for_node issues more
     return files
 
 

@@ -303,6 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- where -------------------------------------------------------------------------------
 
     def _route(self, parts: list[str], query: dict[str, str], body: Any) -> None:
+        if self.command == "GET" and parts == ["openapi", "v2"]:
+            self._reply_openapi_v2()
+            return
         if self.command == "GET" and (found := self._discovery(parts)) is not None:
             self._reply(200, found)
             return
@@ -526,6 +529,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError) as exc:
             raise bad_request(f"the request body is not JSON: {exc}") from exc
 
+    def _reply_openapi_v2(self) -> None:
+        # docs/protocol.md#12.4: kubectl before 1.27 (Debian's 1.20) reads OpenAPI v2, in
+        # protobuf only, before apply and create. A document without definitions: it then
+        # validates nothing itself and takes the patch rules of its own built-in types.
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")  # as kube-apiserver: Go cannot parse the "@v1.0+protobuf" type
+        self.send_header("Content-Length", str(len(_OPENAPI_V2_DOCUMENT)))
+        self.end_headers()
+        self.wfile.write(_OPENAPI_V2_DOCUMENT)
+
     def _reply(self, code: int, content: Obj) -> None:
         data = json.dumps(content).encode()
         self.send_response(code)
@@ -536,6 +549,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("kube-apiserver: " + format, *args)
+
+
+def _protobuf_field(field_number: int, data: bytes) -> bytes:
+    return bytes([field_number << 3 | 2, len(data)]) + data  # short fields: a one-byte length
+
+
+#: openapi_v2.Document{swagger: "2.0", info: {title, version}} (gnostic's protobuf), no paths or definitions.
+_OPENAPI_V2_DOCUMENT = _protobuf_field(1, b"2.0") + _protobuf_field(2, _protobuf_field(1, b"Kubernetes") + _protobuf_field(2, b"v1.32.0"))
 
 
 def _peek_closed(sock: ssl.SSLSocket) -> bool:

@@ -27,9 +27,12 @@ class RunningCloudHub:
     def __init__(self, folder: Path, tls: TlsFiles, **values: Any) -> None:
         self.port = 0
         self.api_port = 0
+        self.kube_port = 0
         settings = {
             "cloudhub.port": 0,
             "cloudhub.api-port": 0,
+            "kube.port": 0,
+            "kube.database": str(folder / "cloud.db"),
             "cloudhub.cert": str(tls.server_cert),
             "cloudhub.key": str(tls.server_key),
             "cloudhub.ca": str(tls.ca),
@@ -41,11 +44,14 @@ class RunningCloudHub:
 
     def start(self) -> RunningCloudHub:
         if self.port:
-            self.config = self.config.with_values({"cloudhub.port": self.port, "cloudhub.api-port": self.api_port})
+            ports = {"cloudhub.port": self.port, "cloudhub.api-port": self.api_port, "kube.port": self.kube_port}
+            self.config = self.config.with_values(ports)
         self.runtime = cloud_runtime(self.config)
         self.runtime.start()
         self.port = self.actor("cloudhub").port.get()
         self.api_port = self.actor("cloudapi").server.get().port
+        if self.runtime.actor_ref("kubeapi") is not None:
+            self.kube_port = self.actor("kubeapi").server.get().port
         return self
 
     def stop(self) -> None:
@@ -92,6 +98,7 @@ class RunningCloudHub:
 
 
 def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: Any) -> Config:
+    tls = tls.for_node(node_id)  # docs/protocol.md#9.4: the certificate names the node
     settings: dict[str, Any] = {
         "edgehub.websocket.url": cloud.url(node_id),
         "edgehub.controller.node-id": node_id,

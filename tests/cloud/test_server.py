@@ -82,11 +82,18 @@ def start_server(tls_files: TlsFiles) -> Iterator[Callable[..., tuple[EdgeServer
         server.stop()
 
 
-def dial(server: EdgeServer, tls: TlsFiles | None, path: str = "/project-1/edge-1/events") -> websocket.WebSocket:
+def dial(
+    server: EdgeServer, tls: TlsFiles | None, path: str = "/project-1/edge-1/events", *, as_node: str | None = None, **options: Any
+) -> websocket.WebSocket:
+    """A TLS websocket to ``path`` with a certificate for ``as_node`` (default: the node of the path)."""
     sslopt: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE}
     if tls is not None:
-        sslopt.update(certfile=str(tls.client_cert), keyfile=str(tls.client_key))
-    return websocket.create_connection(f"wss://127.0.0.1:{server.port}{path}", sslopt=sslopt, timeout=10, suppress_origin=True)
+        ids = parse_events_path(path)
+        node = as_node or (ids[1] if ids else "edge-1")
+        node_tls = tls.for_node(node)
+        sslopt.update(certfile=str(node_tls.client_cert), keyfile=str(node_tls.client_key))
+    url = f"wss://127.0.0.1:{server.port}{path}"
+    return websocket.create_connection(url, sslopt=sslopt, timeout=10, suppress_origin=True, **options)
 
 
 @pytest.mark.parametrize(
@@ -153,14 +160,48 @@ def test_frames_for_an_edge_are_written_in_order_as_text_frames(
     client.close()
 
 
-def test_an_edge_without_a_client_certificate_is_admitted_as_by_the_original(
-    start_server: Callable[..., tuple[EdgeServer, Recorder]],
+def test_an_edge_without_a_client_certificate_is_refused_403_unlike_the_original(
+    start_server: Callable[..., tuple[EdgeServer, Recorder]], caplog: pytest.LogCaptureFixture
 ) -> None:
     server, recorder = start_server()
 
-    client = dial(server, None)
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        dial(server, None)
 
-    recorder.wait_for(lambda i: isinstance(i, EdgeConnected))
+    assert refused.value.status_code == 403
+    assert b"no client certificate" in (refused.value.resp_body or b"")
+    assert "refused node edge-1" in caplog.text
+    assert not [i for i in recorder.items if isinstance(i, EdgeConnected)]
+
+
+def test_a_certificate_for_node_a_dialing_as_node_b_is_refused_403_and_the_right_one_connects(
+    start_server: Callable[..., tuple[EdgeServer, Recorder]], tls_files: TlsFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, recorder = start_server()
+
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        dial(server, tls_files, "/project-1/node-b/events", as_node="node-a")
+    client = dial(server, tls_files, "/project-1/node-b/events", as_node="node-b")
+
+    assert refused.value.status_code == 403
+    assert refused.value.resp_body == b"refused: its certificate is for node 'node-a', not 'node-b'\n"
+    assert "cloudhub: refused node node-b from 127.0.0.1:" in caplog.text
+    [connected] = recorder.wait_for(lambda i: isinstance(i, EdgeConnected))
+    assert connected.node_id == "node-b"
+    client.close()
+
+
+def test_a_node_id_header_naming_another_node_than_the_path_is_refused_403(
+    start_server: Callable[..., tuple[EdgeServer, Recorder]], tls_files: TlsFiles
+) -> None:
+    server, _ = start_server()
+
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        dial(server, tls_files, "/project-1/node-b/events", header=["node_id: node-a"])
+    client = dial(server, tls_files, "/project-1/node-b/events", header=["node_id: node-b"])
+
+    assert refused.value.status_code == 403
+    assert b"its node_id header 'node-a' is not the node of its path 'node-b'" in (refused.value.resp_body or b"")
     client.close()
 
 

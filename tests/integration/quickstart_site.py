@@ -42,6 +42,7 @@ class QuickstartSite:
     api_port: int = field(default_factory=free_port)
     mqtt_port: int = field(default_factory=free_port)
     pods_port: int = field(default_factory=free_port)
+    kube_port: int = field(default_factory=free_port)
 
     @property
     def conf(self) -> Path:
@@ -63,6 +64,7 @@ class QuickstartSite:
         cloud = (self.conf / "cloudhub.yaml").read_text()
         cloud = _replace_once(cloud, r"^(  port: )10000$", rf"\g<1>{self.cloud_port}")
         cloud = _replace_once(cloud, r"^(  api-port: )10080$", rf"\g<1>{self.api_port}")
+        cloud = _replace_once(cloud, r"^(  port: )6443$", rf"\g<1>{self.kube_port}")
         (self.conf / "cloudhub.yaml").write_text(cloud)
         return self
 
@@ -81,6 +83,14 @@ class QuickstartSite:
         """``python -m kubeedge_cloud ctl ARGS`` in the site's folder (reads ./conf, as in the README)."""
         command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
         return subprocess.run(command, cwd=self.folder, env=self.environment(), capture_output=True, text=True, timeout=60)
+
+    def kubectl(self, kubectl: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``kubectl ARGS`` with the kubeconfig ``certs`` wrote, as the README exports it."""
+        return subprocess.run([kubectl, *args], cwd=self.folder, env=self.kubectl_env(), capture_output=True, text=True, timeout=60)
+
+    def kubectl_env(self) -> dict[str, str]:
+        # Its own HOME: kubectl's discovery cache stays in the site's folder.
+        return {**self.environment(), "KUBECONFIG": str(self.folder / "certs" / "kubeconfig"), "HOME": str(self.folder)}
 
     def table(self, *args: str) -> list[list[str]]:
         """The rows of ``ctl get ...`` (header left out), split into cells."""

@@ -73,7 +73,7 @@ class Scenario:
         self.folder = folder
         self.docker = docker
         self.node_id = f"scn-{uuid.uuid4().hex[:10]}"
-        cloud_site = new_site(folder / "cloud", {"cloudhub.port": 0, "cloudhub.api-port": 0})
+        cloud_site = new_site(folder / "cloud", {"cloudhub.port": 0, "cloudhub.api-port": 0, "kube.port": 0})
         certs = cloud_site / "certs"
         write_certificates(certs, self.node_id, [])
         self.cloud: CloudHubProcess | RunningCloudHub = (

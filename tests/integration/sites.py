@@ -57,17 +57,19 @@ def new_site(site: Path, values: dict[str, Any]) -> Path:
     return site
 
 
-def key_spec(key: str) -> Key:
-    """The key of the cloud side (``cloudhub.*``, in its one file) or of the edge."""
-    return CLOUD_KEYS.by_name[key] if key.startswith("cloudhub.") else EDGE_KEYS.by_name[key]
+def key_spec(key: str, *, cloud: bool = False) -> Key:
+    """The key of the cloud side (``cloudhub.*``, ``kube.*`` or every key with ``cloud``, in its
+    one file) or of the edge."""
+    return CLOUD_KEYS.by_name[key] if cloud or key.startswith(("cloudhub.", "kube.")) else EDGE_KEYS.by_name[key]
 
 
-def write_conf(conf_dir: Path, values: dict[str, Any]) -> None:
-    """Set dotted keys in the conf files that hold them, keeping every comment and other key."""
+def write_conf(conf_dir: Path, values: dict[str, Any], *, cloud: bool = False) -> None:
+    """Set dotted keys in the conf files that hold them, keeping every comment and other key;
+    ``cloud``: every key is the cloud side's (``modules.enabled`` of cloudhub.yaml)."""
     yaml = YAML()  # round trip
     by_file: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
-        by_file.setdefault(key_spec(key).file, {})[key] = value
+        by_file.setdefault(key_spec(key, cloud=cloud).file, {})[key] = value
     for file_name, file_values in by_file.items():
         path = conf_dir / file_name
         document = yaml.load(path.read_text(encoding="utf-8"))
@@ -81,10 +83,10 @@ def write_conf(conf_dir: Path, values: dict[str, Any]) -> None:
             yaml.dump(document, stream)
 
 
-def read_conf(conf_dir: Path, key: str) -> Any:
+def read_conf(conf_dir: Path, key: str, *, cloud: bool = False) -> Any:
     """The value of a dotted key as the site's conf files hold it (what its absence means when
-    they leave it out, as in a conf written for the original)."""
-    spec = key_spec(key)
+    they leave it out, as in a conf written for the original); ``cloud`` as in :func:`write_conf`."""
+    spec = key_spec(key, cloud=cloud)
     path = conf_dir / spec.file
     node = YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.is_file() else None
     for part in key.split("."):
@@ -263,14 +265,22 @@ class CloudHubProcess(SiteProcess):
         super().__init__(site, "cloud", ["kubeedge_cloud"])
         self.port = 0
         self.api_port = 0
+        self.kube_port = 0  # 0 too when the site runs no kubeapi
 
     def start(self) -> CloudHubProcess:
         self.launch()
         port = self.wait_for_log(r"serving edges on wss?://127\.0\.0\.1:(\d+)/")
         api = self.wait_for_log(r"control API on http://127\.0\.0\.1:(\d+)/")
+        kube = None
+        if "kubeapi" in read_conf(self.conf_dir, "modules.enabled", cloud=True):
+            kube = self.wait_for_log(r"Kubernetes API server on https://127\.0\.0\.1:(\d+)")
         if not self.port:
             self.port, self.api_port = int(port.group(1)), int(api.group(1))
-            write_conf(self.conf_dir, {"cloudhub.port": self.port, "cloudhub.api-port": self.api_port})
+            values = {"cloudhub.port": self.port, "cloudhub.api-port": self.api_port}
+            if kube is not None:
+                self.kube_port = int(kube.group(1))
+                values["kube.port"] = self.kube_port
+            write_conf(self.conf_dir, values)
         return self
 
     @property

@@ -204,7 +204,8 @@ def test_an_edge_beyond_the_node_limit_is_refused_with_429_and_keeps_trying(
 
 
 def test_garbage_from_an_edge_is_skipped_and_its_link_stays_up(cloud: RunningCloudHub, tls_files: TlsFiles) -> None:
-    sslopt = {"ca_certs": str(tls_files.ca), "certfile": str(tls_files.client_cert), "keyfile": str(tls_files.client_key)}
+    tls = tls_files.for_node("raw-edge")
+    sslopt = {"ca_certs": str(tls.ca), "certfile": str(tls.client_cert), "keyfile": str(tls.client_key)}
     raw = websocket.create_connection(cloud.url("raw-edge"), sslopt=sslopt, timeout=10)
     status = make_message("update", "default/nodestatus/raw-edge", {"Status": {"conditions": [{"type": "Ready", "status": "True"}]}})
 

@@ -31,8 +31,9 @@ import pytest
 
 from actors.edged.model import NODE_ID_LABEL
 from kubeedge_actors.testing import wait_until
+from kubeedge_cloud.keys import CLOUD_MODULES
 from kubeedge_cloud.pki import write_certificates
-from tests.integration.sites import REPO, CloudHubProcess, EdgeProcess, api_items, new_site
+from tests.integration.sites import REPO, CloudHubProcess, EdgeProcess, api_items, new_site, write_conf
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
@@ -67,7 +68,9 @@ class OriginalConfSite:
 
     def start_cloud(self, *, tls: bool) -> CloudHubProcess:
         no_tls = {} if tls else {"cloudhub.cert": "", "cloudhub.key": ""}
-        site = new_site(self.folder / "cloud", {"cloudhub.port": 0, "cloudhub.api-port": 0, **no_tls})
+        site = new_site(self.folder / "cloud", {"cloudhub.port": 0, "cloudhub.api-port": 0, "kube.port": 0, **no_tls})
+        if not tls:  # the Kubernetes API never listens without TLS
+            write_conf(site / "conf", {"modules.enabled": [m for m in CLOUD_MODULES if m != "kubeapi"]}, cloud=True)
         write_certificates(site / "certs", self.node_id, [])
         self.cloud = CloudHubProcess(site).start()
         return self.cloud

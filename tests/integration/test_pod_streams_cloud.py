@@ -27,6 +27,7 @@ class ScriptedEdge:
     """A websocket edge of node ``node_id``: records what the cloud sends and answers as told."""
 
     def __init__(self, cloud: RunningCloudHub, tls: TlsFiles, node_id: str) -> None:
+        tls = tls.for_node(node_id)
         sslopt: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE, "certfile": str(tls.client_cert), "keyfile": str(tls.client_key)}
         self.node_id = node_id
         self.socket = websocket.create_connection(cloud.url(node_id), sslopt=sslopt, timeout=30, suppress_origin=True)

@@ -1,17 +1,21 @@
 """The README's quickstart, run as a newcomer runs it, on real Docker, TLS, MQTT and SQLite.
 
 ``scripts/edge`` with the shipped conf (only ports and the node id changed) writes the
-certificates, starts a local cloud hub and the edge; ``ctl`` applies ``examples/manifests``;
-the pod runs with its configmap as a file and its secret as env; ``examples/device_app.py``
-reports twin values on the edge's embedded broker and ``ctl get devices`` lists them; deleting
-the examples removes the container, and stopping ``scripts/edge`` stops all it started.
+certificates and kubectl's kubeconfig, starts a local cloud hub and the edge; kubectl applies
+``examples/manifests/hello.yaml``; the pod runs with its configmap as a file and its secret as
+env; the README's kubectl commands (get nodes, get pods -o wide, describe, logs) print what
+they should with each kubectl the tests run; ``examples/device_app.py`` reports twin values on
+the edge's embedded broker and ``ctl get devices`` lists them; ``kubectl delete`` (seen by
+``get -w``) removes the container, and stopping ``scripts/edge`` stops all it started.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from tests.integration.quickstart_site import (
     remove_node_containers,
     wait_for_row,
 )
+from tests.kube.site import kubectl_binaries
 from tests.services import service_missing, wait_for_port
 
 
@@ -53,14 +58,34 @@ def the_hello_container(docker_client: Any, site: QuickstartSite) -> Any:
     return container
 
 
+def kubectl_rows(site: QuickstartSite, kubectl: str, *args: str, check: bool = True) -> list[list[str]]:
+    """The lines of ``kubectl get ARGS`` split into cells; without ``check`` none while it fails
+    (before scripts/edge has written the kubeconfig and started the cloud side)."""
+    done = site.kubectl(kubectl, "get", *args)
+    assert done.returncode == 0 or not check, done.stderr
+    return [line.split() for line in done.stdout.splitlines()] if done.returncode == 0 else []
+
+
 def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behind(
     site: QuickstartSite, edge: ScriptsEdge, docker_client: Any
 ) -> None:
-    # scripts/edge: certificates, a local cloud hub, the edge connected to it.
-    wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
+    # scripts/edge: certificates and kubectl's kubeconfig, a local cloud hub, the edge connected to it.
+    kubectl, *other_kubectls = kubectl_binaries().values()
+    node = wait_until(
+        lambda: next((row for row in kubectl_rows(site, kubectl, "nodes", check=False)[1:] if row[:2] == [site.node_id, "Ready"]), None),
+        timeout_s=120,
+        interval_s=0.5,
+        what="kubectl get nodes showing the edge Ready",
+    )
 
-    applied = site.ctl("apply", "-f", str(site.manifest("hello.yaml")))
-    pod = wait_for_row(site, "pods", ["hello", "1/1", "Running"])
+    applied = site.kubectl(kubectl, "apply", "-f", str(site.manifest("hello.yaml")))
+    running = ["hello", "1/1", "Running"]
+    pod = wait_until(
+        lambda: next((row for row in kubectl_rows(site, kubectl, "pods", "-o", "wide")[1:] if row[:3] == running), None),
+        timeout_s=60,
+        interval_s=0.2,
+        what="kubectl get pods showing hello Running",
+    )
     container = the_hello_container(docker_client, site)
     greeting = container.exec_run(["cat", "/etc/greeting/message.txt"]).output.decode()
     password = container.exec_run(["sh", "-c", "echo $PASSWORD"]).output.decode()
@@ -90,14 +115,39 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
     finally:
         watch.kill()
 
-    deleted = site.ctl("delete", "-f", str(site.manifest("hello.yaml")), "-f", str(site.manifest("thermometer.yaml")))
+    # The README's kubectl commands, with each kubectl the tests run (the newest and Debian's).
+    readings = {binary: readme_kubectl_commands(site, binary) for binary in [kubectl, *other_kubectls]}
+    get_w = [kubectl, "get", "pods", "-w"]
+    pods_watch = subprocess.Popen(get_w, cwd=site.folder, env=site.kubectl_env(), stdout=subprocess.PIPE, text=True)
+    pods_watched: list[str] = []
+    threading.Thread(target=lambda: pods_watched.extend(pods_watch.stdout or ()), daemon=True).start()
+    try:
+        wait_until(lambda: pods_watched, timeout_s=30, what="kubectl get -w listing the pod")
+        deleted_pod = site.kubectl(kubectl, "delete", "-f", str(site.manifest("hello.yaml")))
+        wait_until(lambda: any("Terminating" in line for line in pods_watched), timeout_s=30, what="get -w showing hello Terminating")
+    finally:
+        pods_watch.terminate()
+        pods_watch.wait(10)
+    deleted = site.ctl("delete", "-f", str(site.manifest("thermometer.yaml")))
     wait_until(lambda: not node_containers(docker_client, site.node_id), timeout_s=60, interval_s=0.5, what="the container removed")
+    gone = site.kubectl(kubectl, "get", "pods")
     code = edge.stop()
 
     output = edge.output
     assert "wrote the edge certificate" in output and "starting one" in output
-    assert applied.stdout == "pod/hello created\nconfigmap/greeting created\nsecret/credentials created\n"
-    assert pod[3:5] == ["0", site.node_id]
+    assert f"kubectl drives this node: export KUBECONFIG={site.folder / 'certs' / 'kubeconfig'}" in output
+    assert node[2] == "edge"
+    assert applied.stdout == "pod/hello created\nconfigmap/greeting created\nsecret/credentials created\n", applied.stderr
+    assert pod[3] == "0" and pod[6] == site.node_id
+    for binary, reading in readings.items():
+        assert reading.nodes[1][:3] == [site.node_id, "Ready", "edge"], binary
+        assert reading.pods[1][:3] == ["hello", "1/1", "Running"] and reading.pods[1][6] == site.node_id, binary
+        assert f"Node:         {site.node_id}/" in reading.described and "Status:       Running" in reading.described, binary
+        assert "/etc/greeting from greeting" in reading.described, binary
+        assert reading.logs.startswith("Hello from the cloud, served from the edge's SQLite when the cloud is away.\n"), binary
+    assert pods_watched[0].split()[:3] == ["NAME", "READY", "STATUS"] and pods_watched[1].split()[:3] == ["hello", "1/1", "Running"]
+    assert deleted_pod.stdout.splitlines() == ['pod "hello" deleted', 'configmap "greeting" deleted', 'secret "credentials" deleted']
+    assert gone.stderr.strip() == "No resources found in default namespace."
     assert greeting == "Hello from the cloud, served from the edge's SQLite when the cloud is away."
     assert password == "s3cr3t\n"
     assert logs.startswith(greeting + "\npassword has 6 characters\n")
@@ -111,6 +161,25 @@ def test_the_quickstart_runs_as_the_readme_shows_and_stops_leaving_nothing_behin
     with pytest.raises(TimeoutError):
         wait_for_port(site.cloud_port, timeout_s=0.5)
     assert not node_containers(docker_client, site.node_id)
+
+
+@dataclass(frozen=True)
+class KubectlReading:
+    """What the README's read-only kubectl commands print."""
+
+    nodes: list[list[str]]
+    pods: list[list[str]]
+    described: str
+    logs: str
+
+
+def readme_kubectl_commands(site: QuickstartSite, kubectl: str) -> KubectlReading:
+    described = site.kubectl(kubectl, "describe", "pod", "hello")
+    logs = site.kubectl(kubectl, "logs", "hello")
+    assert described.returncode == 0 and logs.returncode == 0, described.stderr + logs.stderr
+    return KubectlReading(
+        kubectl_rows(site, kubectl, "nodes"), kubectl_rows(site, kubectl, "pods", "-o", "wide"), described.stdout, logs.stdout
+    )
 
 
 def test_scripts_edge_uses_a_cloud_hub_that_already_answers_and_leaves_it_running(site: QuickstartSite) -> None:

@@ -5,12 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.kube.site import KubeSite
+from tests.kube.site import KUBECTL, KubeSite, kubectl_binaries
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The kubectl tests run with every kubectl present: the newest and Debian's."""
+    if metafunc.module.__name__.rsplit(".", 1)[-1] == "test_kubectl" and "kube" in metafunc.fixturenames:
+        binaries = kubectl_binaries()
+        metafunc.parametrize("kube", list(binaries.values()), ids=list(binaries), indirect=True)
 
 
 @pytest.fixture
-def kube(tmp_path: Path) -> Iterator[KubeSite]:
-    site = KubeSite(tmp_path)
+def kube(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KubeSite]:
+    site = KubeSite(tmp_path, kubectl_path=getattr(request, "param", KUBECTL))
     try:
         yield site
     finally:

@@ -19,6 +19,16 @@ from kubeedge_cloud.pki import write_certificates, write_kubeconfig
 
 #: The newest kubectl on the machine.
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+#: Debian's kubectl (kubernetes-client), which scripts/test unpacks here (scripts/lib.sh).
+DEBIAN_KUBECTL = Path(__file__).resolve().parents[2] / ".cache" / "kubectl-debian" / "usr" / "bin" / "kubectl"
+
+
+def kubectl_binaries() -> dict[str, str]:
+    """The kubectls the kubectl tests run, by test id: the newest, and Debian's when fetched."""
+    found = {"newest": KUBECTL}
+    if DEBIAN_KUBECTL.is_file():
+        found["debian"] = str(DEBIAN_KUBECTL)
+    return found
 TOKEN = "s3cr3t-token-for-tests"
 
 
@@ -28,6 +38,7 @@ class KubeSite:
 
     folder: Path
     watch_window: int = 10_000
+    kubectl_path: str = KUBECTL
     server: KubeApiServer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +66,12 @@ class KubeSite:
         server.start()
         return server
 
+    @property
+    def debian_kubectl(self) -> bool:
+        """Whether the kubectl is Debian's 1.20: older words for some errors, and no OpenAPI v2
+        paths from us, so its client-side checks (dry-run support, validation) find nothing."""
+        return self.kubectl_path == str(DEBIAN_KUBECTL)
+
     def restart(self) -> None:
         self.pause()
         self.resume()
@@ -72,7 +89,7 @@ class KubeSite:
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this server; ``check``: fail the test (with kubectl's output) on a non-zero exit."""
         done = subprocess.run(
-            [KUBECTL, *args], input=stdin, capture_output=True, text=True, timeout=timeout_s, env=self.kubectl_env(), check=False
+            [self.kubectl_path, *args], input=stdin, capture_output=True, text=True, timeout=timeout_s, env=self.kubectl_env(), check=False
         )
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr}{done.stdout}")

@@ -10,7 +10,7 @@ import kubernetes.client
 import yaml
 
 from kubeedge_actors.testing import wait_until
-from tests.kube.site import KUBECTL, KubeSite
+from tests.kube.site import KubeSite
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "manifests" / "hello.yaml"
@@ -152,7 +152,7 @@ def test_delete_with_grace_period_zero_removes_a_pod_on_a_node_at_once(kube: Kub
 
 def test_get_w_prints_each_change_as_a_row(kube: KubeSite) -> None:
     watcher = subprocess.Popen(
-        [KUBECTL, "get", "pods", "-w", "--request-timeout=60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [kube.kubectl_path, "get", "pods", "-w", "--request-timeout=60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=kube.kubectl_env(),
     )  # fmt: skip
     lines: list[list[str]] = []
@@ -175,10 +175,13 @@ def test_a_manifest_with_an_unknown_field_is_rejected_with_kubectls_strict_decod
     manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  contaners:\n  - name: x\n    image: busybox\n"
     done = kube.kubectl("apply", "-f", "-", stdin=manifest, check=False)
     assert done.returncode == 1
-    assert done.stderr.strip() == (
-        'Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: '
-        'strict decoding error: unknown field "spec.contaners"'
-    )
+    if kube.debian_kubectl:  # 1.20 asks for no strict decoding: the pod without containers is refused
+        assert done.stderr.strip() == 'The Pod "bad" is invalid: spec.containers: Required value'
+    else:
+        assert done.stderr.strip() == (
+            'Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: '
+            'strict decoding error: unknown field "spec.contaners"'
+        )
     assert kube.kubectl("get", "pods").stderr.strip() == "No resources found in default namespace."
 
 
@@ -194,7 +197,9 @@ def test_a_manifest_breaking_the_rules_is_rejected_with_each_field_named(kube: K
 
 def test_an_object_in_a_namespace_that_does_not_exist_is_refused(kube: KubeSite) -> None:
     done = kube.kubectl("create", "configmap", "x", "-n", "nowhere", "--from-literal=a=b", check=False)
-    assert done.stderr.strip() == 'error: failed to create configmap: namespaces "nowhere" not found'
+    expected = 'namespaces "nowhere" not found'
+    prefix = "Error from server (NotFound)" if kube.debian_kubectl else "error: failed to create configmap"
+    assert done.stderr.strip() == f"{prefix}: {expected}"
     kube.kubectl("create", "namespace", "nowhere")
     kube.kubectl("create", "configmap", "x", "-n", "nowhere", "--from-literal=a=b")
     kube.kubectl("delete", "namespace", "nowhere")
@@ -209,12 +214,11 @@ def test_kubectl_with_an_unknown_token_is_refused_with_unauthorized(kube: KubeSi
     anonymous = tmp_path / "anonymous"
     anonymous.write_text(yaml.safe_dump(config))
     done = subprocess.run(
-        [KUBECTL, "get", "pods", f"--kubeconfig={anonymous}"], capture_output=True, text=True, timeout=60, env=kube.kubectl_env()
+        [kube.kubectl_path, "get", "pods", f"--kubeconfig={anonymous}"], capture_output=True, text=True, timeout=60, env=kube.kubectl_env()
     )
     assert done.returncode == 1
-    assert done.stderr.strip().endswith(
-        "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
-    )
+    reason = "Unauthorized" if kube.debian_kubectl else "the server has asked for the client to provide credentials"
+    assert done.stderr.strip().endswith(f"error: You must be logged in to the server ({reason})")
 
 
 def test_kubectl_with_a_bearer_token_from_the_token_file_is_let_in(kube: KubeSite, tmp_path: Path) -> None:
@@ -223,7 +227,7 @@ def test_kubectl_with_a_bearer_token_from_the_token_file_is_let_in(kube: KubeSit
     with_token = tmp_path / "token"
     with_token.write_text(yaml.safe_dump(config))
     done = subprocess.run(
-        [KUBECTL, "get", "ns", "-o", "name", f"--kubeconfig={with_token}"],
+        [kube.kubectl_path, "get", "ns", "-o", "name", f"--kubeconfig={with_token}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -244,6 +248,11 @@ def test_kubectl_create_sends_protobuf_and_the_objects_arrive_whole(kube: KubeSi
 
 
 def test_a_server_dry_run_checks_everything_and_writes_nothing(kube: KubeSite) -> None:
+    if kube.debian_kubectl:  # 1.20 looks for dryRun in OpenAPI v2's paths, which we do not serve
+        refused = kube.kubectl("apply", "-f", str(HELLO), "--dry-run=server", check=False)
+        assert refused.stderr.splitlines() == [f"/v1, Kind={kind} doesn't support dry-run" for kind in ("Pod", "ConfigMap", "Secret")]
+        assert kube.kubectl("get", "pods,configmaps,secrets", "-o", "name").stdout.split() == []
+        return
     applied = kube.kubectl("apply", "-f", str(HELLO), "--dry-run=server")
     assert applied.stdout.splitlines() == [
         "pod/hello created (server dry run)", "configmap/greeting created (server dry run)", "secret/credentials created (server dry run)"
@@ -265,8 +274,10 @@ def test_an_edges_certificate_of_the_same_ca_is_forbidden(kube: KubeSite, tmp_pa
     as_edge = tmp_path / "edge-kubeconfig"
     as_edge.write_text(yaml.safe_dump(config))
     done = subprocess.run(
-        [KUBECTL, "get", "secrets", f"--kubeconfig={as_edge}"], capture_output=True, text=True, timeout=60, env=kube.kubectl_env()
+        [kube.kubectl_path, "get", "secrets", f"--kubeconfig={as_edge}"], capture_output=True, text=True, timeout=60, env=kube.kubectl_env()
     )
     assert done.returncode == 1
     # kubectl's discovery does not print the Status' message (tests/kube/test_http.py reads it).
-    assert done.stderr.strip().splitlines()[-1] == "Error from server (Forbidden): unknown"
+    last = done.stderr.strip().splitlines()[-1]
+    no_discovery = 'error: the server doesn\'t have a resource type "secrets"'  # 1.20 hides the 403 of discovery
+    assert last == (no_discovery if kube.debian_kubectl else "Error from server (Forbidden): unknown")

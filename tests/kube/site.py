@@ -29,6 +29,8 @@ def kubectl_binaries() -> dict[str, str]:
     if DEBIAN_KUBECTL.is_file():
         found["debian"] = str(DEBIAN_KUBECTL)
     return found
+
+
 TOKEN = "s3cr3t-token-for-tests"
 
 

@@ -50,6 +50,8 @@ class PodRow(TypedDict):
     #: The status' message: what the edge says about the pod (docs/protocol.md#7.11: the fields
     #: edged runs it without); "" when it says nothing.
     message: NotRequired[str]
+    #: The pod as applied (``kubeapi`` tells its own by an annotation: docs/protocol.md#12.5).
+    object: NotRequired[JsonObject]
 
 
 class ObjectRow(TypedDict):
@@ -138,6 +140,7 @@ def pod_rows(pods: Iterable[StoredObject], statuses: dict[tuple[str, str], PodSt
                 "status_at": record.updated_at if record else None,
                 "status": status or None,
                 "message": str(status.get("message") or ""),
+                "object": pod.body,
             }
         )
     return rows

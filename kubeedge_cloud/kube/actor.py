@@ -20,7 +20,7 @@ import kubernetes.config
 from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.actor import Outcome
 from kubeedge_cloud.keys import CLOUD_KEYS
-from kubeedge_cloud.kube.controller import KINDS, Apply, Command, Delete, EdgeController, Key, Write
+from kubeedge_cloud.kube.controller import KINDS, Apply, Command, Delete, EdgeController, Key, Write, handed_over_here
 from kubeedge_cloud.kube.errors import KubeApiServerError
 from kubeedge_cloud.kube.server import ADMIN_GROUP, KubeApiServer, KubeServerSettings, User
 from kubeedge_cloud.kube.watcher import DEVICE_GROUP, DEVICE_PLURALS, DEVICE_VERSION, Listed, Watched, Watcher, list_call
@@ -169,7 +169,8 @@ class KubeApiActor(ModuleActor):
                     logger.warning("kubeapi: %s did not list its %s (%s); asking again", module, resource, error or reply)
                     self.module_tell_later(_RETRY_S, _AskInventory())
                     return
-                keys.extend((kind, str(row["namespace"]), str(row["name"])) for row in reply.content.get("items") or [])
+                rows = [row for row in reply.content.get("items") or [] if handed_over_here(row.get("object"))]
+                keys.extend((kind, str(row["namespace"]), str(row["name"])) for row in rows)
                 lists_done.append(resource)
                 if len(lists_done) < len(lists):
                     ask_next()

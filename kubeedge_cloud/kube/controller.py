@@ -43,6 +43,11 @@ _SHARED = ("ConfigMap", "Secret")
 DEVICE_KINDS = ("DeviceModel", "Device")
 #: What the edge need not see: the server's bookkeeping, and the status (which is the edge's own).
 _NOT_SENT_METADATA = ("resourceVersion", "generation", "managedFields", "selfLink")
+#: Set on everything this controller hands over: at start it deletes, of what the controller
+#: modules hold, only what it handed over itself. What ``ctl`` applied stays (a cloud restart
+#: must not delete a user's pods and devices because they are not in the API server).
+HANDED_OVER_ANNOTATION = "kubeedge-actors.io/handed-over-by"
+HANDED_OVER_BY = "kubeapi"
 #: What the device controller tells of a device's reported twins (in-process only, never on the wire).
 DEVICE_STATUS = "devicestatus"
 #: Handed over before this process knew its content (the controller module's store at start).
@@ -321,7 +326,7 @@ def sent_part(obj: Obj) -> Obj:
     sent = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
     for name in _NOT_SENT_METADATA:
         sent.get("metadata", {}).pop(name, None)
-    return sent
+    return _marked(sent)
 
 
 def device_part(obj: Obj) -> Obj:
@@ -333,7 +338,20 @@ def device_part(obj: Obj) -> Obj:
     for twin in (sent.get("status") or {}).get("twins") or []:
         if isinstance(twin, dict):
             twin.pop("reported", None)
+    return _marked(sent)
+
+
+def _marked(sent: Obj) -> Obj:
+    metadata = sent.setdefault("metadata", {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), HANDED_OVER_ANNOTATION: HANDED_OVER_BY}
     return sent
+
+
+def handed_over_here(body: Obj | None) -> bool:
+    """Whether a controller module's copy of an object came from this controller (see
+    :data:`HANDED_OVER_ANNOTATION`)."""
+    annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
+    return isinstance(annotations, dict) and annotations.get(HANDED_OVER_ANNOTATION) == HANDED_OVER_BY
 
 
 def _is_edge(node: Obj) -> bool:
@@ -350,4 +368,17 @@ def _fit_part(node: Obj) -> Any:
     return (node["metadata"].get("labels"), status.get("allocatable"), ready)
 
 
-__all__ = ["DEVICE_STATUS", "KINDS", "Apply", "Command", "Delete", "EdgeController", "Key", "Write", "key_of", "sent_part"]
+__all__ = [
+    "DEVICE_STATUS",
+    "HANDED_OVER_ANNOTATION",
+    "KINDS",
+    "Apply",
+    "Command",
+    "Delete",
+    "EdgeController",
+    "Key",
+    "Write",
+    "handed_over_here",
+    "key_of",
+    "sent_part",
+]

@@ -4,6 +4,7 @@ edge hub (``tests.hub.edge``) that connects to it."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,15 @@ class RunningCloudHub:
         self.config = cloud_defaults().with_values(settings)
         self.runtime: Runtime | None = None
 
-    def start(self) -> RunningCloudHub:
+    def start(self, before_serving: Callable[[RunningCloudHub], None] | None = None) -> RunningCloudHub:
+        """Start the cloud side; ``before_serving`` sees it built, before any edge can connect
+        (a recorder of its router: an edge redials within a heartbeat and may be first)."""
         if self.port:
             ports = {"cloudhub.port": self.port, "cloudhub.api-port": self.api_port, "kube.port": self.kube_port}
             self.config = self.config.with_values(ports)
         self.runtime = cloud_runtime(self.config)
+        if before_serving is not None:
+            before_serving(self)
         self.runtime.start()
         self.port = self.actor("cloudhub").port.get()
         self.api_port = self.actor("cloudapi").server.get().port

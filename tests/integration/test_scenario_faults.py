@@ -239,8 +239,7 @@ def scene_factory(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Callab
             scenario = Scenario(tmp_path, docker, edge_values=fault_values(mosquitto, docker_url), in_process_cloud=True)
             stack.enter_context(scenario)
             scene = Scene(scenario, CloudInbox(), scenario.device_app())  # the app talks to Mosquitto
-            scene.cloud.start()
-            scene.inbox.attach(scene.cloud)
+            scene.cloud.start(before_serving=scene.inbox.attach)
             made.append(scene)
             scene.edge.start()
             scene.wait_connected(1)
@@ -340,8 +339,7 @@ def test_after_cloud_hub_restarts_the_edge_reconnects_and_what_it_sent_meanwhile
         for n in range(3):  # while the cloud is away: answered by the edge, kept for the cloud
             sent.append(f"away-{restart}-{n}")
             scene.update_twin(sent[-1])
-        scene.cloud.start()
-        scene.inbox.attach(scene.cloud)
+        scene.cloud.start(before_serving=scene.inbox.attach)  # the edge may redial before start() returns
         scene.wait_connected(restart + 2)
 
     restart_cloud(0)  # warm-up

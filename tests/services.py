@@ -55,7 +55,11 @@ class MosquittoBroker:
         self.host = "127.0.0.1"
         self._config = workdir / f"mosquitto-{self.port}.conf"
         self._log = workdir / f"mosquitto-{self.port}.log"
-        self._config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n")
+        # max_queued_messages 0: no limit on what waits for a slow subscriber (default 1,000): a
+        # test's own MQTT client, slow on a loaded machine, must not lose what the edge sent.
+        self._config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 0\n"
+        )
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -36,7 +36,7 @@ from kubeedge_cloud.kube.actor import KUBE_MODULE
 from kubeedge_cloud.kube.command import run_apiserver
 from kubeedge_cloud.kube.errors import KubeApiServerError
 from kubeedge_cloud.kube.server import KubeServerSettings
-from kubeedge_cloud.settings import HubSettings
+from kubeedge_cloud.settings import HubSettings, kube_api_enabled
 
 Command = Callable[[Config, argparse.Namespace], int]
 
@@ -57,7 +57,7 @@ def run_cloud(config: Config, args: argparse.Namespace) -> int:
     """Run the cloud side until SIGINT or SIGTERM; exit code 2 when its TLS files are unusable."""
     try:
         HubSettings.from_config(config).server_settings()  # fail here, in one line, rather than in a restarting actor
-        if KUBE_MODULE in config.strings("modules.enabled"):
+        if kube_api_enabled(config):
             KubeServerSettings.from_config(config)
     except KubeApiServerError as exc:
         print(f"kubeedge-cloud: {exc}, or leave {KUBE_MODULE} out of modules.enabled (no kubectl then)", file=sys.stderr)

@@ -31,7 +31,7 @@ from kubeedge_cloud.names import (
     KUBE_MODULE,
     ApiOperation,
 )
-from kubeedge_cloud.settings import StoreSettings
+from kubeedge_cloud.settings import StoreSettings, kube_api_enabled
 from kubeedge_cloud.store import CloudStore, StoredObject
 from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_rows, object_rows, pod_rows
 
@@ -82,7 +82,7 @@ class ControllerActor(ModuleActor):
         self._store = store if store is not None else CloudStore(self.settings.database)
         self._connected: set[str] = set()
         #: Whether module kubeapi runs: its controller hears the edges through this one.
-        self._kube = KUBE_MODULE in self.module_config.strings("modules.enabled")
+        self._kube = kube_api_enabled(self.module_config)
 
     def on_start(self) -> None:
         self._store.open()

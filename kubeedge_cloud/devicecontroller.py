@@ -54,7 +54,7 @@ from kubeedge_cloud.names import (
     KUBE_MODULE,
     ApiOperation,
 )
-from kubeedge_cloud.settings import StoreSettings
+from kubeedge_cloud.settings import StoreSettings, kube_api_enabled
 from kubeedge_cloud.views import DeviceModelRow, DeviceRow, ObjectResult, TwinRow
 
 #: A node's device profile is kept per namespace: (namespace, node).
@@ -106,7 +106,7 @@ class DeviceControllerActor(ModuleActor):
         self._store = store if store is not None else DeviceStore(self.settings.database)
         self._connected: set[str] = set()
         #: Whether module kubeapi runs: it writes the reported values into the Devices of the API.
-        self._kube = KUBE_MODULE in self.module_config.strings("modules.enabled")
+        self._kube = kube_api_enabled(self.module_config)
 
     def on_start(self) -> None:
         self._store.open()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kubeedge_actors.config import Config
 from kubeedge_cloud.errors import CloudHubError
+from kubeedge_cloud.names import KUBE_MODULE
 from kubeedge_cloud.server import ServerSettings, server_ssl_context
 
 
@@ -102,4 +103,10 @@ class StoreSettings:
         return cls(config.path("cloudhub.database"))
 
 
-__all__ = ["ApiSettings", "HubSettings", "StoreSettings"]
+def kube_api_enabled(config: Config) -> bool:
+    """Whether module ``kubeapi`` runs (``modules.enabled``): the controllers then tell it what
+    the edges report, and the start checks its TLS files."""
+    return KUBE_MODULE in config.strings("modules.enabled")
+
+
+__all__ = ["ApiSettings", "HubSettings", "StoreSettings", "kube_api_enabled"]

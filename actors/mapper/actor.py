@@ -71,14 +71,11 @@ class MapperActor(ModuleActor):
         self.link.start(self.engine)
         if self.settings.profile is not None:
             self._file = ProfileFile(self.settings.profile, self.settings.profile_interval_s, self.engine.apply)
-            self._file.start()
-        else:
-            self.module_tell_self(LookAtProfile())
-            self.module_tell_every(self.settings.profile_interval_s, LookAtProfile())
+        # One timer for either source, on this actor's thread (the file is small and local).
+        self.module_tell_self(LookAtProfile())
+        self.module_tell_every(self.settings.profile_interval_s, LookAtProfile())
 
     def on_stop(self) -> None:
-        if self._file is not None:
-            self._file.stop()
         self.engine.stop(timeout_s=1.0)  # a device thread still in a call is left behind (daemon): the edge stops in time
         self.link.stop()
         super().on_stop()
@@ -91,6 +88,9 @@ class MapperActor(ModuleActor):
 
     @handles(LookAtProfile)
     def _look(self, _: LookAtProfile) -> None:
+        if self._file is not None:
+            self._file.look()
+            return
         if self._asking:
             return
         self._asking = True

@@ -4,8 +4,10 @@ Tier 1 with fake clients and manual time; the clients' queue figure against a re
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from actors.bus.actor import QUEUE_CHECK_S, BusActor
-from actors.bus.mqtt import PahoMqttClient
+from actors.bus.mqtt import WAITING_VERIFIED_WITH, PahoMqttClient
 from actors.keys import edge_defaults
 from actors.protocol import PUBLISH_QUEUE_RESOURCE
 from kubeedge_actors import Message
@@ -89,3 +91,13 @@ def test_a_paho_client_counts_the_publishes_it_has_not_sent_yet(start_broker: St
         wait_until(lambda: client.waiting() == 0, timeout_s=10, what="the broker acknowledged all 300 publishes")
     finally:
         client.close()
+
+
+def test_the_queue_count_runs_on_the_paho_release_it_was_verified_against() -> None:
+    installed = importlib.metadata.version("paho-mqtt")
+
+    assert installed == WAITING_VERIFIED_WITH, (
+        f"actors/bus/mqtt.py: PahoMqttClient.waiting reads paho's private _out_messages and _out_packet and was verified "
+        f"against paho-mqtt {WAITING_VERIFIED_WITH}, but {installed} is installed. Check that both still hold what waits "
+        "(test_a_paho_client_counts_the_publishes_it_has_not_sent_yet), then set WAITING_VERIFIED_WITH to the new release"
+    )

@@ -70,11 +70,8 @@ from tests.services import BUSYBOX_IMAGE
 COMMAND = ["sleep", "3600"]
 
 
-class MetaStandIn(ModuleActor):
-    """Answers edged as meta does (docs/architecture.md#4.3) and notes when each pod is first reported Running."""
-
-    module_name = Module.META
-    module_group = "meta"
+class RunningWatch(ModuleActor):
+    """A stand-in that notes when each pod is first reported Running (``update`` on podstatus)."""
 
     def __init__(
         self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any
@@ -83,12 +80,22 @@ class MetaStandIn(ModuleActor):
         self.running, self.changed = running, changed
 
     def handle_message(self, message: Message) -> None:
-        if message.operation == "update" and "/podstatus/" in message.resource:
+        if message.operation == "update" and "/podstatus/" in message.resource and isinstance(message.content, dict):
             name = message.resource.rsplit("/", 1)[1]
-            if message.content["Status"]["phase"] == "Running" and name not in self.running:
+            if (message.content.get("Status") or {}).get("phase") == "Running" and name not in self.running:
                 with self.changed:
                     self.running[name] = time.perf_counter()
                     self.changed.notify_all()
+
+
+class MetaStandIn(RunningWatch):
+    """Answers edged as meta does (docs/architecture.md#4.3) and notes when each pod is first reported Running."""
+
+    module_name = Module.META
+    module_group = "meta"
+
+    def handle_message(self, message: Message) -> None:
+        super().handle_message(message)
         if message.is_sync:
             self.module_router.send_resp(message.reply([] if message.operation == "query" else "OK"))
 
@@ -267,25 +274,11 @@ def _free_ports(count: int) -> list[int]:
 # --- a burst of pods, and the restart of a node that holds them ------------------------------
 
 
-class HubStandIn(ModuleActor):
+class HubStandIn(RunningWatch):
     """The hub, cloud away: notes when each pod is first reported Running on its way to the cloud."""
 
     module_name = Module.HUB
     module_group = Group.HUB
-
-    def __init__(
-        self, router: Router, config: Any = None, *, running: dict[str, float], changed: threading.Condition, **kwargs: Any
-    ) -> None:
-        super().__init__(router, config, **kwargs)
-        self.running, self.changed = running, changed
-
-    def handle_message(self, message: Message) -> None:
-        if message.operation == "update" and "/podstatus/" in message.resource and isinstance(message.content, dict):
-            name = message.resource.rsplit("/", 1)[1]
-            if (message.content.get("Status") or {}).get("phase") == "Running" and name not in self.running:
-                with self.changed:
-                    self.running[name] = time.perf_counter()
-                    self.changed.notify_all()
 
 
 def start_node(config: Any, running: dict[str, float], changed: threading.Condition) -> Runtime:

@@ -14,13 +14,16 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actors.edged.model import NODE_ID_LABEL
+from examples.busybox_image import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
-from tests.services import free_port
+from tests.services import free_port, service_missing
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_NODE_ID = "edge-node"
@@ -189,6 +192,24 @@ def remove_node_containers(docker_client: Any, node_id: str) -> None:
         container.remove(force=True)
 
 
+def require_quickstart_image(docker_client: Any) -> None:
+    """``scripts/edge`` can make the examples' image here (or it is there already)."""
+    if not BUSYBOX.is_file() and not docker_client.images.list(name=QUICKSTART_IMAGE):
+        service_missing(f"{BUSYBOX} is missing (Debian package busybox-static): scripts/edge cannot make {QUICKSTART_IMAGE}")
+
+
+@contextmanager
+def scripts_edge_running(site: QuickstartSite, docker_client: Any) -> Iterator[ScriptsEdge]:
+    """``scripts/edge`` started on ``site``; afterwards what it left running is killed and the
+    node's containers are removed."""
+    running = ScriptsEdge(site).start()
+    try:
+        yield running
+    finally:
+        running.kill_leftovers()
+        remove_node_containers(docker_client, site.node_id)
+
+
 def wait_for_row(site: QuickstartSite, what: str, row_start: list[str], timeout_s: float = 60.0) -> list[str]:
     """Polls ``ctl get <what>`` until a row starts with ``row_start``; returns it."""
 
@@ -206,5 +227,7 @@ __all__ = [
     "ScriptsEdge",
     "node_containers",
     "remove_node_containers",
+    "require_quickstart_image",
+    "scripts_edge_running",
     "wait_for_row",
 ]

@@ -12,10 +12,15 @@ from typing import Any
 
 import pytest
 
-from examples.busybox_image import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
-from tests.integration.quickstart_site import QuickstartSite, ScriptsEdge, node_containers, remove_node_containers, wait_for_row
-from tests.services import service_missing
+from tests.integration.quickstart_site import (
+    QuickstartSite,
+    ScriptsEdge,
+    node_containers,
+    require_quickstart_image,
+    scripts_edge_running,
+    wait_for_row,
+)
 
 UNSUPPORTED = """\
 apiVersion: v1
@@ -38,15 +43,10 @@ def site(tmp_path: Path) -> QuickstartSite:
 
 @pytest.fixture
 def edge(site: QuickstartSite, docker_client: Any) -> Iterator[ScriptsEdge]:
-    if not BUSYBOX.is_file() and not docker_client.images.list(name=QUICKSTART_IMAGE):
-        service_missing(f"{BUSYBOX} is missing (Debian package busybox-static): scripts/edge cannot make {QUICKSTART_IMAGE}")
-    running = ScriptsEdge(site).start()
-    try:
+    require_quickstart_image(docker_client)
+    with scripts_edge_running(site, docker_client) as running:
         wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
         yield running
-    finally:
-        running.kill_leftovers()
-        remove_node_containers(docker_client, site.node_id)
 
 
 def running_container(docker_client: Any, site: QuickstartSite, pod: str) -> Any:

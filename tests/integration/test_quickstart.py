@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from examples.busybox_image import BUSYBOX, QUICKSTART_IMAGE
 from kubeedge_actors.testing import wait_until
 from tests.integration.quickstart_site import (
     REPO,
@@ -29,11 +28,12 @@ from tests.integration.quickstart_site import (
     QuickstartSite,
     ScriptsEdge,
     node_containers,
-    remove_node_containers,
+    require_quickstart_image,
+    scripts_edge_running,
     wait_for_row,
 )
 from tests.kube.site import kubectl_binaries
-from tests.services import service_missing, wait_for_port
+from tests.services import wait_for_port
 
 
 @pytest.fixture
@@ -43,14 +43,9 @@ def site(tmp_path: Path) -> QuickstartSite:
 
 @pytest.fixture
 def edge(site: QuickstartSite, docker_client: Any) -> Iterator[ScriptsEdge]:
-    if not BUSYBOX.is_file() and not docker_client.images.list(name=QUICKSTART_IMAGE):
-        service_missing(f"{BUSYBOX} is missing (Debian package busybox-static): scripts/edge cannot make {QUICKSTART_IMAGE}")
-    running = ScriptsEdge(site).start()
-    try:
+    require_quickstart_image(docker_client)
+    with scripts_edge_running(site, docker_client) as running:
         yield running
-    finally:
-        running.kill_leftovers()
-        remove_node_containers(docker_client, site.node_id)
 
 
 def the_hello_container(docker_client: Any, site: QuickstartSite) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kubeedge_actors.testing import wait_until
-from tests.integration.quickstart_site import REPO, QuickstartSite, ScriptsEdge, remove_node_containers, wait_for_row
+from tests.integration.quickstart_site import REPO, QuickstartSite, ScriptsEdge, scripts_edge_running, wait_for_row
 from tests.services import free_port
 
 pytestmark = [pytest.mark.docker]
@@ -32,12 +32,8 @@ def site(tmp_path: Path) -> QuickstartSite:
 
 @pytest.fixture
 def edge(site: QuickstartSite, docker_client: Any) -> Iterator[ScriptsEdge]:
-    running = ScriptsEdge(site).start()
-    try:
+    with scripts_edge_running(site, docker_client) as running:
         yield running
-    finally:
-        running.kill_leftovers()
-        remove_node_containers(docker_client, site.node_id)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ Its own runtime of six modules, started in this order::
     devicecontroller ─ devices and their twins
     cloudstreams ─ log and exec streams of edge pods
     cloudhub ───── the websocket server the edges connect to
-    cloudapi ───── the HTTP control API that ``python -m kubeedge_cloud ctl`` talks to
+    cloudapi ───── the control API for programs (``apiclient.py``), off by default
     kubeapi ────── the Kubernetes API server kubectl talks to (kube/; needs TLS)
 """
 

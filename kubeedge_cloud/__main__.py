@@ -2,8 +2,8 @@
 
 ::
 
-    python -m kubeedge_cloud [run]        the cloud hub, controllers, control API and Kubernetes API (conf/cloudhub.yaml)
-    python -m kubeedge_cloud ctl ...      kubectl-style commands against a running cloud side
+    python -m kubeedge_cloud [run]        the cloud hub, controllers and Kubernetes API (conf/cloudhub.yaml)
+    python -m kubeedge_cloud ctl ARGS     kubectl ARGS with the kubeconfig certs wrote (certs/kubeconfig)
     python -m kubeedge_cloud certs        a CA, the cloud hub's and an edge's certificates, a kubeconfig
     python -m kubeedge_cloud apiserver    the embedded Kubernetes API server that kubectl talks to
 
@@ -29,14 +29,15 @@ from kubeedge_actors.program import (
 )
 from kubeedge_cloud import cloud_runtime
 from kubeedge_cloud.certs import add_certs_arguments, run_certs
-from kubeedge_cloud.ctl import add_ctl_arguments, run_ctl
-from kubeedge_cloud.errors import CloudHubError
+from kubeedge_cloud.ctl import run_ctl, split_ctl_arguments
+from kubeedge_cloud.errors import ApiServerError, CloudHubError
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.kube.actor import KUBE_MODULE
 from kubeedge_cloud.kube.command import run_apiserver
 from kubeedge_cloud.kube.errors import KubeApiServerError
 from kubeedge_cloud.kube.server import KubeServerSettings
-from kubeedge_cloud.settings import HubSettings, kube_api_enabled
+from kubeedge_cloud.names import API_MODULE
+from kubeedge_cloud.settings import ApiSettings, HubSettings, kube_api_enabled
 
 Command = Callable[[Config, argparse.Namespace], int]
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kubeedge-cloud {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the cloud hub (the default)")
-    add_ctl_arguments(commands.add_parser("ctl", help="apply, delete and list objects on a running cloud side"))
+    commands.add_parser("ctl", help="kubectl with this cloud side's kubeconfig: ctl get pods, ctl apply -f FILE, ...", add_help=False)
     add_certs_arguments(commands.add_parser("certs", help="write a CA, a cloud hub and an edge certificate"))
     commands.add_parser("apiserver", help="run the embedded Kubernetes API server (kubectl: KUBECONFIG=certs/kubeconfig)")
     return parser
@@ -57,12 +58,14 @@ def run_cloud(config: Config, args: argparse.Namespace) -> int:
     """Run the cloud side until SIGINT or SIGTERM; exit code 2 when its TLS files are unusable."""
     try:
         HubSettings.from_config(config).server_settings()  # fail here, in one line, rather than in a restarting actor
+        if API_MODULE in config.strings("modules.enabled"):
+            ApiSettings.from_config(config).authentication()
         if kube_api_enabled(config):
             KubeServerSettings.from_config(config)
     except KubeApiServerError as exc:
         print(f"kubeedge-cloud: {exc}, or leave {KUBE_MODULE} out of modules.enabled (no kubectl then)", file=sys.stderr)
         return 2
-    except CloudHubError as exc:
+    except (CloudHubError, ApiServerError) as exc:
         print(f"kubeedge-cloud: {exc}", file=sys.stderr)
         return 2
     return run_until_signalled(cloud_runtime(config), all_must_start=True)
@@ -72,7 +75,9 @@ TOOLS: dict[str, Command] = {"ctl": run_ctl, "certs": run_certs, "apiserver": ru
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    own, kubectl_args = split_ctl_arguments(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(own)
+    args.kubectl_args = kubectl_args
     if args.print_default_config:
         sys.stdout.write(render_default_config(CLOUD_KEYS))
         return 0

@@ -79,14 +79,18 @@ class ApiActor(ModuleActor):
     ) -> None:
         super().__init__(router, config, name=name, group=group)
         self.settings = ApiSettings.from_config(self.module_config)
-        self.server = server or ApiServer(self.settings.address, self.settings.port, self.answer)
+        self.server = server
 
     def on_start(self) -> None:
+        if self.server is None:
+            tls, tokens = self.settings.authentication()
+            self.server = ApiServer(self.settings.address, self.settings.port, self.answer, tls=tls, tokens=tokens)
         self.server.start()
-        logger.info("cloudapi: control API on http://%s:%d/api/v1/", self.server.address, self.server.port)
+        logger.info("cloudapi: control API on %s/api/v1/", self.server.url)
 
     def on_stop(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         super().on_stop()
 
     # --- runs on the HTTP server's threads: it only builds messages and waits ----------------

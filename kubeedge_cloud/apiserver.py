@@ -1,5 +1,10 @@
 """The control API's HTTP server (http.server on its own threads): JSON in, JSON out.
 
+Every request is authenticated as the Kubernetes API server's are (``kubeedge_cloud/auth.py``):
+over TLS a client certificate of the project's CA in group ``system:masters``, or a bearer token
+from the token file; without TLS (a cloud hub serving plain ``ws://``) bearer tokens only. No
+credentials: 401; an edge's certificate: 403.
+
 Each request is parsed on its own thread and handed to ``answer(ApiRequest) -> ApiAnswer``;
 that callback must only hand over (it sends a sync message and waits for the reply). An answer
 with a ``stream`` is written as it comes (logs, exec: docs/protocol.md#9.5), on the same thread,
@@ -12,15 +17,17 @@ import json
 import logging
 import select
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.message import Json, JsonObject
+from kubeedge_cloud.auth import ADMIN_GROUP, User, user_of
 from kubeedge_cloud.errors import ApiRequestError, ApiServerError
 
 logger = logging.getLogger(__name__)
@@ -54,13 +61,28 @@ class ApiAnswer:
 
 
 class ApiServer:
-    """Serves the control API on ``address:port`` (port 0: any free port, see :attr:`port`)."""
+    """Serves the control API on ``address:port`` (port 0: any free port, see :attr:`port`).
 
-    def __init__(self, address: str, port: int, answer: Callable[[ApiRequest], ApiAnswer]) -> None:
+    ``tls``: the server's context (it asks for a client certificate, see
+    :func:`~kubeedge_cloud.auth.client_verifying_context`); None: plain HTTP. ``tokens``: the
+    bearer tokens it takes, by token.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        answer: Callable[[ApiRequest], ApiAnswer],
+        *,
+        tls: ssl.SSLContext | None = None,
+        tokens: dict[str, User] | None = None,
+    ) -> None:
         self.address = address
         self.port = port
+        self.tls = tls
+        self.tokens = dict(tokens or {})
         self._answer = answer
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -76,15 +98,19 @@ class ApiServer:
 
         Handler.answer = staticmethod(answer)
         try:
-            self._server = ThreadingHTTPServer((self.address, self.port), Handler)
+            self._server = _Server((self.address, self.port), Handler, self.tls, self.tokens)
         except OSError as exc:
             raise ApiServerError(f"the control API cannot listen on {self.address}:{self.port}: {exc.strerror or exc}") from exc
-        self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         server = self._server
         # A short poll interval: stop() waits for the serving loop to notice.
         self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.1), name="cloudapi-http", daemon=True)
         self._thread.start()
+
+    @property
+    def url(self) -> str:
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{self.address}:{self.port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -95,9 +121,36 @@ class ApiServer:
             self._thread.join(5)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None, tokens: dict[str, User]
+    ) -> None:
+        super().__init__(address, handler)
+        self.tls = tls
+        self.tokens = tokens
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # On the connection's own thread: the handshake of one client delays no other.
+        try:
+            connection = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            logger.info("cloudapi: TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(connection, client_address)
+        finally:
+            connection.close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     answer: Callable[[ApiRequest], ApiAnswer]
     server_version = "kubeedge-actors-cloudhub"
+    server: _Server
 
     def do_GET(self) -> None:
         self._serve()
@@ -111,6 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         query = {name: values[-1] for name, values in parse_qs(url.query).items()}
+        refused = self._refusal()
+        if refused is not None:
+            self.close_connection = True  # its body is never read
+            self._reply(refused)
+            return
         try:
             body = self._read_body()
         except ApiRequestError as exc:
@@ -122,6 +180,16 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("cloudapi: %s %s failed", self.command, url.path)
             answer = ApiAnswer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {exc}"})
         self._reply(answer)
+
+    def _refusal(self) -> ApiAnswer | None:
+        """401 without credentials, 403 for a user who is not an admin (an edge's certificate)."""
+        user = user_of(self.connection, self.headers.get("Authorization", ""), self.server.tokens)
+        if user is None:
+            how = "a client certificate of the project's CA or a bearer token" if self.server.tls else "a bearer token (kube.token-file)"
+            return ApiAnswer(HTTPStatus.UNAUTHORIZED, {"error": f"unauthorized: the control API needs {how}"})
+        if not user.admin:
+            return ApiAnswer(HTTPStatus.FORBIDDEN, {"error": f"forbidden: user {user.name!r} is not in group {ADMIN_GROUP}"})
+        return None
 
     def _read_body(self) -> Json:
         header = self.headers.get("Content-Length") or "0"

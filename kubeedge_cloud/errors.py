@@ -7,9 +7,10 @@
      │   ├─ ManifestError          an object that cannot be applied, listed or deleted
      │   └─ DeviceStateError       a device state from an edge that cannot be read
      ├─ CloudHubError              the websocket server cannot start (TLS files, address in use)
-     ├─ ApiServerError             the control API cannot listen
+     ├─ ApiServerError             the control API cannot listen, or has no way to authenticate
+     ├─ TokenFileError             a line of the static token file that cannot be read
      ├─ ApiRequestError            an HTTP request the control API cannot read (answered 400)
-     ├─ CtlError                   what ``ctl`` reports in one line, with its exit code
+     ├─ ApiClientError             the control API cannot be reached, or answered an error (apiclient.py)
      └─ CertificateError           ``certs`` cannot write its files, or use those it finds
 """
 
@@ -34,12 +35,17 @@ class ApiServerError(KubeEdgeActorsError):
     """The control API cannot listen on its address (``cloudhub.api-address``, ``api-port``)."""
 
 
+class TokenFileError(KubeEdgeActorsError):
+    """A line of the static token file that is not ``token,user,uid[,groups]`` (the text names it)."""
+
+
 class ApiRequestError(KubeEdgeActorsError):
     """An HTTP request whose body the control API cannot read (too large, not JSON)."""
 
 
-class CtlError(KubeEdgeActorsError):
-    """A problem ``ctl`` reports in one line, then exits with ``code``."""
+class ApiClientError(KubeEdgeActorsError):
+    """A problem of a control API client, said in one line; ``code``: the exit code a command
+    reporting it exits with."""
 
     def __init__(self, text: str, code: int = 1) -> None:
         super().__init__(text)
@@ -51,11 +57,12 @@ class CertificateError(KubeEdgeActorsError):
 
 
 __all__ = [
+    "ApiClientError",
     "ApiRequestError",
     "ApiServerError",
     "CertificateError",
     "CloudHubError",
-    "CtlError",
     "DeviceStateError",
     "ManifestError",
+    "TokenFileError",
 ]

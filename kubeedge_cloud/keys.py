@@ -13,9 +13,10 @@ from kubeedge_actors.config import RUNTIME_KEYS, Config, Key, KeyTable
 from kubeedge_actors.config.keys import port, positive
 
 CLOUD_FILE = "cloudhub.yaml"
-#: Wire names of the cloud side's modules, all run by default; ``kubeapi`` (kubectl's way in)
-#: needs TLS: a plain ``ws://`` cloud hub leaves it out of ``modules.enabled``.
-CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "cloudapi", "kubeapi"]
+#: Wire names of the modules the cloud side runs by default; ``kubeapi`` (kubectl's way in)
+#: needs TLS: a plain ``ws://`` cloud hub leaves it out of ``modules.enabled``. ``cloudapi``
+#: (the control API for programs, ``apiclient.py``) is there to be added.
+CLOUD_MODULES = ["controller", "devicecontroller", "cloudstreams", "cloudhub", "kubeapi"]
 
 # One line per key reads as a table; keep the formatter and the line limit out of it.
 # fmt: off
@@ -28,7 +29,7 @@ _CLOUD_KEYS: tuple[Key, ...] = (
     Key("cloudhub.keepalive-interval", CLOUD_FILE, float, 30.0, "seconds of silence after which an edge is dropped", positive),
     Key("cloudhub.write-timeout", CLOUD_FILE, float, 30.0, "seconds a write to an edge may take", positive),
     Key("cloudhub.node-limit", CLOUD_FILE, int, 1000, "edges connected at once; more get HTTP 429", positive),
-    Key("cloudhub.api-address", CLOUD_FILE, str, "127.0.0.1", "(ours) control API listen address"),
+    Key("cloudhub.api-address", CLOUD_FILE, str, "127.0.0.1", "(ours) control API listen address (module cloudapi, off by default; TLS and tokens as kube)"),
     Key("cloudhub.api-port", CLOUD_FILE, int, 10080, "(ours) control API listen port", port),
     Key("cloudhub.database", CLOUD_FILE, str, "cloud.db", "(ours) SQLite file of the cloud hub's state"),
     Key("kube.address", CLOUD_FILE, str, "127.0.0.1", "(ours) embedded Kubernetes API server's listen address (TLS files: cloudhub.ca/cert/key)"),

@@ -8,11 +8,13 @@ are opened where they are used (TLS in :meth:`HubSettings.server_settings`, at s
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubeedge_actors.config import Config
-from kubeedge_cloud.errors import CloudHubError
+from kubeedge_cloud.auth import User, client_verifying_context, read_tokens
+from kubeedge_cloud.errors import ApiServerError, CloudHubError, TokenFileError
 from kubeedge_cloud.names import KUBE_MODULE
 from kubeedge_cloud.server import ServerSettings, server_ssl_context
 
@@ -77,19 +79,52 @@ class HubSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The control API's keys (``cloudhub.api-address``, ``cloudhub.api-port``)."""
+    """The control API's keys: ``cloudhub.api-address``, ``cloudhub.api-port``; it serves TLS
+    with the cloud hub's files (``cloudhub.cert``, ``key``, ``ca``) and takes the bearer tokens
+    of ``kube.token-file``, as the Kubernetes API server does."""
 
     address: str
     port: int
+    cert: Path | None
+    key: Path | None
+    ca: Path | None
+    token_file: Path | None
 
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
-        return cls(config.text("cloudhub.api-address"), config.integer("cloudhub.api-port"))
+        return cls(
+            address=config.text("cloudhub.api-address"),
+            port=config.integer("cloudhub.api-port"),
+            cert=config.optional_path("cloudhub.cert"),
+            key=config.optional_path("cloudhub.key"),
+            ca=config.optional_path("cloudhub.ca"),
+            token_file=config.optional_path("kube.token-file"),
+        )
 
-    @property
-    def url(self) -> str:
-        """Where ``ctl`` finds the API by default."""
-        return f"http://{self.address}:{self.port}"
+    def authentication(self) -> tuple[ssl.SSLContext | None, dict[str, User]]:
+        """The server's TLS context (None: plain HTTP) and its bearer tokens.
+
+        Raises:
+            ApiServerError: a file cannot be used, or there would be no way to authenticate
+                (no TLS and no token file): the control API never serves anyone who asks.
+        """
+        try:
+            tokens = read_tokens(self.token_file)
+        except OSError as exc:
+            raise ApiServerError(f"the control API cannot read kube.token-file: {exc.strerror or exc}: {self.token_file}") from exc
+        except TokenFileError as exc:
+            raise ApiServerError(f"the control API cannot read kube.token-file: {exc}") from exc
+        if self.cert is None or self.key is None or self.ca is None:
+            if not tokens:
+                raise ApiServerError(
+                    "the control API authenticates every request: set cloudhub.cert, cloudhub.key and cloudhub.ca "
+                    "(client certificates) or kube.token-file (bearer tokens), or leave cloudapi out of modules.enabled"
+                )
+            return None, tokens
+        try:
+            return client_verifying_context(self.cert, self.key, self.ca), tokens
+        except (ssl.SSLError, OSError) as exc:
+            raise ApiServerError(f"the control API cannot use {self.cert}, {self.key} or {self.ca}: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import kubernetes.config
 
 from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.actor import Outcome
+from kubeedge_cloud.auth import ADMIN_GROUP, User
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.kube.controller import KINDS, Apply, Command, Delete, EdgeController, Key, Write, handed_over_here
 from kubeedge_cloud.kube.errors import KubeApiServerError
-from kubeedge_cloud.kube.server import ADMIN_GROUP, KubeApiServer, KubeServerSettings, User
+from kubeedge_cloud.kube.server import KubeApiServer, KubeServerSettings
 from kubeedge_cloud.kube.watcher import DEVICE_GROUP, DEVICE_PLURALS, DEVICE_VERSION, Listed, Watched, Watcher, list_call
 from kubeedge_cloud.kube.writer import KubeWriter
 from kubeedge_cloud.names import API_GROUP, CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, KUBE_MODULE, ApiOperation

@@ -25,6 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.config import Config
+from kubeedge_cloud.auth import User, client_verifying_context, read_tokens, user_of
+from kubeedge_cloud.errors import TokenFileError
 from kubeedge_cloud.kube import discovery, execws, protobuf
 from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
@@ -42,24 +44,6 @@ DEFAULT_WATCH_S = 1800
 #: How often a quiet watch checks that its client is still there.
 _WATCH_POLL_S = 1.0
 _TABLE = "as=Table"
-
-
-#: The group of a certificate that may do anything: the CA issues edge certificates too.
-ADMIN_GROUP = "system:masters"
-
-
-@dataclass(frozen=True)
-class User:
-    """Who sent a request: the certificate's CN and O, or the token file's user and groups."""
-
-    name: str
-    groups: tuple[str, ...]
-    #: From the token file, which only the operator writes: trusted like an admin certificate.
-    by_token: bool = False
-
-    @property
-    def admin(self) -> bool:
-        return self.by_token or ADMIN_GROUP in self.groups
 
 
 @dataclass(frozen=True)
@@ -109,27 +93,6 @@ class KubeServerSettings:
         return f"https://{host}:{self.port}"
 
 
-def read_tokens(path: Path | None) -> dict[str, User]:
-    """The token file: one ``token,user,uid[,groups]`` a line; ``#`` comments and blank lines skipped.
-
-    Raises:
-        KubeApiServerError: a line without a token or a user (the text names the line).
-        OSError: the file cannot be read.
-    """
-    if path is None:
-        return {}
-    tokens: dict[str, User] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = [p.strip().strip('"') for p in line.split(",", 3)]
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise KubeApiServerError(f"{path}:{number}: expected token,user,uid[,groups]")
-        groups = tuple(g for g in parts[3].split(",") if g) if len(parts) > 3 else ()
-        tokens[parts[0]] = User(parts[1], groups, by_token=True)
-    return tokens
-
-
 class KubeApiServer:
     """Serves the Kubernetes API subset on ``address:port`` (port 0: a free port, see :attr:`port`)."""
 
@@ -159,10 +122,7 @@ class KubeApiServer:
         """
         settings = self.settings
         try:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(settings.cert, settings.key)
-            context.load_verify_locations(settings.ca)
-            context.verify_mode = ssl.CERT_OPTIONAL  # a bearer token instead of a certificate is fine
+            context = client_verifying_context(settings.cert, settings.key, settings.ca)
         except (ssl.SSLError, OSError) as exc:
             raise KubeApiServerError(
                 f"the Kubernetes API server cannot use {settings.cert}, {settings.key} or {settings.ca}: {exc}"
@@ -171,6 +131,8 @@ class KubeApiServer:
             tokens = {**read_tokens(settings.token_file), **self.extra_tokens}
         except OSError as exc:
             raise KubeApiServerError(f"the token file cannot be read: {exc.strerror or exc}: {settings.token_file}") from exc
+        except TokenFileError as exc:
+            raise KubeApiServerError(str(exc)) from exc
         store = ObjectStore(settings.database, window=settings.watch_window)
         try:
             self._server = _TlsServer((settings.address, settings.port), _Handler, context, KubeApi(store), tokens)
@@ -288,17 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- who ---------------------------------------------------------------------------------
 
     def _user(self) -> User | None:
-        assert isinstance(self.connection, ssl.SSLSocket)
-        cert = self.connection.getpeercert()
-        if cert:
-            # The CA verified it (CERT_OPTIONAL refuses a certificate it did not sign).
-            pairs: list[tuple[str, str]] = [pair for rdn in cert.get("subject", ()) for pair in rdn]  # type: ignore[misc]
-            name = next((value for key, value in pairs if key == "commonName"), "")
-            return User(name, tuple(value for key, value in pairs if key == "organizationName"))
-        header = self.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return self.server.tokens.get(header[len("Bearer ") :].strip())
-        return None
+        return user_of(self.connection, self.headers.get("Authorization", ""), self.server.tokens)
 
     # -- where -------------------------------------------------------------------------------
 
@@ -626,4 +578,4 @@ def _grace(query: dict[str, str], body: Any) -> int | None:
         raise bad_request(f"invalid gracePeriodSeconds {text!r}") from None
 
 
-__all__ = ["DEFAULT_WATCH_S", "KubeApiServer", "KubeServerSettings", "User", "read_tokens"]
+__all__ = ["DEFAULT_WATCH_S", "KubeApiServer", "KubeServerSettings"]

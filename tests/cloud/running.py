@@ -3,7 +3,6 @@ edge hub (``tests.hub.edge``) that connects to it."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,21 +10,25 @@ from typing import Any
 from actors.keys import edge_defaults
 from kubeedge_actors import Config, Runtime
 from kubeedge_actors.testing import wait_until
-from kubeedge_cloud import cloud_runtime
-from kubeedge_cloud.__main__ import build_parser
-from kubeedge_cloud.ctl import ApiClient, run_ctl
+from kubeedge_cloud import cloud_modules, cloud_runtime
+from kubeedge_cloud.apiclient import ApiClient
 from kubeedge_cloud.keys import cloud_defaults
+from tests.cloud.control_cli import Controlled, control, control_client, write_token_file
 from tests.services import TlsFiles
 
 
 class RunningCloudHub:
     """``cloud_runtime`` with a database in ``folder``; restartable on the same ports.
 
+    It runs every module, the control API (``cloudapi``) too, which tests drive the
+    controllers through (:meth:`control`, :attr:`api`) with a bearer token.
+
     It listens on ports the system picks (port 0) the first time, so no other test can take
     them between choosing and binding; a restart binds the same ones again.
     """
 
     def __init__(self, folder: Path, tls: TlsFiles, **values: Any) -> None:
+        self.tls = tls
         self.port = 0
         self.api_port = 0
         self.kube_port = 0
@@ -38,6 +41,8 @@ class RunningCloudHub:
             "cloudhub.key": str(tls.server_key),
             "cloudhub.ca": str(tls.ca),
             "cloudhub.database": str(folder / "cloud.db"),
+            "kube.token-file": str(write_token_file(folder / "tokens.csv")),
+            "modules.enabled": list(cloud_modules()),
             **values,
         }
         self.config = cloud_defaults().with_values(settings)
@@ -79,10 +84,11 @@ class RunningCloudHub:
 
     @property
     def api(self) -> ApiClient:
-        return ApiClient(f"http://127.0.0.1:{self.api_port}")
+        """The control API (HTTPS, the test token)."""
+        return control_client(f"https://127.0.0.1:{self.api_port}", self.tls.ca)
 
     def wait_node_connected(self, node_id: str, timeout_s: float = 30.0) -> None:
-        """Until the controller has taken the node's connection (``ctl get nodes`` says so).
+        """Until the controller has taken the node's connection (the control API says so).
 
         The edge hears it is connected before the controller does: an object applied in
         between reaches the edge with the connection's resync, as an update, not as an insert.
@@ -94,12 +100,10 @@ class RunningCloudHub:
 
         wait_until(connected, timeout_s, 0.05, f"the controller seeing node {node_id} connected")
 
-    def ctl(self, *args: str) -> tuple[int, str, str]:
-        """Run ``ctl ARGS`` against this hub; returns (exit code, stdout, stderr)."""
-        parsed = build_parser().parse_args(["ctl", "--server", f"http://127.0.0.1:{self.api_port}", *args])
-        out, err = io.StringIO(), io.StringIO()
-        code = run_ctl(self.config, parsed, out, err)
-        return code, out.getvalue(), err.getvalue()
+    def control(self, *args: str) -> Controlled:
+        """Run the control command ``ARGS`` (``"get", "pods"``: tests/cloud/control_cli.py)
+        against this hub; unpacks as (exit code, stdout, stderr)."""
+        return control(self.api, *args)
 
 
 def edge_config(cloud: RunningCloudHub, tls: TlsFiles, node_id: str, **values: Any) -> Config:

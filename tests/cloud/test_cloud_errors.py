@@ -15,6 +15,7 @@ import pytest
 from kubeedge_actors import Config
 from kubeedge_actors.checks import errors_outside_the_root
 from kubeedge_cloud.apiserver import ApiAnswer, ApiRequest, ApiServer
+from kubeedge_cloud.auth import User
 from kubeedge_cloud.certs import run_certs
 from kubeedge_cloud.errors import ApiServerError, CertificateError
 from kubeedge_cloud.keys import CLOUD_KEYS
@@ -74,9 +75,12 @@ def _echo(request: ApiRequest) -> ApiAnswer:
     return ApiAnswer(200, {"body": request.body})
 
 
+_TOKEN = "t0ken"
+
+
 @pytest.fixture
 def api_server() -> Iterator[ApiServer]:
-    server = ApiServer("127.0.0.1", 0, _echo)
+    server = ApiServer("127.0.0.1", 0, _echo, tokens={_TOKEN: User("tester", (), by_token=True)})
     server.start()
     yield server
     server.stop()
@@ -93,7 +97,8 @@ def test_a_taken_port_is_an_api_server_error_naming_the_address(api_server: ApiS
 
 def test_a_body_that_is_not_json_is_answered_400_naming_why(api_server: ApiServer) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", api_server.port, timeout=10)
-    connection.request("POST", "/api/v1/apply", body=b"{not json", headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {_TOKEN}"}
+    connection.request("POST", "/api/v1/apply", body=b"{not json", headers=headers)
 
     response = connection.getresponse()
 
@@ -105,7 +110,8 @@ def test_a_body_that_is_not_json_is_answered_400_naming_why(api_server: ApiServe
 @pytest.mark.parametrize("length", ["abc", "-5"], ids=["not-a-number", "negative"])
 def test_a_content_length_that_is_no_length_is_answered_400_at_once(api_server: ApiServer, length: str) -> None:
     with socket.create_connection(("127.0.0.1", api_server.port), timeout=10) as client:
-        client.sendall(f"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        request = f"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {_TOKEN}\r\nContent-Length: {length}\r\n\r\n"
+        client.sendall(request.encode())
 
         answer = client.makefile("rb").read()  # the server closes after its answer
 

@@ -17,7 +17,7 @@ keeps working).
         scenario.cloud.start()
         scenario.edge.start()
         scenario.wait_node("connected")
-        scenario.cloud.ctl("apply", "-f", str(manifest))        # the real command
+        scenario.cloud.control("apply", "-f", str(manifest))        # the real command
         scenario.wait_pod("web", "Running")                     # the cloud's view, by its API
         scenario.edge.kill(); scenario.edge.start()             # SIGKILL, then run again
         scenario.uplink.cut(); scenario.uplink.restore()        # the edge away, the cloud up

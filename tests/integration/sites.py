@@ -37,8 +37,9 @@ from ruamel.yaml import YAML
 from actors.keys import EDGE_KEYS
 from kubeedge_actors.config import Key
 from kubeedge_actors.testing import wait_until
-from kubeedge_cloud.ctl import ApiClient
+from kubeedge_cloud.apiclient import ApiClient
 from kubeedge_cloud.keys import CLOUD_KEYS
+from tests.cloud.control_cli import Controlled, control, control_client, write_token_file
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -259,23 +260,33 @@ class SiteProcess:
 
 class CloudHubProcess(SiteProcess):
     """``python -m kubeedge_cloud``; the first run binds ports the system picks, which
-    are then written into its conf, so every later run listens on the same ones."""
+    are then written into its conf, so every later run listens on the same ones.
+
+    It runs the control API too (``cloudapi``, with a token file), which tests drive the
+    controllers through (:meth:`control`, :attr:`api`).
+    """
 
     def __init__(self, site: Path) -> None:
         super().__init__(site, "cloud", ["kubeedge_cloud"])
         self.port = 0
         self.api_port = 0
+        self.api_scheme = "https"
         self.kube_port = 0  # 0 too when the site runs no kubeapi
+        enabled = list(read_conf(self.conf_dir, "modules.enabled", cloud=True))
+        values: dict[str, Any] = {"kube.token-file": str(write_token_file(site / "tokens.csv"))}
+        if "cloudapi" not in enabled:
+            values["modules.enabled"] = [*enabled, "cloudapi"]
+        write_conf(self.conf_dir, values, cloud=True)
 
     def start(self) -> CloudHubProcess:
         self.launch()
         port = self.wait_for_log(r"serving edges on wss?://127\.0\.0\.1:(\d+)/")
-        api = self.wait_for_log(r"control API on http://127\.0\.0\.1:(\d+)/")
+        api = self.wait_for_log(r"control API on (https?)://127\.0\.0\.1:(\d+)/")
         kube = None
         if "kubeapi" in read_conf(self.conf_dir, "modules.enabled", cloud=True):
             kube = self.wait_for_log(r"Kubernetes API server on https://127\.0\.0\.1:(\d+)")
         if not self.port:
-            self.port, self.api_port = int(port.group(1)), int(api.group(1))
+            self.port, self.api_scheme, self.api_port = int(port.group(1)), api.group(1), int(api.group(2))
             values = {"cloudhub.port": self.port, "cloudhub.api-port": self.api_port}
             if kube is not None:
                 self.kube_port = int(kube.group(1))
@@ -285,14 +296,12 @@ class CloudHubProcess(SiteProcess):
 
     @property
     def api(self) -> ApiClient:
-        """The control API (HTTP JSON), as ``ctl`` uses it."""
-        return ApiClient(f"http://127.0.0.1:{self.api_port}")
+        """The control API (HTTP JSON; HTTPS when the site has TLS), with the test token."""
+        return control_client(f"{self.api_scheme}://127.0.0.1:{self.api_port}", self.site / "certs" / "ca.crt")
 
-    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m kubeedge_cloud ctl ARGS`` from the cloud's site, as a user types it."""
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
-        return subprocess.run(command, cwd=self.site, env=env, capture_output=True, text=True, timeout=60, check=False)
+    def control(self, *args: str) -> Controlled:
+        """Run the control command ``ARGS`` (tests/cloud/control_cli.py) against this cloud side."""
+        return control(self.api, *args)
 
     def items(self, what: str) -> list[dict[str, Any]]:
         """``GET /api/v1/<what>`` in every namespace: nodes, pods, configmaps, secrets, devices."""

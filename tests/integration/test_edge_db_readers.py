@@ -134,7 +134,7 @@ class Workload:
     def apply(self, text: str) -> None:
         manifest = self.scenario.folder / f"{uuid.uuid4().hex}.yaml"
         manifest.write_text(text)
-        code, _, err = self.cloud.ctl("apply", "-f", str(manifest))
+        code, _, err = self.cloud.control("apply", "-f", str(manifest))
         assert code == 0, err
 
     def deploy_pod(self, name: str) -> None:

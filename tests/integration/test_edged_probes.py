@@ -45,13 +45,13 @@ def apply(scenario: Scenario, name: str, spec: str, grace: int = 1) -> None:
     manifest = scenario.folder / f"{name}.yaml"
     image: str = scenario.image  # type: ignore[attr-defined]
     manifest.write_text(HEAD.format(name=name, node=scenario.node_id, grace=grace) + spec.replace("IMAGE", image))
-    result = scenario.cloud.ctl("apply", "-f", str(manifest))
+    result = scenario.cloud.control("apply", "-f", str(manifest))
     assert result.returncode == 0, result.stderr
 
 
 def ctl_row(scenario: Scenario, name: str) -> list[str]:
     """The pod's row of ``ctl get pods``: NAME READY STATUS RESTARTS NODE AGE."""
-    result = scenario.cloud.ctl("get", "pods")
+    result = scenario.cloud.control("get", "pods")
     assert result.returncode == 0, result.stderr
     return next((line.split() for line in result.stdout.splitlines() if line.split()[:1] == [name]), [])
 
@@ -261,7 +261,7 @@ def test_pre_stop_runs_before_sigterm_when_the_pod_is_deleted(scenario: Scenario
     )
     wait_row(scenario, "hooked", "1/1", "Running")
 
-    result = scenario.cloud.ctl("delete", "pod", "hooked")
+    result = scenario.cloud.control("delete", "pod", "hooked")
     assert result.returncode == 0, result.stderr
     wait_until(lambda: not scenario.containers("hooked"), 60, 0.2, "the pod's container removed")
 
@@ -299,7 +299,7 @@ def test_the_example_pod_with_probes_and_an_init_container_serves_its_page(scena
     image: str = scenario.image  # type: ignore[attr-defined]
     manifest.write_text(manifest.read_text().replace("kubeedge-actors/busybox:quickstart", image))
 
-    applied = scenario.cloud.ctl("apply", "-f", str(manifest))
+    applied = scenario.cloud.control("apply", "-f", str(manifest))
 
     assert applied.returncode == 0, applied.stderr
     wait_row(scenario, "probed", "1/1", "Running", restarts="0")

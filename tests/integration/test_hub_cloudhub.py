@@ -89,12 +89,12 @@ def test_what_the_edge_reports_is_what_ctl_get_shows(cloud: RunningCloudHub, edg
         "websocket", make_message("update", "default/podstatus/nginx", {"Name": "nginx", "Status": running}, source="edged", group="meta")
     )
 
-    wait_until(lambda: "Running" in cloud.ctl("get", "pods")[1], what="the pod shown Running")
-    code, nodes, _ = cloud.ctl("get", "nodes")
+    wait_until(lambda: "Running" in cloud.control("get", "pods")[1], what="the pod shown Running")
+    code, nodes, _ = cloud.control("get", "nodes")
     assert code == 0
     name, ready_column, connection, _age, version = nodes.splitlines()[1].split()
     assert [name, ready_column, connection, version] == ["edge-1", "Ready", "connected", "v1.10.9-kubeedge-v1.0.0"]
-    assert cloud.ctl("get", "pods")[1].splitlines()[1].split()[:5] == ["nginx", "1/1", "Running", "0", "edge-1"]
+    assert cloud.control("get", "pods")[1].splitlines()[1].split()[:5] == ["nginx", "1/1", "Running", "0", "edge-1"]
 
 
 def test_a_configmap_query_of_the_edge_is_answered_to_its_sync_waiter(cloud: RunningCloudHub, edge: StartEdge) -> None:
@@ -117,7 +117,7 @@ def test_a_pod_deleted_in_the_cloud_while_the_edge_was_away_is_deleted_when_it_c
     node.meta.wait_for(lambda m: m.resource == "default/pod/kept")
     node.stop()
 
-    assert cloud.ctl("delete", "pod", "gone")[0] == 0
+    assert cloud.control("delete", "pod", "gone")[0] == 0
     back = edge("edge-1")
     deletion = back.meta.wait_for(lambda m: m.operation == "delete")
     back.meta.wait_for(lambda m: m.resource == "default/pod/kept")  # sent after the pending delete
@@ -148,7 +148,7 @@ def test_after_a_cloud_hub_restart_the_edge_reconnects_its_state_is_kept_and_que
     cloud.start()
     node.wait_connected(times=2)
 
-    wait_until(lambda: "Succeeded" in cloud.ctl("get", "pods")[1], what="the last status recorded last")
+    wait_until(lambda: "Succeeded" in cloud.control("get", "pods")[1], what="the last status recorded last")
     node.meta.wait_for(lambda m: m.operation == "update" and m.resource == "default/pod/nginx")  # the cloud re-sends its objects
     assert pods_on(node, "update") == ["default/pod/nginx"]
     assert node.connection_events() == ["cloud_connected", "cloud_disconnected", "cloud_connected"]
@@ -164,7 +164,7 @@ def test_two_edge_nodes_on_one_hub_each_get_their_own_pods(cloud: RunningCloudHu
     second.meta.wait_for(lambda m: m.resource == "default/pod/b")
     assert pods_on(first, "insert") == ["default/pod/a", "default/pod/c"]
     assert pods_on(second, "insert") == ["default/pod/b"]
-    nodes = cloud.ctl("get", "nodes")[1]
+    nodes = cloud.control("get", "nodes")[1]
     assert [line.split()[:3] for line in nodes.splitlines()[1:]] == [["edge-1", "Unknown", "connected"], ["edge-2", "Unknown", "connected"]]
 
 
@@ -213,7 +213,7 @@ def test_garbage_from_an_edge_is_skipped_and_its_link_stays_up(cloud: RunningClo
         raw.send(garbage)
     raw.send(encode_message(status))
 
-    wait_until(lambda: "Ready" in cloud.ctl("get", "nodes")[1], what="the status after the garbage")
+    wait_until(lambda: "Ready" in cloud.control("get", "nodes")[1], what="the status after the garbage")
     assert cloud.actor("cloudhub").bad_frame_count.get() == 4
     assert raw.connected
     raw.close()

@@ -48,8 +48,8 @@ def manifests(tmp_path: Path) -> Path:
 
 
 def test_apply_creates_every_document_and_applying_again_changes_nothing(cloud: RunningCloudHub, manifests: Path) -> None:
-    first = cloud.ctl("apply", "-f", str(manifests))
-    again = cloud.ctl("apply", "-f", str(manifests))
+    first = cloud.control("apply", "-f", str(manifests))
+    again = cloud.control("apply", "-f", str(manifests))
 
     assert first == (0, "pod/web created\nconfigmap/web-config created\nsecret/web-token created\n", "")
     assert again == (0, "pod/web unchanged\nconfigmap/web-config unchanged\nsecret/web-token unchanged\n", "")
@@ -61,27 +61,27 @@ def test_apply_reads_json_and_stdin_and_names_a_node_for_a_pod_without_one(
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "json-pod"}, "spec": {"containers": [{"name": "c", "image": "a:1"}]}}
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"kind": "List", "items": [pod]})))
 
-    code, out, _ = cloud.ctl("apply", "-f", "-", "--node", "edge-7")
+    code, out, _ = cloud.control("apply", "-f", "-", "--node", "edge-7")
 
     assert (code, out) == (0, "pod/json-pod created\n")
-    assert cloud.ctl("get", "pods")[1].splitlines()[1].split()[:5] == ["json-pod", "0/1", "Pending", "0", "edge-7"]
+    assert cloud.control("get", "pods")[1].splitlines()[1].split()[:5] == ["json-pod", "0/1", "Pending", "0", "edge-7"]
 
 
 def test_a_configmap_no_pod_uses_says_so(cloud: RunningCloudHub, tmp_path: Path) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("kind: ConfigMap\nmetadata: {name: lonely}\ndata: {a: b}\n")
 
-    assert cloud.ctl("apply", "-f", str(path))[1] == "configmap/lonely created (no node uses it yet)\n"
+    assert cloud.control("apply", "-f", str(path))[1] == "configmap/lonely created (no node uses it yet)\n"
 
 
 def test_get_lists_what_was_applied_in_kubectl_tables(cloud: RunningCloudHub, manifests: Path) -> None:
-    cloud.ctl("apply", "-f", str(manifests))
+    cloud.control("apply", "-f", str(manifests))
 
-    pods = cloud.ctl("get", "pods", "-n", "shop")[1].splitlines()
-    everywhere = cloud.ctl("get", "pods", "-A")[1].splitlines()
-    configmaps = cloud.ctl("get", "configmaps", "-n", "shop")[1].splitlines()
-    secrets = cloud.ctl("get", "secrets", "-n", "shop", "-o", "json")[1]
-    nodes = cloud.ctl("get", "nodes")[1].splitlines()
+    pods = cloud.control("get", "pods", "-n", "shop")[1].splitlines()
+    everywhere = cloud.control("get", "pods", "-A")[1].splitlines()
+    configmaps = cloud.control("get", "configmaps", "-n", "shop")[1].splitlines()
+    secrets = cloud.control("get", "secrets", "-n", "shop", "-o", "json")[1]
+    nodes = cloud.control("get", "nodes")[1].splitlines()
 
     assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "NODE", "AGE"]
     assert pods[1].split()[:5] == ["web", "0/1", "Pending", "0", "edge-1"]
@@ -92,24 +92,24 @@ def test_get_lists_what_was_applied_in_kubectl_tables(cloud: RunningCloudHub, ma
 
 
 def test_get_in_an_empty_namespace_says_no_resources(cloud: RunningCloudHub) -> None:
-    assert cloud.ctl("get", "pods", "-n", "empty") == (0, "No resources found in empty namespace.\n", "")
+    assert cloud.control("get", "pods", "-n", "empty") == (0, "No resources found in empty namespace.\n", "")
 
 
 def test_delete_by_file_and_by_name_and_a_second_delete_is_not_found(cloud: RunningCloudHub, manifests: Path) -> None:
-    cloud.ctl("apply", "-f", str(manifests))
+    cloud.control("apply", "-f", str(manifests))
 
-    by_file = cloud.ctl("delete", "-f", str(manifests))
-    again = cloud.ctl("delete", "pod", "web", "-n", "shop", "--node", "edge-1")
+    by_file = cloud.control("delete", "-f", str(manifests))
+    again = cloud.control("delete", "pod", "web", "-n", "shop", "--node", "edge-1")
 
     assert by_file == (0, 'pod "web" deleted\nconfigmap "web-config" deleted\nsecret "web-token" deleted\n', "")
     assert again[0] == 1 and 'pods "web" not found' in again[2]
 
 
 def test_delete_by_name_checks_the_node(cloud: RunningCloudHub, manifests: Path) -> None:
-    cloud.ctl("apply", "-f", str(manifests))
+    cloud.control("apply", "-f", str(manifests))
 
-    refused = cloud.ctl("delete", "pod", "web", "-n", "shop", "--node", "edge-2")
-    deleted = cloud.ctl("delete", "po", "web", "-n", "shop", "--node", "edge-1")
+    refused = cloud.control("delete", "pod", "web", "-n", "shop", "--node", "edge-2")
+    deleted = cloud.control("delete", "po", "web", "-n", "shop", "--node", "edge-1")
 
     assert refused[0] == 1 and "runs on node edge-1, not on edge-2" in refused[2]
     assert deleted == (0, 'pod "web" deleted\n', "")
@@ -131,22 +131,22 @@ def test_a_manifest_that_cannot_be_applied_is_one_clear_error_and_nothing_is_app
     path = tmp_path / "bad.yaml"
     path.write_text(text)
 
-    code, out, err = cloud.ctl("apply", "-f", str(path))
+    code, out, err = cloud.control("apply", "-f", str(path))
 
     assert code == 1 and out == ""
     assert error in err
-    assert cloud.ctl("get", "pods", "-A")[1].startswith("No resources found")
+    assert cloud.control("get", "pods", "-A")[1].startswith("No resources found")
 
 
 def test_ctl_without_a_running_cloud_hub_says_so(cloud: RunningCloudHub) -> None:
-    code, _, err = cloud.ctl("--server", f"http://127.0.0.1:{free_port()}", "get", "nodes")
+    code, _, err = cloud.control("--server", f"http://127.0.0.1:{free_port()}", "get", "nodes")
 
     assert code == 2 and "cannot reach the cloud hub" in err
 
 
 @pytest.mark.parametrize("example", ["hello.yaml", "thermometer.yaml"])
 def test_the_example_manifests_apply_cleanly(cloud: RunningCloudHub, example: str) -> None:
-    code, out, err = cloud.ctl("apply", "-f", str(REPO / "examples" / "manifests" / example))
+    code, out, err = cloud.control("apply", "-f", str(REPO / "examples" / "manifests" / example))
 
     assert (code, err) == (0, "")
     assert out and all(line.endswith("created") for line in out.splitlines())

@@ -53,7 +53,7 @@ def manifest(tmp_path: Path) -> Path:
 def test_an_applied_device_reaches_the_edge_twin_as_membership_and_desired_values(
     cloud: RunningCloudHub, edge: RunningEdge, manifest: Path
 ) -> None:
-    code, out, _ = cloud.ctl("apply", "-f", str(manifest))
+    code, out, _ = cloud.control("apply", "-f", str(manifest))
 
     membership = edge.twin.wait_for(lambda m: m.resource == "membership")
     desired = edge.twin.wait_for(lambda m: m.resource == "device/thermometer/twin/cloud_updated")
@@ -67,7 +67,7 @@ def test_an_applied_device_reaches_the_edge_twin_as_membership_and_desired_value
 def test_what_the_twin_reports_shows_in_ctl_get_devices_and_is_acknowledged(
     cloud: RunningCloudHub, edge: RunningEdge, manifest: Path
 ) -> None:
-    cloud.ctl("apply", "-f", str(manifest))
+    cloud.control("apply", "-f", str(manifest))
     edge.twin.wait_for(lambda m: m.resource == "device/thermometer/twin/cloud_updated")
     twin = {
         "temperature": {
@@ -83,8 +83,8 @@ def test_what_the_twin_reports_shows_in_ctl_get_devices_and_is_acknowledged(
     edge.router.send("websocket", edge_updated)
 
     ack = edge.twin.wait_for(lambda m: m.parent_id == edge_updated.id)
-    wait_until(lambda: "24.5" in cloud.ctl("get", "devices")[1], what="the reported value shown")
-    table = cloud.ctl("get", "devices")[1].splitlines()
+    wait_until(lambda: "24.5" in cloud.control("get", "devices")[1], what="the reported value shown")
+    table = cloud.control("get", "devices")[1].splitlines()
     assert (ack.operation, ack.content) == ("response", "OK")
     assert table[0].split() == ["NAME", "NODE", "PROPERTY", "DESIRED", "REPORTED", "PROTOCOL", "STATE"]
     assert table[1].split() == ["thermometer", "edge-1", "temperature", "25", "24.5", "<none>", "<none>"]
@@ -93,7 +93,7 @@ def test_what_the_twin_reports_shows_in_ctl_get_devices_and_is_acknowledged(
 def test_the_twins_membership_detail_request_is_answered_with_the_nodes_devices(
     cloud: RunningCloudHub, edge: RunningEdge, manifest: Path
 ) -> None:
-    cloud.ctl("apply", "-f", str(manifest))
+    cloud.control("apply", "-f", str(manifest))
     edge.twin.wait_for(lambda m: m.resource == "device/thermometer/twin/cloud_updated")
     request = make_message(
         "get",

@@ -100,7 +100,7 @@ status:
 
 def ctl_devices(scenario: Scenario) -> dict[tuple[str, str], dict[str, str]]:
     """``ctl get devices`` as a user reads it: (device, property) → the row's columns."""
-    result = scenario.cloud.ctl("get", "devices")
+    result = scenario.cloud.control("get", "devices")
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     names = header.split()
@@ -120,7 +120,7 @@ def wait_row(scenario: Scenario, device: str, prop: str, what: str, **columns: s
 def apply(scenario: Scenario, folder: Path, name: str, text: str) -> str:
     path = folder / name
     path.write_text(text)
-    result = scenario.cloud.ctl("apply", "-f", str(path))
+    result = scenario.cloud.control("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -136,7 +136,7 @@ def test_a_modbus_thermostat_applied_with_ctl_reports_is_set_and_goes_offline_an
         out += apply(scenario, tmp_path, "device.yaml", THERMOSTAT.format(port=device.port, node=scenario.node_id, target=230))
 
         assert out == "devicemodel/thermostat created\ndevice/thermostat-1 created\n"
-        models = scenario.cloud.ctl("get", "devicemodels").stdout.splitlines()
+        models = scenario.cloud.control("get", "devicemodels").stdout.splitlines()
         assert [line.split()[:4] for line in models] == [
             ["NAME", "PROPERTIES", "PROTOCOLS", "DEVICES"],
             ["thermostat", "temperature,target", "modbus", "1"],

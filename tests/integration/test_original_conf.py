@@ -123,7 +123,7 @@ class OriginalConfSite:
         assert self.cloud is not None
         manifest = self.folder / "pod.yaml"
         manifest.write_text(POD.format(name="web", node=self.node_id, image=image))
-        applied = self.cloud.ctl("apply", "-f", str(manifest))
+        applied = self.cloud.control("apply", "-f", str(manifest))
         assert applied.returncode == 0, applied.stderr
 
         def running() -> bool:

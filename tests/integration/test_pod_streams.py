@@ -67,7 +67,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, docker_client: Any, busybox_i
         running.wait_node("connected")
         manifest = tmp_path / "pods.yaml"
         manifest.write_text(PODS.format(node=running.node_id, image=busybox_image))
-        applied = running.cloud.ctl("apply", "-f", str(manifest))
+        applied = running.cloud.control("apply", "-f", str(manifest))
         assert applied.returncode == 0, applied.stderr
         running.wait_pod("talker", "Running")
         running.wait_pod("pair", "Running")
@@ -132,10 +132,10 @@ def test_logs_follow_the_container_while_it_prints_and_ctrl_c_closes_the_docker_
 
 
 def test_logs_without_follow_print_the_tail_and_end(scenario: Scenario) -> None:
-    wait_until(lambda: numbers(scenario.cloud.ctl("logs", "talker").stdout.splitlines())[-1:] >= [4], 60, 0.2, "four lines printed")
+    wait_until(lambda: numbers(scenario.cloud.control("logs", "talker").stdout.splitlines())[-1:] >= [4], 60, 0.2, "four lines printed")
 
-    tail = scenario.cloud.ctl("logs", "talker", "--tail", "2")
-    recent = scenario.cloud.ctl("logs", "talker", "--since", "1h")
+    tail = scenario.cloud.control("logs", "talker", "--tail", "2")
+    recent = scenario.cloud.control("logs", "talker", "--since", "1h")
 
     assert tail.returncode == 0, tail.stderr
     [before, last] = numbers(tail.stdout.splitlines())
@@ -167,9 +167,9 @@ def test_the_api_answers_kubectls_log_request_with_the_raw_log(scenario: Scenari
 
 
 def test_logs_of_a_pod_with_two_containers_need_the_container_named(scenario: Scenario) -> None:
-    unnamed = scenario.cloud.ctl("logs", "pair")
-    second = scenario.cloud.ctl("logs", "pair", "-c", "second")
-    wrong = scenario.cloud.ctl("logs", "pair", "-c", "third")
+    unnamed = scenario.cloud.control("logs", "pair")
+    second = scenario.cloud.control("logs", "pair", "-c", "second")
+    wrong = scenario.cloud.control("logs", "pair", "-c", "third")
 
     choose = "error: a container name must be specified for pod pair, choose one of: [first second]\n"
     assert (unnamed.returncode, unnamed.stderr) == (1, choose)
@@ -178,9 +178,9 @@ def test_logs_of_a_pod_with_two_containers_need_the_container_named(scenario: Sc
 
 
 def test_exec_returns_the_output_on_each_channel_and_the_exit_code(scenario: Scenario) -> None:
-    ran = scenario.cloud.ctl("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
-    listed = scenario.cloud.ctl("exec", "pair", "-c", "first", "--", "cat", "/proc/1/cmdline")
-    missing = scenario.cloud.ctl("exec", "talker", "--", "no-such-command")
+    ran = scenario.cloud.control("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    listed = scenario.cloud.control("exec", "pair", "-c", "first", "--", "cat", "/proc/1/cmdline")
+    missing = scenario.cloud.control("exec", "talker", "--", "no-such-command")
 
     assert (ran.returncode, ran.stdout, ran.stderr) == (3, "out\n", "err\n")
     assert listed.returncode == 0 and "I am first" in listed.stdout
@@ -188,8 +188,8 @@ def test_exec_returns_the_output_on_each_channel_and_the_exit_code(scenario: Sce
 
 
 def test_logs_and_exec_of_an_unknown_pod_say_it_is_not_found(scenario: Scenario) -> None:
-    logs = scenario.cloud.ctl("logs", "nobody")
-    ran = scenario.cloud.ctl("exec", "nobody", "--", "true")
+    logs = scenario.cloud.control("logs", "nobody")
+    ran = scenario.cloud.control("exec", "nobody", "--", "true")
 
     assert (logs.returncode, logs.stderr) == (1, 'error: pod "nobody" not found in namespace default\n')
     assert (ran.returncode, ran.stderr) == (1, 'error: pod "nobody" not found in namespace default\n')
@@ -199,11 +199,11 @@ def test_logs_and_exec_fail_at_once_while_the_node_is_offline_and_work_again_aft
     scenario.uplink.cut()
     scenario.wait_node("disconnected")
 
-    logs = scenario.cloud.ctl("logs", "talker")
-    ran = scenario.cloud.ctl("exec", "talker", "--", "true")
+    logs = scenario.cloud.control("logs", "talker")
+    ran = scenario.cloud.control("exec", "talker", "--", "true")
     scenario.uplink.restore()
     scenario.wait_node("connected")
-    again = scenario.cloud.ctl("exec", "talker", "--", "echo", "back")
+    again = scenario.cloud.control("exec", "talker", "--", "echo", "back")
 
     assert (logs.returncode, logs.stderr) == (1, f"error: node {scenario.node_id} is not connected: cannot reach pod talker\n")
     assert ran.returncode == 1 and "is not connected" in ran.stderr

@@ -93,7 +93,7 @@ def test_an_edge_that_does_not_know_logs_ends_the_request_as_an_error_within_the
 ) -> None:
     v1_0 = edges("old-edge")  # answers nothing, as KubeEdge v1.0's meta
 
-    code, out, err = cloud.ctl("logs", "pod-old-edge")
+    code, out, err = cloud.control("logs", "pod-old-edge")
 
     assert (code, out) == (1, "")
     assert err == (
@@ -129,7 +129,7 @@ def test_chunks_the_edge_sends_within_the_window_reach_the_reader_in_order_and_a
             send_up_to(edge.of(StreamOperation.OPEN)[0], message.content["seq"] + WINDOW)
 
     edge.on_message = play
-    code, out, err = cloud.ctl("logs", "pod-edge-a")
+    code, out, err = cloud.control("logs", "pod-edge-a")
 
     assert (code, err) == (0, "")
     assert out == "".join(f"line {seq}\n" for seq in range(1, total + 1))
@@ -168,7 +168,7 @@ def test_a_node_cannot_write_into_another_nodes_stream(cloud: RunningCloudHub, e
             owner.send(message, StreamOperation.END, exit_code=None, error=None)
 
     owner.on_message = answer
-    code, out, _ = cloud.ctl("logs", "pod-edge-c")
+    code, out, _ = cloud.control("logs", "pod-edge-c")
 
     assert (code, out) == (0, "mine\n")
 
@@ -200,7 +200,7 @@ def test_a_bad_log_or_exec_request_is_answered_400_naming_what_is_wrong(
 
 
 def test_ctl_refuses_a_since_that_is_not_a_duration(cloud: RunningCloudHub) -> None:
-    assert cloud.ctl("logs", "web", "--since", "yesterday") == (
+    assert cloud.control("logs", "web", "--since", "yesterday") == (
         2,
         "",
         "error: --since 'yesterday': expected a duration such as 30s, 5m or 2h\n",

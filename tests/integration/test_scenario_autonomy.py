@@ -108,7 +108,7 @@ def deploy(scenario: Scenario, image: str, device: str) -> None:
     devices = scenario.folder / "device.yaml"
     devices.write_text(DEVICE.format(node=scenario.node_id, device=device))
     for manifest in (pods, devices):
-        applied = scenario.cloud.ctl("apply", "-f", str(manifest))
+        applied = scenario.cloud.control("apply", "-f", str(manifest))
         assert applied.returncode == 0, applied.stderr
 
 
@@ -201,9 +201,9 @@ def test_an_edge_killed_while_the_cloud_is_away_runs_on_from_sqlite_and_the_clou
     assert [row["name"] for row in scenario.cloud.items("devices")] == [device]
     assert " ERROR " not in scenario.edge.log(whole=True) + scenario.cloud.log(whole=True)
     # What a user sees with ctl.
-    pods = [line.split()[:5] for line in scenario.cloud.ctl("get", "pods").stdout.splitlines()[1:]]
-    nodes = [line.split()[:3] for line in scenario.cloud.ctl("get", "nodes").stdout.splitlines()[1:]]
-    devices = [line.split()[:5] for line in scenario.cloud.ctl("get", "devices").stdout.splitlines()[1:]]
+    pods = [line.split()[:5] for line in scenario.cloud.control("get", "pods").stdout.splitlines()[1:]]
+    nodes = [line.split()[:3] for line in scenario.cloud.control("get", "nodes").stdout.splitlines()[1:]]
+    devices = [line.split()[:5] for line in scenario.cloud.control("get", "devices").stdout.splitlines()[1:]]
     assert pods == [["web", "1/1", "Running", "1", scenario.node_id], ["worker", "1/1", "Running", "0", scenario.node_id]]
     assert nodes == [[scenario.node_id, "Ready", "connected"]]
     assert devices == [

@@ -83,7 +83,7 @@ def crash_and_wait_for_restart(runtime: Runtime, module: str, restarts: int = 1)
 def apply(cloud: RunningCloudHub, tmp_path: Path, text: str) -> None:
     manifest = tmp_path / f"{uuid.uuid4().hex}.yaml"
     manifest.write_text(text)
-    code, _, err = cloud.ctl("apply", "-f", str(manifest))
+    code, _, err = cloud.control("apply", "-f", str(manifest))
     assert code == 0, err
 
 

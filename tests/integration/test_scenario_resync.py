@@ -54,12 +54,12 @@ def scenario(tmp_path: Path, docker_client: Any, busybox_image: str) -> Iterator
 def apply(scenario: Scenario, image: str, name: str, version: str) -> None:
     manifest = scenario.folder / f"{name}.yaml"
     manifest.write_text(POD.format(name=name, node=scenario.node_id, image=image, version=version))
-    result = scenario.cloud.ctl("apply", "-f", str(manifest))
+    result = scenario.cloud.control("apply", "-f", str(manifest))
     assert result.returncode == 0, result.stderr
 
 
 def delete(scenario: Scenario, name: str) -> None:
-    result = scenario.cloud.ctl("delete", "pod", name)
+    result = scenario.cloud.control("delete", "pod", name)
     assert result.returncode == 0, result.stderr
 
 
@@ -201,7 +201,7 @@ status:
 def apply_device(scenario: Scenario, name: str, power: str) -> None:
     manifest = scenario.folder / f"device-{name}.yaml"
     manifest.write_text(DEVICE.format(name=name, node=scenario.node_id, power=power))
-    result = scenario.cloud.ctl("apply", "-f", str(manifest))
+    result = scenario.cloud.control("apply", "-f", str(manifest))
     assert result.returncode == 0, result.stderr
 
 
@@ -222,7 +222,7 @@ def test_devices_changed_removed_and_added_while_the_edge_was_away_are_so_on_the
     scenario.wait_node("disconnected")
 
     apply_device(scenario, "lamp", "off")
-    assert scenario.cloud.ctl("delete", "device", "fan").returncode == 0
+    assert scenario.cloud.control("delete", "device", "fan").returncode == 0
     apply_device(scenario, "heater", "low")
     come_back()
 

@@ -3,7 +3,7 @@ measured in the same run.
 
 - ``kubectl_apply_to_running_p50_ms``: ``kubectl apply`` of a pod → Running in ``kubectl get``
   (a cloud side with a real edge process and Docker; benchmarks/kubeapi.py's measurement), with
-  its baseline ``ctl_apply_to_running_p50_ms`` (the same pod through ``ctl``).
+  its baseline ``control_api_apply_to_running_p50_ms`` (the same pod through the control API).
 - ``nodes_1000_cpu_pct`` / ``nodes_1000_rss_mb``: the cloud side process (``python -m
   kubeedge_cloud``, every module, TLS) while 1,000 simulated edges are connected: lightweight
   websocket clients in a process of their own, each with its own certificate (CN = its node),
@@ -160,7 +160,7 @@ def connected_nodes(cloud: CloudHubProcess) -> int:
 def nodes_figures(folder: Path, certs: Path, nodes: int, seconds: float, *, kubeapi: bool = True) -> dict[str, float]:
     values: dict[str, Any] = {"cloudhub.node-limit": nodes + 10}
     if not kubeapi:
-        values["modules.enabled"] = [module for module in CLOUD_MODULES if module != "kubeapi"]
+        values["modules.enabled"] = [*(module for module in CLOUD_MODULES if module != "kubeapi"), "cloudapi"]
     cloud = CloudHubProcess(folder, certs, **values)
     simulator: subprocess.Popen[str] | None = None
     try:
@@ -273,7 +273,7 @@ def main() -> int:
             from benchmarks.kubeapi import pod_figures
 
             pods = pod_figures(folder / "pods", args.pods)
-            figures |= {key: pods[key] for key in ("kubectl_apply_to_running_p50_ms", "ctl_apply_to_running_p50_ms")}
+            figures |= {key: pods[key] for key in ("kubectl_apply_to_running_p50_ms", "control_api_apply_to_running_p50_ms")}
         figures |= nodes_figures(folder / "nodes", certs, args.nodes, args.seconds, kubeapi=not args.without_kubeapi)
         started = time.monotonic()
         figures["devices_0_rss_mb"] = devices_rss(folder / "devices-0", certs, 0, args.nodes)

@@ -13,8 +13,8 @@ With ``--pods N`` (needs Docker) also a cloud side with ``kubeapi`` and a real e
 
 - ``kubectl_apply_to_running_p50_ms``: ``kubectl apply`` of a pod → the pod Running in the API
   server (what ``kubectl get`` shows; a watch sees it), through the controller's watches (no polling).
-- ``ctl_apply_to_running_p50_ms``: the baseline, ``ctl apply`` of the same pod → Running in the
-  control API (polled every 20 ms). Rounds alternate which side goes first.
+- ``control_api_apply_to_running_p50_ms``: the baseline, the same pod applied through the control
+  API (``cloudapi``, straight to the controller) → Running there (polled every 20 ms). Rounds alternate which side goes first.
 
 Usage: ``python benchmarks/kubeapi.py [--rounds 200] [--objects 1000] [--pods 0]``
 """
@@ -158,7 +158,7 @@ def pod_figures(folder: Path, pods: int) -> dict[str, float]:
     with Scenario(folder, client) as scenario:
         site = folder / "cloud"
         port = free_port()
-        set_conf(site, {"modules": {"enabled": [*CLOUD_MODULES, "kubeapi"]}, "kube": {"port": port}})
+        set_conf(site, {"modules": {"enabled": [*CLOUD_MODULES, "cloudapi"]}, "kube": {"port": port}})
         write_kubeconfig(site / "certs", f"https://127.0.0.1:{port}")
         scenario.cloud.start()
         scenario.edge.start()
@@ -175,26 +175,26 @@ def pod_figures(folder: Path, pods: int) -> dict[str, float]:
                 time.sleep(0.02)
             return time.perf_counter() - start
 
-        def ctl_round(name: str) -> float:
+        def control_round(name: str) -> float:
             manifest = folder / f"{name}.yaml"
             manifest.write_text(POD.format(name=name, node=scenario.node_id, image=BUSYBOX_IMAGE))
             start = time.perf_counter()
-            done = scenario.cloud.ctl("apply", "-f", str(manifest))
+            done = scenario.cloud.control("apply", "-f", str(manifest))
             assert done.returncode == 0, done.stderr
             scenario.wait_pod(name, "Running", check=lambda row: True)
             return time.perf_counter() - start
 
         kubectl_round("warm-up")
-        kubectl_s, ctl_s = [], []
+        kubectl_s, control_s = [], []
         for index in range(pods):
-            sides = [lambda i=index: kubectl_s.append(kubectl_round(f"k-{i}")), lambda i=index: ctl_s.append(ctl_round(f"c-{i}"))]
+            sides = [lambda i=index: kubectl_s.append(kubectl_round(f"k-{i}")), lambda i=index: control_s.append(control_round(f"c-{i}"))]
             for side in sides if index % 2 == 0 else reversed(sides):
                 side()
         api_client.close()
     return {
         "kubectl_apply_to_running_p50_ms": p50_ms(kubectl_s),
-        "ctl_apply_to_running_p50_ms": p50_ms(ctl_s),
-        "kubectl_vs_ctl_p50": statistics.median(kubectl_s) / statistics.median(ctl_s),
+        "control_api_apply_to_running_p50_ms": p50_ms(control_s),
+        "kubectl_vs_control_api_p50": statistics.median(kubectl_s) / statistics.median(control_s),
     }
 
 

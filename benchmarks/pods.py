@@ -21,7 +21,7 @@
   the same database: start → all ``--burst`` pods Running at the hub again;
   ``restart_vs_raw_docker`` is that over ``raw_docker_100_s``.
 
-- ``logs_first_line_ms``: a cloud-side log request (what ``ctl logs`` sends) → its first line,
+- ``logs_first_line_ms``: a cloud-side log request (the control API's, as the Kubernetes API's ``/log`` asks it) → its first line,
   through a real cloud hub, edge process and Docker, against ``docker_logs_first_line_ms`` (the
   same container's ``docker logs --tail 1`` next door, same run): ``logs_vs_docker_p50``. The
   measurement is ``benchmarks/streams.py``'s, which has the other stream figures.

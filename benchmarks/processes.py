@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: The bearer token of the cloud side's token file (``kube.token-file``), for its control API.
+_TOKEN = "bench-token"
+
+
+def wait_port(port: int, timeout_s: float = 30.0) -> None:
+    """Until something listens on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def wait_http(url: str, timeout_s: float = 30.0) -> None:
@@ -130,9 +148,12 @@ class Process:
 
 class CloudHubProcess(Process):
     """This project's cloud hub with its own conf, certificates and database; restartable on
-    the same ports."""
+    the same ports. It runs the control API (``cloudapi``) too, which the benchmarks drive the
+    controllers through (:attr:`api`, with a bearer token of its token file)."""
 
     def __init__(self, folder: Path, certs: Path, *, log_level: str = "WARNING", **values: Any) -> None:
+        from kubeedge_cloud.keys import CLOUD_MODULES
+
         folder.mkdir(parents=True, exist_ok=True)
         self.port, self.api_port, self.kube_port = free_port(), free_port(), free_port()
         settings = {
@@ -145,21 +166,25 @@ class CloudHubProcess(Process):
             "cloudhub.cert": str(certs / "cloudhub.crt"),
             "cloudhub.key": str(certs / "cloudhub.key"),
             "cloudhub.database": str(folder / "cloud.db"),
+            "kube.token-file": str(folder / "tokens.csv"),
+            "modules.enabled": [*CLOUD_MODULES, "cloudapi"],
             **values,
         }
+        (folder / "tokens.csv").write_text(f"{_TOKEN},bench,1000\n")
+        self.ca = certs / "ca.crt"
         conf = write_conf(folder, {"cloudhub.yaml": {**settings, "loggerLevel": log_level}})
         super().__init__(folder, "cloud", conf, "kubeedge_cloud")
         self.start()
 
     def start(self) -> None:
         super().start()
-        wait_http(f"http://127.0.0.1:{self.api_port}/healthz")
+        wait_port(self.api_port)
 
     @property
     def api(self) -> Any:
-        from kubeedge_cloud.ctl import ApiClient
+        from kubeedge_cloud.apiclient import ApiClient
 
-        return ApiClient(f"http://127.0.0.1:{self.api_port}")
+        return ApiClient(f"https://127.0.0.1:{self.api_port}", tls=ssl.create_default_context(cafile=str(self.ca)), token=_TOKEN)
 
     def url(self, node: str) -> str:
         return f"wss://127.0.0.1:{self.port}/bench/{node}/events"

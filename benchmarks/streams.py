@@ -4,7 +4,7 @@ A real cloud hub (in this process, so the benchmark sees what it sends and recei
 edge process on real Docker, as the integration tests run them (``tests/integration/scenario.py``).
 
 - ``logs_first_line_ms``: the control API's log request (``GET …/pods/NAME/log?tailLines=1``,
-  what ``ctl logs`` sends) → the first line of the body at the cloud side; p50 over ``--rounds``.
+  what ``kubectl logs`` becomes inside the cloud side) → the first line of the body at the cloud side; p50 over ``--rounds``.
 - ``docker_logs_first_line_ms``: the baseline: the same container's ``docker logs --tail 1``
   through the docker SDK from this process (request → first line), p50, rounds alternating
   with the above; ``logs_vs_docker_p50`` is the ratio (what the cloud → edge → Docker → edge →
@@ -43,6 +43,7 @@ import docker
 
 from examples.busybox_image import ensure_busybox_image
 from kubeedge_actors import Message
+from kubeedge_cloud.apiclient import ApiClient
 from kubeedge_cloud.names import CLOUDHUB_MODULE
 from tests.cloud.running import RunningCloudHub
 from tests.integration.scenario import Scenario
@@ -120,10 +121,12 @@ class AckClock:
         return times
 
 
-def first_line_ms(url: str, data: bytes | None = None) -> float:
+def first_line_ms(api: ApiClient, path: str, data: bytes | None = None) -> float:
+    """A request to the control API (``path`` under /api/v1/) until its first line is read."""
+    url = f"{api.server}/api/v1/{path}"
     started = time.perf_counter()
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET", headers=api.headers)
+    with urllib.request.urlopen(request, timeout=30, context=api.tls) as response:
         line = response.readline()
         elapsed = (time.perf_counter() - started) * 1000
         response.read()
@@ -155,15 +158,17 @@ def docker_exec_ms(client: Any, container_id: str) -> float:
 class Follower(threading.Thread):
     """Reads a followed log as fast as it can, counting bytes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, api: ApiClient, path: str) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.api = api
+        self.url = f"{api.server}/api/v1/{path}"
         self.bytes = 0
         self.stop = threading.Event()
         self.response: Any = None
 
     def run(self) -> None:
-        with urllib.request.urlopen(self.url, timeout=60) as response:
+        request = urllib.request.Request(self.url, headers=self.api.headers)
+        with urllib.request.urlopen(request, timeout=60, context=self.api.tls) as response:
             self.response = response
             while not self.stop.is_set():
                 chunk = response.read1(65536)
@@ -225,12 +230,12 @@ def measure(rounds: int, acks: int, seconds: float) -> dict[str, float]:
         clock = AckClock(cloud)
         manifest = Path(folder) / "pods.yaml"
         manifest.write_text(PODS.format(node=scenario.node_id, image=BUSYBOX_IMAGE))
-        code, _, err = cloud.ctl("apply", "-f", str(manifest))
+        code, _, err = cloud.control("apply", "-f", str(manifest))
         assert code == 0, err
         scenario.wait_pod("quiet", "Running")
         scenario.wait_pod("chatty", "Running")
         [quiet] = scenario.running_containers("quiet")
-        api = f"http://127.0.0.1:{cloud.api_port}/api/v1/namespaces/default/pods"
+        api, pods = cloud.api, "namespaces/default/pods"
 
         ours: list[float] = []
         baseline: list[float] = []
@@ -238,9 +243,9 @@ def measure(rounds: int, acks: int, seconds: float) -> dict[str, float]:
         docker_execs: list[float] = []
         for index in range(rounds):
             measures = [
-                lambda: ours.append(first_line_ms(f"{api}/quiet/log?tailLines=1")),
+                lambda: ours.append(first_line_ms(api, f"{pods}/quiet/log?tailLines=1")),
                 lambda: baseline.append(docker_first_line_ms(client, quiet.id)),
-                lambda: execs.append(first_line_ms(f"{api}/quiet/exec", b'{"command": ["true"]}')),
+                lambda: execs.append(first_line_ms(api, f"{pods}/quiet/exec", b'{"command": ["true"]}')),
                 lambda: docker_execs.append(docker_exec_ms(client, quiet.id)),
             ]
             for measure in measures if index % 2 == 0 else reversed(measures):
@@ -253,7 +258,7 @@ def measure(rounds: int, acks: int, seconds: float) -> dict[str, float]:
                 "logs_vs_docker_p50": p50(ours) / p50(baseline),
             }
         idle = clock.round_trips_ms(cloud, scenario.node_id, acks, "idle")
-        follower = Follower(f"{api}/chatty/log?follow=true")
+        follower = Follower(api, f"{pods}/chatty/log?follow=true")
         follower.start()
         deadline = time.monotonic() + 30
         while follower.bytes < 200_000 and time.monotonic() < deadline:  # flowing before the clock starts

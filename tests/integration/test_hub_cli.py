@@ -1,5 +1,6 @@
 """The commands as a user runs them: ``certs``, then ``cloud`` and the edge with the shipped
-conf, then ``ctl``: they connect out of the box, and stop cleanly on a signal."""
+conf, then ``ctl`` (kubectl with the kubeconfig ``certs`` wrote): they connect out of the box, and
+stop cleanly on a signal."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from kubeedge_actors.testing import wait_until
+from tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,8 +34,12 @@ def command(site: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "kubeedge_actors", *args]
 
 
-def environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+def environment(site: Path | None = None) -> dict[str, str]:
+    # No KUBECONFIG of the machine's; HOME in the site: kubectl's discovery cache stays there.
+    own = {"HOME": str(site)} if site is not None else {}
+    variables = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **own}
+    variables.pop("KUBECONFIG", None)
+    return variables
 
 
 def start(site: Path, *args: str) -> subprocess.Popen[str]:
@@ -41,16 +47,18 @@ def start(site: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def run(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(site, *args), cwd=site, env=environment(), capture_output=True, text=True, timeout=60)
+    return subprocess.run(command(site, *args), cwd=site, env=environment(site), capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Path]:
-    """The shipped conf, the cloud on ports the system picks, the edge running only its hub
-    (the other modules need services of their own)."""
+    """The shipped conf, the cloud's websocket on a port the system picks and its Kubernetes API
+    on a free one (``certs`` writes it into the kubeconfig), the edge running only its hub (the
+    other modules need services of their own)."""
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     cloud_conf = tmp_path / "conf" / "cloudhub.yaml"
-    cloud_conf.write_text(re.sub(r"(?m)^  (api-)?port: \d+", r"  \1port: 0", cloud_conf.read_text()))
+    text = re.sub(r"(?m)^  port: 10000$", "  port: 0", cloud_conf.read_text())
+    cloud_conf.write_text(re.sub(r"(?m)^  port: 6443$", f"  port: {free_port()}", text))
     (tmp_path / "conf" / "modules.yaml").write_text("modules:\n  enabled: [websocket]\n")
     yield tmp_path
 
@@ -81,15 +89,14 @@ def test_certs_cloud_edge_and_ctl_work_together_out_of_the_box(site: Path) -> No
     edge: subprocess.Popen[str] | None = None
     try:
         port = wait_until(lambda: cloud_out.find(r"serving edges on wss://127\.0\.0\.1:(\d+)/"), timeout_s=30).group(1)
-        api = wait_until(lambda: cloud_out.find(r"control API on (http://127\.0\.0\.1:\d+)/"), timeout_s=30).group(1)
         edge_conf = site / "conf" / "edge.yaml"
         edge_conf.write_text(edge_conf.read_text().replace("wss://127.0.0.1:10000/", f"wss://127.0.0.1:{port}/"))
         edge = start(site)
         edge_out = Output(edge)
-        wait_until(
-            lambda: " connected" in run(site, "ctl", "--server", api, "get", "nodes").stdout, timeout_s=30, what="the edge connected"
-        )
-        nodes = run(site, "ctl", "--server", api, "get", "nodes").stdout
+        wait_until(lambda: cloud_out.find(r"cloudhub: node edge-node connected"), timeout_s=30, what="the edge connected")
+        # The node shows in kubectl once edged reports its status; this edge runs its hub only.
+        applied = run(site, "ctl", "create", "configmap", "greeting", "--from-literal=message=hello")
+        listed = run(site, "ctl", "get", "configmaps", "-o", "name")
 
         for process in (edge, cloud):
             process.send_signal(signal.SIGTERM)
@@ -104,7 +111,8 @@ def test_certs_cloud_edge_and_ctl_work_together_out_of_the_box(site: Path) -> No
     written = sorted(p.name for p in (site / "certs").iterdir())
     assert written == ["admin.crt", "admin.key", "ca.crt", "ca.key", "cloudhub.crt", "cloudhub.key", "edge.crt", "edge.key", "kubeconfig"]
     assert (site / "certs" / "edge.key").stat().st_mode & 0o777 == 0o600
-    assert nodes.splitlines()[1].split()[:3] == ["edge-node", "Unknown", "connected"]
+    assert (applied.returncode, applied.stdout) == (0, "configmap/greeting created\n"), applied.stderr
+    assert "configmap/greeting\n" in listed.stdout
     assert edge.returncode == 0 and cloud.returncode == 0, edge_out.text + cloud_out.text
     assert "hub: connected to the cloud" in edge_out.text and "not verified" not in edge_out.text
     assert "cloudhub: node edge-node connected" in cloud_out.text

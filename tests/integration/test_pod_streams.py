@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,9 +157,7 @@ def test_ctrl_c_on_a_quiet_followed_log_closes_the_docker_stream_too(scenario: S
 
 
 def test_the_api_answers_kubectls_log_request_with_the_raw_log(scenario: Scenario) -> None:
-    url = f"http://127.0.0.1:{scenario.cloud.api_port}/api/v1/namespaces/default/pods/pair/log?container=second"
-
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with scenario.cloud.api.stream("GET", "namespaces/default/pods/pair/log", query={"container": "second"}) as response:
         body = response.read()
 
     assert (response.status, response.headers["Content-Type"], body) == (200, "text/plain; charset=utf-8", b"I am second\n")

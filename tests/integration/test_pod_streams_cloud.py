@@ -174,10 +174,7 @@ def test_a_node_cannot_write_into_another_nodes_stream(cloud: RunningCloudHub, e
 
 
 def _raw_log(cloud: RunningCloudHub, pod: str) -> tuple[int, str]:
-    import urllib.request
-
-    url = f"http://127.0.0.1:{cloud.api_port}/api/v1/namespaces/default/pods/{pod}/log?follow=true&frames=1"
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with cloud.api.stream("GET", f"namespaces/default/pods/{pod}/log", query={"follow": "true", "frames": "1"}) as response:
         return response.status, response.read().decode()
 
 
@@ -199,7 +196,7 @@ def test_a_bad_log_or_exec_request_is_answered_400_naming_what_is_wrong(
     assert (status, answer) == (400, {"error": error})
 
 
-def test_ctl_refuses_a_since_that_is_not_a_duration(cloud: RunningCloudHub) -> None:
+def test_the_control_command_refuses_a_since_that_is_not_a_duration(cloud: RunningCloudHub) -> None:
     assert cloud.control("logs", "web", "--since", "yesterday") == (
         2,
         "",

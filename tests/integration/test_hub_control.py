@@ -1,4 +1,5 @@
-"""``ctl`` against a running cloud hub: apply, delete and get as a kubectl user expects."""
+"""The control API's commands (tests/cloud/control_cli.py) against a running cloud hub: apply,
+delete and get reach the controllers as they should."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cloud.control_cli import control, control_client
 from tests.cloud.running import RunningCloudHub
 from tests.services import free_port
 
@@ -138,10 +140,10 @@ def test_a_manifest_that_cannot_be_applied_is_one_clear_error_and_nothing_is_app
     assert cloud.control("get", "pods", "-A")[1].startswith("No resources found")
 
 
-def test_ctl_without_a_running_cloud_hub_says_so(cloud: RunningCloudHub) -> None:
-    code, _, err = cloud.control("--server", f"http://127.0.0.1:{free_port()}", "get", "nodes")
+def test_a_control_client_without_a_running_cloud_hub_says_so(cloud: RunningCloudHub) -> None:
+    code, _, err = control(control_client(f"https://127.0.0.1:{free_port()}", cloud.tls.ca), "get", "nodes")
 
-    assert code == 2 and "cannot reach the cloud hub" in err
+    assert code == 2 and "cannot reach the control API" in err
 
 
 @pytest.mark.parametrize("example", ["hello.yaml", "thermometer.yaml"])

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.message import Json, JsonObject
 from kubeedge_cloud.auth import ADMIN_GROUP, User, user_of
-from kubeedge_cloud.errors import ApiRequestError, ApiServerError
+from kubeedge_cloud.errors import ApiRequestError, ApiServerError, StreamBrokenError
 
 logger = logging.getLogger(__name__)
 
@@ -239,8 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 self.wfile.write(chunk)
                 self.wfile.flush()
-        except OSError:  # the client went away mid-write (Ctrl-C on ctl)
+        except OSError:  # the client went away mid-write (Ctrl-C)
             logger.debug("cloudapi: a stream's client went away")
+        except StreamBrokenError as exc:  # the body ends with the connection, as every one here does
+            logger.info("cloudapi: a raw stream broke off: %s", exc)
         finally:
             body.close()
 

@@ -11,6 +11,7 @@
      ├─ TokenFileError             a line of the static token file that cannot be read
      ├─ ApiRequestError            an HTTP request the control API cannot read (answered 400)
      ├─ ApiClientError             the control API cannot be reached, or answered an error (apiclient.py)
+     ├─ StreamBrokenError          a raw log stream that ended with an error after it opened
      └─ CertificateError           ``certs`` cannot write its files, or use those it finds
 """
 
@@ -52,6 +53,11 @@ class ApiClientError(KubeEdgeActorsError):
         self.code = code
 
 
+class StreamBrokenError(KubeEdgeActorsError):
+    """A raw log or exec stream that ended with an error after it opened (its node went away);
+    the server cuts the body short, as an API server does when a kubelet goes away."""
+
+
 class CertificateError(KubeEdgeActorsError):
     """``certs`` cannot write its files, or cannot issue from the CA it finds."""
 
@@ -64,5 +70,6 @@ __all__ = [
     "CloudHubError",
     "DeviceStateError",
     "ManifestError",
+    "StreamBrokenError",
     "TokenFileError",
 ]

@@ -37,6 +37,7 @@ from actors.protocol import CloudGroup, Operation, StreamKind, StreamOperation, 
 from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.errors import KubeEdgeActorsError, MessageRejected, ResourceError
 from kubeedge_actors.message import JsonObject
+from kubeedge_cloud.errors import StreamBrokenError
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.names import CLOUDHUB_MODULE, CONTROLLER_GROUP, STREAMS_MODULE
 
@@ -195,9 +196,10 @@ def stream_desk(router: Router) -> StreamDesk:
 
 class ReaderBody:
     """A reader as an HTTP body (:class:`~kubeedge_cloud.apiserver.StreamBody`): the raw bytes, as
-    kubectl's log endpoint answers, or ``frames``: one JSON object a line, ``{"channel", "data"}``
-    (base64), then ``{"exit_code"}`` or ``{"error"}``, which is what ``ctl`` reads. A chunk is
-    acknowledged once the server has written it, so a slow client slows the edge."""
+        kubectl's log endpoint answers, or ``frames``: one JSON object a line, ``{"channel", "data"}``
+        (base64), then ``{"exit_code"}`` or ``{"error"}``. Raw, an error after the first bytes raises
+    :class:`~kubeedge_cloud.errors.StreamBrokenError`. A chunk is
+        acknowledged once the server has written it, so a slow client slows the edge."""
 
     def __init__(self, reader: StreamReader, *, frames: bool, poll_s: float = 1.0) -> None:
         self.reader = reader
@@ -216,6 +218,8 @@ class ReaderBody:
             elif isinstance(event, StreamEnded | StreamFailed):
                 if self.frames:
                     yield self._frame({"error": event.error} if event.error else {"exit_code": getattr(event, "exit_code", None)})
+                elif event.error:
+                    raise StreamBrokenError(event.error)  # raw: no frame to say it in; the server cuts the body short
                 return
 
     def close(self) -> None:

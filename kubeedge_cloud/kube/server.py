@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubeedge_actors.config import Config
 from kubeedge_cloud.auth import User, client_verifying_context, read_tokens, user_of
-from kubeedge_cloud.errors import TokenFileError
+from kubeedge_cloud.errors import StreamBrokenError, TokenFileError
 from kubeedge_cloud.kube import discovery, execws, protobuf
 from kubeedge_cloud.kube.api import KubeApi, Selection
 from kubeedge_cloud.kube.errors import KubeApiError, KubeApiServerError, bad_request
@@ -371,6 +371,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if chunk:
                     self._chunk(chunk)
             self._chunk(b"")
+        except StreamBrokenError as exc:
+            # No last chunk: kubectl reports the body cut short, as when a kubelet goes away.
+            logger.info("kube-apiserver: the log of pod %s broke off: %s", pod["metadata"].get("name"), exc)
         except OSError:
             return  # the client went away
         finally:

@@ -291,8 +291,28 @@ class CloudHubProcess(SiteProcess):
             if kube is not None:
                 self.kube_port = int(kube.group(1))
                 values["kube.port"] = self.kube_port
+                self._write_kubeconfig()
             write_conf(self.conf_dir, values)
         return self
+
+    def _write_kubeconfig(self) -> None:
+        """``certs/kubeconfig`` for the API server's port, as ``certs`` writes it (``ctl`` reads it)."""
+        from kubeedge_cloud.pki import write_kubeconfig
+
+        if (self.site / "certs" / "ca.key").exists():
+            write_kubeconfig(self.site / "certs", f"https://127.0.0.1:{self.kube_port}", force=True)
+
+    def ctl(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        """``python -m kubeedge_cloud ctl ARGS`` (kubectl with ``certs/kubeconfig``) in the site, as a user types it."""
+        return subprocess.run(
+            ctl_command(*args), cwd=self.site, env=self.ctl_environment(), capture_output=True, text=True, timeout=timeout_s
+        )
+
+    def ctl_environment(self) -> dict[str, str]:
+        """No KUBECONFIG of the machine's; HOME in the site: kubectl's discovery cache stays there."""
+        variables = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(self.site)}
+        variables.pop("KUBECONFIG", None)
+        return variables
 
     @property
     def api(self) -> ApiClient:
@@ -339,6 +359,10 @@ class EdgeProcess(SiteProcess):
         from a cloud that confirms reports, not confirmed) yet."""
         with contextlib.closing(sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)) as connection:
             return int(connection.execute("SELECT COUNT(*) FROM twin_outbox").fetchone()[0])
+
+
+def ctl_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
 
 
 def api_items(api: ApiClient, what: str) -> list[dict[str, Any]]:

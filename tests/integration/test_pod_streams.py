@@ -1,18 +1,17 @@
-"""Logs and exec from the cloud side (issue 13, item 6), as a user drives them with ``ctl``.
+"""Logs and exec from the cloud side (issue 13, item 6), as a user drives them with kubectl
+(``ctl``, kubectl with the site's kubeconfig) and as the control API serves them.
 
 A cloud hub process and an edge process (real TLS websocket, real dockerd) run a pod that prints
 a numbered line every fifth of a second. ``ctl logs -f`` follows it until Ctrl-C, after which
-the edge closes the Docker stream; ``ctl exec`` returns the command's output and exit code; both
+the edge closes the Docker stream; ``exec`` returns the command's output and exit code; both
 fail with a clear error for an unknown pod or container and for a node that is offline
 (docs/protocol.md#9.5).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from kubeedge_actors.testing import wait_until
 from tests.integration.scenario import Scenario
-from tests.integration.sites import CloudHubProcess
+from tests.integration.sites import CloudHubProcess, ctl_command
 
 pytestmark = pytest.mark.docker
 
@@ -66,7 +65,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, docker_client: Any, busybox_i
         running.wait_node("connected")
         manifest = tmp_path / "pods.yaml"
         manifest.write_text(PODS.format(node=running.node_id, image=busybox_image))
-        applied = running.cloud.control("apply", "-f", str(manifest))
+        assert isinstance(running.cloud, CloudHubProcess)
+        applied = running.cloud.ctl("apply", "-f", str(manifest))  # kubectl: the pods are in the Kubernetes API too
         assert applied.returncode == 0, applied.stderr
         running.wait_pod("talker", "Running")
         running.wait_pod("pair", "Running")
@@ -81,11 +81,11 @@ def scenario(site: Scenario) -> Scenario:
 
 
 class FollowedLogs:
-    """``ctl logs -f`` in its own process, its output collected as it comes."""
+    """``ctl logs -f`` (kubectl) in its own process, its output collected as it comes."""
 
     def __init__(self, cloud: CloudHubProcess, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "kubeedge_cloud", "ctl", "logs", *args]
+        command = ctl_command("logs", *args)
+        env = cloud.ctl_environment()
         self.process = subprocess.Popen(command, cwd=cloud.site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -219,4 +219,6 @@ def test_a_followed_log_ends_with_an_error_when_the_node_goes_offline(scenario: 
         scenario.uplink.restore()
 
     assert followed.process.stderr is not None
-    assert (code, followed.process.stderr.read()) == (1, f"error: node {scenario.node_id} disconnected\n")
+    error = followed.process.stderr.read()
+    # The body cut short, as from a kubelet gone away: kubectl fails instead of ending as if done.
+    assert code == 1 and "unexpected EOF" in error, error

@@ -100,9 +100,10 @@ def _restarts(pod: Obj) -> int:
 
 
 def node_status(node: Obj) -> str:
-    """NAME's STATUS: Ready, NotReady or Unknown from the Ready condition; SchedulingDisabled when cordoned."""
+    """NAME's STATUS as kubectl prints it: Ready when the Ready condition is True, NotReady when it
+    is False or Unknown (an edge away), Unknown without one; SchedulingDisabled when cordoned."""
     ready = next((c for c in node.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
-    text = "Unknown" if ready is None or ready.get("status") == "Unknown" else "Ready" if ready.get("status") == "True" else "NotReady"
+    text = "Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"
     if node.get("spec", {}).get("unschedulable"):
         text += ",SchedulingDisabled"
     return text

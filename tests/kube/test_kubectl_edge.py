@@ -124,7 +124,7 @@ def test_kubectl_sees_the_edge_ready_runs_a_pod_on_it_reads_its_log_runs_command
     assert (failed.returncode, failed.stderr) == (3, "oops\ncommand terminated with exit code 3\n")
 
     scenario.uplink.cut()
-    wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Unknown"], 60, 0.2, "the node Unknown while the edge is away")
+    wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["NotReady"], 60, 0.2, "the node NotReady while the edge is away")
     scenario.uplink.restore()
     wait_until(lambda: kubectl_scenario.row("nodes", node)[1:2] == ["Ready"], 60, 0.2, "the node Ready again")
 

@@ -72,3 +72,9 @@ def test_node_status_and_roles_come_from_the_ready_condition_and_the_role_labels
     assert node_status(node) == "NotReady,SchedulingDisabled"
     assert node_roles(node) == "agent,edge"
     assert (node_status({}), node_roles({})) == ("Unknown", "<none>")
+
+
+def test_a_node_whose_ready_condition_is_unknown_prints_not_ready_as_kubectl_does() -> None:
+    away = {"status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]}}
+
+    assert node_status(away) == "NotReady"

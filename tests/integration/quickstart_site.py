@@ -7,6 +7,7 @@ the database, the certificates and the pod folders land in the site's folder.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from actors.edged.model import NODE_ID_LABEL
 from examples.busybox_image import BUSYBOX, QUICKSTART_IMAGE
@@ -27,6 +28,18 @@ from tests.services import free_port, service_missing
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_NODE_ID = "edge-node"
+
+
+class Twin(NamedTuple):
+    """One twin property of a Device's status: its desired and reported values (None: none)."""
+
+    desired: str | None
+    reported: str | None
+
+
+def _value(twin: dict[str, Any], which: str) -> str | None:
+    value = (twin.get(which) or {}).get("value")
+    return None if value is None else str(value)
 
 
 def _replace_once(text: str, pattern: str, replacement: str) -> str:
@@ -42,7 +55,6 @@ class QuickstartSite:
     folder: Path
     node_id: str = field(default_factory=lambda: f"quick-{uuid.uuid4().hex[:8]}")
     cloud_port: int = field(default_factory=free_port)
-    api_port: int = field(default_factory=free_port)
     mqtt_port: int = field(default_factory=free_port)
     pods_port: int = field(default_factory=free_port)
     kube_port: int = field(default_factory=free_port)
@@ -66,7 +78,6 @@ class QuickstartSite:
         (self.conf / "edge.yaml").write_text(edge)
         cloud = (self.conf / "cloudhub.yaml").read_text()
         cloud = _replace_once(cloud, r"^(  port: )10000$", rf"\g<1>{self.cloud_port}")
-        cloud = _replace_once(cloud, r"^(  api-port: )10080$", rf"\g<1>{self.api_port}")
         cloud = _replace_once(cloud, r"^(  port: )6443$", rf"\g<1>{self.kube_port}")
         (self.conf / "cloudhub.yaml").write_text(cloud)
         return self
@@ -83,7 +94,8 @@ class QuickstartSite:
         return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m kubeedge_cloud ctl ARGS`` in the site's folder (reads ./conf, as in the README)."""
+        """``python -m kubeedge_cloud ctl ARGS`` in the site's folder (reads ./conf, as in the README):
+        kubectl with the kubeconfig ``certs`` wrote."""
         command = [sys.executable, "-m", "kubeedge_cloud", "ctl", *args]
         return subprocess.run(command, cwd=self.folder, env=self.environment(), capture_output=True, text=True, timeout=60)
 
@@ -95,11 +107,23 @@ class QuickstartSite:
         # Its own HOME: kubectl's discovery cache stays in the site's folder.
         return {**self.environment(), "KUBECONFIG": str(self.folder / "certs" / "kubeconfig"), "HOME": str(self.folder)}
 
-    def table(self, *args: str) -> list[list[str]]:
-        """The rows of ``ctl get ...`` (header left out), split into cells."""
+    def table(self, *args: str, check: bool = True) -> list[list[str]]:
+        """The rows of ``ctl get ...`` (header left out), split into cells; without ``check`` none
+        while it fails (before scripts/edge has written the kubeconfig and started the cloud side)."""
         result = self.ctl("get", *args)
+        assert result.returncode == 0 or not check, result.stderr
+        return [line.split() for line in result.stdout.splitlines()[1:]] if result.returncode == 0 else []
+
+    def get_json(self, kind: str, name: str) -> dict[str, Any]:
+        """``ctl get KIND NAME -o json``: the object as the Kubernetes API has it."""
+        result = self.ctl("get", kind, name, "-o", "json")
         assert result.returncode == 0, result.stderr
-        return [line.split() for line in result.stdout.splitlines()[1:]]
+        return dict(json.loads(result.stdout))
+
+    def twins(self, device: str) -> dict[str, Twin]:
+        """The ``status.twins[]`` of ``kubectl get device DEVICE``, by property."""
+        listed = (self.get_json("device", device).get("status") or {}).get("twins") or []
+        return {twin["propertyName"]: Twin(_value(twin, "desired"), _value(twin, "reported")) for twin in listed}
 
     def device_app(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``python examples/device_app.py --broker <the edge's embedded broker> ARGS``."""
@@ -210,13 +234,33 @@ def scripts_edge_running(site: QuickstartSite, docker_client: Any) -> Iterator[S
         remove_node_containers(docker_client, site.node_id)
 
 
-def wait_for_row(site: QuickstartSite, what: str, row_start: list[str], timeout_s: float = 60.0) -> list[str]:
-    """Polls ``ctl get <what>`` until a row starts with ``row_start``; returns it."""
+def wait_for_row(site: QuickstartSite, what: str, row_start: list[str], timeout_s: float = 60.0, check: bool = True) -> list[str]:
+    """Polls ``ctl get <what>`` until a row starts with ``row_start``; returns it. Without
+    ``check`` a failing ``ctl`` counts as no row yet (:meth:`QuickstartSite.table`)."""
 
     def found() -> list[str] | None:
-        return next((row for row in site.table(what) if row[: len(row_start)] == row_start), None)
+        return next((row for row in site.table(what, check=check) if row[: len(row_start)] == row_start), None)
 
     return list(wait_until(found, timeout_s=timeout_s, interval_s=0.2, what=f"ctl get {what} showing {row_start}"))
+
+
+def wait_for_node(site: QuickstartSite, status: str = "Ready", timeout_s: float = 120.0) -> list[str]:
+    """Polls ``ctl get nodes`` until the site's node shows ``status`` (``Ready``: its edge is
+    connected, ``NotReady``: its link went down); scripts/edge may still be starting the cloud side."""
+    return wait_for_row(site, "nodes", [site.node_id, status], timeout_s=timeout_s, check=False)
+
+
+def wait_for_twin(site: QuickstartSite, device: str, name: str, desired: str | None, reported: str | None = None) -> Twin:
+    """Polls ``kubectl get device DEVICE`` until its twin ``name`` has the ``desired`` value
+    (None: no desired value) and a reported one (``reported`` when given); returns the twin."""
+
+    def found() -> Twin | None:
+        twin = site.twins(device).get(name)
+        wanted = twin is not None and twin.desired == desired and twin.reported is not None
+        return twin if wanted and (reported is None or twin.reported == reported) else None
+
+    what = f"kubectl get device {device}: twin {name} desired {desired}, reported {reported or 'any'}"
+    return wait_until(found, timeout_s=60, interval_s=0.2, what=what)
 
 
 __all__ = [
@@ -225,9 +269,12 @@ __all__ = [
     "DeviceAppWatch",
     "QuickstartSite",
     "ScriptsEdge",
+    "Twin",
     "node_containers",
     "remove_node_containers",
     "require_quickstart_image",
     "scripts_edge_running",
+    "wait_for_node",
     "wait_for_row",
+    "wait_for_twin",
 ]

@@ -1,6 +1,7 @@
 """The README's "Devices with protocols" section, run as a newcomer runs it: ``scripts/edge``
 with the mapper added to ``modules.enabled``, ``python examples/modbus_simulator.py``, ``ctl
-apply`` of ``examples/manifests/modbus-thermostat.yaml`` and ``ctl get devices``."""
+apply`` of ``examples/manifests/modbus-thermostat.yaml`` and the device's twins in ``kubectl get
+device thermostat-1 -o json``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from kubeedge_actors.testing import wait_until
-from tests.integration.quickstart_site import REPO, QuickstartSite, ScriptsEdge, scripts_edge_running, wait_for_row
+from tests.integration.quickstart_site import REPO, QuickstartSite, ScriptsEdge, scripts_edge_running, wait_for_node, wait_for_twin
 from tests.services import free_port
 
 pytestmark = [pytest.mark.docker]
@@ -53,14 +54,16 @@ def test_the_modbus_thermostat_of_the_readme_reports_and_heats_to_its_desired_ta
     port, output = simulator
     manifest = site.manifest("modbus-thermostat.yaml")
     manifest.write_text(manifest.read_text().replace("port: 5020", f"port: {port}"))
-    wait_until(lambda: " connected" in site.ctl("get", "nodes").stdout, timeout_s=120, interval_s=0.5, what="the edge connected")
+    wait_for_node(site, "Ready")
 
     applied = site.ctl("apply", "-f", str(manifest))
 
-    assert applied.stdout == "devicemodel/thermostat created\ndevice/thermostat-1 created\n", applied.stderr
-    target = wait_for_row(site, "devices", ["thermostat-1", site.node_id, "target-temperature", "225", "225"])
-    heater = wait_for_row(site, "devices", ["thermostat-1", site.node_id, "heater", "<none>"])
-    temperature = wait_for_row(site, "devices", ["thermostat-1", site.node_id, "temperature", "<none>"])
+    assert applied.stdout == "devicemodel.devices.kubeedge.io/thermostat created\ndevice.devices.kubeedge.io/thermostat-1 created\n", (
+        applied.stderr
+    )
+    # The mapper wrote the desired target into the holding register and reads it back.
+    wait_for_twin(site, "thermostat-1", "target-temperature", desired="225", reported="225")
+    heater = wait_for_twin(site, "thermostat-1", "heater", desired=None)
+    temperature = wait_for_twin(site, "thermostat-1", "temperature", desired=None)
     wait_until(lambda: "target 22.5" in output.read_text(), timeout_s=30, what="the simulator heating toward 22.5")
-    assert target[5:] == heater[5:] == temperature[5:] == ["modbus-tcp", "online"]
-    assert heater[4] in ("true", "false") and 19.0 < float(temperature[4]) < 26.0
+    assert heater.reported in ("true", "false") and temperature.reported is not None and 19.0 < float(temperature.reported) < 26.0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
 
 from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
 from kubeedge_actors import Config, Message, ModuleActor, Router
@@ -38,8 +36,6 @@ from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
-#: ``(namespace, kind, name)`` of a configmap or secret → the nodes of the pods that use it.
-_Users = dict[tuple[str, str, str], set[str]]
 
 
 class ControllerActor(ModuleActor):
@@ -118,14 +114,14 @@ class ControllerActor(ModuleActor):
         with self._store.transaction():
             for pending in self._store.pending_deletes(node):
                 self._queue_delete(out, node, pending.key, pending.body)
-            stored_objects = self._store.objects()
-            pods = [stored for stored in stored_objects if stored.key.kind == "Pod"]
-            users = _users_of(pods)
-            for stored in stored_objects:
-                if stored.key.kind != "Pod" and node in self._targets(stored, users):
+            # Only what the node holds is read (issue 15: with 1,000 edges, reading every
+            # object on each connect kept the controller from ever catching up).
+            held = self._store.objects_for(node)
+            for stored in held:
+                if stored.key.kind != "Pod":
                     self._queue(out, node, Operation.UPDATE, stored)
-            for stored in pods:
-                if _pod_node(stored.body) == node:
+            for stored in held:
+                if stored.key.kind == "Pod":
                     self._queue(out, node, Operation.UPDATE, stored)
         if out:
             logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out))
@@ -221,11 +217,9 @@ class ControllerActor(ModuleActor):
         results: list[ObjectResult] = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
-            shared = any(key.kind != "Pod" for key, _ in actions)
-            users = _users_of(self._store.objects("Pod")) if shared else {}  # a pod's node needs no other pod
             for key, action in actions:  # after all of them: a configmap's nodes come from pods applied with it
                 stored = self._store.get_object(key)
-                nodes = sorted(self._targets(stored, users)) if stored is not None else []
+                nodes = sorted(self._targets(stored)) if stored is not None else []
                 results.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "action": action, "nodes": nodes})
         self._send(out)
         return results
@@ -307,11 +301,10 @@ class ControllerActor(ModuleActor):
         unless another pod of that node still uses them (issue 15: a secret leaves with its last pod)."""
         if not node or not references:
             return
-        users = _users_of(self._store.objects("Pod", namespace))
         for kind, name in sorted(references):
             key = ObjectKey(kind, namespace, name)
             stored = self._store.get_object(key)
-            if stored is None or node in users.get((namespace, kind, name), set()) or node in stored.nodes:
+            if stored is None or self._store.goes_to(node, key):
                 continue
             logger.info("controller: no pod of node %s uses %s any more; deleting it there", node, key)
             self._store.add_pending_delete(node, key, stored.body)
@@ -320,31 +313,24 @@ class ControllerActor(ModuleActor):
     def _list(self, what: str, namespace: Json) -> list[NodeRow] | list[PodRow] | list[ObjectRow]:
         namespace = namespace if isinstance(namespace, str) and namespace else None
         if what == "nodes":
-            pod_nodes = {_pod_node(pod.body) for pod in self._store.objects("Pod")}
-            return node_rows(self._store.nodes(), pod_nodes)
+            return node_rows(self._store.nodes(), self._store.pod_nodes())
         if what == "pods":
             return pod_rows(self._store.objects("Pod", namespace), self._store.pod_statuses())
         if what in ("configmaps", "secrets"):
-            objects = self._store.objects(canonical_kind(what), namespace)
-            users = _users_of(self._store.objects("Pod", namespace))
-            return object_rows(objects, {o.key: sorted(self._targets(o, users)) for o in objects})
+            kind = canonical_kind(what)
+            objects = self._store.objects(kind, namespace)
+            targets = self._store.targets_by_object(kind, namespace)
+            return object_rows(objects, {o.key: sorted(targets.get(o.key, set())) for o in objects})
         raise ManifestError(f"cannot list {what!r}: nodes, pods, configmaps, secrets or devices")
 
     # --- delivery ---------------------------------------------------------------------------
 
-    def _targets(self, stored: StoredObject, users: _Users | None = None) -> set[str]:
+    def _targets(self, stored: StoredObject) -> set[str]:
         """The nodes an object goes to: a pod's node; for a configmap or secret, the nodes of
-        the pods that use it and the nodes named with ``--node``.
-
-        ``users``: ``_users_of`` the pods, when they were read already (for many objects at
-        once: one read of the pods instead of one per object); else read here.
-        """
-        key = stored.key
-        if key.kind == "Pod":
+        the pods that use it and the nodes named with ``--node``."""
+        if stored.key.kind == "Pod":
             return {_pod_node(stored.body)}
-        if users is None:
-            users = _users_of(self._store.objects("Pod", key.namespace))
-        return users.get((key.namespace, key.kind, key.name), set()) | set(stored.nodes)
+        return self._store.targets(stored.key)
 
     def _message(self, node: str, operation: str, key: ObjectKey, body: Manifest) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
@@ -367,15 +353,6 @@ class ControllerActor(ModuleActor):
         """The messages collected during a transaction, once it committed, to the nodes connected."""
         ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
-
-
-def _users_of(pods: Iterable[StoredObject]) -> _Users:
-    """Which nodes use each configmap and secret, by way of these pods."""
-    users: _Users = defaultdict(set)
-    for pod in pods:
-        for kind, name in pod_references(pod.body):
-            users[(pod.key.namespace, kind, name)].add(_pod_node(pod.body))
-    return users
 
 
 def _is_earlier_pod(report: JsonObject, pod: Manifest) -> bool:

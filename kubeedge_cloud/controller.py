@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.message import Json, JsonObject
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.manifests import (
@@ -36,6 +37,20 @@ from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TakePodStatuses:
+    """Take the pod statuses that came since the last time, in one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PodStatusReports:
+    """One ``podstatus`` update of ``node`` for ``namespace``: its reports, not taken yet."""
+
+    node: str
+    namespace: str
+    reports: list[Json]
 
 
 class ControllerActor(ModuleActor):
@@ -77,6 +92,9 @@ class ControllerActor(ModuleActor):
         self.settings = StoreSettings.from_config(self.module_config)
         self._store = store if store is not None else CloudStore(self.settings.database)
         self._connected: set[str] = set()
+        #: Pod statuses not taken yet: taken together when anything else comes, or at
+        #: TakePodStatuses (issue 15: one read and one write for all, not two for each).
+        self._pod_statuses: list[_PodStatusReports] = []
         #: Whether module kubeapi runs: its controller hears the edges through this one.
         self._kube = kube_api_enabled(self.module_config)
 
@@ -85,6 +103,7 @@ class ControllerActor(ModuleActor):
         self._store.mark_all_disconnected()  # whoever was connected reconnects to this process
 
     def on_stop(self) -> None:
+        self._take_pod_statuses()
         self._store.close()
         super().on_stop()
 
@@ -93,6 +112,9 @@ class ControllerActor(ModuleActor):
         return len(self._store.pending_deletes())
 
     def handle_message(self, message: Message) -> None:
+        if self._queue_pod_status(message):
+            return
+        self._take_pod_statuses()  # the statuses that came first are taken first: the order holds
         if message.group == API_GROUP:
             self._handle_api(message)
         elif message.source == CLOUDHUB_MODULE and message.operation in (Operation.CONNECTED, Operation.DISCONNECTED):
@@ -139,8 +161,6 @@ class ControllerActor(ModuleActor):
             if isinstance(message.content, dict):
                 self._store.set_node_status(node, message.content)
                 self._tell_kube(message)
-        elif kind == ResourceType.PODSTATUS and message.operation == Operation.UPDATE:
-            self._on_pod_status(node, parts[0], message.content)
         elif kind in (ResourceType.CONFIGMAP, ResourceType.SECRET) and message.operation == Operation.QUERY and len(parts) == 3:
             self._answer_query(message, ObjectKey(_TYPE_TO_KIND[kind], parts[0], parts[2]))
         elif logger.isEnabledFor(logging.DEBUG):
@@ -155,16 +175,57 @@ class ControllerActor(ModuleActor):
                 self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.RESPONSE,
                                             resource=resource, content="OK"))  # fmt: skip
 
-    def _on_pod_status(self, node: str, namespace: str, content: Json) -> None:
+    def _queue_pod_status(self, message: Message) -> bool:
+        """Keep an edge's pod status update for :meth:`_take_pod_statuses`; False for any other message."""
+        if message.group == API_GROUP or message.operation != Operation.UPDATE or message.source == CLOUDHUB_MODULE:
+            return False
+        node, resource = split_node_prefix(message.resource)
+        parts = resource.split("/")
+        if len(parts) < 2 or parts[1] != ResourceType.PODSTATUS:
+            return False
         # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).
-        reports = content if isinstance(content, list) else [content]
+        content = message.content
+        self._pod_statuses.append(_PodStatusReports(node, parts[0], content if isinstance(content, list) else [content]))
+        if len(self._pod_statuses) == 1:
+            self.module_tell_self(TakePodStatuses())  # after what the mailbox holds now
+        return True
+
+    @handles(TakePodStatuses)
+    def _on_take_pod_statuses(self, _: TakePodStatuses) -> None:
+        self._take_pod_statuses()
+
+    def _take_pod_statuses(self) -> None:
+        pending, self._pod_statuses = self._pod_statuses, []
+        if not pending:
+            return
+        names: dict[str, set[str]] = {}
+        for update in pending:
+            names.setdefault(update.namespace, set()).update(str(r.get("Name")) for r in update.reports if isinstance(r, dict))
+        pods = {stored.key: stored for namespace, named in names.items() for stored in self._store.pods_named(namespace, named)}
         out: list[Message] = []
-        taken: list[Json] = []
-        for report in reports:
+        taken: dict[tuple[str, str], list[JsonObject]] = {}
+        with self._store.transaction():
+            statuses: dict[tuple[str, str], tuple[str, JsonObject]] = {}
+            for update in pending:
+                for report in self._taken_reports(out, update, pods):
+                    statuses[(update.namespace, report["Name"])] = (update.node, report)
+                    taken.setdefault((update.node, update.namespace), []).append(report)
+            self._store.set_pod_statuses(statuses)
+        self._send(out)
+        for (node, namespace), reports in taken.items():
+            resource = add_node_prefix(node, f"{namespace}/{ResourceType.PODSTATUS}")
+            self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
+                                        resource=resource, content=list(reports)))  # fmt: skip
+
+    def _taken_reports(self, out: list[Message], update: _PodStatusReports, pods: dict[ObjectKey, StoredObject]) -> list[JsonObject]:
+        """The reports of ``update`` that become their pod's status; a delete to the edge for a pod the cloud does not have."""
+        node, namespace = update.node, update.namespace
+        taken: list[JsonObject] = []
+        for report in update.reports:
             if not isinstance(report, dict) or not isinstance(report.get("Name"), str) or not isinstance(report.get("Status"), dict):
                 continue
             key = ObjectKey("Pod", namespace, report["Name"])
-            stored = self._store.get_object(key)
+            stored = pods.get(key)
             if stored is None or _pod_node(stored.body) != node:
                 # docs/protocol.md#9.3: a status for a pod the cloud does not have → delete it on the edge.
                 if not any(p.key == key for p in self._store.pending_deletes(node)):
@@ -177,13 +238,8 @@ class ControllerActor(ModuleActor):
                 # status of the pod before (the edge resyncs the earlier one's for a while).
                 logger.debug("controller: node %s reports %s of an earlier pod of that name; ignored", node, key)
                 continue
-            self._store.set_pod_status(namespace, key.name, node, report)
             taken.append(report)
-        self._send(out)
-        if taken:
-            resource = add_node_prefix(node, f"{namespace}/{ResourceType.PODSTATUS}")
-            self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
-                                        resource=resource, content=taken))  # fmt: skip
+        return taken
 
     def _answer_query(self, query: Message, key: ObjectKey) -> None:
         stored = self._store.get_object(key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import peewee
@@ -104,7 +105,7 @@ class _Sequence(SequenceModel):
         table_name = "cloud_sequence"
 
 
-#: Rows per INSERT (SQLite's limit on variables in one statement is 32,766; five a row).
+#: Rows per INSERT and names per IN (SQLite's limit on variables in one statement is 32,766).
 _INSERT_BATCH = 1_000
 _PENDING_KEY = [_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespace, _PendingDelete.name]
 
@@ -194,6 +195,16 @@ class CloudStore(TablesStore):
         )
         return [_stored(row) for row in query]
 
+    def pods_named(self, namespace: str, names: Iterable[str]) -> list[StoredObject]:
+        """The pods of ``namespace`` with these names (those that exist), in a read per thousand names."""
+        wanted = sorted(set(names))
+        found: list[StoredObject] = []
+        for start in range(0, len(wanted), _INSERT_BATCH):
+            batch = wanted[start : start + _INSERT_BATCH]
+            query = _Object.select().where((_Object.kind == "Pod") & (_Object.namespace == namespace) & _Object.name.in_(batch))
+            found += [_stored(row) for row in query]
+        return found
+
     def targets(self, key: ObjectKey) -> set[str]:
         """The nodes an object goes to (whether it exists or not: a pod may use a configmap not applied yet)."""
         query = _Target.select(_Target.node).where(_is_target(key)).distinct()
@@ -256,6 +267,21 @@ class CloudStore(TablesStore):
             .on_conflict(conflict_target=[_PodStatus.namespace, _PodStatus.name], update=values)
             .execute()
         )
+
+    def set_pod_statuses(self, statuses: dict[tuple[str, str], tuple[str, JsonObject]]) -> None:
+        """:meth:`set_pod_status` of many: ``(namespace, name)`` → ``(node, status)``."""
+        now = time.time()
+        rows = [
+            {"namespace": namespace, "name": name, "node": node, "status": json.dumps(status), "updated_at": now}
+            for (namespace, name), (node, status) in statuses.items()
+        ]
+        update = {field: peewee.EXCLUDED[field] for field in ("node", "status", "updated_at")}
+        for start in range(0, len(rows), _INSERT_BATCH):
+            (
+                _PodStatus.insert_many(rows[start : start + _INSERT_BATCH])
+                .on_conflict(conflict_target=[_PodStatus.namespace, _PodStatus.name], update=update)
+                .execute()
+            )
 
     def delete_pod_status(self, namespace: str, name: str) -> None:
         _PodStatus.delete().where((_PodStatus.namespace == namespace) & (_PodStatus.name == name)).execute()

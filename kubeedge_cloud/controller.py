@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from actors.protocol import CloudGroup, Operation, ResourceType, add_node_prefix, build_edge_resource, split_node_prefix
-from kubeedge_actors import Config, Message, ModuleActor, Router
+from kubeedge_actors import Config, Message, ModuleActor, Router, handles
 from kubeedge_actors.message import Json, JsonObject
 from kubeedge_cloud.keys import CLOUD_KEYS
 from kubeedge_cloud.manifests import (
@@ -38,8 +37,20 @@ from kubeedge_cloud.views import NodeRow, ObjectResult, ObjectRow, PodRow, node_
 logger = logging.getLogger(__name__)
 
 _TYPE_TO_KIND = {resource_type: kind for kind, resource_type in KINDS.items()}
-#: ``(namespace, kind, name)`` of a configmap or secret → the nodes of the pods that use it.
-_Users = dict[tuple[str, str, str], set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TakePodStatuses:
+    """Take the pod statuses that came since the last time, in one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PodStatusReports:
+    """One ``podstatus`` update of ``node`` for ``namespace``: its reports, not taken yet."""
+
+    node: str
+    namespace: str
+    reports: list[Json]
 
 
 class ControllerActor(ModuleActor):
@@ -81,6 +92,9 @@ class ControllerActor(ModuleActor):
         self.settings = StoreSettings.from_config(self.module_config)
         self._store = store if store is not None else CloudStore(self.settings.database)
         self._connected: set[str] = set()
+        #: Pod statuses not taken yet: taken together when anything else comes, or at
+        #: TakePodStatuses (issue 15: one read and one write for all, not two for each).
+        self._pod_statuses: list[_PodStatusReports] = []
         #: Whether module kubeapi runs: its controller hears the edges through this one.
         self._kube = kube_api_enabled(self.module_config)
 
@@ -89,6 +103,7 @@ class ControllerActor(ModuleActor):
         self._store.mark_all_disconnected()  # whoever was connected reconnects to this process
 
     def on_stop(self) -> None:
+        self._take_pod_statuses()
         self._store.close()
         super().on_stop()
 
@@ -97,6 +112,9 @@ class ControllerActor(ModuleActor):
         return len(self._store.pending_deletes())
 
     def handle_message(self, message: Message) -> None:
+        if self._queue_pod_status(message):
+            return
+        self._take_pod_statuses()  # the statuses that came first are taken first: the order holds
         if message.group == API_GROUP:
             self._handle_api(message)
         elif message.source == CLOUDHUB_MODULE and message.operation in (Operation.CONNECTED, Operation.DISCONNECTED):
@@ -118,14 +136,14 @@ class ControllerActor(ModuleActor):
         with self._store.transaction():
             for pending in self._store.pending_deletes(node):
                 self._queue_delete(out, node, pending.key, pending.body)
-            stored_objects = self._store.objects()
-            pods = [stored for stored in stored_objects if stored.key.kind == "Pod"]
-            users = _users_of(pods)
-            for stored in stored_objects:
-                if stored.key.kind != "Pod" and node in self._targets(stored, users):
+            # Only what the node holds is read (issue 15: with 1,000 edges, reading every
+            # object on each connect kept the controller from ever catching up).
+            held = self._store.objects_for(node)
+            for stored in held:
+                if stored.key.kind != "Pod":
                     self._queue(out, node, Operation.UPDATE, stored)
-            for stored in pods:
-                if _pod_node(stored.body) == node:
+            for stored in held:
+                if stored.key.kind == "Pod":
                     self._queue(out, node, Operation.UPDATE, stored)
         if out:
             logger.info("controller: node %s connected; sending %d objects and deletes", node, len(out))
@@ -143,8 +161,6 @@ class ControllerActor(ModuleActor):
             if isinstance(message.content, dict):
                 self._store.set_node_status(node, message.content)
                 self._tell_kube(message)
-        elif kind == ResourceType.PODSTATUS and message.operation == Operation.UPDATE:
-            self._on_pod_status(node, parts[0], message.content)
         elif kind in (ResourceType.CONFIGMAP, ResourceType.SECRET) and message.operation == Operation.QUERY and len(parts) == 3:
             self._answer_query(message, ObjectKey(_TYPE_TO_KIND[kind], parts[0], parts[2]))
         elif logger.isEnabledFor(logging.DEBUG):
@@ -159,16 +175,57 @@ class ControllerActor(ModuleActor):
                 self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.RESPONSE,
                                             resource=resource, content="OK"))  # fmt: skip
 
-    def _on_pod_status(self, node: str, namespace: str, content: Json) -> None:
+    def _queue_pod_status(self, message: Message) -> bool:
+        """Keep an edge's pod status update for :meth:`_take_pod_statuses`; False for any other message."""
+        if message.group == API_GROUP or message.operation != Operation.UPDATE or message.source == CLOUDHUB_MODULE:
+            return False
+        node, resource = split_node_prefix(message.resource)
+        parts = resource.split("/")
+        if len(parts) < 2 or parts[1] != ResourceType.PODSTATUS:
+            return False
         # One {"UID","Name","Status"}, or an array of them from meta's resync (docs/protocol.md#6.4).
-        reports = content if isinstance(content, list) else [content]
+        content = message.content
+        self._pod_statuses.append(_PodStatusReports(node, parts[0], content if isinstance(content, list) else [content]))
+        if len(self._pod_statuses) == 1:
+            self.module_tell_self(TakePodStatuses())  # after what the mailbox holds now
+        return True
+
+    @handles(TakePodStatuses)
+    def _on_take_pod_statuses(self, _: TakePodStatuses) -> None:
+        self._take_pod_statuses()
+
+    def _take_pod_statuses(self) -> None:
+        pending, self._pod_statuses = self._pod_statuses, []
+        if not pending:
+            return
+        names: dict[str, set[str]] = {}
+        for update in pending:
+            names.setdefault(update.namespace, set()).update(str(r.get("Name")) for r in update.reports if isinstance(r, dict))
+        pods = {stored.key: stored for namespace, named in names.items() for stored in self._store.pods_named(namespace, named)}
         out: list[Message] = []
-        taken: list[Json] = []
-        for report in reports:
+        taken: dict[tuple[str, str], list[JsonObject]] = {}
+        with self._store.transaction():
+            statuses: dict[tuple[str, str], tuple[str, JsonObject]] = {}
+            for update in pending:
+                for report in self._taken_reports(out, update, pods):
+                    statuses[(update.namespace, report["Name"])] = (update.node, report)
+                    taken.setdefault((update.node, update.namespace), []).append(report)
+            self._store.set_pod_statuses(statuses)
+        self._send(out)
+        for (node, namespace), reports in taken.items():
+            resource = add_node_prefix(node, f"{namespace}/{ResourceType.PODSTATUS}")
+            self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
+                                        resource=resource, content=list(reports)))  # fmt: skip
+
+    def _taken_reports(self, out: list[Message], update: _PodStatusReports, pods: dict[ObjectKey, StoredObject]) -> list[JsonObject]:
+        """The reports of ``update`` that become their pod's status; a delete to the edge for a pod the cloud does not have."""
+        node, namespace = update.node, update.namespace
+        taken: list[JsonObject] = []
+        for report in update.reports:
             if not isinstance(report, dict) or not isinstance(report.get("Name"), str) or not isinstance(report.get("Status"), dict):
                 continue
             key = ObjectKey("Pod", namespace, report["Name"])
-            stored = self._store.get_object(key)
+            stored = pods.get(key)
             if stored is None or _pod_node(stored.body) != node:
                 # docs/protocol.md#9.3: a status for a pod the cloud does not have → delete it on the edge.
                 if not any(p.key == key for p in self._store.pending_deletes(node)):
@@ -181,13 +238,8 @@ class ControllerActor(ModuleActor):
                 # status of the pod before (the edge resyncs the earlier one's for a while).
                 logger.debug("controller: node %s reports %s of an earlier pod of that name; ignored", node, key)
                 continue
-            self._store.set_pod_status(namespace, key.name, node, report)
             taken.append(report)
-        self._send(out)
-        if taken:
-            resource = add_node_prefix(node, f"{namespace}/{ResourceType.PODSTATUS}")
-            self._tell_kube(Message.new(source=CONTROLLER_SOURCE, group=CONTROLLER_GROUP, operation=Operation.UPDATE,
-                                        resource=resource, content=taken))  # fmt: skip
+        return taken
 
     def _answer_query(self, query: Message, key: ObjectKey) -> None:
         stored = self._store.get_object(key)
@@ -221,11 +273,9 @@ class ControllerActor(ModuleActor):
         results: list[ObjectResult] = []
         with self._store.transaction():
             actions = [(key, self._apply_one(out, key, body, node)) for key, body in prepared]
-            shared = any(key.kind != "Pod" for key, _ in actions)
-            users = _users_of(self._store.objects("Pod")) if shared else {}  # a pod's node needs no other pod
             for key, action in actions:  # after all of them: a configmap's nodes come from pods applied with it
                 stored = self._store.get_object(key)
-                nodes = sorted(self._targets(stored, users)) if stored is not None else []
+                nodes = sorted(self._targets(stored)) if stored is not None else []
                 results.append({"kind": key.kind, "namespace": key.namespace, "name": key.name, "action": action, "nodes": nodes})
         self._send(out)
         return results
@@ -307,11 +357,10 @@ class ControllerActor(ModuleActor):
         unless another pod of that node still uses them (issue 15: a secret leaves with its last pod)."""
         if not node or not references:
             return
-        users = _users_of(self._store.objects("Pod", namespace))
         for kind, name in sorted(references):
             key = ObjectKey(kind, namespace, name)
             stored = self._store.get_object(key)
-            if stored is None or node in users.get((namespace, kind, name), set()) or node in stored.nodes:
+            if stored is None or self._store.goes_to(node, key):
                 continue
             logger.info("controller: no pod of node %s uses %s any more; deleting it there", node, key)
             self._store.add_pending_delete(node, key, stored.body)
@@ -320,31 +369,24 @@ class ControllerActor(ModuleActor):
     def _list(self, what: str, namespace: Json) -> list[NodeRow] | list[PodRow] | list[ObjectRow]:
         namespace = namespace if isinstance(namespace, str) and namespace else None
         if what == "nodes":
-            pod_nodes = {_pod_node(pod.body) for pod in self._store.objects("Pod")}
-            return node_rows(self._store.nodes(), pod_nodes)
+            return node_rows(self._store.nodes(), self._store.pod_nodes())
         if what == "pods":
             return pod_rows(self._store.objects("Pod", namespace), self._store.pod_statuses())
         if what in ("configmaps", "secrets"):
-            objects = self._store.objects(canonical_kind(what), namespace)
-            users = _users_of(self._store.objects("Pod", namespace))
-            return object_rows(objects, {o.key: sorted(self._targets(o, users)) for o in objects})
+            kind = canonical_kind(what)
+            objects = self._store.objects(kind, namespace)
+            targets = self._store.targets_by_object(kind, namespace)
+            return object_rows(objects, {o.key: sorted(targets.get(o.key, set())) for o in objects})
         raise ManifestError(f"cannot list {what!r}: nodes, pods, configmaps, secrets or devices")
 
     # --- delivery ---------------------------------------------------------------------------
 
-    def _targets(self, stored: StoredObject, users: _Users | None = None) -> set[str]:
+    def _targets(self, stored: StoredObject) -> set[str]:
         """The nodes an object goes to: a pod's node; for a configmap or secret, the nodes of
-        the pods that use it and the nodes named with ``--node``.
-
-        ``users``: ``_users_of`` the pods, when they were read already (for many objects at
-        once: one read of the pods instead of one per object); else read here.
-        """
-        key = stored.key
-        if key.kind == "Pod":
+        the pods that use it and the nodes named with ``--node``."""
+        if stored.key.kind == "Pod":
             return {_pod_node(stored.body)}
-        if users is None:
-            users = _users_of(self._store.objects("Pod", key.namespace))
-        return users.get((key.namespace, key.kind, key.name), set()) | set(stored.nodes)
+        return self._store.targets(stored.key)
 
     def _message(self, node: str, operation: str, key: ObjectKey, body: Manifest) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
@@ -367,15 +409,6 @@ class ControllerActor(ModuleActor):
         """The messages collected during a transaction, once it committed, to the nodes connected."""
         ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
-
-
-def _users_of(pods: Iterable[StoredObject]) -> _Users:
-    """Which nodes use each configmap and secret, by way of these pods."""
-    users: _Users = defaultdict(set)
-    for pod in pods:
-        for kind, name in pod_references(pod.body):
-            users[(pod.key.namespace, kind, name)].add(_pod_node(pod.body))
-    return users
 
 
 def _is_earlier_pod(report: JsonObject, pod: Manifest) -> bool:

@@ -27,7 +27,18 @@ class TablesStore:
         """Open (creating the tables) on the calling thread."""
         self._db = open_database(self.path)
         self._db.bind(self.models)
-        self._db.create_tables(self.models, safe=True)
+        # One transaction: a crash while filling leaves no half-filled table, and of two
+        # processes opening an earlier release's file, one fills.
+        with self._db.atomic(lock_type="IMMEDIATE"):
+            existing = set(self._db.get_tables())
+            missing = [model for model in self.models if model._meta.table_name not in existing]
+            self._db.create_tables(self.models, safe=True)
+            if len(missing) < len(self.models):
+                self.fill_new_tables(missing)
+
+    def fill_new_tables(self, created: list[type[peewee.Model]]) -> None:
+        """A database written by an earlier release: fill the tables just ``created`` from the
+        older ones (in the transaction that created them). Nothing to fill by default."""
 
     def close(self) -> None:
         if self._db is not None:

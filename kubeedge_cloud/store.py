@@ -2,7 +2,9 @@
 the deletes that still have to reach a node. Used only on the controller actor's thread.
 
 Tables (all ours, prefixed ``cloud_``): ``cloud_object`` (pods, configmaps and secrets as
-applied, with the nodes named by ``--node``), ``cloud_node`` (connection state and the last
+applied, with the nodes named by ``--node``), ``cloud_target`` (which node each object goes
+to and why: its index by node, so that what a node holds is read without reading the rest),
+``cloud_node`` (connection state and the last
 node status), ``cloud_pod_status`` (the last status of each pod), ``cloud_pending_delete``
 (deletes a node has not acknowledged yet) and ``cloud_sequence`` (resourceVersion).
 """
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import peewee
 
 from kubeedge_actors.message import JsonObject
 from kubeedge_cloud.database import SequenceModel, TablesStore, next_in_sequence
-from kubeedge_cloud.manifests import Manifest, ObjectKey
+from kubeedge_cloud.manifests import Manifest, ObjectKey, pod_references
 
 
 class _Model(peewee.Model):
@@ -36,6 +39,27 @@ class _Object(_Model):
     class Meta:
         table_name = "cloud_object"
         indexes = ((("kind", "namespace", "name"), True),)
+
+
+class _Target(_Model):
+    """An object goes to ``node`` because of the pod ``via`` of its namespace: a pod's row names
+    itself, a configmap's or secret's row the pod that uses it; ``via`` "" is a node named with
+    ``--node``. Kept with ``cloud_object`` in :meth:`CloudStore.put_object` and ``delete_object``."""
+
+    kind = peewee.CharField()
+    namespace = peewee.CharField()
+    name = peewee.CharField()
+    node = peewee.CharField()
+    via = peewee.CharField()
+
+    class Meta:
+        table_name = "cloud_target"
+        primary_key = False
+        indexes = (
+            (("node", "kind", "namespace", "name"), False),
+            (("kind", "namespace", "name", "node"), False),
+            (("namespace", "via"), False),
+        )
 
 
 class _Node(_Model):
@@ -81,6 +105,8 @@ class _Sequence(SequenceModel):
         table_name = "cloud_sequence"
 
 
+#: Rows per INSERT and names per IN (SQLite's limit on variables in one statement is 32,766).
+_INSERT_BATCH = 1_000
 _PENDING_KEY = [_PendingDelete.node, _PendingDelete.kind, _PendingDelete.namespace, _PendingDelete.name]
 
 
@@ -121,7 +147,12 @@ class PendingDelete:
 class CloudStore(TablesStore):
     """The controller's tables in one SQLite file (``cloudhub.database``)."""
 
-    models = (_Object, _Node, _PodStatus, _PendingDelete, _Sequence)
+    models = (_Object, _Target, _Node, _PodStatus, _PendingDelete, _Sequence)
+
+    def fill_new_tables(self, created: list[type[peewee.Model]]) -> None:
+        if _Target in created:  # an earlier release kept no index of targets: made from the objects
+            rows = [target for stored in map(_stored, _Object.select()) for target in _target_rows(stored.key, stored.body, stored.nodes)]
+            _insert_targets(rows)
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -130,15 +161,20 @@ class CloudStore(TablesStore):
         return _stored(row) if row is not None else None
 
     def put_object(self, key: ObjectKey, body: Manifest, nodes: list[str]) -> None:
+        """Store the object and where it goes (call in a :meth:`transaction`: the two tables change together)."""
         values = {"body": json.dumps(body), "nodes": json.dumps(sorted(set(nodes))), "updated_at": time.time()}
         (
             _Object.insert(kind=key.kind, namespace=key.namespace, name=key.name, **values)
             .on_conflict(conflict_target=[_Object.kind, _Object.namespace, _Object.name], update=values)
             .execute()
         )
+        _Target.delete().where(_caused_by(key)).execute()
+        _insert_targets(_target_rows(key, body, nodes))
 
     def delete_object(self, key: ObjectKey) -> None:
+        """Forget the object and the targets it caused (a pod's uses of configmaps and secrets go with it)."""
         _Object.delete().where((_Object.kind == key.kind) & (_Object.namespace == key.namespace) & (_Object.name == key.name)).execute()
+        _Target.delete().where(_caused_by(key)).execute()
 
     def objects(self, kind: str | None = None, namespace: str | None = None) -> list[StoredObject]:
         query = _Object.select().order_by(_Object.namespace, _Object.name)
@@ -147,6 +183,50 @@ class CloudStore(TablesStore):
         if namespace is not None:
             query = query.where(_Object.namespace == namespace)
         return [_stored(row) for row in query]
+
+    def objects_for(self, node: str) -> list[StoredObject]:
+        """What ``node`` holds: its pods, the configmaps and secrets they use and those named
+        with ``--node`` for it, by namespace and name; read through the index, not the table."""
+        held = _Target.select(_Target.kind, _Target.namespace, _Target.name).where(_Target.node == node).distinct()
+        query = (
+            _Object.select()
+            .join(held, on=(_Object.kind == held.c.kind) & (_Object.namespace == held.c.namespace) & (_Object.name == held.c.name))
+            .order_by(_Object.namespace, _Object.name, _Object.kind)
+        )
+        return [_stored(row) for row in query]
+
+    def pods_named(self, namespace: str, names: Iterable[str]) -> list[StoredObject]:
+        """The pods of ``namespace`` with these names (those that exist), in a read per thousand names."""
+        wanted = sorted(set(names))
+        found: list[StoredObject] = []
+        for start in range(0, len(wanted), _INSERT_BATCH):
+            batch = wanted[start : start + _INSERT_BATCH]
+            query = _Object.select().where((_Object.kind == "Pod") & (_Object.namespace == namespace) & _Object.name.in_(batch))
+            found += [_stored(row) for row in query]
+        return found
+
+    def targets(self, key: ObjectKey) -> set[str]:
+        """The nodes an object goes to (whether it exists or not: a pod may use a configmap not applied yet)."""
+        query = _Target.select(_Target.node).where(_is_target(key)).distinct()
+        return {row.node for row in query}
+
+    def targets_by_object(self, kind: str, namespace: str | None = None) -> dict[ObjectKey, set[str]]:
+        """:meth:`targets` of every object of ``kind`` (in ``namespace``), in one read."""
+        query = _Target.select(_Target.kind, _Target.namespace, _Target.name, _Target.node).where(_Target.kind == kind)
+        if namespace is not None:
+            query = query.where(_Target.namespace == namespace)
+        found: dict[ObjectKey, set[str]] = {}
+        for row in query:
+            found.setdefault(ObjectKey(row.kind, row.namespace, row.name), set()).add(row.node)
+        return found
+
+    def goes_to(self, node: str, key: ObjectKey) -> bool:
+        """Whether a pod of ``node`` uses the object, or ``--node`` named ``node`` for it."""
+        return bool(_Target.select().where(_is_target(key) & (_Target.node == node)).exists())
+
+    def pod_nodes(self) -> set[str]:
+        """The nodes the pods name."""
+        return {row.node for row in _Target.select(_Target.node).where(_Target.kind == "Pod").distinct()}
 
     def next_resource_version(self) -> int:
         return next_in_sequence(_Sequence)
@@ -187,6 +267,21 @@ class CloudStore(TablesStore):
             .on_conflict(conflict_target=[_PodStatus.namespace, _PodStatus.name], update=values)
             .execute()
         )
+
+    def set_pod_statuses(self, statuses: dict[tuple[str, str], tuple[str, JsonObject]]) -> None:
+        """:meth:`set_pod_status` of many: ``(namespace, name)`` → ``(node, status)``."""
+        now = time.time()
+        rows = [
+            {"namespace": namespace, "name": name, "node": node, "status": json.dumps(status), "updated_at": now}
+            for (namespace, name), (node, status) in statuses.items()
+        ]
+        update = {field: peewee.EXCLUDED[field] for field in ("node", "status", "updated_at")}
+        for start in range(0, len(rows), _INSERT_BATCH):
+            (
+                _PodStatus.insert_many(rows[start : start + _INSERT_BATCH])
+                .on_conflict(conflict_target=[_PodStatus.namespace, _PodStatus.name], update=update)
+                .execute()
+            )
 
     def delete_pod_status(self, namespace: str, name: str) -> None:
         _PodStatus.delete().where((_PodStatus.namespace == namespace) & (_PodStatus.name == name)).execute()
@@ -238,6 +333,30 @@ def _pending_is(node: str, key: ObjectKey) -> peewee.Expression:
         & (_PendingDelete.namespace == key.namespace)
         & (_PendingDelete.name == key.name)
     )
+
+
+def _is_target(key: ObjectKey) -> peewee.Expression:
+    return (_Target.kind == key.kind) & (_Target.namespace == key.namespace) & (_Target.name == key.name)
+
+
+def _caused_by(key: ObjectKey) -> peewee.Expression:
+    """The rows an object caused: a pod's (itself and its uses), or a configmap's or secret's ``--node`` rows."""
+    if key.kind == "Pod":
+        return (_Target.namespace == key.namespace) & (_Target.via == key.name)
+    return _is_target(key) & (_Target.via == "")
+
+
+def _insert_targets(rows: list[dict[str, str]]) -> None:
+    for start in range(0, len(rows), _INSERT_BATCH):
+        _Target.insert_many(rows[start : start + _INSERT_BATCH]).execute()
+
+
+def _target_rows(key: ObjectKey, body: Manifest, nodes: list[str]) -> list[dict[str, str]]:
+    if key.kind != "Pod":
+        return [{"kind": key.kind, "namespace": key.namespace, "name": key.name, "node": node, "via": ""} for node in sorted(set(nodes))]
+    node = str((body.get("spec") or {}).get("nodeName") or "")
+    uses = [(key.kind, key.name), *sorted(pod_references(body))]
+    return [{"kind": kind, "namespace": key.namespace, "name": name, "node": node, "via": key.name} for kind, name in uses]
 
 
 def _stored(row: _Object) -> StoredObject:

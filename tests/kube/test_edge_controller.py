@@ -124,7 +124,7 @@ def test_a_terminating_pod_the_controller_module_never_had_is_removed_at_once() 
 
 
 def test_the_edges_reports_become_writes_and_a_disconnect_makes_a_known_node_unknown() -> None:
-    state, _ = synced(edge_node("edge-1"))
+    state, _ = synced(edge_node("edge-1"), meta(pod("web")))
     report = {"UID": "u", "Name": "web", "Status": {"phase": "Running"}}
 
     node_status = state.on_edge(make_message("update", "node/edge-1/default/nodestatus/edge-1", {"Status": {}}))
@@ -135,6 +135,20 @@ def test_the_edges_reports_become_writes_and_a_disconnect_makes_a_known_node_unk
     assert node_status == [Write("node_status", ("edge-1", {"Status": {}}))]
     assert pod_status == [Write("pod_status", ("edge-1", "default", "web", {"phase": "Running"}))]
     assert (away, stranger_away) == ([Write("node_away", ("edge-1",))], [])
+
+
+def test_a_status_of_a_pod_the_api_does_not_have_on_that_node_is_not_written_once_the_lists_are_in() -> None:
+    before_lists = EdgeController()
+    state, _ = synced(edge_node("edge-1"), edge_node("edge-2"), meta(pod("web")))
+    reports = [{"Name": name, "Status": {"phase": "Running"}} for name in ("web", "applied-with-ctl")]
+
+    unsynced = before_lists.on_edge(make_message("update", "node/edge-1/default/podstatus", reports))
+    from_its_node = state.on_edge(make_message("update", "node/edge-1/default/podstatus", reports))
+    from_another_node = state.on_edge(make_message("update", "node/edge-2/default/podstatus", reports))
+
+    assert [write.args[2] for write in unsynced if isinstance(write, Write)] == ["web", "applied-with-ctl"]
+    assert from_its_node == [Write("pod_status", ("edge-1", "default", "web", {"phase": "Running"}))]
+    assert from_another_node == []
 
 
 def test_devices_go_to_the_device_controller_models_first_without_reported_values() -> None:

@@ -15,7 +15,7 @@ measured in the same run.
   at the controller, all 10,000 pods' Running taken, and every Node Ready in the Kubernetes
   API (limit 90 s; the window is measured anyway after it, and the line says what was missing).
 - ``devices_1m_rss_mb``: a cloud side whose database holds 1,000,000 devices over 1,000 nodes
-  (written in bulk into the device controller's own table: the rows ``ctl apply`` would write,
+  (written in bulk into the device controller's own table: the rows the control API's apply would write,
   without a million HTTP round trips), after it started and listed one node's devices;
   baseline ``devices_0_rss_mb``: the same with none.
 

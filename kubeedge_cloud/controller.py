@@ -27,6 +27,7 @@ from kubeedge_cloud.names import (
     CONTROLLER_GROUP,
     CONTROLLER_MODULE,
     CONTROLLER_SOURCE,
+    HANDED_OVER_ANNOTATION,
     KUBE_MODULE,
     ApiOperation,
 )
@@ -247,7 +248,7 @@ class ControllerActor(ModuleActor):
             # As the original: nothing is sent; the edge's query times out (docs/protocol.md#9.2).
             logger.info("controller: query %s for %s, which does not exist", query.id, key)
             return
-        reply = query.reply(stored.body).with_route(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE)
+        reply = query.reply(edge_copy(stored.body)).with_route(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE)
         self.module_router.send(CLOUDHUB_MODULE, reply)
 
     # --- the control API --------------------------------------------------------------------
@@ -390,7 +391,9 @@ class ControllerActor(ModuleActor):
 
     def _message(self, node: str, operation: str, key: ObjectKey, body: Manifest) -> Message:
         resource = add_node_prefix(node, build_edge_resource(key.namespace, key.resource_type, key.name))
-        return Message.new(source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=body)
+        return Message.new(
+            source=CONTROLLER_SOURCE, group=CloudGroup.RESOURCE, operation=operation, resource=resource, content=edge_copy(body)
+        )
 
     def _queue(self, out: list[Message], node: str, operation: str, stored: StoredObject) -> None:
         out.append(self._message(node, operation, stored.key, stored.body))
@@ -409,6 +412,17 @@ class ControllerActor(ModuleActor):
         """The messages collected during a transaction, once it committed, to the nodes connected."""
         ready = [message for message in out if split_node_prefix(message.resource)[0] in self._connected]
         self.module_router.send_batch(CLOUDHUB_MODULE, ready)
+
+
+def edge_copy(body: Manifest) -> Manifest:
+    """An object as an edge gets it: without the controllers' own mark (``kubeapi``'s
+    hand-over annotation), which a pod would otherwise see in its downward API."""
+    annotations = (body.get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict) or HANDED_OVER_ANNOTATION not in annotations:
+        return body
+    kept = {name: value for name, value in annotations.items() if name != HANDED_OVER_ANNOTATION}
+    metadata = {name: value for name, value in body["metadata"].items() if name != "annotations"}
+    return {**body, "metadata": {**metadata, "annotations": kept} if kept else metadata}
 
 
 def _is_earlier_pod(report: JsonObject, pod: Manifest) -> bool:

@@ -30,6 +30,11 @@ class ApiOperation(StrEnum):
     LIST = "list"  # resource: nodes | pods | configmaps | secrets | devices; content {"namespace": str | None}
 
 
+#: What ``kubeapi`` marks its hand-overs to the controllers with (docs/protocol.md#12.5): the
+#: controllers' own mark, kept in their store and never sent to an edge (a pod must not see it).
+HANDED_OVER_ANNOTATION = "kubeedge-actors.io/handed-over-by"
+
+
 __all__ = [
     "API_GROUP",
     "API_MODULE",
@@ -40,6 +45,7 @@ __all__ = [
     "CONTROLLER_SOURCE",
     "DEVICE_CONTROLLER_MODULE",
     "DEVICE_CONTROLLER_SOURCE",
+    "HANDED_OVER_ANNOTATION",
     "KUBE_MODULE",
     "STREAMS_MODULE",
     "ApiOperation",

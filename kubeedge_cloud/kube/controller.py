@@ -30,7 +30,7 @@ from kubeedge_actors import Message
 from kubeedge_cloud.kube.scheduler import place
 from kubeedge_cloud.kube.writer import EDGE_ROLE_LABEL
 from kubeedge_cloud.manifests import pod_references
-from kubeedge_cloud.names import CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE
+from kubeedge_cloud.names import CONTROLLER_MODULE, DEVICE_CONTROLLER_MODULE, HANDED_OVER_ANNOTATION
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ _NOT_SENT_METADATA = ("resourceVersion", "generation", "managedFields", "selfLin
 #: Set on everything this controller hands over: at start it deletes, of what the controller
 #: modules hold, only what it handed over itself. What ``ctl`` applied stays (a cloud restart
 #: must not delete a user's pods and devices because they are not in the API server).
-HANDED_OVER_ANNOTATION = "kubeedge-actors.io/handed-over-by"
 HANDED_OVER_BY = "kubeapi"
 #: What the device controller tells of a device's reported twins (in-process only, never on the wire).
 DEVICE_STATUS = "devicestatus"

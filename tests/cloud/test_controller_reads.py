@@ -15,6 +15,7 @@ from kubeedge_actors.testing import ActorHarness
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.hub import connection_event
 from kubeedge_cloud.keys import cloud_defaults
+from kubeedge_cloud.names import HANDED_OVER_ANNOTATION
 from kubeedge_cloud.store import CloudStore
 from tests.cloud.control_api import api, apply
 
@@ -153,3 +154,21 @@ def test_a_database_of_the_earlier_release_sends_a_connecting_node_what_it_holds
     assert [resource.rsplit("/", 1)[1] for _, resource in sent] == ["config-3", "named", "shared"] + [
         f"node-3-pod-{i}" for i in range(PODS_PER_NODE)
     ]
+
+
+def test_an_edge_never_gets_the_mark_kubeapi_puts_on_what_it_hands_over(start_controller: Callable[[], Harness]) -> None:
+    harness = start_controller()
+    marked = pod("marked", "node-1")
+    marked["metadata"]["annotations"] = {HANDED_OVER_ANNOTATION: "kubeapi", "owner": "me"}
+    only_mark = pod("only-mark", "node-1")
+    only_mark["metadata"]["annotations"] = {HANDED_OVER_ANNOTATION: "kubeapi"}
+    apply(harness, marked, only_mark)
+    harness.router.take()
+
+    harness.deliver(connection_event("node-1", True))
+    sent = {m.content["metadata"]["name"]: m.content["metadata"] for m in harness.router.take("send", "cloudhub")}
+    [stored] = [o for o in harness.actor._store.objects("Pod") if o.key.name == "marked"]
+
+    assert sent["marked"]["annotations"] == {"owner": "me"}
+    assert "annotations" not in sent["only-mark"]
+    assert stored.body["metadata"]["annotations"][HANDED_OVER_ANNOTATION] == "kubeapi"  # the controllers keep their mark

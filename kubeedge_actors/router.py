@@ -28,6 +28,7 @@ from typing import Any
 import pykka
 
 from kubeedge_actors.errors import DeadLetterError, DeliveryError, SyncTimeoutError
+from kubeedge_actors.handover import Handed
 from kubeedge_actors.message import Message
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
 
@@ -49,7 +50,7 @@ class _Registration:
     supervised: bool
     # Messages sent while a supervised actor is down and waiting for its restart (or its
     # first start).
-    held: deque[Message] = field(default_factory=deque)
+    held: deque[Message | Handed] = field(default_factory=deque)
 
 
 #: A waiter's deadline: (when, order of sending, request id, its future, module, timeout_s).
@@ -168,8 +169,11 @@ class Router:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def send(self, module: str, message: Message) -> bool:
+    def send(self, module: str, message: Message | Handed) -> bool:
         """Deliver ``message`` to ``module``'s mailbox (beehive ``Send``).
+
+        A :class:`~kubeedge_actors.handover.Handed` message goes as it is (the actor reports it
+        taken); as a dead letter it is reported taken here.
 
         Returns:
             True if delivered or held for a restarting actor; False for a dead letter.
@@ -186,7 +190,7 @@ class Router:
             return self._send_while_down(module, message)
         return True
 
-    def _send_while_down(self, module: str, message: Message) -> bool:
+    def _send_while_down(self, module: str, message: Message | Handed) -> bool:
         with self._lock:
             registration = self._modules.get(module)
             if registration is not None and registration.ref is not None and registration.ref.is_alive():
@@ -228,7 +232,7 @@ class Router:
                 pass
         return all([self._send_while_down(module, message) for message in messages])
 
-    def send_to_group(self, group: str, message: Message) -> int:
+    def send_to_group(self, group: str, message: Message | Handed) -> int:
         """Deliver ``message`` to every member of ``group`` (beehive ``Send2Group``).
 
         Returns:
@@ -343,7 +347,10 @@ class Router:
         with self._lock:
             return dict(self._dead_letters)
 
-    def _dead_letter(self, destination: str, message: Message, reason: str) -> None:
+    def _dead_letter(self, destination: str, message: Message | Handed, reason: str) -> None:
+        if isinstance(message, Handed):
+            message.handover.taken()  # its place in the hand-over is free: nobody will take it
+            message = message.message
         now = time.monotonic()
         with self._lock:
             count = self._dead_letters.get(destination, 0) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubeedge_actors import DeadLetterError, Router, SyncTimeoutError
+from kubeedge_actors.handover import Handed, Handover
 from kubeedge_actors.testing import make_message, start_probe, wait_until
 
 
@@ -222,3 +223,29 @@ def test_a_reserved_module_is_not_alive_and_giving_it_up_dead_letters_what_waits
 
     assert alive is False
     assert router.dead_letters() == {"late": 2}
+
+
+def _stage(limit: int = 10) -> Handover[object]:
+    return Handover(lambda _: None, limit, "test stage")
+
+
+def test_an_actor_takes_a_handed_message_and_handles_it_as_if_sent_alone(router: Router) -> None:
+    probe = start_probe(router, "twin", "twin")
+    stage = _stage()
+    stage.offer(object())
+    message = make_message()
+
+    router.send("twin", Handed(message, stage))
+
+    assert probe.wait_for(lambda got: got.id == message.id).content == message.content
+    wait_until(lambda: stage.in_flight == 0)
+
+
+def test_a_handed_message_that_becomes_a_dead_letter_frees_its_place(router: Router) -> None:
+    stage = _stage()
+    stage.offer(object())
+
+    router.send("nobody", Handed(make_message(), stage))
+
+    assert stage.in_flight == 0
+    assert router.dead_letter_count == 1

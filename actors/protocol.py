@@ -23,6 +23,7 @@ import base64
 import binascii
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -461,3 +462,53 @@ __all__ += ["STREAM_MAX_CHUNK_BYTES", "STREAM_MAX_WINDOW", "STREAM_OPERATIONS", 
 PUBLISH_QUEUE_RESOURCE = "publish/queue"
 
 __all__ += ["PUBLISH_QUEUE_RESOURCE"]
+
+
+# --- the bus's publish, from any module's thread (docs/architecture.md#4.4; in-process only) ----
+
+
+class BusPublisher:
+    """The bus's MQTT publish, callable from any thread, while a bus runs.
+
+    A ``publish`` message to ``eventbus`` costs two thread hand-overs before paho has the
+    payload (the sender's thread → the bus actor → paho's); through this, one (the sender's
+    thread → paho's), and the twin's answers to device apps reach the broker sooner. The bus
+    alone owns its clients: it attaches its publish in ``on_start`` and detaches it in
+    ``on_stop``, before it closes them. Between the two, :meth:`publish` says False and the
+    sender sends the ``publish`` message as before (the router holds it for a bus restarting).
+    """
+
+    def __init__(self) -> None:
+        self._publish: Callable[[str, bytes], object] | None = None
+
+    def attach(self, publish: Callable[[str, bytes], object]) -> None:
+        """The bus is up: ``publish(topic, payload)`` may be called from any thread."""
+        self._publish = publish
+
+    def detach(self, publish: Callable[[str, bytes], object]) -> None:
+        """The bus that attached ``publish`` stops (a newer one may have attached since)."""
+        if self._publish == publish:
+            self._publish = None
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Hand ``payload`` to the bus's MQTT clients on this thread; False when no bus is attached."""
+        publish = self._publish
+        if publish is None:
+            return False
+        publish(topic, payload)
+        return True
+
+
+_PUBLISHERS: weakref.WeakKeyDictionary[Router, BusPublisher] = weakref.WeakKeyDictionary()
+
+
+def bus_publisher(router: Router) -> BusPublisher:
+    """The :class:`BusPublisher` of the bus that serves ``router``'s modules (made on first use)."""
+    with _VIEWS_LOCK:
+        publisher = _PUBLISHERS.get(router)
+        if publisher is None:
+            publisher = _PUBLISHERS[router] = BusPublisher()
+        return publisher
+
+
+__all__ += ["BusPublisher", "bus_publisher"]

@@ -207,7 +207,8 @@ class Setup:
         broker.start()
         runtime, router = start_edge(broker, folder, mode)
         setup = cls(mode, broker, runtime, router, App(broker.port, [RESULT], qos), App(broker.port, [RAW], qos))
-        # Warm up both paths (imports, SQLite pages, TCP) and wait for the bus's subscriptions.
+        wait_taken(setup.device, DEVICE, twin="temp")  # the bus subscribed (an update before that is lost at QoS 0)
+        # Warm up both paths (imports, SQLite pages, TCP).
         setup.device.round_trips(50, UPDATE, twin_payload("warm"))
         setup.raw.round_trips(50, RAW, raw_payload("warm"))
         return setup
@@ -275,13 +276,13 @@ def throughput_over(app: App, devices: list[str], count: int, window: int, prefi
     return count / (time.perf_counter() - started)
 
 
-def wait_taken(app: App, device_id: str, timeout_s: float = 240.0) -> None:
+def wait_taken(app: App, device_id: str, timeout_s: float = 240.0, twin: str = "t0") -> None:
     """Until the twin answers an update of ``device_id`` without an error: it has taken the
     membership (while it is taking it, the device is not a member yet: 404, asked again 0.1 s on)."""
     deadline = time.monotonic() + timeout_s
     for attempt in itertools.count():
         key = f"taken-{device_id}-{attempt}"
-        payload = {"event_id": key, "timestamp": 0, "twin": {"t0": {"actual": {"value": "1"}}}}
+        payload = {"event_id": key, "timestamp": 0, "twin": {twin: {"actual": {"value": "1"}}}}
         app.client.publish(f"$hw/events/device/{device_id}/twin/update", json.dumps(payload), qos=app.qos)
         with app.condition:
             if app.condition.wait_for(lambda k=key: k in app.arrived or f"{k}!404" in app.arrived, timeout=2.0) and key in app.arrived:

@@ -28,6 +28,7 @@ import pykka
 
 from kubeedge_actors.config import RUNTIME_KEYS, Config, KeyTable
 from kubeedge_actors.errors import MessageRejected, ModuleDefinitionError
+from kubeedge_actors.handover import Handed
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import MessageBatch
 from kubeedge_actors.scheduler import TimerHandle
@@ -189,7 +190,7 @@ class ModuleActor(pykka.ThreadingActor):
 
     # --- pykka hooks -----------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> Any:  # noqa: PLR0911 - one return per kind of mailbox item
         if isinstance(message, Message):
             self.module_received_count += 1
             try:
@@ -197,6 +198,9 @@ class ModuleActor(pykka.ThreadingActor):
             except MessageRejected as error:
                 self.handle_rejection(message, error)
             return None
+        if isinstance(message, Handed):  # from a library thread, straight (kubeedge_actors.handover)
+            message.handover.taken()
+            return self.on_receive(message.message)
         if isinstance(message, MessageBatch):
             for item in message.messages:  # as if sent one by one (Router.send_batch)
                 self.on_receive(item)

@@ -5,6 +5,10 @@ mailboxes are unbounded, so without a bound a flood becomes unbounded memory. Th
 thread calls :meth:`Handover.offer` (convert, then hand over); the actor calls
 :meth:`Handover.taken` for each event it handles. Beyond ``limit`` events in flight, offers are
 dropped and counted, and a warning is logged once per overflow episode.
+
+A library thread may also hand a message straight to the module it is for, through the router,
+as a :class:`Handed`: the module's actor reports it taken when it comes to it, so the bound
+holds across the hop the stage saved (the bus hands device topics to the twin this way).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from kubeedge_actors.message import Message
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ class Handover(Generic[E]):
         self._in_flight = 0
         self._overflowing = False
         self.dropped = 0
+        self.accepted = 0
 
     def offer(self, event: E) -> bool:
         """Hand ``event`` over, or drop it when ``limit`` are in flight. Any thread."""
@@ -43,6 +51,7 @@ class Handover(Generic[E]):
             accepted = self._in_flight < self.limit
             if accepted:
                 self._in_flight += 1
+                self.accepted += 1
             else:
                 self.dropped += 1
                 first_drop, self._overflowing = not self._overflowing, True
@@ -65,4 +74,17 @@ class Handover(Generic[E]):
         return self._in_flight
 
 
-__all__ = ["Handover"]
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A message that holds a place in ``handover`` until the actor it is sent to takes it.
+
+    Send it with :meth:`Router.send <kubeedge_actors.router.Router.send>`: a
+    :class:`~kubeedge_actors.actor.ModuleActor` reports it taken and handles the message as if
+    it had been sent alone; the router reports it taken when it becomes a dead letter.
+    """
+
+    message: Message
+    handover: Handover[Any]
+
+
+__all__ = ["Handed", "Handover"]

@@ -7,9 +7,9 @@ Python names inside (``header.id``, ``header.parent_id``); the exact wire names 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias, TypeVar
@@ -28,12 +28,33 @@ Content: TypeAlias = Any
 
 _F = TypeVar("_F")
 
-# uuid.uuid4() costs ~5 µs here, most of a routed message's budget; ids need to be unique,
-# not secret, so draw the 122 random bits from a PRNG seeded by the OS (reseeded after fork).
-_id_random = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _id_random.seed(os.urandom(32)))
+# uuid.uuid4() costs ~5 µs here, a random draw formatted as one ~1.5 µs, most of a routed
+# message's budget. Ids need to be unique, not secret: each process draws 74 random bits once
+# (the v4 UUID's first 20 hex digits, version and variant set) and counts in the last 12 from a
+# random start, so an id is a valid v4 UUID, never repeats in the process, and another
+# process's ids differ in the random part. A forked child draws its own.
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+class _IdSource:
+    """This process's random prefix and its counter."""
+
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.prefix = ""
+        self.counter = itertools.count()
+        self.reseed()
+
+    def reseed(self) -> None:
+        h = "%032x" % (int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET)
+        self.prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+        self.counter = itertools.count(int.from_bytes(os.urandom(6), "big") >> 1)  # 2^47 ids before 12 digits overflow
+
+
+_ids = _IdSource()
+os.register_at_fork(after_in_child=_ids.reseed)
 
 #: The two operations of a reply (beehive's model, docs/protocol.md#2.2): a result, or a failure.
 RESPONSE = "response"
@@ -41,9 +62,10 @@ ERROR = "error"
 
 
 def new_message_id() -> str:
-    """A random v4 UUID in its 36-character text form, like the original's ids."""
-    h = "%032x" % (_id_random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)  # fastest form
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A v4 UUID in its 36-character text form, like the original's ids; unique, not secret
+    (``next`` on the counter is atomic: any thread may call this)."""
+    ids = _ids
+    return f"{ids.prefix}{next(ids.counter):012x}"
 
 
 def now_ms() -> int:
@@ -106,8 +128,9 @@ class Message:
         sync: bool = False,
     ) -> Message:
         """Build a message with a fresh id and the current time (beehive ``NewMessage``)."""
-        header = Header(new_message_id(), parent_id, now_ms(), sync)
-        return cls(header, Route(source, group, operation, resource), content)
+        if cls is not Message:
+            return cls(Header(new_message_id(), parent_id, now_ms(), sync), Route(source, group, operation, resource), content)
+        return _build((new_message_id(), parent_id, now_ms(), sync), (source, group, operation, resource), content)
 
     # Short read-only accessors for the fields every handler looks at.
     @property
@@ -148,9 +171,8 @@ class Message:
         New id; ``parent_msg_id`` = this message's id; source, group and resource copied;
         operation ``response``.
         """
-        header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, RESPONSE, self.route.resource)
-        return Message(header, route, content)
+        route = self.route
+        return _build((new_message_id(), self.header.id, now_ms(), False), (route.source, route.group, RESPONSE, route.resource), content)
 
     def error_reply(self, reason: str) -> Message:
         """An ``error`` answer to this message, carrying ``reason`` as content.
@@ -158,9 +180,8 @@ class Message:
         Unlike the original (docs/protocol.md#2.2), ``parent_msg_id`` is this message's id, so the
         waiter of a sync request does receive it.
         """
-        header = Header(new_message_id(), self.header.id, now_ms(), False)
-        route = Route(self.route.source, self.route.group, ERROR, self.route.resource)
-        return Message(header, route, reason)
+        route = self.route
+        return _build((new_message_id(), self.header.id, now_ms(), False), (route.source, route.group, ERROR, route.resource), reason)
 
     # The copies below spell out their constructors: dataclasses.replace() costs ~3 µs each,
     # which the router's hot path (send_sync marks every request sync) would feel.
@@ -189,20 +210,34 @@ class Message:
     def with_header(self, *, parent_id: str | None = None, sync: bool | None = None) -> Message:
         """A copy with ``parent_id`` and/or ``sync`` changed (same id)."""
         header = self.header
-        return Message(
-            Header(
-                header.id,
-                header.parent_id if parent_id is None else parent_id,
-                header.timestamp_ms,
-                header.sync if sync is None else sync,
-            ),
-            self.route,
-            self.content,
-        )
+        message: Message = _new_object(Message)
+        parent_id = header.parent_id if parent_id is None else parent_id
+        _set_header(message, _new_tuple(Header, (header.id, parent_id, header.timestamp_ms, header.sync if sync is None else sync)))
+        _set_route(message, self.route)
+        _set_content(message, self.content)
+        return message
 
     def with_content(self, content: Content) -> Message:
         """A copy carrying other content (same id)."""
         return Message(self.header, self.route, content)
+
+
+# Building the three parts directly: a NamedTuple's generated __new__ and a frozen dataclass's
+# __init__ (object.__setattr__ per field) cost twice as much, on every message.
+_new_object = object.__new__
+_new_tuple = tuple.__new__
+_slots: dict[str, Any] = dict(vars(Message))  # the slots' descriptors set a field past the frozen __setattr__
+_set_header = _slots["header"].__set__
+_set_route = _slots["route"].__set__
+_set_content = _slots["content"].__set__
+
+
+def _build(header: tuple[str, str, int, bool], route: tuple[str, str, str, str], content: Content) -> Message:
+    message: Message = _new_object(Message)
+    _set_header(message, _new_tuple(Header, header))
+    _set_route(message, _new_tuple(Route, route))
+    _set_content(message, content)
+    return message
 
 
 # --- the JSON codec -------------------------------------------------------------------------

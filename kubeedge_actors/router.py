@@ -14,6 +14,8 @@ A sync request (docs/protocol.md#1.3) is matched to its reply by ``parent_msg_id
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -26,6 +28,7 @@ from typing import Any
 import pykka
 
 from kubeedge_actors.errors import DeadLetterError, DeliveryError, SyncTimeoutError
+from kubeedge_actors.handover import Handed
 from kubeedge_actors.message import Message
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
 
@@ -33,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SYNC_TIMEOUT_S = 30.0  # beehive's default for a timeout <= 0 (docs/protocol.md#1.2)
 HELD_MESSAGES_LIMIT = 1024  # beehive's channel capacity (docs/protocol.md#1.2)
+#: Deadlines of answered requests stay in the heap until due; it is rebuilt from the waiters
+#: still waiting once it holds this many more than them and twice as many.
+_DEADLINES_SLACK = 1024
 _DEAD_LETTER_LOG_INTERVAL_S = 10.0
 
 
@@ -44,7 +50,11 @@ class _Registration:
     supervised: bool
     # Messages sent while a supervised actor is down and waiting for its restart (or its
     # first start).
-    held: deque[Message] = field(default_factory=deque)
+    held: deque[Message | Handed] = field(default_factory=deque)
+
+
+#: A waiter's deadline: (when, order of sending, request id, its future, module, timeout_s).
+_Deadline = tuple[float, int, str, "Future[Message]", str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +62,6 @@ class MessageBatch:
     """Several messages for one module as one mailbox item (see :meth:`Router.send_batch`)."""
 
     messages: tuple[Message, ...]
-
-
-@dataclass(eq=False)
-class _Waiter:
-    future: Future[Message]
-    timer: TimerHandle | None = None
 
 
 class Router:
@@ -74,7 +78,15 @@ class Router:
         self._lock = threading.Lock()
         self._modules: dict[str, _Registration] = {}
         self._groups: dict[str, tuple[str, ...]] = {}
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Future[Message]] = {}  # request id → the future of its reply
+        # The waiters' deadlines, swept by one timer set at the earliest (a timer per request, set
+        # and cancelled, cost more than the rest of send_sync). An entry names its future: a
+        # request id sent again must not be failed by the deadline of its first sending.
+        self._deadlines: list[_Deadline] = []
+        self._deadline_order = itertools.count()
+        self._deadlines_lock = threading.Lock()
+        self._sweep_at: float | None = None
+        self._sweep_timer: TimerHandle | None = None
         self._dead_letters: dict[str, int] = {}
         self._dead_letter_logged_at: dict[str, float] = {}
         #: Told when a registered actor crashes; the runtime uses it to restart the module.
@@ -157,8 +169,11 @@ class Router:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def send(self, module: str, message: Message) -> bool:
+    def send(self, module: str, message: Message | Handed) -> bool:
         """Deliver ``message`` to ``module``'s mailbox (beehive ``Send``).
+
+        A :class:`~kubeedge_actors.handover.Handed` message goes as it is (the actor reports it
+        taken); as a dead letter it is reported taken here.
 
         Returns:
             True if delivered or held for a restarting actor; False for a dead letter.
@@ -175,7 +190,7 @@ class Router:
             return self._send_while_down(module, message)
         return True
 
-    def _send_while_down(self, module: str, message: Message) -> bool:
+    def _send_while_down(self, module: str, message: Message | Handed) -> bool:
         with self._lock:
             registration = self._modules.get(module)
             if registration is not None and registration.ref is not None and registration.ref.is_alive():
@@ -217,7 +232,7 @@ class Router:
                 pass
         return all([self._send_while_down(module, message) for message in messages])
 
-    def send_to_group(self, group: str, message: Message) -> int:
+    def send_to_group(self, group: str, message: Message | Handed) -> int:
         """Deliver ``message`` to every member of ``group`` (beehive ``Send2Group``).
 
         Returns:
@@ -240,12 +255,13 @@ class Router:
         """
         request = message if message.header.sync else message.with_header(sync=True)
         timeout = self.default_timeout_s if timeout_s is None or timeout_s <= 0 else timeout_s
-        waiter = _Waiter(Future())
+        request_id = request.header.id
+        future: Future[Message] = Future()
         # The waiter exists before the request is enqueued: an instant reply cannot miss it.
-        self._waiters[request.header.id] = waiter
-        waiter.timer = self.scheduler.call_later(timeout, lambda: self._expire(request.header.id, module, timeout))
+        self._waiters[request_id] = future
+        self._add_deadline((time.monotonic() + timeout, next(self._deadline_order), request_id, future, module, timeout))
         self.send(module, request)
-        return waiter.future
+        return future
 
     def send_resp(self, reply: Message) -> bool:
         """Resolve the waiter registered under ``reply.parent_id`` (beehive ``SendResp``).
@@ -254,13 +270,11 @@ class Router:
             True if a waiter took the reply; False if none was waiting (it is then dropped
             here, and the caller may route it elsewhere).
         """
-        waiter = self._waiters.pop(reply.header.parent_id, None)
-        if waiter is None:
+        future = self._waiters.pop(reply.header.parent_id, None)
+        if future is None:
             logger.debug("router: no waiter for reply %s to %s", reply.header.id, reply.header.parent_id)
             return False
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        waiter.future.set_result(reply)
+        future.set_result(reply)  # its deadline stays in the heap: the sweep skips it
         return True
 
     def has_waiter(self, request_id: str) -> bool:
@@ -270,15 +284,49 @@ class Router:
     def pending_sync_count(self) -> int:
         return len(self._waiters)
 
-    def _expire(self, request_id: str, module: str, timeout_s: float) -> None:
-        self._fail_waiter(request_id, SyncTimeoutError(f"no reply from {module!r} to request {request_id} within {timeout_s:g} s"))
+    def deadlines_kept(self) -> int:
+        """Deadlines in the sweep's heap, those of answered requests included (for tests)."""
+        with self._deadlines_lock:
+            return len(self._deadlines)
+
+    def _add_deadline(self, entry: _Deadline) -> None:
+        with self._deadlines_lock:
+            deadlines = self._deadlines
+            if len(deadlines) > _DEADLINES_SLACK + 2 * len(self._waiters):
+                deadlines[:] = [kept for kept in deadlines if self._waiters.get(kept[2]) is kept[3]]
+                heapq.heapify(deadlines)
+            heapq.heappush(deadlines, entry)
+            if self._sweep_at is None or entry[0] < self._sweep_at:
+                self._sweep_later(entry[0])
+
+    def _sweep_later(self, deadline: float) -> None:
+        """Set the one sweep timer to ``deadline``. Holds the deadlines lock."""
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = deadline
+        self._sweep_timer = self.scheduler.call_later(deadline - time.monotonic(), self._sweep)
+
+    def _sweep(self) -> None:
+        """Timer thread: fail the waiters whose deadline passed; set the timer to the next one."""
+        due: list[_Deadline] = []
+        waiters = self._waiters
+        with self._deadlines_lock:
+            now, deadlines = time.monotonic(), self._deadlines
+            self._sweep_at = self._sweep_timer = None
+            while deadlines and (deadlines[0][0] <= now or waiters.get(deadlines[0][2]) is not deadlines[0][3]):
+                entry = heapq.heappop(deadlines)
+                if entry[0] <= now and waiters.get(entry[2]) is entry[3]:
+                    due.append(entry)
+            if deadlines:
+                self._sweep_later(deadlines[0][0])
+        for _, _, request_id, future, module, timeout_s in due:
+            if waiters.get(request_id) is future:
+                self._fail_waiter(request_id, SyncTimeoutError(f"no reply from {module!r} to request {request_id} within {timeout_s:g} s"))
 
     def _fail_waiter(self, request_id: str, error: Exception) -> None:
-        waiter = self._waiters.pop(request_id, None)
-        if waiter is not None:
-            if waiter.timer is not None:
-                waiter.timer.cancel()
-            waiter.future.set_exception(error)
+        future = self._waiters.pop(request_id, None)
+        if future is not None:
+            future.set_exception(error)
 
     def close(self) -> None:
         """Fail every pending ``send_sync`` and stop the timer thread."""
@@ -299,7 +347,10 @@ class Router:
         with self._lock:
             return dict(self._dead_letters)
 
-    def _dead_letter(self, destination: str, message: Message, reason: str) -> None:
+    def _dead_letter(self, destination: str, message: Message | Handed, reason: str) -> None:
+        if isinstance(message, Handed):
+            message.handover.taken()  # its place in the hand-over is free: nobody will take it
+            message = message.message
         now = time.monotonic()
         with self._lock:
             count = self._dead_letters.get(destination, 0) + 1

@@ -26,6 +26,7 @@ import pykka
 
 from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.config import Config
+from kubeedge_actors.handover import Handed
 from kubeedge_actors.message import Content, Message
 from kubeedge_actors.router import Router
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
@@ -60,6 +61,7 @@ class Sent:
     kind: str  # "send", "group", "sync" or "resp"
     destination: str  # module, group, or "" for a reply
     message: Message
+    handed: Handed | None = None  # sent as Handed: reported taken when the test takes it
 
 
 class ManualScheduler(Scheduler):
@@ -113,8 +115,13 @@ class RecordingRouter(Router):
         self.sent: list[Sent] = []
         self._pending: dict[str, Future[Message]] = {}
 
-    def send(self, module: str, message: Message) -> bool:
-        self.sent.append(Sent("send", module, message))
+    def send(self, module: str, message: Message | Handed) -> bool:
+        """Recorded; a :class:`~kubeedge_actors.handover.Handed` message as its message, reported
+        taken (as the module would) when :meth:`take` takes it."""
+        if isinstance(message, Handed):
+            self.sent.append(Sent("send", module, message.message, message))
+        else:
+            self.sent.append(Sent("send", module, message))
         return True
 
     def send_batch(self, module: str, messages: Sequence[Message]) -> bool:
@@ -122,8 +129,11 @@ class RecordingRouter(Router):
         self.sent.extend(Sent("send", module, message) for message in messages)
         return True
 
-    def send_to_group(self, group: str, message: Message) -> int:
-        self.sent.append(Sent("group", group, message))
+    def send_to_group(self, group: str, message: Message | Handed) -> int:
+        if isinstance(message, Handed):
+            self.sent.append(Sent("group", group, message.message, message))
+        else:
+            self.sent.append(Sent("group", group, message))
         return 1
 
     def send_sync(self, module: str, message: Message, timeout_s: float | None = None) -> Future[Message]:
@@ -150,6 +160,9 @@ class RecordingRouter(Router):
         """Remove and return the recorded messages of this kind and destination, in order."""
         taken = [s for s in self.sent if (kind is None or s.kind == kind) and (destination is None or s.destination == destination)]
         self.sent = [s for s in self.sent if s not in taken]
+        for s in taken:
+            if s.handed is not None:
+                s.handed.handover.taken()
         return [s.message for s in taken]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,12 +30,12 @@ from actors.bus.topics import (
     payload_of,
 )
 from actors.keys import EDGE_KEYS
-from actors.protocol import PUBLISH_QUEUE_RESOURCE, Group, Module, Operation
+from actors.protocol import PUBLISH_QUEUE_RESOURCE, Group, Module, Operation, bus_publisher
 from kubeedge_actors.actor import ModuleActor, handles
 from kubeedge_actors.backoff import Backoff
 from kubeedge_actors.config import Config
 from kubeedge_actors.errors import MessageRejected, UnknownResourceError
-from kubeedge_actors.handover import Handover
+from kubeedge_actors.handover import Handed, Handover
 from kubeedge_actors.message import Content, Json, Message
 from kubeedge_actors.metrics import labelled
 from kubeedge_actors.router import Router
@@ -97,11 +98,14 @@ class BusActor(ModuleActor):
         (``send_sync``, in-process: the twin's flow control, docs/architecture.md#4.4): answered
         once no connected client holds more than :attr:`publish_low_mark` publishes unsent.
         Anything else is rejected.
+        Publishes also come from other modules' threads through the router's
+        :class:`~actors.protocol.BusPublisher` (the twin's, docs/architecture.md#4.4).
     Produces:
         for each MQTT message on a subscription (docs/protocol.md#4.4): source ``bus``, group ``user``,
         operation ``response``, resource = base64url topic (raw for ``SYS/dis/upload_records``),
         content = payload text; sent to group ``twin`` for ``$hw/events/device…`` and
-        ``$hw/events/node…`` topics, to module ``websocket`` otherwise.
+        ``$hw/events/node…`` topics, to module ``websocket`` otherwise: from paho's thread,
+        straight, as a :class:`~kubeedge_actors.handover.Handed` message.
 
     Its settings (:class:`~actors.bus.settings.BusSettings`) are read from ``config`` once, here.
 
@@ -135,7 +139,9 @@ class BusActor(ModuleActor):
             backoff = Backoff(initial_s=min(RECONNECT_INITIAL_S, max_wait_s), max_s=max_wait_s, jitter=0.2)
             self.links[client.name] = _Link(client, qos, retain, backoff)
         self.subscriptions: list[str] = list(FIXED_SUBSCRIPTIONS)
-        self.inbound: Handover[MqttMessageReceived] = Handover(self.module_tell_self, settings.inbound_queue_size, "bus: mqtt inbound")
+        # Each MQTT message goes from paho's thread straight to the module it is for, holding a
+        # place here until that module takes it (docs/architecture.md#2.2).
+        self.inbound: Handover[tuple[str, Message]] = Handover(self._hand_on, settings.inbound_queue_size, "bus: mqtt inbound")
         self.queue_queries: list[Message] = []  # publish-queue queries held until the queues drain
         self._queue_check_pending = False
         #: A quarter of what a client queues before it refuses: room for a slice of the twin's
@@ -143,7 +149,10 @@ class BusActor(ModuleActor):
         self.publish_low_mark = max(1, settings.inbound_queue_size // 4)
         self.published = 0
         self.publish_failures = 0
-        self.received = 0
+        # Publishes come from this actor's thread and, through the router's BusPublisher, from
+        # the senders' own (the twin's): one at a time, so each goes to every broker in turn.
+        self._publish_lock = threading.Lock()
+        self._publisher = bus_publisher(router)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -152,10 +161,13 @@ class BusActor(ModuleActor):
             self.broker.start()
             logger.info("bus: embedded broker listening on %s", self.broker.url)
         for link in self.links.values():
-            link.client.bind(self.inbound.offer, self.module_tell_self)
+            link.client.bind(self._received, self.module_tell_self)
             self._dial(link)
+        self._publisher.attach(self._publish)
+
 
     def on_stop(self) -> None:
+        self._publisher.detach(self._publish)  # senders send publish messages again, held while it restarts
         for link in self.links.values():
             link.client.close()
         if self.broker is not None:
@@ -184,12 +196,14 @@ class BusActor(ModuleActor):
             raise UnknownResourceError(f"bus: action not found: {operation!r}")
 
     def _publish(self, topic: str, payload: bytes) -> None:
-        for link in self.links.values():
-            if link.client.publish(topic, payload, link.publish_qos, link.publish_retain):
-                self.published += 1
-            else:
-                self.publish_failures += 1
-                logger.debug("bus: publish to %s on %s broker refused (%d so far)", topic, link.client.name, self.publish_failures)
+        """Any thread (the BusPublisher's callers too): the clients' publish is thread-safe."""
+        with self._publish_lock:
+            for link in self.links.values():
+                if link.client.publish(topic, payload, link.publish_qos, link.publish_retain):
+                    self.published += 1
+                else:
+                    self.publish_failures += 1
+                    logger.debug("bus: publish to %s on %s broker refused (%d so far)", topic, link.client.name, self.publish_failures)
 
     def publishes_waiting(self) -> int:
         """The most publishes any connected client holds unsent; a client that is away does not
@@ -221,15 +235,18 @@ class BusActor(ModuleActor):
 
     # --- events from the clients, timers and workers -----------------------------------------
 
-    @handles(MqttMessageReceived)
-    def _forward(self, event: MqttMessageReceived) -> None:
-        self.inbound.taken()
-        self.received += 1
-        destination, message = mqtt_to_message(event.topic, event.payload)
+    def _received(self, event: MqttMessageReceived) -> bool:
+        """paho's network thread: convert, and hand over to the module it is for (group twin,
+        or the hub) without a hop through this actor. False when dropped (the bound is full)."""
+        return self.inbound.offer(mqtt_to_message(event.topic, event.payload))
+
+    def _hand_on(self, item: tuple[str, Message]) -> None:
+        destination, message = item
         if destination == Group.TWIN:
-            self.module_router.send_to_group(Group.TWIN, message)
+            # One place per message: with more than one member it is freed by the first to take it.
+            self.module_router.send_to_group(Group.TWIN, Handed(message, self.inbound))
         else:
-            self.module_router.send(destination, message)
+            self.module_router.send(destination, Handed(message, self.inbound))
 
     @handles(ReconnectBroker)
     def _on_reconnect(self, event: ReconnectBroker) -> None:
@@ -288,7 +305,7 @@ class BusActor(ModuleActor):
             figures[labelled("mqtt_connection_losses_total", broker=name)] = float(link.losses)
             figures[labelled("mqtt_publishes_refused_total", broker=name)] = float(link.client.dropped_publishes)
         figures["mqtt_published_total"] = float(self.published)
-        figures["mqtt_received_total"] = float(self.received)
+        figures["mqtt_received_total"] = float(self.inbound.accepted)
         figures["mqtt_inbound_waiting"] = float(self.inbound.in_flight)
         figures["mqtt_inbound_dropped_total"] = float(self.inbound.dropped)  # the hand-over's drops
         if self.broker is not None:

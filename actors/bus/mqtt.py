@@ -15,6 +15,7 @@ messages at the broker's queue limits).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -28,7 +29,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kubeedge_actors.errors import KubeEdgeActorsError
-from kubeedge_actors.message import new_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class PahoMqttClient:
         self._closed = False
         self._on_message: Callable[[MqttMessageReceived], object] | None = None
         self._on_state: Callable[[MqttStateChange], None] | None = None
-        client_id = f"hub-client-{name}-{new_message_id()[:8]}"
+        client_id = f"hub-client-{name}-{os.urandom(4).hex()}"  # message ids share a per-process prefix
         # The actor decides when to reconnect (with back-off), so paho must not.
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, reconnect_on_failure=False)
         self._client.max_inflight_messages_set(MAX_INFLIGHT)

@@ -32,6 +32,7 @@ from actors.protocol import (
     Group,
     Module,
     Operation,
+    bus_publisher,
     cloud_connected,
     cloud_connection_view,
     decode_topic,
@@ -119,6 +120,13 @@ class FlushOutbox:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckpointDone:
+    """A worker checkpointed the WAL (``error`` when it could not)."""
+
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
 class TidyOutbox:
     """Timer: delete the rows of delivered messages when no other write did."""
 
@@ -181,6 +189,7 @@ class TwinActor(ModuleActor):
         self.store: TwinStore = store if store is not None else SqliteTwinStore(settings.database, settings.journal_mode)
         self.twins = DeviceTwins(settings.node_id)
         self._cloud = cloud_connection_view(router)
+        self._bus = bus_publisher(router)
         self._acted_on: CloudState | None = None  # the hub's state this actor last acted on
         self.outbox = CloudOutbox(
             send=lambda message: self.module_router.send(Module.HUB, message),
@@ -195,6 +204,7 @@ class TwinActor(ModuleActor):
         self._flush_timer: TimerHandle | None = None
         self._tidy_timer: TimerHandle | None = None
         self.store_failures = 0
+        self._checkpointing = False
         self.membership: _MembershipJob | None = None  # a membership not yet wholly applied
 
     @property
@@ -417,12 +427,25 @@ class TwinActor(ModuleActor):
         self._publish(effects.publishes)
         if effects.cloud:
             self._flush()
+        if not self._checkpointing and self.store.checkpoint_due():
+            self._checkpointing = True
+            self.module_run_in_background(self.store.checkpoint, lambda outcome: CheckpointDone(outcome.error))
         return True
 
+    @handles(CheckpointDone)
+    def _on_checkpoint_done(self, event: CheckpointDone) -> None:
+        self._checkpointing = False
+        if event.error is not None:
+            logger.warning("twin: checkpoint failed; the next one tries again: %s", event.error)
+
     def _publish(self, publishes: list[tuple[str, bytes]]) -> None:
+        # docs/architecture.md#4.4: straight to the bus's clients from this thread while a bus
+        # runs (one hand-over less to the device app); a publish message while none does.
+        bus = self._bus
         for topic, payload in publishes:
-            request = Message.new(source="twin", group=Group.BUS, operation=Operation.PUBLISH, resource=topic, content=payload)
-            self.module_router.send(Module.BUS, request)
+            if not bus.publish(topic, payload):
+                request = Message.new(source="twin", group=Group.BUS, operation=Operation.PUBLISH, resource=topic, content=payload)
+                self.module_router.send(Module.BUS, request)
 
     def _flush(self) -> None:
         state = self._cloud.state
@@ -509,4 +532,4 @@ def _text(content: Any) -> Any:
     return content.decode("utf-8", errors="replace") if isinstance(content, bytes | bytearray) else content
 
 
-__all__ = ["FlushOutbox", "ResendDue", "TidyOutbox", "TwinActor", "TwinSettings"]
+__all__ = ["CheckpointDone", "FlushOutbox", "ResendDue", "TidyOutbox", "TwinActor", "TwinSettings"]

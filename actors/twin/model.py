@@ -145,9 +145,13 @@ def twin_or_null(twin: Twin | None) -> dict[str, Any] | None:
     return None if twin is None or twin.deleted else twin.to_wire(versions=False)
 
 
+#: json.dumps with options builds an encoder per call; a twin update encodes four documents.
+_encode_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def to_json_bytes(document: Mapping[str, Any]) -> bytes:
     """Compact JSON, as Go's ``json.Marshal`` writes it."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _encode_compact(document).encode("utf-8")
 
 
 # --- validation (docs/protocol.md#5.5) -----------------------------------------------------------

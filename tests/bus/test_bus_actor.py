@@ -185,11 +185,23 @@ def test_a_flood_from_the_broker_is_dropped_and_counted_beyond_the_hand_over_lim
     harness, client = connected_bus(**{"mqtt.inbound-queue-size": 10})
 
     accepted = [client.fire_message("$hw/events/upload/x", b"%d" % i) for i in range(25)]
-    harness.run_pending()
 
     assert accepted.count(True) == 10
     assert harness.actor.inbound.dropped == 15
     assert len(harness.router.take("send", Module.HUB)) == 10
+
+
+def test_messages_the_receiving_module_took_make_room_in_the_hand_over_again() -> None:
+    harness, client = connected_bus(**{"mqtt.inbound-queue-size": 2})
+    client.fire_message("$hw/events/device/d1/twin/update", b"{}")
+    client.fire_message("$hw/events/device/d1/twin/update", b"{}")
+
+    refused = client.fire_message("$hw/events/device/d1/twin/update", b"{}")
+    harness.router.take("group", Group.TWIN)
+    accepted = client.fire_message("$hw/events/device/d1/twin/update", b"{}")
+
+    assert (refused, accepted) == (False, True)
+    assert harness.actor.inbound.in_flight == 1
 
 
 # --- envelopes → MQTT ----------------------------------------------------------------------------
@@ -299,7 +311,7 @@ def test_the_figures_count_messages_through_the_bus_and_the_hand_overs_drops() -
     harness, client = connected_bus(**{"mqtt.inbound-queue-size": 3})
     for n in range(5):
         client.fire_message("$hw/events/upload/x", b"%d" % n)
-    harness.run_pending()
+    harness.router.take("send", Module.HUB)  # the hub took the three it was handed
     harness.deliver(make_message("publish", "some/topic", "text", source="twin"))
     client.refuse_publishes = True
     harness.deliver(make_message("publish", "some/topic", "text", source="twin"))

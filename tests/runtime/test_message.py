@@ -4,11 +4,15 @@ docs/protocol.md#4.4)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import uuid
 
 import pytest
 
 from actors.protocol import Operation
 from kubeedge_actors import Header, Message, MessageDecodeError, Route, decode_message, encode_message
+from kubeedge_actors.message import new_message_id
 
 FIXED_ID = "5b0f3b2c-6a51-4d53-9c1a-2f7c7f1f0a11"
 REQUEST_ID = "0d7d1ad8-8b8e-4bd8-a8a8-5c1e33a3b8c2"
@@ -188,3 +192,34 @@ def test_new_messages_carry_a_uuid_and_a_millisecond_timestamp() -> None:
 
     assert len(message.id) == 36 and message.id.count("-") == 4
     assert 1_700_000_000_000 < message.header.timestamp_ms < 10_000_000_000_000
+
+
+def test_message_ids_are_v4_uuids_unique_across_threads() -> None:
+    ids: list[str] = []
+
+    def draw() -> None:
+        ids.extend(new_message_id() for _ in range(10_000))
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(set(ids)) == 40_000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids[::997])
+
+
+def test_a_forked_child_draws_ids_of_its_own() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next id and leave at once
+        os.write(write, new_message_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+
+    assert len(child_id) == 36
+    assert child_id[:24] != new_message_id()[:24]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubeedge_actors import DeadLetterError, Router, SyncTimeoutError
+from kubeedge_actors.handover import Handed, Handover
 from kubeedge_actors.testing import make_message, start_probe, wait_until
 
 
@@ -121,6 +122,42 @@ def test_a_late_reply_after_the_timeout_finds_no_waiter(router: Router) -> None:
     assert router.send_resp(request.reply("late")) is False
 
 
+def test_a_short_timeout_after_a_long_one_still_expires_on_time(router: Router) -> None:
+    start_probe(router, "mute", "g")
+    long = router.send_sync("mute", make_message(), timeout_s=60)
+
+    short = router.send_sync("mute", make_message(), timeout_s=0.05)
+
+    with pytest.raises(SyncTimeoutError, match=r"within 0\.05 s"):
+        short.result(timeout=5)
+    assert not long.done()
+
+
+def test_a_request_sent_again_waits_its_own_full_timeout(router: Router) -> None:
+    start_probe(router, "mute", "g")
+    request = make_message()
+    first = router.send_sync("mute", request, timeout_s=0.05)
+    router.send_resp(request.reply("answered"))
+
+    again = router.send_sync("mute", request, timeout_s=60)
+
+    assert first.result(timeout=1).content == "answered"
+    wait_until(lambda: router.deadlines_kept() == 1, timeout_s=5)  # the first deadline passed and was swept
+    assert not again.done()
+
+
+def test_answered_requests_leave_a_bounded_number_of_deadlines_behind(router: Router) -> None:
+    start_probe(router, "echo", "g", auto_reply=lambda message: "ok")
+    pending = router.send_sync("nobody-answers", make_message(), timeout_s=60)  # a dead letter: fails at once
+
+    for _ in range(5000):
+        router.send_sync("echo", make_message(), timeout_s=60).result(timeout=5)
+
+    assert pending.done()
+    assert router.pending_sync_count() == 0
+    assert router.deadlines_kept() <= 1024 + 3  # the slack, twice the one waiter, the last push
+
+
 def test_send_sync_to_an_unknown_module_fails_at_once(router: Router) -> None:
     future = router.send_sync("nobody", make_message(), timeout_s=60)
 
@@ -186,3 +223,29 @@ def test_a_reserved_module_is_not_alive_and_giving_it_up_dead_letters_what_waits
 
     assert alive is False
     assert router.dead_letters() == {"late": 2}
+
+
+def _stage(limit: int = 10) -> Handover[object]:
+    return Handover(lambda _: None, limit, "test stage")
+
+
+def test_an_actor_takes_a_handed_message_and_handles_it_as_if_sent_alone(router: Router) -> None:
+    probe = start_probe(router, "twin", "twin")
+    stage = _stage()
+    stage.offer(object())
+    message = make_message()
+
+    router.send("twin", Handed(message, stage))
+
+    assert probe.wait_for(lambda got: got.id == message.id).content == message.content
+    wait_until(lambda: stage.in_flight == 0)
+
+
+def test_a_handed_message_that_becomes_a_dead_letter_frees_its_place(router: Router) -> None:
+    stage = _stage()
+    stage.offer(object())
+
+    router.send("nobody", Handed(make_message(), stage))
+
+    assert stage.in_flight == 0
+    assert router.dead_letter_count == 1

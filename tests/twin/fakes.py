@@ -44,6 +44,12 @@ class FakeTwinStore:
         removed = set(batch.outbox_removed)
         self.outbox = [record for record in self.outbox if record.message.id not in removed]
 
+    def checkpoint_due(self) -> bool:
+        return False
+
+    def checkpoint(self) -> None:
+        raise AssertionError("the fake store never asks for a checkpoint")
+
     def _check_open(self) -> None:
         if not self.is_open:
             raise AssertionError("store used while closed")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from actors.twin.model import Attr, Device, Twin, Value, Version
-from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch
+from actors.twin.store import CHECKPOINT_EVERY_COMMITS, OutboxRecord, SqliteTwinStore, StoreBatch
 from kubeedge_actors import Message
 from tests.integration import original_reader
 from tests.meta.locks import HeldLock
@@ -217,3 +218,27 @@ def test_the_twin_and_attribute_rows_are_indexed_by_device_and_name_without_a_un
 
     assert set(indexes) == {"device_twin_deviceid_name", "device_attr_deviceid_name"}
     assert all("UNIQUE" not in sql and '("deviceid", "name")' in sql for _table, sql in indexes.values()), indexes
+
+
+def test_the_store_leaves_checkpoints_to_a_worker_in_wal_mode(store: SqliteTwinStore) -> None:
+    autocheckpoint = store.tables.device._meta.database.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    assert autocheckpoint == 0
+
+
+def test_a_checkpoint_is_due_every_few_hundred_commits_and_copies_the_wal_into_the_file(store: SqliteTwinStore) -> None:
+    size_before = store.path.stat().st_size
+    due = []
+    for n in range(CHECKPOINT_EVERY_COMMITS):
+        store.commit(StoreBatch(devices=[Device(id=f"d{n}", name=f"device {n} " + "x" * 200)]))
+        due.append(store.checkpoint_due())
+
+    worker = threading.Thread(target=store.checkpoint)
+    worker.start()
+    worker.join()
+
+    assert due == [False] * (CHECKPOINT_EVERY_COMMITS - 1) + [True]
+    assert store.checkpoint_due() is False  # counting again
+    assert store.path.stat().st_size > size_before
+    with contextlib.closing(sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)) as reader:
+        assert reader.execute("SELECT count(*) FROM device").fetchone()[0] == CHECKPOINT_EVERY_COMMITS

@@ -165,7 +165,6 @@ class BusActor(ModuleActor):
             self._dial(link)
         self._publisher.attach(self._publish)
 
-
     def on_stop(self) -> None:
         self._publisher.detach(self._publish)  # senders send publish messages again, held while it restarts
         for link in self.links.values():

@@ -165,3 +165,31 @@ def test_an_edge_loads_only_the_libraries_its_configuration_uses(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(loaded)
+
+
+#: An edge with only edged, on a Docker socket that is not there (edged starts and retries).
+EDGED_ONLY = """
+import sys, tempfile
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+folder = tempfile.mkdtemp()
+docker = f"unix://{{folder}}/no-docker.sock"
+values = {{"modules.enabled": ["edged"], "edged.docker-address": docker, "edged.root-directory": folder, **{values!r}}}
+runtime = Runtime(edge_defaults().with_values(values), builtin_modules())
+runtime.start()
+loaded = sorted(m for m in {modules!r} if m in sys.modules)
+runtime.stop()
+print(loaded)
+"""
+POD_LIST_SERVER = ("actors.edged.server", "http.server")
+
+
+def test_edged_loads_no_http_server_while_its_pod_list_endpoint_is_off() -> None:
+    program = EDGED_ONLY.format(values={"edged.server-port": 0}, modules=POD_LIST_SERVER)
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+

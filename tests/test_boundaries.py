@@ -193,3 +193,20 @@ def test_edged_loads_no_http_server_while_its_pod_list_endpoint_is_off() -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
+
+def test_the_edge_loads_the_mapper_only_when_it_is_enabled() -> None:
+    program = BUILT_RUNTIME + "print(sorted(m for m in sys.modules if m.startswith('actors.mapper')))"
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_mapper_spec_names_the_module_and_group_its_class_has() -> None:
+    from actors import builtin_modules
+    from actors.mapper import MapperActor
+
+    spec = builtin_modules()[MapperActor.module_name]
+
+    assert (spec.module_name, spec.module_group, spec.module_class()) == (MapperActor.module_name, MapperActor.module_group, MapperActor)

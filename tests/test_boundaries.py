@@ -248,3 +248,16 @@ print(ascii(response.text))
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == ascii("café ✓")
+
+
+def test_the_edge_loads_difflib_and_logging_handlers_only_for_a_bad_key_and_for_syslog() -> None:
+    program = (
+        EDGE_PROGRAM
+        + "from kubeedge_actors.logs import configure_logging\nconfigure_logging(edge_defaults())\n"
+        + "print(sorted(m for m in ('difflib', 'logging.handlers', 'pickle') if m in sys.modules))"
+    )
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

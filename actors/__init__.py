@@ -8,6 +8,7 @@ that needs only the protocol (the cloud side) does not load Docker's or MQTT's l
 
 from __future__ import annotations
 
+from kubeedge_actors.actor import ModuleActor
 from kubeedge_actors.runtime import ModuleSpec
 
 #: Start order of the edge (stop is the reverse): storage first, then the devices and the pods,
@@ -16,6 +17,8 @@ from kubeedge_actors.runtime import ModuleSpec
 META_ORDER, TWIN_ORDER, BUS_ORDER, EDGED_ORDER, HUB_ORDER = 10, 20, 30, 40, 90
 #: The mapper (off unless modules.enabled names it) starts after the bus, whose broker it uses.
 MAPPER_ORDER = 35
+#: The mapper's wire name and group, here so that an edge without it never imports it.
+MAPPER_NAME = MAPPER_GROUP = "mapper"
 
 
 def builtin_modules() -> dict[str, ModuleSpec]:
@@ -24,7 +27,6 @@ def builtin_modules() -> dict[str, ModuleSpec]:
     from actors.bus import BusActor
     from actors.edged import EdgedActor
     from actors.hub import HubActor
-    from actors.mapper import MapperActor
     from actors.meta import MetaActor
     from actors.twin import TwinActor
 
@@ -32,11 +34,17 @@ def builtin_modules() -> dict[str, ModuleSpec]:
         ModuleSpec(MetaActor, start_order=META_ORDER),
         ModuleSpec(TwinActor, start_order=TWIN_ORDER),
         ModuleSpec(BusActor, start_order=BUS_ORDER),
-        ModuleSpec(MapperActor, start_order=MAPPER_ORDER),
+        ModuleSpec(load=_mapper_class, name=MAPPER_NAME, group=MAPPER_GROUP, start_order=MAPPER_ORDER),
         ModuleSpec(EdgedActor, start_order=EDGED_ORDER),
         ModuleSpec(HubActor, start_order=HUB_ORDER),
     ]
     return {spec.module_name: spec for spec in specs}
+
+
+def _mapper_class() -> type[ModuleActor]:
+    from actors.mapper import MapperActor  # off by default: imported only when enabled
+
+    return MapperActor
 
 
 __all__ = ["builtin_modules"]

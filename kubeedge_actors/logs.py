@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import time
@@ -136,7 +135,9 @@ def _handlers(settings: LogSettings) -> list[logging.Handler]:
         settings.file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(settings.file, encoding="utf-8"))
     if settings.rsyslog and Path("/dev/log").exists():
-        handlers.append(logging.handlers.SysLogHandler(address="/dev/log"))
+        from logging.handlers import SysLogHandler  # noqa: PLC0415 - with pickle, only for syslog
+
+        handlers.append(SysLogHandler(address="/dev/log"))
     return handlers
 
 

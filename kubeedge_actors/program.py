@@ -16,6 +16,7 @@ from types import FrameType
 from kubeedge_actors.config import Config, KeyTable, load_config
 from kubeedge_actors.config.keys import LOG_LEVELS
 from kubeedge_actors.logs import configure_logging
+from kubeedge_actors.memory import release_free_memory
 from kubeedge_actors.runtime import Runtime
 
 logger = logging.getLogger("kubeedge_actors.main")
@@ -76,6 +77,7 @@ def run_until_signalled(runtime: Runtime, *, all_must_start: bool = False) -> in
         if all_must_start and failed:
             logger.error("%s did not start (see above); stopping", ", ".join(failed))
             return 1
+        release_free_memory()  # start-up's garbage: compiled modules, the parsed configuration
         # A timeout keeps the main thread responsive to signals on every platform.
         while not stop_requested.wait(1.0):
             pass

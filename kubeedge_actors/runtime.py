@@ -52,21 +52,42 @@ class ModuleSpec:
         start_order: lower starts first, and stops last; equal numbers start in the order the
             specs were given. The composition root decides (the edge's: storage first, the
             cloud link last); the runtime only follows.
+        load: instead of ``actor_class``, imports and returns it when the module first starts,
+            so a module that is not enabled costs no memory; such a spec names its ``name``
+            and ``group``.
+
+    Raises:
+        InvalidArgumentError: neither or both of ``actor_class`` and ``load``; ``load``
+            without ``name`` and ``group``.
     """
 
-    actor_class: type[ModuleActor]
+    actor_class: type[ModuleActor] | None = None
     name: str = ""
     group: str = ""
     make_kwargs: Callable[[Config], Mapping[str, Any]] | None = None
     start_order: int = DEFAULT_START_ORDER
+    load: Callable[[], type[ModuleActor]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.actor_class is None) == (self.load is None):
+            raise InvalidArgumentError("a module spec needs either actor_class or load")
+        if self.load is not None and not (self.name and self.group):
+            raise InvalidArgumentError("a module spec with load needs its name and group: its class is imported only at start")
 
     @property
     def module_name(self) -> str:
-        return self.name or self.actor_class.module_name
+        return self.name or self.module_class().module_name
 
     @property
     def module_group(self) -> str:
-        return self.group or self.actor_class.module_group
+        return self.group or self.module_class().module_group
+
+    def module_class(self) -> type[ModuleActor]:
+        """The actor class; a spec made with ``load`` imports it now."""
+        if self.actor_class is not None:
+            return self.actor_class
+        assert self.load is not None  # __post_init__: one of the two
+        return self.load()
 
 
 @dataclass(frozen=True)
@@ -260,7 +281,7 @@ class Runtime:
         """Start one actor, register it and wait until its ``on_start`` has run."""
         spec = supervised.spec
         kwargs = dict(spec.make_kwargs(self.config)) if spec.make_kwargs else {}
-        ref = spec.actor_class.start(self.router, self.config, name=spec.module_name, group=spec.module_group, **kwargs)
+        ref = spec.module_class().start(self.router, self.config, name=spec.module_name, group=spec.module_group, **kwargs)
         supervised.ref = ref
         supervised.started_at = time.monotonic()
         self.router.register(spec.module_name, spec.module_group, ref, supervised=True)

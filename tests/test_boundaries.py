@@ -165,3 +165,99 @@ def test_an_edge_loads_only_the_libraries_its_configuration_uses(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(loaded)
+
+
+#: An edge with only edged, on a Docker socket that is not there (edged starts and retries).
+EDGED_ONLY = """
+import sys, tempfile
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+folder = tempfile.mkdtemp()
+docker = f"unix://{{folder}}/no-docker.sock"
+values = {{"modules.enabled": ["edged"], "edged.docker-address": docker, "edged.root-directory": folder, **{values!r}}}
+runtime = Runtime(edge_defaults().with_values(values), builtin_modules())
+runtime.start()
+loaded = sorted(m for m in {modules!r} if m in sys.modules)
+runtime.stop()
+print(loaded)
+"""
+POD_LIST_SERVER = ("actors.edged.server", "http.server")
+
+
+def test_edged_loads_no_http_server_while_its_pod_list_endpoint_is_off() -> None:
+    program = EDGED_ONLY.format(values={"edged.server-port": 0}, modules=POD_LIST_SERVER)
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_edge_loads_the_mapper_only_when_it_is_enabled() -> None:
+    program = BUILT_RUNTIME + "print(sorted(m for m in sys.modules if m.startswith('actors.mapper')))"
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_mapper_spec_names_the_module_and_group_its_class_has() -> None:
+    from actors import builtin_modules
+    from actors.mapper import MapperActor
+
+    spec = builtin_modules()[MapperActor.module_name]
+
+    assert (spec.module_name, spec.module_group, spec.module_class()) == (MapperActor.module_name, MapperActor.module_group, MapperActor)
+
+
+#: The edge's program (``python -m kubeedge_actors``) up to its runtime, warnings as errors.
+EDGE_PROGRAM = """
+import sys
+from kubeedge_actors.__main__ import skip_charset_detection
+skip_charset_detection()
+from actors import builtin_modules
+from actors.keys import edge_defaults
+from kubeedge_actors import Runtime
+Runtime(edge_defaults(), builtin_modules())
+"""
+
+
+def test_the_edges_program_loads_no_charset_detector_for_the_docker_sdk_and_says_nothing_of_it() -> None:
+    program = EDGE_PROGRAM + "print(sorted(m for m in ('docker', 'requests', 'charset_normalizer', 'chardet') if sys.modules.get(m)))"
+
+    command = [sys.executable, "-W", "error", "-c", program]
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout.strip().splitlines()[-1], result.stderr) == ("['docker', 'requests']", "")
+
+
+def test_without_a_charset_detector_requests_reads_a_body_that_names_no_charset_as_utf8() -> None:
+    # Pins requests' fallback (Response.apparent_encoding), which the edge relies on for Docker's text.
+    program = EDGE_PROGRAM + """
+import requests
+response = requests.Response()
+response._content, response.encoding = "café ✓".encode(), None
+print(ascii(response.text))
+"""
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == ascii("café ✓")
+
+
+def test_the_edge_loads_difflib_and_logging_handlers_only_for_a_bad_key_and_for_syslog() -> None:
+    program = (
+        EDGE_PROGRAM
+        + "from kubeedge_actors.logs import configure_logging\nconfigure_logging(edge_defaults())\n"
+        + "print(sorted(m for m in ('difflib', 'logging.handlers', 'pickle') if m in sys.modules))"
+    )
+
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.edged.collector import Collector
 from actors.edged.errors import PodRejected
@@ -57,7 +57,6 @@ from actors.edged.probing import ProbeEffect, ProbeKeeper
 from actors.edged.records import PodTable
 from actors.edged.reporting import NodeReports, changed_status, edged_figures, phases, pod_list, status_answered
 from actors.edged.runtime import DockerContainerRuntime
-from actors.edged.server import PodListServer
 from actors.edged.settings import EdgedSettings, EdgedTimings
 from actors.edged.status import pod_status_body
 from actors.edged.streams import DockerStreams, PodStreams, StreamChunk, StreamEnded, StreamEvent, StreamOpened, StreamOpener
@@ -71,6 +70,9 @@ from kubeedge_actors.config import Config
 from kubeedge_actors.errors import UnknownResourceError
 from kubeedge_actors.message import Message
 from kubeedge_actors.router import Router
+
+if TYPE_CHECKING:
+    from actors.edged.server import PodListServer
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +158,8 @@ class EdgedActor(ModuleActor):
         settings, timings = self.settings, self.timings
         self.host_ip = interface_ipv4(settings.interface_name)
         if settings.server_port:
+            from actors.edged.server import PodListServer  # noqa: PLC0415 - http.server only when the endpoint is on
+
             self._server = PodListServer(settings.server_port)
             self.server_port = self._server.start()
         self._observer.open()

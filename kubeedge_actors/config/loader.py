@@ -14,7 +14,6 @@ Which keys exist is the program's :class:`~kubeedge_actors.config.keys.KeyTable`
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -264,6 +263,8 @@ _CONVERTERS: dict[type, Callable[[object], ConfigValue | None]] = {
 
 
 def _suggestion(table: KeyTable, key: str) -> str:
+    import difflib  # noqa: PLC0415 - only for a key that is not known: a running edge never needs it
+
     matches = difflib.get_close_matches(key, list(table.by_name), n=1, cutoff=0.75)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 

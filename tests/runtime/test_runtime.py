@@ -89,6 +89,31 @@ def test_a_module_not_enabled_is_not_started() -> None:
         assert runtime.running_modules() == ["twin"]
 
 
+def test_a_module_given_by_a_loader_is_loaded_only_when_enabled_and_started() -> None:
+    loads: list[str] = []
+
+    def load_echo() -> type[EchoActor]:
+        loads.append("loaded")
+        return EchoActor
+
+    modules = {**echo_modules("twin"), "mapper": ModuleSpec(load=load_echo, name="mapper", group="mapper")}
+
+    with Runtime(config(["twin"]), modules):
+        assert loads == []
+    with Runtime(config(["twin", "mapper"]), modules) as runtime:
+        assert (runtime.running_modules(), loads) == (["twin", "mapper"], ["loaded"])
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"actor_class": EchoActor, "load": lambda: EchoActor}, {"load": lambda: EchoActor, "name": "mapper"}],
+    ids=["neither class nor loader", "both", "loader without group"],
+)
+def test_a_module_spec_needs_one_way_to_its_class_and_a_loader_needs_its_names(arguments: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgumentError, match="module spec"):
+        ModuleSpec(**arguments)  # type: ignore[arg-type]
+
+
 def test_an_embedding_program_adds_its_own_actor_beside_the_builtin_ones() -> None:
     modules = {
         "storage": ModuleSpec(EchoActor, name="storage", group="storage", start_order=10),

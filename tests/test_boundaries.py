@@ -237,12 +237,15 @@ def test_the_edges_program_loads_no_charset_detector_for_the_docker_sdk_and_says
 
 def test_without_a_charset_detector_requests_reads_a_body_that_names_no_charset_as_utf8() -> None:
     # Pins requests' fallback (Response.apparent_encoding), which the edge relies on for Docker's text.
-    program = EDGE_PROGRAM + """
+    program = (
+        EDGE_PROGRAM
+        + """
 import requests
 response = requests.Response()
 response._content, response.encoding = "café ✓".encode(), None
 print(ascii(response.text))
 """
+    )
 
     result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
 

@@ -159,6 +159,14 @@ class ControllerSite:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; got {self.sent()}; {self.diagnosis()}") from None
 
+    def wait_watched(self, kind: str, name: str, namespace: str = "default") -> None:
+        """Until kubeapi's controller has the object from its watch: each kind has a watch of its
+        own, so an object made before another may reach the controller after it."""
+        assert self.runtime is not None
+        ref = self.runtime.actor_ref("kubeapi")
+        assert ref is not None
+        wait_until(lambda: (kind, namespace, name) in ref.proxy().state.get(timeout=5).objects[kind], 30, 0.02, f"{kind} {name} watched")
+
     def diagnosis(self) -> str:
         """What kubeapi's controller knows, for a failure's message."""
         if self.runtime is None or (ref := self.runtime.actor_ref("kubeapi")) is None:

@@ -45,6 +45,7 @@ def test_a_pod_on_an_edge_node_reaches_its_node_after_the_configmap_it_uses_and_
     started_with_node(site)
     with site.core() as core:
         core.create_namespaced_config_map("default", configmap("app"))
+        site.wait_watched("ConfigMap", "app")  # else the pod's event may come first: the edge waits for the configmap then
         core.create_namespaced_pod("default", pod("web", uses=(("ConfigMap", "app"),)))
         site.wait_sent(("update", "node/edge-1/default/configmap/app"), ("insert", "node/edge-1/default/pod/web"))
         core.patch_namespaced_pod("web", "default", {"metadata": {"labels": {"tier": "front"}}})
@@ -74,6 +75,7 @@ def test_a_secret_reaches_a_node_only_while_a_pod_there_uses_it(site: Controller
     started_with_node(site)
     with site.core() as core:
         core.create_namespaced_secret("default", secret("token"))
+        site.wait_watched("Secret", "token")
         core.create_namespaced_pod("default", pod("a", uses=(("Secret", "token"),)))
         site.wait_sent(("update", "node/edge-1/default/secret/token"), ("insert", "node/edge-1/default/pod/a"))
         core.delete_namespaced_pod("a", "default", grace_period_seconds=0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -146,10 +146,26 @@ class ControllerSite:
                         return message
             return None
 
+        return self._wait(found, f"{expected} sent", timeout_s)
+
+    def wait_message(self, matches: Callable[[Message], bool], what: str, timeout_s: float = 30.0) -> Message:
+        """Until a message that ``matches`` was sent; returns the first. For what may come in
+        more than one way (an ``insert``, or a reconnecting node's catch-up ``update``)."""
+        return self._wait(lambda: next((m for m in self.probe.messages if matches(m)), None), what, timeout_s)
+
+    def _wait(self, found: Callable[[], Message | None], what: str, timeout_s: float) -> Message:
         try:
-            return wait_until(found, timeout_s, 0.02, f"{expected} sent")
+            return wait_until(found, timeout_s, 0.02, what)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; got {self.sent()}; {self.diagnosis()}") from None
+
+    def wait_watched(self, kind: str, name: str, namespace: str = "default") -> None:
+        """Until kubeapi's controller has the object from its watch: each kind has a watch of its
+        own, so an object made before another may reach the controller after it."""
+        assert self.runtime is not None
+        ref = self.runtime.actor_ref("kubeapi")
+        assert ref is not None
+        wait_until(lambda: (kind, namespace, name) in ref.proxy().state.get(timeout=5).objects[kind], 30, 0.02, f"{kind} {name} watched")
 
     def diagnosis(self) -> str:
         """What kubeapi's controller knows, for a failure's message."""

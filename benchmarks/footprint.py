@@ -8,12 +8,12 @@ read from /proc over the same window (``--seconds``, 60 by default).
 
 - ``idle_rss_mb``: the edge process's resident memory at the end of the window (MiB).
 - ``idle_cpu_pct``: its CPU time over the window, as a percentage of one core.
-- ``baseline_rss_mb`` / ``baseline_cpu_pct``: a bare Python process that imports everything
-  the edge process imports (``kubeedge_actors.__main__``, so the same libraries: pykka,
-  paho-mqtt, websocket-client, websockets, docker, peewee, ruamel.yaml,
-  prometheus-client, cryptography) and then waits on an event, over the same window.
-- ``rss_vs_baseline``: idle_rss_mb / baseline_rss_mb (what running costs beyond loading the
-  code). The baseline's CPU is ~0, so a CPU ratio would be meaningless; ``cpu_over_baseline_pct``
+- ``baseline_rss_mb`` / ``baseline_cpu_pct``: a bare Python process that imports the edge
+  program's entry point (``kubeedge_actors.__main__``: the runtime, its config and logging,
+  pykka, ruamel.yaml; the modules and their libraries load only when the runtime builds them)
+  and then waits on an event, over the same window.
+- ``rss_vs_baseline``: idle_rss_mb / baseline_rss_mb (what the modules, their libraries and
+  running cost beyond the entry point). The baseline's CPU is ~0, so a CPU ratio would be meaningless; ``cpu_over_baseline_pct``
   is the difference instead.
 - ``rss_vs_original`` / ``cpu_vs_original``: against the original Go edge core measured on
   this kind of machine (ENVIRONMENT.md: 49–51 MiB idle, ~0.6 % CPU), for context only: that
@@ -42,7 +42,7 @@ ORIGINAL_CPU_PCT = 0.6  # ENVIRONMENT.md: ~0.6 % of a core
 
 BASELINE = """
 import sys, threading
-import kubeedge_actors.__main__  # every module and library the edge process loads
+import kubeedge_actors.__main__  # the edge program's entry point (modules load when built)
 print("ready", flush=True)
 threading.Event().wait()
 """

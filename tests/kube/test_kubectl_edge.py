@@ -48,7 +48,8 @@ data:
 
 
 class KubectlScenario:
-    """A Scenario whose cloud side also runs ``kubeapi``, and kubectl with its kubeconfig."""
+    """A Scenario whose cloud side runs its default modules (``kubeapi`` among them) and the
+    control API the Scenario drives it through, and kubectl with its kubeconfig."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -57,7 +58,7 @@ class KubectlScenario:
         yaml = YAML()
         conf = site / "conf" / "cloudhub.yaml"
         document = yaml.load(conf.read_text())
-        document["modules"]["enabled"] = [*CLOUD_MODULES, "kubeapi"]
+        document["modules"]["enabled"] = [*CLOUD_MODULES, "cloudapi"]
         document["kube"]["port"] = port
         with conf.open("w") as stream:
             yaml.dump(document, stream)

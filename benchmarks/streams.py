@@ -123,14 +123,14 @@ class AckClock:
 
 def first_line_ms(api: ApiClient, path: str, data: bytes | None = None) -> float:
     """A request to the control API (``path`` under /api/v1/) until its first line is read."""
-    url = f"{api.server}/api/v1/{path}"
+    request = api.request("POST" if data else "GET", path)
+    request.data = data
     started = time.perf_counter()
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET", headers=api.headers)
     with urllib.request.urlopen(request, timeout=30, context=api.tls) as response:
         line = response.readline()
         elapsed = (time.perf_counter() - started) * 1000
         response.read()
-    assert line, url
+    assert line, path
     return elapsed
 
 
@@ -161,13 +161,13 @@ class Follower(threading.Thread):
     def __init__(self, api: ApiClient, path: str) -> None:
         super().__init__(daemon=True)
         self.api = api
-        self.url = f"{api.server}/api/v1/{path}"
+        self.path = path
         self.bytes = 0
         self.stop = threading.Event()
         self.response: Any = None
 
     def run(self) -> None:
-        request = urllib.request.Request(self.url, headers=self.api.headers)
+        request = self.api.request("GET", self.path)
         with urllib.request.urlopen(request, timeout=60, context=self.api.tls) as response:
             self.response = response
             while not self.stop.is_set():

@@ -49,12 +49,16 @@ class ApiClient:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def call(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> tuple[int, JsonObject]:
+    def request(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> urllib.request.Request:
+        """The request for ``path`` under ``/api/v1/`` (empty query values left out), JSON body."""
         url = f"{self.server}/api/v1/{path}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers=self.headers)
+        return urllib.request.Request(url, data=data, method=method, headers=self.headers)
+
+    def call(self, method: str, path: str, body: Json = None, query: dict[str, str] | None = None) -> tuple[int, JsonObject]:
+        request = self.request(method, path, body, query)
         try:
             with urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=self.tls) as response:
                 return response.status, json.loads(response.read() or b"{}")
@@ -73,11 +77,7 @@ class ApiClient:
         Raises:
             ApiClientError: the API answered an error (its text), or cannot be reached.
         """
-        url = f"{self.server}/api/v1/{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers=self.headers)
+        request = self.request(method, path, body, query)
         try:
             response = urllib.request.urlopen(request, context=self.tls)
         except urllib.error.HTTPError as exc:

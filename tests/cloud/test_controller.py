@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from kubeedge_actors import Message
 from kubeedge_actors.testing import ActorHarness, make_message
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.hub import connection_event
-from kubeedge_cloud.keys import cloud_defaults
-from kubeedge_cloud.store import CloudStore
 from tests.cloud.control_api import api, apply
 
 Harness = ActorHarness[ControllerActor]
-
-
-@pytest.fixture
-def start_controller(tmp_path: Path) -> Iterator[Callable[[], Harness]]:
-    started: list[Harness] = []
-
-    def start() -> Harness:
-        for earlier in started:
-            earlier.stop()
-        harness = ActorHarness(ControllerActor, cloud_defaults(), store=CloudStore(tmp_path / "cloud.db"))
-        harness.start()
-        started.append(harness)
-        return harness
-
-    yield start
-    started[-1].stop()
 
 
 def pod(name: str = "nginx", node: str = "edge-1", image: str = "nginx:1.25", **spec: Any) -> dict[str, Any]:

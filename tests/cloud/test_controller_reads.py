@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +14,12 @@ import kubeedge_cloud.store
 from kubeedge_actors.testing import ActorHarness
 from kubeedge_cloud.controller import ControllerActor
 from kubeedge_cloud.hub import connection_event
-from kubeedge_cloud.keys import cloud_defaults
 from kubeedge_cloud.names import HANDED_OVER_ANNOTATION
-from kubeedge_cloud.store import CloudStore
 from tests.cloud.control_api import api, apply
 
 Harness = ActorHarness[ControllerActor]
 NODES = 20
 PODS_PER_NODE = 5
-
-
-@pytest.fixture
-def start_controller(tmp_path: Path) -> Iterator[Callable[[], Harness]]:
-    started: list[Harness] = []
-
-    def start() -> Harness:
-        for earlier in started:
-            earlier.stop()
-        harness = ActorHarness(ControllerActor, cloud_defaults(), store=CloudStore(tmp_path / "cloud.db"))
-        harness.start()
-        started.append(harness)
-        return harness
-
-    yield start
-    started[-1].stop()
 
 
 def pod(name: str, node: str, *, configmap: str | None = None, secret: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -188,21 +187,13 @@ class CloudConnectionView:
             return state
 
 
-_VIEWS: weakref.WeakKeyDictionary[Router, CloudConnectionView] = weakref.WeakKeyDictionary()
-_VIEWS_LOCK = threading.Lock()
-
-
 def cloud_connection_view(router: Router) -> CloudConnectionView:
     """The :class:`CloudConnectionView` of the hub that serves ``router``'s modules (made on first use).
 
     Kept per router because the router is what the modules of one edge share (they never hold
     each other), and so the runtime, which knows nothing of a cloud, need not carry it.
     """
-    with _VIEWS_LOCK:
-        view = _VIEWS.get(router)
-        if view is None:
-            view = _VIEWS[router] = CloudConnectionView()
-        return view
+    return router.shared(CloudConnectionView)
 
 
 #: The modules that keep what they send to the cloud durably until the hub reports it written
@@ -499,16 +490,9 @@ class BusPublisher:
         return True
 
 
-_PUBLISHERS: weakref.WeakKeyDictionary[Router, BusPublisher] = weakref.WeakKeyDictionary()
-
-
 def bus_publisher(router: Router) -> BusPublisher:
     """The :class:`BusPublisher` of the bus that serves ``router``'s modules (made on first use)."""
-    with _VIEWS_LOCK:
-        publisher = _PUBLISHERS.get(router)
-        if publisher is None:
-            publisher = _PUBLISHERS[router] = BusPublisher()
-        return publisher
+    return router.shared(BusPublisher)
 
 
 __all__ += ["BusPublisher", "bus_publisher"]

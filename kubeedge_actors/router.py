@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pykka
 
@@ -33,6 +33,7 @@ from kubeedge_actors.message import Message
 from kubeedge_actors.scheduler import Scheduler, TimerHandle
 
 logger = logging.getLogger(__name__)
+_S = TypeVar("_S")
 
 DEFAULT_SYNC_TIMEOUT_S = 30.0  # beehive's default for a timeout <= 0 (docs/protocol.md#1.2)
 HELD_MESSAGES_LIMIT = 1024  # beehive's channel capacity (docs/protocol.md#1.2)
@@ -89,8 +90,23 @@ class Router:
         self._sweep_timer: TimerHandle | None = None
         self._dead_letters: dict[str, int] = {}
         self._dead_letter_logged_at: dict[str, float] = {}
+        self._shared: dict[type, Any] = {}
+        self._shared_lock = threading.Lock()
         #: Told when a registered actor crashes; the runtime uses it to restart the module.
         self.crash_listener: Callable[[str, pykka.ActorRef[Any], BaseException | None], None] | None = None
+
+    def shared(self, kind: type[_S]) -> _S:
+        """The one ``kind()`` the modules of this router share, made on first use.
+
+        For what one program's modules share beside messages (the hub's connection view, the
+        bus's publisher, the cloud's stream desk): the router is what they all hold, and the
+        runtime need not know the kinds.
+        """
+        with self._shared_lock:
+            found = self._shared.get(kind)
+            if found is None:
+                found = self._shared[kind] = kind()
+            return cast(_S, found)
 
     # --- registry ---------------------------------------------------------------------------
 

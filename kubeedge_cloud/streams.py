@@ -27,7 +27,6 @@ import logging
 import queue
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -181,17 +180,9 @@ class StreamDesk:
         return reader
 
 
-_DESKS: weakref.WeakKeyDictionary[Router, StreamDesk] = weakref.WeakKeyDictionary()
-_DESKS_LOCK = threading.Lock()
-
-
 def stream_desk(router: Router) -> StreamDesk:
     """The :class:`StreamDesk` of the cloud hub whose modules share ``router`` (made on first use)."""
-    with _DESKS_LOCK:
-        desk = _DESKS.get(router)
-        if desk is None:
-            desk = _DESKS[router] = StreamDesk()
-        return desk
+    return router.shared(StreamDesk)
 
 
 class ReaderBody:

@@ -6,7 +6,7 @@ import pytest
 
 from kubeedge_actors import DeadLetterError, Router, SyncTimeoutError
 from kubeedge_actors.handover import Handed, Handover
-from kubeedge_actors.testing import make_message, start_probe, wait_until
+from kubeedge_actors.testing import ManualScheduler, make_message, start_probe, wait_until
 
 
 def test_send_delivers_to_the_named_module(router: Router) -> None:
@@ -249,3 +249,14 @@ def test_a_handed_message_that_becomes_a_dead_letter_frees_its_place(router: Rou
 
     assert stage.in_flight == 0
     assert router.dead_letter_count == 1
+
+
+def test_what_the_modules_of_a_router_share_is_made_once_per_router_and_kind() -> None:
+    class Desk:
+        pass
+
+    first, second = Router(scheduler=ManualScheduler()), Router(scheduler=ManualScheduler())
+
+    assert first.shared(Desk) is first.shared(Desk)
+    assert first.shared(Desk) is not second.shared(Desk)
+    assert isinstance(first.shared(dict), dict)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kube.controller_site import ControllerSite
 from tests.kube.site import KUBECTL, KubeSite, kubectl_binaries
 
 
@@ -22,3 +23,14 @@ def kube(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KubeSite]:
         yield site
     finally:
         site.stop()
+
+
+@pytest.fixture
+def site(kube: KubeSite) -> Iterator[ControllerSite]:
+    """The cloud side's runtime with kubeapi's controller on ``kube``'s API server (the controller
+    and scheduler tests)."""
+    running = ControllerSite(kube)
+    try:
+        yield running
+    finally:
+        running.stop()

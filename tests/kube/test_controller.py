@@ -4,10 +4,8 @@ API server restarted mid-watch and objects changed while the controller is down.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes.client import CustomObjectsApi
 
 from kubeedge_actors.testing import wait_until
@@ -15,15 +13,6 @@ from tests.kube.controller_site import ControllerSite, edge_node, pod, ready_of
 from tests.kube.site import KubeSite
 
 RUNNING = {"phase": "Running", "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "state": {"running": {}}}]}
-
-
-@pytest.fixture
-def site(kube: KubeSite) -> Iterator[ControllerSite]:
-    running = ControllerSite(kube)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def configmap(name: str, **data: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ through the controller against the embedded API server (``pods/binding``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,15 +13,6 @@ from kubeedge_actors.testing import wait_until
 from kubeedge_cloud.kube.scheduler import place, requests_of
 from tests.kube.controller_site import ControllerSite, edge_node, pod
 from tests.kube.site import KubeSite
-
-
-@pytest.fixture
-def site(kube: KubeSite) -> Iterator[ControllerSite]:
-    running = ControllerSite(kube)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def bound(name: str, node: str, cpu: str) -> dict[str, Any]:

@@ -6,13 +6,18 @@ The baseline is a bare paho publish → own subscription round trip on the same 
 same run. Rounds of the two alternate so machine noise hits both alike; p50s are the median
 of the rounds' p50s, p99 is over every twin sample.
 
+The device apps (and the baseline's client) run in a process of their own, as real device apps
+do: in the edge's process their paho threads would take the edge's interpreter lock and count
+their own work as the edge's. The edge (bus + twin, the cloud a stand-in) runs in this process;
+the two talk over the child's stdin/stdout, a command a line.
+
 - ``twin_update_p50_ms`` / ``twin_update_p99_ms``: the device app's round trip, 1,000 times.
 - ``twin_vs_raw_mqtt_p50``: that p50 divided by the baseline's p50 (how much the edge adds).
 - ``twin_updates_per_s``: updates answered per second with up to ``--window`` in flight.
 
 - ``devices_10k_rss_mb``: an edge (``wal``) with ``--devices`` (10,000) member devices of 5 twins
-  each, added in one membership update, over the same edge with 10 members: what the process
-  (edge + clients) holds more, MiB; ``devices_10k_load_s`` the time to take them.
+  each, added in one membership update, over the same edge with 10 members: what the edge's
+  process holds more, MiB; ``devices_10k_load_s`` the time to take them.
 - ``twin_updates_per_s_10k``: the throughput figure spread round-robin over all those devices,
   against ``twin_updates_per_s_10`` (the same over the first 10, measured before the others
   joined): ``updates_10k_vs_10``.
@@ -35,6 +40,7 @@ import json
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +66,7 @@ from tests.services import MosquittoBroker
 NODE = "bench-node"
 DEVICE = "bench-device"
 UPDATE = f"$hw/events/device/{DEVICE}/twin/update"
-RESULT = UPDATE + "/result"
+RESULTS = "$hw/events/device/+/twin/update/result"
 RAW = "bench/raw/echo"
 
 
@@ -75,6 +81,9 @@ class CloudStandIn(ModuleActor):
         group = DURABLE_SENDERS.get(message.source)
         if group is not None:
             self.module_router.send(message.source, DeliveryReport(written=(message.id,), connection=1).to_message(group))
+
+
+# --- the device apps' process ---------------------------------------------------------------------
 
 
 class App:
@@ -148,16 +157,90 @@ def raw_payload(prefix: str) -> Any:
     return build
 
 
-def throughput(app: App, count: int, window: int) -> float:
-    build = twin_payload("tp")
+def throughput_over(app: App, devices: list[str], count: int, window: int, prefix: str, *, twin: str) -> float:
+    """Updates answered per second, round-robin over ``devices``, up to ``window`` in flight."""
+
+    def publish(i: int) -> None:
+        payload = {"event_id": f"{prefix}-{i}", "timestamp": 0, "twin": {twin: {"actual": {"value": str(i % 100)}}}}
+        app.client.publish(f"$hw/events/device/{devices[i % len(devices)]}/twin/update", json.dumps(payload), qos=app.qos)
+
     started = time.perf_counter()
     for i in range(count):
         if i >= window:
-            app.wait(f"tp-{i - window}")
-        app.client.publish(UPDATE, build(i)[1], qos=app.qos)
+            app.wait(f"{prefix}-{i - window}", timeout_s=60)
+        publish(i)
     for i in range(max(0, count - window), count):
-        app.wait(f"tp-{i}")
+        app.wait(f"{prefix}-{i}", timeout_s=60)
     return count / (time.perf_counter() - started)
+
+
+def wait_taken(app: App, device_id: str, twin: str, timeout_s: float = 240.0) -> None:
+    """Until the twin answers an update of ``device_id`` without an error: it has taken the
+    membership (while it is taking it, the device is not a member yet: 404, asked again 0.1 s on)."""
+    deadline = time.monotonic() + timeout_s
+    for attempt in itertools.count():
+        key = f"taken-{device_id}-{attempt}"
+        payload = {"event_id": key, "timestamp": 0, "twin": {twin: {"actual": {"value": "1"}}}}
+        app.client.publish(f"$hw/events/device/{device_id}/twin/update", json.dumps(payload), qos=app.qos)
+        with app.condition:
+            if app.condition.wait_for(lambda k=key: k in app.arrived or f"{k}!404" in app.arrived, timeout=2.0) and key in app.arrived:
+                return
+            if f"{key}!404" in app.arrived:
+                app.condition.wait(0.1)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"benchmark: the twin did not take {device_id} within {timeout_s} s")
+
+
+def member_ids(count: int) -> list[str]:
+    return [f"dev-{n:05d}" for n in range(count)]
+
+
+def serve_device_apps(port: int, qos: int) -> None:
+    """The child: one line in (a command), one JSON line out (its answer), until stdin ends."""
+    device, raw = App(port, [RESULTS], qos), App(port, [RAW], qos)
+    commands = {
+        "taken": lambda device_id, twin: wait_taken(device, device_id, twin),
+        "twin": lambda count, prefix: device.round_trips(int(count), UPDATE, twin_payload(prefix)),
+        "raw": lambda count, prefix: raw.round_trips(int(count), RAW, raw_payload(prefix)),
+        "throughput": lambda count, window, prefix, members, twin: throughput_over(
+            device, [DEVICE] if members == "0" else member_ids(int(members)), int(count), int(window), prefix, twin=twin
+        ),
+    }
+    try:
+        for line in sys.stdin:
+            name, *words = line.split()
+            print(json.dumps(commands[name](*words)), flush=True)
+    finally:
+        device.close()
+        raw.close()
+
+
+class DeviceApps:
+    """The device apps' process, seen from the edge's: each call a command and its answer."""
+
+    def __init__(self, port: int, qos: int) -> None:
+        command = [sys.executable, __file__, "--device-apps", str(port), "--qos", str(qos)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def call(self, *words: object) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(" ".join(str(word) for word in words) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise SystemExit(f"benchmark: the device apps' process ended at {words[0]!r} (exit code {self.process.wait()})")
+        return json.loads(answer)
+
+    def round_trips(self, kind: str, count: int, prefix: str) -> list[float]:
+        return [float(sample) for sample in self.call(kind, count, prefix)]
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+# --- the edge's process ---------------------------------------------------------------------------
 
 
 def start_edge(broker: MosquittoBroker, folder: Path, journal_mode: str) -> tuple[Runtime, Router]:
@@ -187,14 +270,13 @@ def start_edge(broker: MosquittoBroker, folder: Path, journal_mode: str) -> tupl
 
 @dataclass
 class Setup:
-    """One journal mode's broker, edge and clients, and its samples."""
+    """One journal mode's broker, edge and device apps, and its samples."""
 
     mode: str
     broker: MosquittoBroker
     runtime: Runtime
     router: Router
-    device: App
-    raw: App
+    apps: DeviceApps
     twin_p50s: list[float] = field(default_factory=list)
     raw_p50s: list[float] = field(default_factory=list)
     twin_all: list[float] = field(default_factory=list)
@@ -206,16 +288,16 @@ class Setup:
         broker = MosquittoBroker(folder)
         broker.start()
         runtime, router = start_edge(broker, folder, mode)
-        setup = cls(mode, broker, runtime, router, App(broker.port, [RESULT], qos), App(broker.port, [RAW], qos))
-        wait_taken(setup.device, DEVICE, twin="temp")  # the bus subscribed (an update before that is lost at QoS 0)
+        setup = cls(mode, broker, runtime, router, DeviceApps(broker.port, qos))
+        setup.apps.call("taken", DEVICE, "temp")  # the bus subscribed (an update before that is lost at QoS 0)
         # Warm up both paths (imports, SQLite pages, TCP).
-        setup.device.round_trips(50, UPDATE, twin_payload("warm"))
-        setup.raw.round_trips(50, RAW, raw_payload("warm"))
+        setup.apps.round_trips("twin", 50, "warm")
+        setup.apps.round_trips("raw", 50, "warm")
         return setup
 
     def round(self, number: int, count: int) -> None:
-        twin = self.device.round_trips(count, UPDATE, twin_payload(f"r{number}"))
-        baseline = self.raw.round_trips(count, RAW, raw_payload(f"r{number}"))
+        twin = self.apps.round_trips("twin", count, f"r{number}")
+        baseline = self.apps.round_trips("raw", count, f"r{number}")
         self.twin_all += twin
         self.twin_p50s.append(statistics.median(twin))
         self.raw_p50s.append(statistics.median(baseline))
@@ -223,6 +305,9 @@ class Setup:
             f"round {number} {self.mode}: twin p50 {self.twin_p50s[-1] * 1e3:.3f} ms, raw p50 {self.raw_p50s[-1] * 1e3:.3f} ms",
             file=sys.stderr,
         )
+
+    def throughput(self, number: int, count: int, window: int) -> None:
+        self.rates.append(self.apps.call("throughput", count, window, f"tp{number}", 0, "temp"))
 
     def figures(self, suffix: str) -> dict[str, str]:
         twin_p50, raw_p50 = statistics.median(self.twin_p50s), statistics.median(self.raw_p50s)
@@ -235,8 +320,7 @@ class Setup:
         return {f"{key}{suffix}": value for key, value in figures.items()}
 
     def close(self) -> None:
-        self.device.close()
-        self.raw.close()
+        self.apps.close()
         self.runtime.stop()
         self.router.close()
         self.broker.stop()
@@ -259,64 +343,30 @@ def add_members(router: Router, ids: list[str]) -> None:
     )
 
 
-def throughput_over(app: App, devices: list[str], count: int, window: int, prefix: str) -> float:
-    """Updates answered per second, round-robin over ``devices``, up to ``window`` in flight."""
-
-    def publish(i: int) -> None:
-        payload = {"event_id": f"{prefix}-{i}", "timestamp": 0, "twin": {"t0": {"actual": {"value": str(i % 100)}}}}
-        app.client.publish(f"$hw/events/device/{devices[i % len(devices)]}/twin/update", json.dumps(payload), qos=app.qos)
-
-    started = time.perf_counter()
-    for i in range(count):
-        if i >= window:
-            app.wait(f"{prefix}-{i - window}", timeout_s=60)
-        publish(i)
-    for i in range(max(0, count - window), count):
-        app.wait(f"{prefix}-{i}", timeout_s=60)
-    return count / (time.perf_counter() - started)
-
-
-def wait_taken(app: App, device_id: str, timeout_s: float = 240.0, twin: str = "t0") -> None:
-    """Until the twin answers an update of ``device_id`` without an error: it has taken the
-    membership (while it is taking it, the device is not a member yet: 404, asked again 0.1 s on)."""
-    deadline = time.monotonic() + timeout_s
-    for attempt in itertools.count():
-        key = f"taken-{device_id}-{attempt}"
-        payload = {"event_id": key, "timestamp": 0, "twin": {twin: {"actual": {"value": "1"}}}}
-        app.client.publish(f"$hw/events/device/{device_id}/twin/update", json.dumps(payload), qos=app.qos)
-        with app.condition:
-            if app.condition.wait_for(lambda k=key: k in app.arrived or f"{k}!404" in app.arrived, timeout=2.0) and key in app.arrived:
-                return
-            if f"{key}!404" in app.arrived:
-                app.condition.wait(0.1)
-        if time.monotonic() > deadline:
-            raise SystemExit(f"benchmark: the twin did not take {device_id} within {timeout_s} s")
-
-
 def many_devices(folder: Path, devices: int, count: int, window: int, qos: int) -> dict[str, str]:
     """One ``wal`` edge: throughput over 10 members, then over ``devices`` members, and the RSS between."""
     folder.mkdir()
     broker = MosquittoBroker(folder)
     broker.start()
     runtime, router = start_edge(broker, folder, WAL)
-    app = App(broker.port, ["$hw/events/device/+/twin/update/result"], qos)
-    ids = [f"dev-{n:05d}" for n in range(devices)]
+    apps = DeviceApps(broker.port, qos)
+    ids = member_ids(devices)
     try:
         add_members(router, ids[:10])
-        wait_taken(app, ids[9])  # the bus subscribed and the twin took the members
-        throughput_over(app, ids[:10], 200, window, "warm10")
-        few = [throughput_over(app, ids[:10], count, window, f"few{r}") for r in range(3)]
+        apps.call("taken", ids[9], "t0")  # the bus subscribed and the twin took the members
+        apps.call("throughput", 200, window, "warm10", 10, "t0")
+        few = [apps.call("throughput", count, window, f"few{r}", 10, "t0") for r in range(3)]
         gc.collect()
         rss_before = proc_rss_mb(os.getpid())
         started = time.perf_counter()
         add_members(router, ids[10:])
-        wait_taken(app, ids[-1])
+        apps.call("taken", ids[-1], "t0")
         load_s = time.perf_counter() - started
-        many = [throughput_over(app, ids, count, window, f"many{r}") for r in range(3)]
+        many = [apps.call("throughput", count, window, f"many{r}", devices, "t0") for r in range(3)]
         gc.collect()
         rss_after = proc_rss_mb(os.getpid())
     finally:
-        app.close()
+        apps.close()
         runtime.stop()
         router.close()
         broker.stop()
@@ -344,7 +394,11 @@ def main() -> None:
     parser.add_argument("--journal-mode", choices=[*JOURNAL_MODES, "both"], default="both")
     parser.add_argument("--devices", type=int, default=10_000, help="member devices for the devices_10k figures")
     parser.add_argument("--devices-only", action="store_true", help="the many-devices figures, nothing else")
+    parser.add_argument("--device-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.device_apps is not None:
+        serve_device_apps(args.device_apps, args.qos)
+        return
     if args.devices_only:
         with tempfile.TemporaryDirectory(prefix="bench-twin-") as tmp:
             print(
@@ -364,7 +418,7 @@ def main() -> None:
                     setups[mode].round(number, per_round)
             for number in range(3):
                 for mode in modes if number % 2 == 0 else reversed(modes):
-                    setups[mode].rates.append(throughput(setups[mode].device, args.updates, args.window))
+                    setups[mode].throughput(number, args.updates, args.window)
         finally:
             for setup in setups.values():
                 setup.close()

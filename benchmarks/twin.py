@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,7 @@ def member_ids(count: int) -> list[str]:
 def serve_device_apps(port: int, qos: int) -> None:
     """The child: one line in (a command), one JSON line out (its answer), until stdin ends."""
     device, raw = App(port, [RESULTS], qos), App(port, [RAW], qos)
-    commands = {
+    commands: dict[str, Callable[..., Any]] = {
         "taken": lambda device_id, twin: wait_taken(device, device_id, twin),
         "twin": lambda count, prefix: device.round_trips(int(count), UPDATE, twin_payload(prefix)),
         "raw": lambda count, prefix: raw.round_trips(int(count), RAW, raw_payload(prefix)),

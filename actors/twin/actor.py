@@ -39,6 +39,7 @@ from actors.protocol import (
     is_delivery_report,
 )
 from actors.twin.handlers import DeviceTwins, Effects, MembershipPlan, membership_detail_request
+from actors.twin.model import to_json_bytes
 from actors.twin.outbox import CloudOutbox
 from actors.twin.store import OutboxRecord, SqliteTwinStore, StoreBatch, StoreError, TwinStore
 from kubeedge_actors.actor import ModuleActor, handles
@@ -419,7 +420,7 @@ class TwinActor(ModuleActor):
             self.store_failures += 1
             self.outbox.give_back(delivered)
             logger.warning("twin: write failed, nothing changed [%d so far]: %s", self.store_failures, error)
-            self._publish(effects.on_store_failure)
+            self._publish([(topic, to_json_bytes(document)) for topic, document in effects.on_store_failure])
             return False
         self.twins.install(effects)
         for message, awaited in effects.cloud:

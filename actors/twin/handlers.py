@@ -52,14 +52,15 @@ class Effects:
         devices: device id → the device afterwards (None: removed), installed after the write.
         publishes: (topic, payload) for the local broker, in order.
         cloud: (message, awaited) for the cloud, stored with the batch.
-        on_store_failure: what to publish instead when the write fails (a 500 result).
+        on_store_failure: what to publish instead when the write fails (a 500 result), as
+            (topic, document): encoded only then.
     """
 
     batch: StoreBatch = field(default_factory=StoreBatch)
     devices: dict[str, Device | None] = field(default_factory=dict)
     publishes: list[tuple[str, bytes]] = field(default_factory=list)
     cloud: list[tuple[Message, bool]] = field(default_factory=list)
-    on_store_failure: list[tuple[str, bytes]] = field(default_factory=list)
+    on_store_failure: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
 
     def publish(self, topic: str, document: Mapping[str, Any]) -> None:
         self.publishes.append((topic, to_json_bytes(document)))
@@ -170,7 +171,7 @@ class DeviceTwins:
         result = {name: twin_or_null(changes.result[name]) for name in sorted(changes.result)}
         effects.publish(topic, {"event_id": event_id, "timestamp": now_ms(), "twin": result})
         self._twin_changes(effects, device, changes, event_id)
-        effects.on_store_failure.append((topic, to_json_bytes(error_result(event_id, 500, "the twin database refused the update"))))
+        effects.on_store_failure.append((topic, error_result(event_id, 500, "the twin database refused the update")))
         return effects
 
     def twin_get(self, device_id: str, payload: Payload) -> Effects:

@@ -249,8 +249,8 @@ def get_field(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], w
     value = obj.get(key)
     if value is None and key not in obj:
         value = next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == key), None)
-    if value is None:
-        return None
+    if value is None or type(value) is kind:  # the common case, first: exactly what was asked
+        return value
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         names = {str: "a string", bool: "a boolean", int: "an integer", dict: "an object", list: "an array"}

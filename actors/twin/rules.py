@@ -195,7 +195,7 @@ def _compare(before: Twin, request: TwinRequest, deal: Deal, now_ms: int, change
     value_type = _type_of(request, deal, TYPE_STRING) if before.deleted else before.attr_type
     if value_type is None:
         return None
-    after = replace(before, attr_type=value_type)
+    after = before if value_type == before.attr_type else replace(before, attr_type=value_type)
     rejected = False
     for side in ("expected", "actual"):
         value_request: ValueRequest | None = getattr(request, side)

@@ -78,9 +78,14 @@ class SelectorLoop:
         timer.callback = None
         self._cancelled_timers += 1
         if self._cancelled_timers > _COMPACT_AT and self._cancelled_timers > len(self._timers) // 2:
-            self._timers = [live for live in self._timers if not live.cancelled]
+            # In place: _run_due_timers may be holding the list when a callback cancels.
+            self._timers[:] = [live for live in self._timers if not live.cancelled]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
+
+    def pending_timers(self) -> int:
+        """Timers in the heap, cancelled ones not swept yet included."""
+        return len(self._timers)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the next turn, after what the current one is handling."""

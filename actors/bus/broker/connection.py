@@ -1,4 +1,4 @@
-"""One client's connection: an asyncio protocol on the broker's event loop.
+"""One client's connection: a non-blocking socket on the broker's :class:`SelectorLoop`.
 
 ::
 
@@ -9,15 +9,18 @@
       closed                               closed, will published
 
 Whatever a client does wrong ends only its own connection, once: one log line, one count.
-Packets are handled as they arrive, in ``data_received``; nothing waits on a client.
+Packets are handled as they arrive, in ``_data_received``; nothing waits on a client. A
+connection ends one of two ways: closed gracefully (what was written goes out first: after a
+DISCONNECT, a CONNACK refusal, or the client's end of the stream) or aborted (what was not sent
+is dropped). Either way the core hears of it once, on the loop's next turn.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import selectors
 import socket
-from typing import cast
+from typing import Any
 
 from actors.bus.broker.codec import (
     PINGRESP,
@@ -42,50 +45,84 @@ from actors.bus.broker.codec import (
     encode_suback,
 )
 from actors.bus.broker.core import BrokerCore
+from actors.bus.broker.loop import SelectorLoop, Timer
 from actors.bus.broker.session import Session
 
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_GRACE = 1.5  # MQTT-3.1.2-24: one and a half keep-alive periods
-WRITE_BUFFER_HIGH = 64 * 1024  # bytes the transport holds before the session queues instead
+WRITE_BUFFER_HIGH = 64 * 1024  # unsent bytes held before the session queues instead
+# Writing resumes only once the buffer is down to a quarter (asyncio's default low mark, as
+# before): room for real work, not a pause and resume on every few bytes the client reads.
+WRITE_BUFFER_LOW = WRITE_BUFFER_HIGH // 4
+READ_CHUNK = 64 * 1024  # bytes taken from the socket per turn: one client cannot hog the loop
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:
     """The MQTT side of one TCP connection; the :class:`~actors.bus.broker.session.Link` of
-    its session."""
+    its session. Lives on the loop's thread only."""
 
-    def __init__(self, core: BrokerCore) -> None:
+    def __init__(self, core: BrokerCore, loop: SelectorLoop, sock: socket.socket, address: Any) -> None:
         self.core = core
+        self.loop = loop
+        self.sock = sock
         self.reader = FrameReader(core.settings.max_packet_size)
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
-        self.peer = "an unknown peer"
+        self.peer = f"{address[0]}:{address[1]}" if address else "an unknown peer"
         self.session: Session | None = None
         self.will: Will | None = None
         self.keepalive_s = 0
-        self.last_packet_at = self.loop.time()
-        self.paused = False
-        self.closing = False
+        self.last_packet_at = loop.time()
+        self.paused = False  # more than WRITE_BUFFER_HIGH unsent: the session queues
+        self.closing = False  # reads and writes nothing more; pending bytes may still go out
+        self.closed = False  # the socket is closed; the core is told on the next turn
+        self._pending = bytearray()  # written, not yet taken by the socket
+        self._events = _READ
         self._told_dropping = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
-    # --- asyncio.Protocol -------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = f"{peer[0]}:{peer[1]}"
-        self.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+    def start(self) -> None:
+        """Serve the accepted socket: register it and wait for the CONNECT."""
+        sock = self.sock
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait
+        self.loop.selector.register(sock, self._events, self._ready)
         self.core.opened(self)
         self._timer = self.loop.call_later(self.core.settings.connect_timeout_s, self._connect_timed_out)
 
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
+    def abort(self) -> None:
+        """Close at once, dropping what was not sent (the broker stops, or the client failed)."""
+        self.closing = True
+        self._pending.clear()
+        self._finish()
+
+    # --- the socket -------------------------------------------------------------------------
+
+    def _ready(self, events: int) -> None:
+        try:
+            if events & _READ and not self.closing:
+                self._read()
+            if events & _WRITE and not self.closed:
+                self._send_pending()
+        except Exception:
+            # A fault of ours with this client ends its connection only (as asyncio did).
+            logger.exception("bus: broker: serving %s failed; its connection is closed", self._who())
+            self.abort()
+
+    def _read(self) -> None:
+        try:
+            data = self.sock.recv(READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
             return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if data:
+            self._data_received(data)
+        else:  # the client ended its stream without DISCONNECT: flush, close, publish its will
+            self._close()
+
+    def _data_received(self, data: bytes) -> None:
         self.last_packet_at = self.loop.time()
         try:
             for frame in self.reader.frames(data):
@@ -98,19 +135,75 @@ class ClientConnection(asyncio.Protocol):
         except ConnectRefused as exc:
             self._refuse(exc)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _send(self, data: bytes) -> None:
+        pending = self._pending
+        if not pending:  # nothing waits: straight to the socket, as asyncio's transports do
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._lost(exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self._want(_READ | _WRITE)
+        pending += data
+        if len(pending) > WRITE_BUFFER_HIGH:
+            self.paused = True
+
+    def _send_pending(self) -> None:
+        try:
+            sent = self.sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        del self._pending[:sent]
+        if self.paused and len(self._pending) <= WRITE_BUFFER_LOW:
+            self.paused = False
+            if self.session is not None and self.session.link is self:
+                self.session.flush()  # what queued while the client was behind
+        if self._pending or self.closed:
+            return
+        if self.closing:
+            self._finish()
+        else:
+            self._want(_READ)
+
+    def _want(self, events: int) -> None:
+        if events != self._events and not self.closed:
+            self._events = events
+            self.loop.selector.modify(self.sock, events, self._ready)
+
+    def _lost(self, exc: OSError) -> None:
+        logger.debug("bus: broker: the connection of %s is lost: %s", self._who(), exc)
+        self.abort()
+
+    def _close(self) -> None:
         self.closing = True
+        if self._pending:
+            self._want(_WRITE)  # read nothing more; close once the rest is written
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.closed:
+            return
+        self.closed = self.closing = True
         self._cancel_timer()
+        self.loop.selector.unregister(self.sock)
+        self.sock.close()
+        # On the next turn, as asyncio's connection_lost was: whoever ended this connection
+        # (a publish overflowing its queue, a take-over in open_session) finishes before the
+        # core forgets the link, detaches its session or publishes its will.
+        self.loop.call_soon(self._report_closed)
+
+    def _report_closed(self) -> None:
         will, self.will = self.will, None
         self.core.closed(self, self.session, will)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        if self.session is not None and self.session.link is self:
-            self.session.flush()
 
     # --- the session's link -----------------------------------------------------------------
 
@@ -119,13 +212,13 @@ class ClientConnection(asyncio.Protocol):
         return not (self.paused or self.closing)
 
     def write(self, data: bytes) -> None:
-        if not self.closing and self.transport is not None:
-            self.transport.write(data)
+        if not self.closing:
+            self._send(data)
 
     def overflowed(self, waiting: int) -> None:
         if self.closing:
             return
-        if self.paused:  # the socket and the transport's buffer are full: it does not read
+        if self.paused:  # the socket and our buffer are full: it does not read
             self.core.counters.slow_clients_dropped += 1
             self._drop(f"it does not read: {waiting} messages wait for it (mqtt.session-queue-size)")
         elif not self._told_dropping:
@@ -142,7 +235,7 @@ class ClientConnection(asyncio.Protocol):
     def close_now(self, reason: str) -> None:
         if not self.closing:
             logger.debug("bus: broker: closing the connection of %s: %s", self._who(), reason)
-            self._abort()
+            self.abort()
 
     # --- packets ----------------------------------------------------------------------------
 
@@ -217,9 +310,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _disconnect(self) -> None:
         self.will = None  # MQTT-3.14.4-3
-        self.closing = True
-        if self.transport is not None:
-            self.transport.close()
+        self._close()
 
     # --- ending a connection ----------------------------------------------------------------
 
@@ -227,18 +318,11 @@ class ClientConnection(asyncio.Protocol):
         self.core.counters.clients_refused += 1
         logger.warning("bus: broker: refused the connection of %s: %s", self._who(), refusal)
         self.write(encode_connack(False, refusal.code))
-        self.closing = True
-        if self.transport is not None:
-            self.transport.close()  # after the CONNACK is written
+        self._close()  # once the CONNACK is written
 
     def _drop(self, reason: str) -> None:
         logger.warning("bus: broker: dropped %s: %s", self._who(), reason)
-        self._abort()
-
-    def _abort(self) -> None:
-        self.closing = True
-        if self.transport is not None:
-            self.transport.abort()
+        self.abort()
 
     def _connect_timed_out(self) -> None:
         self.core.counters.protocol_errors += 1
@@ -252,11 +336,11 @@ class ClientConnection(asyncio.Protocol):
             return
         self.core.counters.keepalive_expired += 1
         logger.info("bus: broker: %s sent nothing for %.0f s (keep-alive %d s); connection closed", self._who(), idle_s, self.keepalive_s)
-        self._abort()
+        self.abort()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self.loop.cancel(self._timer)
             self._timer = None
 
     def _who(self) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -75,6 +77,18 @@ def proc_rss_mb(pid: int) -> float:
 
 def proc_threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) this process's threads have used so far, by thread name
+    without its number (``TwinActor-1`` → ``TwinActor``): where a process's time goes."""
+    names = {thread.native_id: re.sub(r"-[0-9a-f]+$", "", thread.name) for thread in threading.enumerate()}
+    used: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(tid), "other")
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return used
 
 
 # --- conf folders ---------------------------------------------------------------------------
@@ -248,6 +262,7 @@ __all__ = [
     "proc_cpu_s",
     "proc_rss_mb",
     "proc_threads",
+    "thread_cpu_s",
     "wait_http",
     "write_conf",
 ]

@@ -14,6 +14,9 @@ the two talk over the child's stdin/stdout, a command a line.
 - ``twin_update_p50_ms`` / ``twin_update_p99_ms``: the device app's round trip, 1,000 times.
 - ``twin_vs_raw_mqtt_p50``: that p50 divided by the baseline's p50 (how much the edge adds).
 - ``twin_updates_per_s``: updates answered per second with up to ``--window`` in flight.
+- ``edge_cpu_us_per_update``: CPU (user + system) the edge's process spent per update during the
+  round trips, from /proc per thread; ``edge_cpu_vs_round_trip`` that over the p50 round trip
+  (about 1: the edge is busy the whole round trip). Each thread's share goes to stderr.
 
 - ``devices_10k_rss_mb``: an edge (``wal``) with ``--devices`` (10,000) member devices of 5 twins
   each, added in one membership update, over the same edge with 10 members: what the edge's
@@ -59,7 +62,7 @@ from actors import builtin_modules
 from actors.keys import edge_defaults
 from actors.protocol import DURABLE_SENDERS, DeliveryReport, Group, Module, cloud_connection_view
 from actors.testing import connection_event
-from benchmarks.processes import proc_rss_mb
+from benchmarks.processes import proc_rss_mb, thread_cpu_s
 from kubeedge_actors import Message, ModuleActor, Router, Runtime
 from kubeedge_actors.sqlite import DELETE, JOURNAL_MODES, WAL
 from tests.services import MosquittoBroker
@@ -282,6 +285,8 @@ class Setup:
     raw_p50s: list[float] = field(default_factory=list)
     twin_all: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    updates: int = 0
+    thread_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the twin rounds
 
     @classmethod
     def start(cls, mode: str, folder: Path, qos: int) -> Setup:
@@ -297,7 +302,11 @@ class Setup:
         return setup
 
     def round(self, number: int, count: int) -> None:
+        before = thread_cpu_s()
         twin = self.apps.round_trips("twin", count, f"r{number}")
+        for name, seconds in thread_cpu_s().items():
+            self.thread_cpu[name] = self.thread_cpu.get(name, 0.0) + seconds - before.get(name, 0.0)
+        self.updates += count
         baseline = self.apps.round_trips("raw", count, f"r{number}")
         self.twin_all += twin
         self.twin_p50s.append(statistics.median(twin))
@@ -317,8 +326,19 @@ class Setup:
             "twin_update_p99_ms": f"{statistics.quantiles(self.twin_all, n=100)[98] * 1e3:.3f}",
             "twin_vs_raw_mqtt_p50": f"{twin_p50 / raw_p50:.2f}",
             "twin_updates_per_s": f"{statistics.median(self.rates):.0f}",
+            "edge_cpu_us_per_update": f"{self.cpu_per_update_s() * 1e6:.0f}",
+            "edge_cpu_vs_round_trip": f"{self.cpu_per_update_s() / twin_p50:.2f}",
         }
         return {f"{key}{suffix}": value for key, value in figures.items()}
+
+    def cpu_per_update_s(self) -> float:
+        return sum(self.thread_cpu.values()) / self.updates
+
+    def cpu_split(self) -> str:
+        """Each thread's share of the edge's CPU during the twin rounds, largest first."""
+        total = sum(self.thread_cpu.values()) or 1.0
+        shares = sorted(self.thread_cpu.items(), key=lambda item: -item[1])
+        return ", ".join(f"{name} {100 * seconds / total:.0f} %" for name, seconds in shares if seconds)
 
     def close(self) -> None:
         self.apps.close()
@@ -424,6 +444,9 @@ def main() -> None:
             for setup in setups.values():
                 setup.close()
 
+    for mode in modes:
+        setup = setups[mode]
+        print(f"{mode}: the edge's CPU per update {setup.cpu_per_update_s() * 1e6:.0f} µs: {setup.cpu_split()}", file=sys.stderr)
     line = {key: value for mode in modes for key, value in setups[mode].figures("" if mode == WAL else f"_{mode}").items()}
     if len(modes) == 2:
         wal, delete = setups[WAL], setups[DELETE]

@@ -15,6 +15,9 @@ read from /proc over the same window (``--seconds``, 60 by default).
 - ``rss_vs_baseline``: idle_rss_mb / baseline_rss_mb (what the modules, their libraries and
   running cost beyond the entry point). The baseline's CPU is ~0, so a CPU ratio would be meaningless; ``cpu_over_baseline_pct``
   is the difference instead.
+- Before the figures, where the memory goes: the edge's resident memory by mapping (``[anon]``
+  and ``[heap]`` are its objects, the rest shared libraries), and what each library the idle edge
+  loads adds when imported, in the edge's order, in a fresh process (``IMPORT_STEPS``).
 - ``rss_vs_original`` / ``cpu_vs_original``: against the original Go edge core measured on
   this kind of machine (ENVIRONMENT.md: 49–51 MiB idle, ~0.6 % CPU), for context only: that
   figure comes from another run.
@@ -25,6 +28,7 @@ Needs a running Docker Engine. Usage: ``python benchmarks/footprint.py [--second
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -54,6 +58,58 @@ def start_baseline() -> subprocess.Popen[str]:
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError("the baseline process did not start")
     return process
+
+
+#: What the idle edge imports, in the order it does, each step with what it pulls in: the RSS each
+#: adds in a fresh process is where the idle edge's memory goes (a library two steps share counts
+#: in the first).
+IMPORT_STEPS = (
+    # The edge program keeps requests from loading a charset detector (kubeedge_actors/__main__.py).
+    ("runtime, config, pykka, ruamel.yaml", "import kubeedge_actors.__main__; kubeedge_actors.__main__.skip_charset_detection()"),
+    ("ssl", "import ssl"),
+    ("http.client, urllib.request", "import http.client, urllib.request"),
+    ("docker SDK, requests, urllib3", "import docker"),
+    ("peewee, sqlite3", "import peewee, sqlite3"),
+    ("paho-mqtt", "import paho.mqtt.client"),
+    ("websocket-client", "import websocket"),
+    (
+        "our modules (meta, twin, bus and its broker, edged, hub)",
+        "import actors.meta.actor, actors.twin.actor, actors.bus.actor, actors.bus.broker.server, actors.edged.actor, actors.hub.actor",
+    ),
+)
+
+IMPORT_LADDER = """
+import gc, json, sys
+def rss():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) / 1024
+steps = [("python", rss())]
+for label, statement in json.loads(sys.argv[1]):
+    exec(statement)
+    gc.collect()
+    steps.append((label, rss()))
+print(json.dumps(steps))
+"""
+
+
+def import_ladder() -> list[tuple[str, float]]:
+    """(step, MiB it adds) for :data:`IMPORT_STEPS` in a fresh process; the first is Python itself."""
+    command = [sys.executable, "-c", IMPORT_LADDER, json.dumps(IMPORT_STEPS)]
+    steps = json.loads(subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True, check=True).stdout)
+    return [(label, mb - (steps[index - 1][1] if index else 0.0)) for index, (label, mb) in enumerate(steps)]
+
+
+def rss_by_mapping(pid: int, top: int = 8) -> list[tuple[str, float]]:
+    """A process's resident memory by what is mapped (a library, or ``[anon]`` and ``[heap]``:
+    the objects), MiB, largest first."""
+    by_mapping: dict[str, float] = {}
+    mapping = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            mapping = fields[5] if len(fields) > 5 else "[anon]"
+        elif fields and fields[0] == "Rss:":
+            by_mapping[mapping] = by_mapping.get(mapping, 0.0) + int(fields[1]) / 1024
+    return sorted(by_mapping.items(), key=lambda item: -item[1])[:top]
 
 
 def node_connected(cloud: CloudHubProcess, node_id: str) -> bool:
@@ -89,6 +145,7 @@ def main() -> int:
             cpu = {name: 100 * (proc_cpu_s(pid) - cpu0[name]) / elapsed for name, pid in pids.items()}
             rss = {name: proc_rss_mb(pid) for name, pid in pids.items()}
             threads = proc_threads(edge.pid)
+            mappings = rss_by_mapping(edge.pid)
             still_connected = node_connected(cloud, node_id)
         finally:
             baseline.terminate()
@@ -102,6 +159,8 @@ def main() -> int:
         f"(connected throughout: {still_connected}; exit code {exit_code}; {len(problems)} error lines)"
     )
     print(f"baseline (same imports, idle): {rss['baseline']:.1f} MiB, {cpu['baseline']:.2f} % CPU")
+    print("the edge's memory by mapping: " + ", ".join(f"{Path(name).name} {mb:.1f}" for name, mb in mappings))
+    print("what each import adds, in a fresh process: " + ", ".join(f"{label} {mb:+.1f}" for label, mb in import_ladder()))
     print(
         f"idle_rss_mb={rss['edge']:.1f} idle_cpu_pct={cpu['edge']:.2f} baseline_rss_mb={rss['baseline']:.1f} "
         f"baseline_cpu_pct={cpu['baseline']:.2f} rss_vs_baseline={rss['edge'] / rss['baseline']:.2f} "

@@ -206,8 +206,14 @@ def apply_device(scenario: Scenario, name: str, power: str) -> None:
 
 
 def desired_power(app: DeviceApp, device: str) -> Any:
+    """The device's desired power at the edge, the error code of its twin get (404: not a
+    member), or None while the edge has the device but not yet that twin (the cloud may send
+    the member and its desired values one after the other)."""
     answer = app.twin_get(device)
-    return answer.get("code") or answer["twin"]["power"]["expected"]["value"]
+    if answer.get("code"):
+        return answer["code"]
+    power = answer.get("twin", {}).get("power") or {}
+    return (power.get("expected") or {}).get("value")
 
 
 @pytest.mark.parametrize("go_away", [uplink_cut, edge_killed], ids=["uplink-cut", "edge-killed"])

@@ -210,12 +210,9 @@ class Message:
     def with_header(self, *, parent_id: str | None = None, sync: bool | None = None) -> Message:
         """A copy with ``parent_id`` and/or ``sync`` changed (same id)."""
         header = self.header
-        message: Message = _new_object(Message)
         parent_id = header.parent_id if parent_id is None else parent_id
-        _set_header(message, _new_tuple(Header, (header.id, parent_id, header.timestamp_ms, header.sync if sync is None else sync)))
-        _set_route(message, self.route)
-        _set_content(message, self.content)
-        return message
+        copied = _new_tuple(Header, (header.id, parent_id, header.timestamp_ms, header.sync if sync is None else sync))
+        return _assemble(copied, self.route, self.content)
 
     def with_content(self, content: Content) -> Message:
         """A copy carrying other content (same id)."""
@@ -232,12 +229,16 @@ _set_route = _slots["route"].__set__
 _set_content = _slots["content"].__set__
 
 
-def _build(header: tuple[str, str, int, bool], route: tuple[str, str, str, str], content: Content) -> Message:
+def _assemble(header: Header, route: Route, content: Content) -> Message:
     message: Message = _new_object(Message)
-    _set_header(message, _new_tuple(Header, header))
-    _set_route(message, _new_tuple(Route, route))
+    _set_header(message, header)
+    _set_route(message, route)
     _set_content(message, content)
     return message
+
+
+def _build(header: tuple[str, str, int, bool], route: tuple[str, str, str, str], content: Content) -> Message:
+    return _assemble(_new_tuple(Header, header), _new_tuple(Route, route), content)
 
 
 # --- the JSON codec -------------------------------------------------------------------------

@@ -118,10 +118,7 @@ class RecordingRouter(Router):
     def send(self, module: str, message: Message | Handed) -> bool:
         """Recorded; a :class:`~kubeedge_actors.handover.Handed` message as its message, reported
         taken (as the module would) when :meth:`take` takes it."""
-        if isinstance(message, Handed):
-            self.sent.append(Sent("send", module, message.message, message))
-        else:
-            self.sent.append(Sent("send", module, message))
+        self._record("send", module, message)
         return True
 
     def send_batch(self, module: str, messages: Sequence[Message]) -> bool:
@@ -130,11 +127,14 @@ class RecordingRouter(Router):
         return True
 
     def send_to_group(self, group: str, message: Message | Handed) -> int:
-        if isinstance(message, Handed):
-            self.sent.append(Sent("group", group, message.message, message))
-        else:
-            self.sent.append(Sent("group", group, message))
+        self._record("group", group, message)
         return 1
+
+    def _record(self, kind: str, destination: str, message: Message | Handed) -> None:
+        if isinstance(message, Handed):
+            self.sent.append(Sent(kind, destination, message.message, message))
+        else:
+            self.sent.append(Sent(kind, destination, message))
 
     def send_sync(self, module: str, message: Message, timeout_s: float | None = None) -> Future[Message]:
         request = message if message.is_sync else message.with_header(sync=True)

@@ -63,8 +63,13 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
 
 def proc_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _stat_cpu_s(stat: Path) -> float:
+    """utime + stime of a /proc ``stat`` file (a process's or one thread's), in seconds."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -85,9 +90,8 @@ def thread_cpu_s() -> dict[str, float]:
     names = {thread.native_id: re.sub(r"-[0-9a-f]+$", "", thread.name) for thread in threading.enumerate()}
     used: dict[str, float] = {}
     for tid in os.listdir("/proc/self/task"):
-        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         name = names.get(int(tid), "other")
-        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+        used[name] = used.get(name, 0.0) + _stat_cpu_s(Path(f"/proc/self/task/{tid}/stat"))
     return used
 
 

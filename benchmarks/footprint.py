@@ -78,6 +78,8 @@ IMPORT_STEPS = (
     ),
 )
 
+# Its own RSS reader, not processes.proc_rss_mb: importing that module (ssl, urllib) would
+# load before the first step what the steps are to measure.
 IMPORT_LADDER = """
 import gc, json, sys
 def rss():
